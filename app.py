@@ -1,0 +1,217 @@
+"""submsg: subscription messages for mini-programs. This file only wires routes and events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Chalice, Rate
+from chalice.app import Response, SQSEvent
+
+from chalicelib import grants, messages, preferences, stats, sweeps, templates
+from chalicelib.auth import authenticate
+from chalicelib.bootstrap import services
+from chalicelib.http import endpoint, in_error_format, parse_body, parse_query, path_id, reply
+from chalicelib.observability import flush_metrics, logger
+from chalicelib.records import App, GrantResult, GrantSource
+from chalicelib.schemas import (
+    EventIn,
+    GrantsIn,
+    ListQuery,
+    MessageIn,
+    PreferencesIn,
+    RescheduleIn,
+    StatsQuery,
+    TemplateIn,
+    TemplateList,
+)
+
+app = Chalice(app_name="submsg")
+
+
+def route(path: str, *methods: str) -> Callable[[Callable[..., Response]], Any]:
+    """A route that accepts any content type (checked by us) and answers errors in our format."""
+
+    def register(view: Callable[..., Response]) -> Any:
+        return app.route(path, methods=list(methods), content_types=["*/*"])(endpoint(view))
+
+    return register
+
+
+def caller() -> App:
+    return authenticate(services(), app.current_request.headers.get("authorization"))
+
+
+def body(model: type[Any]) -> Any:
+    return parse_body(app.current_request, model, services().settings.max_body_bytes)
+
+
+@app.middleware("http")
+def answer_in_error_format(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    response = in_error_format(get_response(event))
+    flush_metrics()
+    return response
+
+
+# Health and documentation ------------------------------------------------------------------
+
+
+@route("/v1/health", "GET")
+def health() -> Response:
+    return reply({"status": "ok"})
+
+
+@route("/v1/openapi.json", "GET")
+def openapi() -> Response:
+    from chalicelib.openapi import document
+
+    return reply(document(app))
+
+
+# Templates ---------------------------------------------------------------------------------
+
+
+@route("/v1/templates", "GET")
+def list_templates() -> Response:
+    owner = caller()
+    found = services().store.catalog.list_templates(owner.app_id)
+    return reply(TemplateList(items=[templates.template_out(t) for t in found]))
+
+
+@route("/v1/templates/{template_id}", "PUT")
+def put_template(template_id: str) -> Response:
+    owner = caller()
+    path_id(template_id, "template")
+    template, created = templates.put_template(services(), owner.app_id, template_id, body(TemplateIn))
+    return reply(templates.template_out(template), 201 if created else 200)
+
+
+@route("/v1/templates/{template_id}", "GET")
+def get_template(template_id: str) -> Response:
+    owner = caller()
+    template = templates.find_template(services(), owner.app_id, path_id(template_id, "template"))
+    return reply(templates.template_out(template))
+
+
+@route("/v1/templates/{template_id}", "DELETE")
+def delete_template(template_id: str) -> Response:
+    owner = caller()
+    templates.delete_template(services(), owner.app_id, path_id(template_id, "template"))
+    return reply(None, 204)
+
+
+# Grants and users --------------------------------------------------------------------------
+
+
+@route("/v1/grants", "POST")
+def post_grants() -> Response:
+    owner = caller()
+    request = body(GrantsIn)
+    results = {tid: GrantResult(r) for tid, r in request.results.items()}
+    state = grants.record_results(services(), owner, request.openid, results, GrantSource.API)
+    found = [templates.find_template(services(), owner.app_id, tid) for tid in results]
+    return reply(grants.grants_out(request.openid, state, found), 201)
+
+
+@route("/v1/users/{openid}/subscriptions", "GET")
+def get_subscriptions(openid: str) -> Response:
+    owner = caller()
+    return reply(grants.subscriptions(services(), owner, path_id(openid, "user")))
+
+
+@route("/v1/users/{openid}/preferences", "GET")
+def get_preferences(openid: str) -> Response:
+    owner = caller()
+    return reply(preferences.get(services(), owner, path_id(openid, "user")))
+
+
+@route("/v1/users/{openid}/preferences", "PUT")
+def put_preferences(openid: str) -> Response:
+    owner = caller()
+    update = body(PreferencesIn)
+    return reply(preferences.update(services(), owner, path_id(openid, "user"), update))
+
+
+@route("/v1/users/{openid}", "DELETE")
+def erase_user(openid: str) -> Response:
+    owner = caller()
+    preferences.erase_user(services(), owner, path_id(openid, "user"))
+    return reply(None, 204)
+
+
+@route("/v1/users/{openid}/messages", "GET")
+def list_user_messages(openid: str) -> Response:
+    owner = caller()
+    query = parse_query(app.current_request, ListQuery)
+    return reply(messages.list_for_user(services(), owner, path_id(openid, "user"), query))
+
+
+# Messages ----------------------------------------------------------------------------------
+
+
+@route("/v1/messages", "POST")
+def post_message() -> Response:
+    owner = caller()
+    request = body(MessageIn)
+    key = app.current_request.headers.get("idempotency-key")
+    message, created = messages.create(services(), owner, request, messages.idempotency_key(key))
+    return reply(messages.message_out(message), 201 if created else 200)
+
+
+@route("/v1/messages/{message_id}", "GET")
+def get_message(message_id: str) -> Response:
+    owner = caller()
+    return reply(messages.message_out(messages.get(services(), owner, message_id)))
+
+
+@route("/v1/messages/{message_id}", "PATCH")
+def move_message(message_id: str) -> Response:
+    owner = caller()
+    request = body(RescheduleIn)
+    moved = messages.reschedule(services(), owner, message_id, request.send_at)
+    return reply(messages.message_out(moved))
+
+
+@route("/v1/messages/{message_id}", "DELETE")
+def cancel_message(message_id: str) -> Response:
+    owner = caller()
+    canceled = messages.cancel(services(), owner, message_id)
+    return reply({"id": canceled.id, "status": canceled.status.value})
+
+
+@route("/v1/messages/{message_id}/events", "POST")
+def post_message_event(message_id: str) -> Response:
+    owner = caller()
+    event = body(EventIn)
+    counted = messages.track(services(), owner, message_id, event)
+    return reply({"id": message_id, "type": event.type, "counted": counted}, 202)
+
+
+@route("/v1/stats", "GET")
+def get_stats() -> Response:
+    owner = caller()
+    return reply(stats.report(services(), owner, parse_query(app.current_request, StatsQuery)))
+
+
+# Scheduled and queued work -----------------------------------------------------------------
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def due_sweep(event: Any) -> dict[str, int]:
+    report = sweeps.due_sweep(services())
+    logger.info("due sweep", extra=vars(report))
+    return vars(report)
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def expiry_sweep(event: Any) -> dict[str, int]:
+    report = sweeps.expiry_sweep(services())
+    logger.info("expiry sweep", extra=vars(report))
+    return vars(report)
+
+
+@app.on_sqs_message(queue="submsg-send", batch_size=10)
+def send_worker(event: SQSEvent) -> dict[str, Any]:
+    from chalicelib.worker import process_batch
+
+    return process_batch(services(), event.to_dict(), event.context)

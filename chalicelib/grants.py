@@ -1,0 +1,141 @@
+"""Grants: what users answered in wx.requestSubscribeMessage, and whether to ask them again."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib import clock, policy
+from chalicelib.bootstrap import Services
+from chalicelib.errors import FieldProblem, NotFound, ValidationFailed
+from chalicelib.records import (
+    App,
+    Credit,
+    GrantResult,
+    GrantSource,
+    GrantState,
+    LongTermStatus,
+    Template,
+    TemplateKind,
+)
+from chalicelib.schemas import GrantsOut, SubscriptionItem, SubscriptionsOut
+from chalicelib.stats import stats_day
+from chalicelib.store import UserState
+from chalicelib.templates import find_template
+
+REFUSALS = (GrantResult.REJECT, GrantResult.BAN)
+
+
+def record_results(
+    services: Services,
+    app: App,
+    openid: str,
+    results: Mapping[str, GrantResult],
+    source: GrantSource,
+) -> UserState:
+    """Apply one popup's answers; accepts count only when they come from the app's grant source."""
+    templates = _templates_of(services, app, results)
+    now = clock.now()
+    store = services.store
+    state = store.users.load(app.app_id, openid)
+    operations: list[dict[str, Any]] = []
+    for template_id, result in results.items():
+        template = templates[template_id]
+        counts_accept = result is GrantResult.ACCEPT and source is app.grant_source
+        grant = _answered(state.grants.get(template_id), template, result, counts_accept, now)
+        state.grants[template_id] = grant
+        operations.append(store.users.grant_state_op(app.app_id, openid, grant))
+        if counts_accept and template.kind is TemplateKind.ONE_TIME:
+            credit = _new_credit(template, now)
+            state.credits.append(credit)
+            operations.append(store.users.add_credit_op(app.app_id, openid, credit))
+        if counts_accept:
+            operations.append(
+                store.counters.increment_op(
+                    app.app_id, stats_day(app, now), template_id, {"grants_received": 1}
+                )
+            )
+    store.db.transact(operations)
+    state.credits.sort(key=lambda c: (c.template_id, c.expires_at or datetime.max.replace(tzinfo=now.tzinfo)))
+    return state
+
+
+def _templates_of(services: Services, app: App, results: Mapping[str, GrantResult]) -> dict[str, Template]:
+    templates: dict[str, Template] = {}
+    problems: list[FieldProblem] = []
+    for template_id in results:
+        try:
+            templates[template_id] = find_template(services, app.app_id, template_id)
+        except NotFound:
+            problems.append(FieldProblem(f"results.{template_id}", "unknown template"))
+    if problems:
+        raise ValidationFailed("The results name templates this app does not have.", problems)
+    if len({t.kind for t in templates.values()}) > 1:
+        raise ValidationFailed(
+            "One-time and long-term templates cannot be requested together.",
+            [FieldProblem("results", "mixes one-time and long-term templates")],
+        )
+    return templates
+
+
+def _answered(
+    previous: GrantState | None, template: Template, result: GrantResult, counts_accept: bool,
+    now: datetime,
+) -> GrantState:
+    grant = (previous or GrantState(template_id=template.template_id)).model_copy()
+    grant.last_result, grant.last_result_at = result, now
+    if result in REFUSALS:
+        grant.last_refusal_at = now
+    if template.kind is TemplateKind.LONG_TERM:
+        if counts_accept:
+            grant.long_term = LongTermStatus.ACTIVE
+        elif result in REFUSALS:
+            grant.long_term = LongTermStatus.REJECTED
+    return grant
+
+
+def _new_credit(template: Template, now: datetime) -> Credit:
+    expires_at = now + timedelta(days=template.grant_ttl_days) if template.grant_ttl_days else None
+    return Credit(
+        credit_id=clock.new_id("cr"), template_id=template.template_id,
+        granted_at=now, expires_at=expires_at,
+    )
+
+
+def grants_out(openid: str, state: UserState, templates: list[Template]) -> GrantsOut:
+    now = clock.now()
+    credits: dict[str, int] = {}
+    long_term: dict[str, LongTermStatus] = {}
+    for template in templates:
+        if template.kind is TemplateKind.ONE_TIME:
+            credits[template.template_id] = state.credit_count(template.template_id, now)
+        else:
+            grant = state.grants.get(template.template_id)
+            if grant and grant.long_term:
+                long_term[template.template_id] = grant.long_term
+    return GrantsOut(openid=openid, credits=credits, long_term=long_term)
+
+
+def subscriptions(services: Services, app: App, openid: str) -> SubscriptionsOut:
+    now = clock.now()
+    state = services.store.users.load(app.app_id, openid)
+    items = []
+    for template in services.store.catalog.list_templates(app.app_id):
+        usable = state.usable_credits(template.template_id, now)
+        grant = state.grants.get(template.template_id)
+        prompt, reason = policy.should_prompt(template, len(usable), grant, now)
+        items.append(
+            SubscriptionItem(
+                template_id=template.template_id,
+                kind=template.kind,
+                credits=len(usable),
+                next_expiry=clock.zulu(usable[0].expires_at) if usable else None,
+                long_term=grant.long_term if grant else None,
+                last_result=grant.last_result if grant else None,
+                last_result_at=clock.zulu(grant.last_result_at) if grant else None,
+                should_prompt=prompt,
+                reason=reason,
+            )
+        )
+    return SubscriptionsOut(openid=openid, items=items)

@@ -1,0 +1,41 @@
+"""Service settings, read from the environment at call time (never at import)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; one instance per call, validated by pydantic."""
+
+    model_config = SettingsConfigDict(env_prefix="SUBMSG_", frozen=True, extra="ignore")
+
+    stage: str = "local"
+    table_name: str = "submsg-local"
+    send_queue_url: str = ""
+    wechat_api_base: str = Field(
+        default="https://api.weixin.qq.com", validation_alias="WECHAT_API_BASE"
+    )
+    wechat_connect_timeout_s: float = 3.05
+    wechat_read_timeout_s: float = 10.0
+    due_shards: int = Field(default=8, ge=1, le=64)
+    expiry_shards: int = Field(default=4, ge=1, le=64)
+    sweep_interval_s: int = Field(default=60, ge=1)
+    lease_s: int = Field(default=120, ge=10)
+    enqueue_lease_s: int = Field(default=60, ge=5)
+    max_attempts: int = Field(default=5, ge=1)
+    retry_base_s: int = Field(default=10, ge=1)
+    cache_ttl_s: float = Field(default=30.0, ge=0)
+    retention_days: int = Field(default=90, ge=1)
+    idempotency_ttl_s: int = 24 * 3600
+    max_body_bytes: int = 64 * 1024
+    max_schedule_ahead_days: int = 366
+
+    @property
+    def ssm_prefix(self) -> str:
+        return f"/submsg/{self.stage}/apps"
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,34 @@
+"""Persistence: every DynamoDB access of submsg goes through these repositories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.store.catalog import Catalog
+from chalicelib.store.counters import Counters, IdempotencyRecords
+from chalicelib.store.dynamo import ConditionFailed, Dynamo, TransactionCanceled
+from chalicelib.store.messages import Messages
+from chalicelib.store.users import Users, UserState
+
+__all__ = ["ConditionFailed", "Store", "TransactionCanceled", "UserState"]
+
+
+@dataclass
+class Store:
+    db: Dynamo
+    catalog: Catalog
+    users: Users
+    messages: Messages
+    counters: Counters
+    idempotency: IdempotencyRecords
+
+    @classmethod
+    def create(cls, db: Dynamo, due_shards: int, expiry_shards: int) -> Store:
+        return cls(
+            db=db,
+            catalog=Catalog(db),
+            users=Users(db, expiry_shards),
+            messages=Messages(db, due_shards),
+            counters=Counters(db),
+            idempotency=IdempotencyRecords(db),
+        )

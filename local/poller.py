@@ -1,0 +1,55 @@
+"""Feeds the sender handler from SQS the way Lambda's event source mapping does.
+
+Receives up to 10 messages, builds a real-shaped SQS event (unique messageIds, attributes with
+ApproximateReceiveCount), invokes the handler and deletes only the records it did not report as
+failed; failed ones come back when their visibility timeout ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+Handler = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": queue_arn.split(":")[3] if queue_arn.count(":") >= 5 else "us-east-1",
+            }
+            for m in messages
+        ]
+    }
+
+
+def poll_once(sqs: Any, queue_url: str, handler: Handler, wait_s: int = 0) -> int:
+    """One receive-invoke-delete round; returns how many records were handed to the handler."""
+    answer = sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s,
+        AttributeNames=["All"],
+    )
+    received = answer.get("Messages", [])
+    if not received:
+        return 0
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    event = sqs_event(received, arn["Attributes"]["QueueArn"])
+    result = handler(event) or {}
+    failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+    done = [
+        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+        for i, m in enumerate(received)
+        if m["MessageId"] not in failed
+    ]
+    if done:
+        sqs.delete_message_batch(QueueUrl=queue_url, Entries=done)
+    return len(received)

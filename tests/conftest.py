@@ -1,0 +1,180 @@
+"""Fixtures: moto-backed AWS, a seeded app, a Chalice test client and a WeChat double."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+import responses
+from chalice.test import Client
+from moto import mock_aws
+
+from chalicelib import admin, bootstrap, wechat
+from chalicelib.bootstrap import Services
+from infra.provision import Provisioned, provision
+from local.poller import poll_once
+
+WECHAT = "http://wechat.test"
+APP_ID = "wx0000000000000001"
+OTHER_APP_ID = "wx0000000000000002"
+SECRET = "made-up-app-secret-0001"
+OPENID = "oUser0000000000000000000001"
+TEMPLATE = "TplOrderShipped0000000000000000000000000001"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "SUBMSG_STAGE": "dev",
+        "WECHAT_API_BASE": WECHAT,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        resources = provision(boto3.session.Session(), stage="dev")
+        monkeypatch.setenv("SUBMSG_TABLE_NAME", resources.table_name)
+        monkeypatch.setenv("SUBMSG_SEND_QUEUE_URL", resources.send_queue_url)
+        bootstrap.reset()
+        wechat.clear_token_cache()
+        yield resources
+        bootstrap.reset()
+        wechat.clear_token_cache()
+
+
+@pytest.fixture
+def services(aws: Provisioned) -> Services:
+    return bootstrap.services()
+
+
+@dataclass
+class Tenant:
+    app_id: str
+    api_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
+
+
+def make_tenant(services: Services, app_id: str, **settings: Any) -> Tenant:
+    key = admin.create_app(services, admin.new_app(app_id, f"Demo {app_id}", **settings), SECRET)
+    return Tenant(app_id, key)
+
+
+@pytest.fixture
+def tenant(services: Services) -> Tenant:
+    return make_tenant(services, APP_ID, quiet_hours=None)
+
+
+@pytest.fixture
+def client(aws: Provisioned) -> Iterator[Client]:
+    from app import app
+
+    with Client(app, stage_name="dev") as chalice_client:
+        yield chalice_client
+
+
+class Api:
+    """Calls the HTTP API as one tenant, JSON in and out."""
+
+    def __init__(self, client: Client, tenant: Tenant) -> None:
+        self.client, self.tenant = client, tenant
+
+    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None):
+        payload = json.dumps(body, ensure_ascii=False).encode() if body is not None else b""
+        return self.client.http.request(
+            method, path, body=payload, headers={**self.tenant.headers, **(headers or {})}
+        )
+
+    def put_template(self, template_id: str = TEMPLATE, **overrides: Any):
+        body = {
+            "title": "Order shipped",
+            "kind": "one_time",
+            "category": "transactional",
+            "keywords": [
+                {"key": "thing1", "name": "Item"},
+                {"key": "character_string2", "name": "Order number"},
+            ],
+            **overrides,
+        }
+        return self.call("PUT", f"/v1/templates/{template_id}", body)
+
+    def grant(self, openid: str = OPENID, template_id: str = TEMPLATE, result: str = "accept"):
+        return self.call("POST", "/v1/grants", {"openid": openid, "results": {template_id: result}})
+
+    def send(self, openid: str = OPENID, template_id: str = TEMPLATE,
+             headers: dict[str, str] | None = None, **extra: Any):
+        body = {
+            "openid": openid,
+            "template_id": template_id,
+            "data": {"thing1": "Blue mug", "character_string2": "SO-2026-0001"},
+            "page": "pages/order/detail?id=1",
+            **extra,
+        }
+        return self.call("POST", "/v1/messages", body, headers)
+
+
+@pytest.fixture
+def api(client: Client, tenant: Tenant) -> Api:
+    return Api(client, tenant)
+
+
+class WeChatDouble:
+    """WeChat's HTTP API through `responses`: a token endpoint and scripted send answers."""
+
+    def __init__(self, mock: responses.RequestsMock) -> None:
+        self.mock = mock
+        self.answers: list[Any] = []
+        self.sent: list[dict[str, Any]] = []
+        self.token_calls = 0
+        mock.add_callback(responses.POST, f"{WECHAT}/cgi-bin/stable_token", callback=self._token)
+        mock.add_callback(
+            responses.POST, f"{WECHAT}/cgi-bin/message/subscribe/send", callback=self._send
+        )
+
+    def _token(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self.token_calls += 1
+        return 200, {}, json.dumps({"access_token": "made-up-token", "expires_in": 7200})
+
+    def _send(self, request: Any) -> Any:
+        answer = self.answers.pop(0) if self.answers else {"errcode": 0, "errmsg": "ok"}
+        if isinstance(answer, Exception):
+            raise answer
+        if isinstance(answer, int):
+            return answer, {}, "upstream error"
+        self.sent.append(json.loads(request.body))
+        if answer.get("errcode") == 0:
+            answer = {**answer, "msgid": 1000 + len(self.sent)}
+        return 200, {}, json.dumps(answer)
+
+    def then(self, *answers: Any) -> WeChatDouble:
+        self.answers.extend(answers)
+        return self
+
+
+@pytest.fixture
+def wx() -> Iterator[WeChatDouble]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield WeChatDouble(mock)
+
+
+def drain(client: Client, aws: Provisioned, rounds: int = 5) -> int:
+    """Hand every visible SQS message to the sender handler, as Lambda would."""
+    import app
+
+    sqs = boto3.client("sqs")
+    handled = 0
+    for _ in range(rounds):
+        count = poll_once(sqs, aws.send_queue_url, lambda event: app.send_worker(event, None))
+        if count == 0:
+            break
+        handled += count
+    return handled
