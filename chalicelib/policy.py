@@ -110,7 +110,8 @@ def valid_timezone(name: str) -> bool:
         return False
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: the tzdata package answers a folder name ("America") with IsADirectoryError.
         return False
     return True
 
