@@ -133,7 +133,7 @@ class WeChatDouble:
     def __init__(self, mock: responses.RequestsMock) -> None:
         self.mock = mock
         self.answers: list[Any] = []
-        self.sent: list[dict[str, Any]] = []
+        self.sent: list[dict[str, Any]] = []  # cards WeChat accepted
         self.token_calls = 0
         mock.add_callback(responses.POST, f"{WECHAT}/cgi-bin/stable_token", callback=self._token)
         mock.add_callback(
@@ -150,8 +150,8 @@ class WeChatDouble:
             raise answer
         if isinstance(answer, int):
             return answer, {}, "upstream error"
-        self.sent.append(json.loads(request.body))
         if answer.get("errcode") == 0:
+            self.sent.append(json.loads(request.body))
             answer = {**answer, "msgid": 1000 + len(self.sent)}
         return 200, {}, json.dumps(answer)
 
@@ -178,3 +178,30 @@ def drain(client: Client, aws: Provisioned, rounds: int = 5) -> int:
             break
         handled += count
     return handled
+
+
+def scheduled_event() -> dict[str, Any]:
+    """What EventBridge hands a scheduled Lambda."""
+    return {
+        "version": "0",
+        "id": "00000000-0000-0000-0000-000000000000",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-22T00:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/submsg-due-sweep"],
+        "detail": {},
+    }
+
+
+def run_due_sweep() -> dict[str, int]:
+    import app
+
+    return app.due_sweep(scheduled_event(), None)
+
+
+def run_expiry_sweep() -> dict[str, int]:
+    import app
+
+    return app.expiry_sweep(scheduled_event(), None)
