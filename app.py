@@ -8,10 +8,18 @@ from typing import Any
 from chalice import Chalice, Rate
 from chalice.app import Response, SQSEvent
 
-from chalicelib import grants, messages, preferences, stats, sweeps, templates
+from chalicelib import callback, grants, messages, preferences, stats, sweeps, templates
 from chalicelib.auth import authenticate
 from chalicelib.bootstrap import services
-from chalicelib.http import endpoint, in_error_format, parse_body, parse_query, path_id, reply
+from chalicelib.http import (
+    endpoint,
+    in_error_format,
+    parse_body,
+    parse_query,
+    path_id,
+    plain,
+    reply,
+)
 from chalicelib.observability import flush_metrics, logger
 from chalicelib.records import App, GrantResult, GrantSource
 from chalicelib.schemas import (
@@ -191,6 +199,20 @@ def post_message_event(message_id: str) -> Response:
 def get_stats() -> Response:
     owner = caller()
     return reply(stats.report(services(), owner, parse_query(app.current_request, StatsQuery)))
+
+
+# WeChat push callback ----------------------------------------------------------------------
+
+
+@route("/v1/wechat/{app_id}/callback", "GET", "POST")
+def wechat_callback(app_id: str) -> Response:
+    request = app.current_request
+    query = parse_query(request, callback.CallbackQuery)
+    path_id(app_id, "app")
+    if request.method == "GET":
+        return plain(callback.verify_url(services(), app_id, query))
+    callback.receive(services(), app_id, query, request.raw_body or b"")
+    return plain("success")
 
 
 # Scheduled and queued work -----------------------------------------------------------------

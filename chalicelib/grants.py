@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,10 +21,14 @@ from chalicelib.records import (
 )
 from chalicelib.schemas import GrantsOut, SubscriptionItem, SubscriptionsOut
 from chalicelib.stats import stats_day
-from chalicelib.store import UserState
+from chalicelib.store import TransactionCanceled, UserState
 from chalicelib.templates import find_template
 
 REFUSALS = (GrantResult.REJECT, GrantResult.BAN)
+
+
+class AlreadyRecorded(Exception):
+    """An extra condition of the grant transaction (a callback's dedupe record) failed."""
 
 
 def record_results(
@@ -33,6 +37,7 @@ def record_results(
     openid: str,
     results: Mapping[str, GrantResult],
     source: GrantSource,
+    extra_ops: Sequence[dict[str, Any]] = (),
 ) -> UserState:
     """Apply one popup's answers; accepts count only when they come from the app's grant source."""
     templates = _templates_of(services, app, results)
@@ -56,7 +61,12 @@ def record_results(
                     app.app_id, stats_day(app, now), template_id, {"grants_received": 1}
                 )
             )
-    store.db.transact(operations)
+    try:
+        store.db.transact([*extra_ops, *operations])
+    except TransactionCanceled as canceled:
+        if canceled.failed & set(range(len(extra_ops))):
+            raise AlreadyRecorded from canceled
+        raise
     state.credits.sort(key=lambda c: (c.template_id, c.expires_at or datetime.max.replace(tzinfo=now.tzinfo)))
     return state
 
@@ -139,3 +149,22 @@ def subscriptions(services: Services, app: App, openid: str) -> SubscriptionsOut
             )
         )
     return SubscriptionsOut(openid=openid, items=items)
+
+
+def switched_off(services: Services, app: App, openid: str, template_ids: Sequence[str]) -> None:
+    """The user turned templates off in WeChat's settings: no long-term grant, no credits."""
+    now = clock.now()
+    store = services.store
+    state = store.users.load(app.app_id, openid)
+    operations = []
+    for template_id in template_ids:
+        grant = (state.grants.get(template_id) or GrantState(template_id=template_id)).model_copy()
+        grant.last_result = GrantResult.REJECT
+        grant.last_result_at = grant.last_refusal_at = now
+        if grant.long_term is not None:
+            grant.long_term = LongTermStatus.REJECTED
+        operations.append(store.users.grant_state_op(app.app_id, openid, grant))
+    if operations:
+        store.db.transact(operations)
+    for template_id in template_ids:
+        store.users.drop_credits(app.app_id, openid, template_id)

@@ -78,6 +78,10 @@ def reply(body: BaseModel | dict[str, Any] | None, status: int = 200) -> Respons
     return Response(body=payload, status_code=status, headers={"Content-Type": JSON})
 
 
+def plain(text: str) -> Response:
+    return Response(body=text, status_code=200, headers={"Content-Type": "text/plain; charset=utf-8"})
+
+
 def error_reply(error: SubmsgError) -> Response:
     return Response(body=error_body(error), status_code=error.status, headers={"Content-Type": JSON})
 

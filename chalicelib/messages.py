@@ -318,3 +318,30 @@ def message_out(message: Message) -> MessageOut:
         clicked_at=clock.zulu(message.clicked_at),
         converted_at=clock.zulu(message.converted_at),
     )
+
+
+def delivery_failed(services: Services, app: App, msgid: int, errcode: int, status: str) -> None:
+    """WeChat reported later that a card it accepted was not delivered: sent becomes failed."""
+    store = services.store
+    message_id = store.messages.find_by_msgid(app.app_id, msgid)
+    message = store.messages.get(message_id) if message_id else None
+    if message is None or message.app_id != app.app_id:
+        return
+    now = clock.now()
+    sent_day = stats_day(app, message.sent_at or now)
+    result = {**message.result.model_dump(exclude_none=True), "errcode": errcode, "errmsg": status}
+    update = store.messages.transition(
+        message.id, from_=(S.SENT,), to=S.FAILED, now=now, fields={"result": result},
+        purge_at=_purge_at(services, now),
+    )
+    try:
+        store.db.transact(
+            [
+                store.db.update_op(update),
+                store.counters.increment_op(
+                    app.app_id, sent_day, message.template_id, {"sent": -1, "failed": 1}
+                ),
+            ]
+        )
+    except TransactionCanceled:
+        return  # not sent (any more): already recorded

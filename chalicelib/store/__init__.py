@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib.store.catalog import Catalog
-from chalicelib.store.counters import Counters, IdempotencyRecords
+from chalicelib.store.counters import CallbackEvents, Counters, IdempotencyRecords
 from chalicelib.store.dynamo import ConditionFailed, Dynamo, TransactionCanceled
 from chalicelib.store.messages import Messages
 from chalicelib.store.users import Users, UserState
@@ -21,6 +21,7 @@ class Store:
     messages: Messages
     counters: Counters
     idempotency: IdempotencyRecords
+    events: CallbackEvents
 
     @classmethod
     def create(cls, db: Dynamo, due_shards: int, expiry_shards: int) -> Store:
@@ -31,4 +32,5 @@ class Store:
             messages=Messages(db, due_shards),
             counters=Counters(db),
             idempotency=IdempotencyRecords(db),
+            events=CallbackEvents(db),
         )
