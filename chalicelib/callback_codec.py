@@ -15,9 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from typing import TYPE_CHECKING
 
 from chalicelib.errors import CallbackRefused, InvalidJson
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_AGE_S = 300
@@ -164,6 +167,9 @@ def _cipher(encoding_aes_key: str) -> Cipher[modes.CBC]:
         raise ValueError("EncodingAESKey must be 43 base64 characters") from exc
     if len(encoding_aes_key) != 43 or len(key) != 32:
         raise ValueError("EncodingAESKey must be 43 base64 characters")
+    # Imported here: only safe-mode callbacks need it, and every cold start would pay for it.
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
     return Cipher(algorithms.AES(key), modes.CBC(key[:16]))
 
 

@@ -37,8 +37,12 @@ def problems(error: ValidationError) -> list[FieldProblem]:
 
 
 def validated(model: type[M], data: Any, what: str = "The request") -> M:
+    return _checked(lambda: model.model_validate(data), what)
+
+
+def _checked(validate: Callable[[], M], what: str) -> M:
     try:
-        return model.model_validate(data)
+        return validate()
     except ValidationError as error:
         raise ValidationFailed(f"{what} is not valid.", problems(error)) from error
 
@@ -56,7 +60,8 @@ def parse_body(request: Request, model: type[M], max_bytes: int) -> M:
         raise InvalidJson("The body is not valid JSON.") from error
     if not isinstance(data, dict):
         raise ValidationFailed("The body must be a JSON object.", [FieldProblem("body", "not an object")])
-    return validated(model, data, "The body")
+    # Strict JSON: a body has exactly the types the OpenAPI document names (no 0 for false).
+    return _checked(lambda: model.model_validate_json(raw, strict=True), "The body")
 
 
 def parse_query(request: Request, model: type[M]) -> M:

@@ -6,7 +6,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from chalicelib.records import Category, GrantResult, Lang, LongTermStatus, MessageStatus, TemplateKind
 
@@ -17,11 +25,11 @@ Page = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[^\s/][^\s
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Response(BaseModel):
-    pass
+    model_config = ConfigDict(defer_build=True)
 
 
 # Templates ----------------------------------------------------------------------------------
@@ -80,7 +88,7 @@ class TemplateList(Response):
 
 class GrantsIn(Request):
     openid: OpenId
-    results: dict[TemplateId, str] = Field(min_length=1, max_length=20)
+    results: dict[TemplateId, GrantResult] = Field(min_length=1, max_length=20)
     scene: int | str | None = None
 
     @model_validator(mode="before")
@@ -90,14 +98,6 @@ class GrantsIn(Request):
             results = {k: v for k, v in data["results"].items() if k != "errMsg"}
             data = {**data, "results": results}
         return data
-
-    @model_validator(mode="after")
-    def known_results(self) -> GrantsIn:
-        allowed = {r.value for r in GrantResult}
-        for template_id, result in self.results.items():
-            if result not in allowed:
-                raise ValueError(f"results.{template_id} must be one of {sorted(allowed)}")
-        return self
 
 
 class GrantsOut(Response):
@@ -128,6 +128,14 @@ class PreferencesIn(Request):
     opt_out_all: bool | None = None
     opt_out_categories: list[Category] | None = Field(default=None, max_length=3)
     opt_out_templates: list[TemplateId] | None = Field(default=None, max_length=200)
+
+    @field_validator("opt_out_all", "opt_out_categories", "opt_out_templates", mode="before")
+    @classmethod
+    def null_clears(cls, value: object, info: ValidationInfo) -> object:
+        """An explicit null switches the setting off, as a null timezone falls back to the app's."""
+        if value is not None:
+            return value
+        return False if info.field_name == "opt_out_all" else []
 
 
 class PreferencesOut(Response):
@@ -196,6 +204,12 @@ class ListQuery(Request):
 class CancelOut(Response):
     id: str
     status: MessageStatus
+
+
+class EventOut(Response):
+    id: str
+    type: Literal["click", "conversion"]
+    counted: bool
 
 
 # Statistics ---------------------------------------------------------------------------------

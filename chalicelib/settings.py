@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import os
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PREFIX = "SUBMSG_"
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Every knob of the service; one instance per call, validated by pydantic."""
 
-    model_config = SettingsConfigDict(env_prefix="SUBMSG_", frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     stage: str = "local"
     table_name: str = "submsg-local"
     send_queue_url: str = ""
-    wechat_api_base: str = Field(
-        default="https://api.weixin.qq.com", validation_alias="WECHAT_API_BASE"
-    )
+    wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_connect_timeout_s: float = 3.05
     wechat_read_timeout_s: float = 10.0
     due_shards: int = Field(default=8, ge=1, le=64)
     expiry_shards: int = Field(default=4, ge=1, le=64)
-    sweep_interval_s: int = Field(default=60, ge=1)
+    sweep_interval_s: int = Field(default=60, ge=1, le=900)
     lease_s: int = Field(default=120, ge=10)
     enqueue_lease_s: int = Field(default=60, ge=5)
     max_attempts: int = Field(default=5, ge=1)
@@ -38,4 +39,12 @@ class Settings(BaseSettings):
 
 
 def get_settings() -> Settings:
-    return Settings()
+    """The settings in force now: SUBMSG_* variables, and WECHAT_API_BASE."""
+    values: dict[str, str] = {
+        name.removeprefix(PREFIX).lower(): value
+        for name, value in os.environ.items()
+        if name.startswith(PREFIX)
+    }
+    if "WECHAT_API_BASE" in os.environ:
+        values["wechat_api_base"] = os.environ["WECHAT_API_BASE"]
+    return Settings.model_validate(values)
