@@ -156,7 +156,8 @@ def test_stages_get_separate_tables_and_queues(session: boto3.Session) -> None:
 def test_allowed_actions_name_single_actions_and_leave_out_put_metric_data() -> None:
     actions = allowed_actions()
 
-    assert "dynamodb:TransactWriteItems" in actions
+    assert "dynamodb:TransactWriteItems" not in actions  # authorised per item action
+    assert "dynamodb:ConditionCheckItem" in actions
     assert "sqs:SendMessage" in actions
     assert "ssm:GetParameter" in actions
     assert "cloudwatch:PutMetricData" not in actions

@@ -12,7 +12,8 @@ class Catalog:
         self.db = db
 
     def put_app(self, app: App) -> None:
-        self.db.put({**layout.app_key(app.app_id), **app.model_dump(mode="json")})
+        # keep_none: a setting switched off (quiet_hours None) must not read back as its default
+        self.db.put({**layout.app_key(app.app_id), **app.model_dump(mode="json")}, keep_none=True)
 
     def get_app(self, app_id: str) -> App | None:
         item = self.db.get(layout.app_key(app_id))

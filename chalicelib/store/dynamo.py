@@ -39,8 +39,13 @@ def to_wire(value: Any) -> dict[str, Any]:
     return _serializer.serialize(_decimalize(value))
 
 
-def to_item(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: to_wire(value) for name, value in attributes.items() if value is not None}
+def to_item(attributes: Mapping[str, Any], keep_none: bool = False) -> dict[str, Any]:
+    """Absent by default (sparse indexes and attribute_not_exists rely on it); NULL if asked."""
+    return {
+        name: to_wire(value)
+        for name, value in attributes.items()
+        if value is not None or keep_none
+    }
 
 
 def from_item(wire: Mapping[str, Any]) -> Item:
@@ -143,11 +148,13 @@ class Dynamo:
         )
         return from_item(answer["Item"]) if "Item" in answer else None
 
-    def put(self, item: Mapping[str, Any], condition: str | None = None) -> bool:
+    def put(
+        self, item: Mapping[str, Any], condition: str | None = None, keep_none: bool = False
+    ) -> bool:
         """Write an item; True when it replaced an existing one."""
         request: dict[str, Any] = {
             "TableName": self.table,
-            "Item": to_item(item),
+            "Item": to_item(item, keep_none),
             "ReturnValues": "ALL_OLD",
         }
         if condition:

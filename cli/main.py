@@ -1,0 +1,39 @@
+"""The operator CLI `submsg` (SPEC §7): apps, keys, templates, stats, users, dead letters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli import apps, dlq, keys, stats, template_sync, users
+from cli.errors import OperatorGroup
+from cli.target import Target
+
+app = typer.Typer(
+    cls=OperatorGroup,
+    help="Operate submsg: apps, API keys, templates, statistics, users, dead letters.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(apps.commands, name="apps")
+app.add_typer(keys.commands, name="keys")
+app.add_typer(template_sync.commands, name="templates")
+app.add_typer(users.commands, name="users")
+app.add_typer(dlq.commands, name="dlq")
+app.command("stats")(stats.show)
+
+
+@app.callback()
+def choose_target(
+    ctx: typer.Context,
+    local: Annotated[
+        bool, typer.Option("--local", help="Manage the running local stack (make run).")
+    ] = False,
+    stage: Annotated[str, typer.Option(help="Deployed stage to manage.")] = "dev",
+) -> None:
+    ctx.obj = Target(local=local, stage=stage)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,115 @@
+"""`submsg templates sync`: copy an app's subscription templates from WeChat (SPEC §6.6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import typer
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib import keywords, templates
+from chalicelib.bootstrap import Services
+from chalicelib.errors import SubmsgError
+from chalicelib.records import Category, Template, TemplateKind
+from chalicelib.schemas import KeywordIn, TemplateIn
+from chalicelib.secrets import APP_SECRET
+from cli import target
+from cli.errors import OperatorError, describe
+from cli.output import notes, progress
+
+commands = typer.Typer(help="Subscription templates of an app.", no_args_is_help=True)
+
+WECHAT_KINDS = {2: TemplateKind.ONE_TIME, 3: TemplateKind.LONG_TERM}
+KEPT_SETTINGS = ("category", "default_page", "grant_ttl_days", "target_credits")
+
+
+class WeChatEnumValues(BaseModel):
+    keyword_code: str = Field(alias="keywordCode")
+    values: list[str] = Field(default_factory=list, alias="enumValueList")
+
+
+class WeChatTemplate(BaseModel):
+    """One entry of gettemplate's ``data``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    template_id: str = Field(alias="priTmplId", min_length=1)
+    title: str
+    content: str
+    type: int
+    enums: list[WeChatEnumValues] = Field(default_factory=list, alias="keywordEnumValueList")
+
+    def enum_values(self) -> dict[str, list[str]]:
+        return {item.keyword_code.removesuffix(".DATA"): item.values for item in self.enums}
+
+
+@dataclass
+class SyncReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # template id -> why
+
+
+def template_in(entry: WeChatTemplate, existing: Template | None, category: Category) -> TemplateIn:
+    """Our template from WeChat's; an existing one keeps its category, page and grant settings."""
+    kind = WECHAT_KINDS.get(entry.type)
+    if kind is None:
+        raise ValueError(f"unknown template type {entry.type}")
+    enum_values = entry.enum_values()
+    kept = existing.model_dump(include=set(KEPT_SETTINGS)) if existing else {"category": category}
+    return TemplateIn(
+        title=entry.title,
+        kind=kind,
+        keywords=[
+            KeywordIn(
+                key=keyword.key, name=keyword.name, enum_values=enum_values.get(keyword.key, [])
+            )
+            for keyword in keywords.parse_content(entry.content)
+        ],
+        **kept,
+    )
+
+
+def sync_one(
+    services: Services, app_id: str, raw: dict[str, object], category: Category, report: SyncReport
+) -> None:
+    template_id = str(raw.get("priTmplId") or "?") if isinstance(raw, dict) else "?"
+    try:
+        entry = WeChatTemplate.model_validate(raw)
+        existing = services.store.catalog.get_template(app_id, entry.template_id)
+        body = template_in(entry, existing, category)
+        _, created = templates.put_template(services, app_id, entry.template_id, body)
+    except (ValueError, SubmsgError) as error:  # pydantic's ValidationError is a ValueError
+        report.skipped[template_id] = describe(error)
+        return
+    (report.created if created else report.updated).append(template_id)
+
+
+@commands.command()
+def sync(
+    ctx: typer.Context,
+    app_id: Annotated[str, typer.Argument(help="The mini-program's appid.")],
+    category: Annotated[
+        Category, typer.Option(help="Category of templates new to submsg.")
+    ] = Category.TRANSACTIONAL,
+) -> None:
+    """Fetch the app's templates from WeChat and store them."""
+    services = target.services(ctx)
+    target.require_app(services, app_id)
+    secret = services.secrets.get(app_id, APP_SECRET)
+    entries = services.wechat.get_templates(app_id, secret)
+    report = SyncReport()
+    with progress() as bar:
+        task = bar.add_task("Storing templates", total=len(entries))
+        for entry in entries:
+            sync_one(services, app_id, entry, category, report)
+            bar.advance(task)
+    console = notes()
+    console.print(
+        f"{len(report.created)} new, {len(report.updated)} updated, {len(report.skipped)} skipped."
+    )
+    for template_id, why in report.skipped.items():
+        console.print(f"  skipped {template_id}: {why}", markup=False)
+    if report.skipped:
+        raise OperatorError(f"{len(report.skipped)} template(s) could not be stored.")

@@ -1,0 +1,58 @@
+"""`python -m local` (`make run`): the whole stack in the foreground until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+from local.banner import print_banner
+from local.chalice_local import ChaliceLocalFailed
+from local.config import LocalSettings
+from local.stack import LocalStack, PortInUse
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def configure_logging(console: Console) -> None:
+    handler = RichHandler(console=console, show_path=False, rich_tracebacks=True)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[handler])
+    for noisy in ("werkzeug", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run_until_stopped(stack: LocalStack, console: Console) -> int:
+    try:
+        endpoints = stack.start()
+        print_banner(console, endpoints)
+        while (problem := stack.problem()) is None:
+            time.sleep(0.5)
+        console.print(f"Stopping: {problem}", style="red", markup=False)
+        return 1
+    except KeyboardInterrupt:
+        console.print("Stopping…")
+        return 0
+    except (PortInUse, ChaliceLocalFailed) as exc:
+        console.print(str(exc), style="red", markup=False)
+        return 1
+    finally:
+        for stop_signal in STOP_SIGNALS:  # a second Ctrl-C must not cut the cleanup short
+            signal.signal(stop_signal, signal.SIG_IGN)
+        stack.stop()
+
+
+def main() -> int:
+    console = Console()
+    configure_logging(console)
+    # Explicitly: a shell that starts a job in the background has it ignore SIGINT.
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, signal.default_int_handler)
+    return run_until_stopped(LocalStack(LocalSettings()), console)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Settings of the local stack (SPEC §7), from the environment or given by a test."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from local.demo import DemoApp
+
+HOST = "127.0.0.1"
+STAGE = "local"
+
+
+class LocalSettings(BaseSettings):
+    """Ports, the demo app and the sweep periods; a port of 0 lets the system choose."""
+
+    model_config = SettingsConfigDict(env_prefix="SUBMSG_", extra="ignore", populate_by_name=True)
+
+    port: int = Field(default=8000, ge=1, le=65535)
+    aws_port: int = Field(default=4566, ge=0, le=65535)
+    sandbox_port: int = Field(default=8001, ge=0, le=65535)
+    wechat_api_base: str | None = Field(default=None, validation_alias="WECHAT_API_BASE")
+    demo_app_id: str = "wx0000000000000001"
+    demo_app_secret: SecretStr = SecretStr("made-up-local-app-secret")
+    demo_api_key: SecretStr = SecretStr("sk_local_demo_key")
+    local_sweep_every_s: float = Field(default=2.0, gt=0)
+    local_expiry_every_s: float = Field(default=60.0, gt=0)
+
+    def demo(self) -> DemoApp:
+        return DemoApp(
+            app_id=self.demo_app_id,
+            secret=self.demo_app_secret.get_secret_value(),
+            api_key=self.demo_api_key.get_secret_value(),
+        )

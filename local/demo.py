@@ -1,0 +1,79 @@
+"""The demo mini-program of the local stack: its app, API key and two subscription templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib import admin, templates
+from chalicelib.bootstrap import Services
+from chalicelib.records import Category, TemplateKind
+from chalicelib.schemas import TemplateIn
+from chalicelib.secrets import APP_SECRET
+from local.sandbox import Sandbox, SandboxTemplate
+
+DEMO_OPENID = "oUser0000000000000000000001"
+
+
+@dataclass(frozen=True)
+class DemoTemplate:
+    template_id: str
+    title: str
+    category: Category
+    content: str
+    example: dict[str, str]  # keyword values that pass WeChat's rules, for curl lines and tests
+
+
+ORDER_SHIPPED = DemoTemplate(
+    template_id="TplOrderShipped0000000000000000000000000001",
+    title="Order shipped",
+    category=Category.TRANSACTIONAL,
+    content="Item:{{thing1.DATA}}\nOrder number:{{character_string2.DATA}}\n"
+    "Shipped at:{{time3.DATA}}",
+    example={"thing1": "Blue mug", "character_string2": "SO20260001", "time3": "15:01"},
+)
+CLASS_STARTS = DemoTemplate(
+    template_id="TplClassStarts00000000000000000000000000001",
+    title="Class starts",
+    category=Category.REMINDER,
+    content="Class:{{thing1.DATA}}\nStarts at:{{time2.DATA}}\nRoom:{{thing3.DATA}}",
+    example={"thing1": "Piano lesson", "time2": "18:30", "thing3": "Room 301"},
+)
+DEMO_TEMPLATES = (ORDER_SHIPPED, CLASS_STARTS)
+
+
+@dataclass(frozen=True)
+class DemoApp:
+    app_id: str
+    secret: str
+    api_key: str
+
+
+def seed_submsg(services: Services, demo: DemoApp) -> None:
+    """The demo app (quiet hours off, so a card goes out at night too), its key and templates.
+
+    Writes over what is there, so seeding a store that already holds the demo does no harm.
+    """
+    app = admin.new_app(demo.app_id, "Local demo", quiet_hours=None)
+    services.secrets.put(demo.app_id, APP_SECRET, demo.secret)
+    services.store.catalog.put_app(app)
+    services.config.forget(("app", demo.app_id))
+    admin.create_key(services, demo.app_id, demo.api_key)
+    for template in DEMO_TEMPLATES:
+        body = TemplateIn(
+            title=template.title,
+            kind=TemplateKind.ONE_TIME,
+            category=template.category,
+            content=template.content,
+        )
+        templates.put_template(services, demo.app_id, template.template_id, body)
+
+
+def seed_sandbox(sandbox: Sandbox, demo: DemoApp) -> None:
+    sandbox.add_app(demo.app_id, demo.secret)
+    for template in DEMO_TEMPLATES:
+        sandbox.add_template(
+            demo.app_id,
+            SandboxTemplate(
+                template.template_id, template.title, template.content, TemplateKind.ONE_TIME
+            ),
+        )

@@ -1,0 +1,167 @@
+"""The whole system on one machine (SPEC §7): what `make run` starts and the end-to-end test uses.
+
+Embedded moto, the table and queues from the deploy template, the WeChat sandbox, the demo app,
+`chalice local`, an SQS poller feeding the sender and a scheduler running the sweeps; all on
+127.0.0.1, all stopped again by ``stop``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from dataclasses import dataclass
+from types import TracebackType
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from chalicelib import bootstrap, wechat
+from infra.provision import Provisioned, provision
+from local import lambdas
+from local.chalice_local import ChaliceLocal
+from local.config import HOST, STAGE, LocalSettings
+from local.demo import seed_sandbox, seed_submsg
+from local.environment import Environment, aws_environment
+from local.loops import Loop
+from local.poller import poll_once
+from local.sandbox import Sandbox
+
+# Short polls, often: moto's long poll does not wake when a delayed message becomes visible, so
+# a reminder would wait up to a second more for it (SPEC §8 wants p99 lateness <= 1.5 s).
+POLL_EVERY_S = 0.1
+
+
+class PortInUse(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    api: str
+    aws: str
+    wechat: str  # where submsg sends cards: the sandbox, or WECHAT_API_BASE
+    sandbox: str | None  # None when an outside WeChat endpoint is used
+    app_id: str
+    api_key: str
+
+
+def require_free_port(port: int, what: str) -> None:
+    """Fail clearly before a server thread would fail on its own, out of sight."""
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as exc:
+            raise PortInUse(f"{what}: {HOST}:{port} is in use ({exc.strerror})") from exc
+
+
+class LocalStack:
+    def __init__(self, settings: LocalSettings) -> None:
+        self.settings = settings
+        self._cleanup = contextlib.ExitStack()
+        self._environment = Environment()
+        self._api: ChaliceLocal | None = None
+
+    def start(self) -> Endpoints:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stops everything started, newest first; safe to call more than once."""
+        self._cleanup.close()
+
+    def problem(self) -> str | None:
+        """Why the stack cannot serve any more (the API process ended), or None."""
+        return self._api.problem() if self._api else "the stack is not started"
+
+    def __enter__(self) -> Endpoints:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _start(self) -> Endpoints:
+        settings, demo = self.settings, self.settings.demo()
+        require_free_port(settings.port, "API (SUBMSG_PORT)")
+        self._cleanup.callback(self._environment.restore)
+        self._cleanup.callback(self._forget_services)
+        aws = self._start_moto()
+        self._environment.apply(aws_environment(aws))
+        resources = provision(boto3.session.Session(), stage=STAGE, endpoint_url=aws)
+        sandbox = self._start_sandbox() if settings.wechat_api_base is None else None
+        wechat_base = sandbox or settings.wechat_api_base or ""
+        self._environment.apply(service_environment(resources, wechat_base))
+        self._forget_services()
+        api = self._start_api()
+        seed_submsg(bootstrap.services(), demo)
+        self._start_workers(resources)
+        api.wait_until_healthy()
+        return Endpoints(api.url, aws, wechat_base, sandbox, demo.app_id, demo.api_key)
+
+    def _start_moto(self) -> str:
+        require_free_port(self.settings.aws_port, "AWS endpoint (SUBMSG_AWS_PORT)")
+        server = ThreadedMotoServer(ip_address=HOST, port=self.settings.aws_port, verbose=False)
+        server.start()
+        self._cleanup.callback(server.stop)
+        host, port = server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def _start_sandbox(self) -> str:
+        require_free_port(self.settings.sandbox_port, "WeChat sandbox (SUBMSG_SANDBOX_PORT)")
+        sandbox = Sandbox(HOST, self.settings.sandbox_port)
+        seed_sandbox(sandbox, self.settings.demo())
+        url = sandbox.start()
+        self._cleanup.callback(sandbox.stop)
+        return url
+
+    def _start_api(self) -> ChaliceLocal:
+        api = ChaliceLocal(lambdas.PROJECT_ROOT, self.settings.port, STAGE, os.environ)
+        api.start()
+        self._cleanup.callback(api.stop)
+        self._api = api
+        return api
+
+    def _start_workers(self, resources: Provisioned) -> None:
+        handlers = lambdas.Handlers(lambdas.load_app())
+        sqs = boto3.session.Session().client("sqs")
+        loops = [
+            Loop(
+                "sqs-poller",
+                lambda: poll_once(sqs, resources.send_queue_url, handlers.send, wait_s=0),
+                every_s=POLL_EVERY_S,
+            ),
+            Loop("due-sweep", handlers.due_sweep, self.settings.local_sweep_every_s),
+            Loop("expiry-sweep", handlers.expiry_sweep, self.settings.local_expiry_every_s),
+        ]
+        for loop in loops:
+            loop.start()
+            self._cleanup.callback(loop.stop)
+
+    @staticmethod
+    def _forget_services() -> None:
+        bootstrap.reset()
+        wechat.clear_token_cache()
+
+
+def service_environment(resources: Provisioned, wechat_base: str) -> dict[str, str | None]:
+    """What submsg reads, in process and in `chalice local` (stage variables come on top)."""
+    return {
+        "SUBMSG_STAGE": STAGE,
+        "SUBMSG_TABLE_NAME": resources.table_name,
+        "SUBMSG_SEND_QUEUE_URL": resources.send_queue_url,
+        "WECHAT_API_BASE": wechat_base,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        "PYTHONUNBUFFERED": "1",
+    }

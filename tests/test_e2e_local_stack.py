@@ -1,0 +1,153 @@
+"""End to end through the running local stack (what `make run` starts), over HTTP only.
+
+The service's sweep look-ahead is shortened to 2 s here so that a reminder 5 s ahead is left
+`scheduled` by the API and goes out through the due sweep, the queue delay and the sender.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+
+from local.config import LocalSettings
+from local.demo import CLASS_STARTS, ORDER_SHIPPED
+from local.stack import Endpoints, LocalStack
+
+WAIT_S = 20.0
+ALLOWED_LATENESS_S = 3.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def listening(url_or_port: str | int) -> bool:
+    port = url_or_port if isinstance(url_or_port, int) else int(url_or_port.rsplit(":", 1)[1])
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return False
+    return True
+
+
+def stack_settings() -> LocalSettings:
+    return LocalSettings(
+        port=free_port(),
+        aws_port=free_port(),
+        sandbox_port=0,
+        wechat_api_base=None,
+        local_sweep_every_s=0.5,
+    )
+
+
+@pytest.fixture(scope="class")
+def stack() -> Iterator[Endpoints]:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SUBMSG_SWEEP_INTERVAL_S", "2")
+        with LocalStack(stack_settings()) as endpoints:
+            yield endpoints
+
+
+def call(stack: Endpoints, method: str, path: str, body: Any = None) -> requests.Response:
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    return requests.request(method, f"{stack.api}{path}", json=body, headers=headers, timeout=10)
+
+
+def tap_and_report(stack: Endpoints, openid: str, template_id: str) -> None:
+    """The user taps 'allow' (sandbox); the mini-program's backend reports it (API)."""
+    tap = {"appid": stack.app_id, "openid": openid, "results": {template_id: "accept"}}
+    assert requests.post(f"{stack.sandbox}/sandbox/subscribe", json=tap, timeout=5).ok
+    grant = call(stack, "POST", "/v1/grants", {"openid": openid, "results": tap["results"]})
+    assert grant.status_code == 201, grant.text
+    assert grant.json()["credits"] == {template_id: 1}
+
+
+def wait_for(found: Callable[[], Any], timeout_s: float = WAIT_S) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = found()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"nothing after {timeout_s} s")
+
+
+def card_to(stack: Endpoints, openid: str) -> Callable[[], dict[str, Any] | None]:
+    def card() -> dict[str, Any] | None:
+        cards = requests.get(f"{stack.sandbox}/sandbox/messages", timeout=5).json()
+        return next((c for c in cards if c["touser"] == openid), None)
+
+    return card
+
+
+def status_is(stack: Endpoints, message_id: str, status: str) -> Callable[[], bool]:
+    return lambda: call(stack, "GET", f"/v1/messages/{message_id}").json()["status"] == status
+
+
+class TestThroughTheRunningStack:
+    """One stack for these tests; it is stopped before the tests below start their own."""
+
+    def test_a_card_sent_now_reaches_the_sandbox_and_reads_back_as_sent(self, stack):
+        openid = "oUserE2E000000000000000000001"
+        tap_and_report(stack, openid, ORDER_SHIPPED.template_id)
+
+        body = {
+            "openid": openid,
+            "template_id": ORDER_SHIPPED.template_id,
+            "data": ORDER_SHIPPED.example,
+            "page": "pages/order/detail?id=7",
+        }
+        created = call(stack, "POST", "/v1/messages", body)
+        assert created.status_code == 201, created.text
+        message_id = created.json()["id"]
+
+        card = wait_for(card_to(stack, openid))
+        assert card["template_id"] == ORDER_SHIPPED.template_id
+        assert card["data"] == {
+            key: {"value": value} for key, value in ORDER_SHIPPED.example.items()
+        }
+        assert card["page"] == f"pages/order/detail?id=7&submsg_id={message_id}"
+        wait_for(status_is(stack, message_id, "sent"))
+        result = call(stack, "GET", f"/v1/messages/{message_id}").json()["result"]
+        assert result["msgid"] == card["msgid"]
+
+    def test_a_reminder_arrives_in_the_sandbox_on_time_and_never_early(self, stack):
+        openid = "oUserE2E000000000000000000002"
+        tap_and_report(stack, openid, CLASS_STARTS.template_id)
+        send_at = (datetime.now(UTC) + timedelta(seconds=5)).replace(microsecond=0)
+
+        body = {
+            "openid": openid,
+            "template_id": CLASS_STARTS.template_id,
+            "data": CLASS_STARTS.example,
+            "send_at": send_at.isoformat(),
+        }
+        created = call(stack, "POST", "/v1/messages", body)
+        assert created.status_code == 201, created.text
+        assert created.json()["status"] == "scheduled"
+
+        card = wait_for(card_to(stack, openid))
+        lateness = card["received_at"] - send_at.timestamp()
+        assert 0 <= lateness <= ALLOWED_LATENESS_S
+        wait_for(status_is(stack, created.json()["id"], "sent"))
+
+
+def test_stopping_the_stack_leaves_no_port_listening():
+    settings = stack_settings()
+    stack = LocalStack(settings)
+    with stack as endpoints:
+        assert requests.get(f"{endpoints.api}/v1/health", timeout=5).json() == {"status": "ok"}
+        assert endpoints.sandbox is not None
+        used = [settings.port, settings.aws_port, endpoints.sandbox]
+        assert all(listening(port) for port in used)
+
+    assert not any(listening(port) for port in used)
+    assert stack.problem() is not None
