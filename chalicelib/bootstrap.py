@@ -69,7 +69,7 @@ def build(settings: Settings) -> Services:
         store=Store.create(db, settings.due_shards, settings.expiry_shards),
         queue=SendQueue(session.client("sqs", config=config), settings.send_queue_url),
         secrets=Secrets(
-            session.client("ssm", config=config), settings.ssm_prefix, int(settings.cache_ttl_s)
+            session.client("ssm", config=config), settings.ssm_prefix, settings.secret_cache_s
         ),
         config=TtlCache(settings.cache_ttl_s),
     )

@@ -13,8 +13,11 @@ SNAPSHOT_EXCLUDE = {"status", "attempts", "result", "sent_at", "clicked_at", "co
 
 
 def envelope(message: Message, now: datetime) -> Envelope:
-    """The SQS message for ``message``, delayed so it arrives at ``send_at``, not before."""
-    delay = math.ceil((message.send_at - now).total_seconds())
+    """The SQS message for ``message``, delayed to arrive within the second before ``send_at``.
+
+    DelaySeconds counts whole seconds; the sender waits out the fraction (see sender.deliver).
+    """
+    delay = math.floor((message.send_at - now).total_seconds())
     return Envelope(
         body=message.model_dump(mode="json", exclude=SNAPSHOT_EXCLUDE, exclude_none=True),
         delay_s=max(0, min(MAX_DELAY_S, delay)),

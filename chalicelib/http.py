@@ -27,24 +27,25 @@ JSON = "application/json"
 _PATH_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
-def problems(error: ValidationError) -> list[FieldProblem]:
+def problems(error: ValidationError, whole: str = "body") -> list[FieldProblem]:
+    """One problem per failing field; a rule about the whole input is named ``whole``."""
     found = []
     for detail in error.errors(include_url=False):
-        field = ".".join(str(part) for part in detail["loc"]) or "body"
+        field = ".".join(str(part) for part in detail["loc"]) or whole
         message = str(detail["msg"]).removeprefix("Value error, ")
         found.append(FieldProblem(field, message))
     return found
 
 
-def validated(model: type[M], data: Any, what: str = "The request") -> M:
-    return _checked(lambda: model.model_validate(data), what)
+def validated(model: type[M], data: Any, what: str = "The request", whole: str = "body") -> M:
+    return _checked(lambda: model.model_validate(data), what, whole)
 
 
-def _checked(validate: Callable[[], M], what: str) -> M:
+def _checked(validate: Callable[[], M], what: str, whole: str = "body") -> M:
     try:
         return validate()
     except ValidationError as error:
-        raise ValidationFailed(f"{what} is not valid.", problems(error)) from error
+        raise ValidationFailed(f"{what} is not valid.", problems(error, whole)) from error
 
 
 def parse_body(request: Request, model: type[M], max_bytes: int) -> M:
@@ -66,7 +67,7 @@ def parse_body(request: Request, model: type[M], max_bytes: int) -> M:
 
 def parse_query(request: Request, model: type[M]) -> M:
     params = request.query_params or {}
-    return validated(model, {key: params[key] for key in params}, "The query")
+    return validated(model, {key: params[key] for key in params}, "The query", "query")
 
 
 def path_id(value: str, what: str) -> str:

@@ -6,6 +6,7 @@ overlapping sweep or a crash between two calls can never send a card twice nor l
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +41,9 @@ class Delivery:
 
 def deliver(services: Services, delivery: Delivery) -> None:
     message = delivery.message
+    early = (message.send_at - clock.now()).total_seconds()
+    if 0 < early <= DUE_SLACK.total_seconds():
+        time.sleep(early)  # SQS delays by whole seconds: land on send_at, never before it
     now = clock.now()
     app = load_app(services, message.app_id)
     if app is None:

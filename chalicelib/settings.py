@@ -27,7 +27,8 @@ class Settings(BaseModel):
     enqueue_lease_s: int = Field(default=60, ge=5)
     max_attempts: int = Field(default=5, ge=1)
     retry_base_s: int = Field(default=10, ge=1)
-    cache_ttl_s: float = Field(default=30.0, ge=0)
+    cache_ttl_s: float = Field(default=60.0, ge=0)
+    secret_cache_s: int = Field(default=300, ge=0)
     retention_days: int = Field(default=90, ge=1)
     idempotency_ttl_s: int = 24 * 3600
     max_body_bytes: int = 64 * 1024

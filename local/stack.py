@@ -8,6 +8,7 @@ Embedded moto, the table and queues from the deploy template, the WeChat sandbox
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -110,6 +111,7 @@ class LocalStack:
         return Endpoints(api.url, aws, wechat_base, sandbox, demo.app_id, demo.api_key)
 
     def _start_moto(self) -> str:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call otherwise
         require_free_port(self.settings.aws_port, "AWS endpoint (SUBMSG_AWS_PORT)")
         server = ThreadedMotoServer(ip_address=HOST, port=self.settings.aws_port, verbose=False)
         server.start()
