@@ -1,4 +1,4 @@
-"""Cold start: the time to `import app`, against a bare Chalice + boto3 app, in fresh interpreters."""
+"""Cold start: the time to `import app`, against a bare Chalice + boto3 app, fresh each time."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-BARE_APP = '''
+BARE_APP = """
 import boto3
 from chalice import Chalice
 
@@ -18,13 +18,17 @@ app = Chalice(app_name="bare")
 @app.route("/")
 def index():
     return {"hello": "world"}
-'''
+"""
 TIMER = "import time; t = time.perf_counter(); import app; print(time.perf_counter() - t)"
 
 
 def _import_time(folder: Path) -> float:
     answer = subprocess.run(
-        [sys.executable, "-c", TIMER], cwd=folder, capture_output=True, text=True, check=True,
+        [sys.executable, "-c", TIMER],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=True,
         env={"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
     )
     return float(answer.stdout.strip().splitlines()[-1])

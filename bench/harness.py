@@ -70,8 +70,12 @@ def counting_calls() -> Iterator[CallCounter]:
 @contextmanager
 def aws_environment(stage: str) -> Iterator[Any]:
     os.environ.update(
-        AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-        SUBMSG_STAGE=stage, WECHAT_API_BASE=WECHAT, POWERTOOLS_METRICS_DISABLED="true",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        SUBMSG_STAGE=stage,
+        WECHAT_API_BASE=WECHAT,
+        POWERTOOLS_METRICS_DISABLED="true",
         POWERTOOLS_LOG_LEVEL="WARNING",
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -94,7 +98,8 @@ def wechat_accepting_everything() -> Iterator[None]:
         token = json.dumps({"access_token": "bench-token", "expires_in": 7200})
         mock.add(responses.POST, f"{WECHAT}/cgi-bin/stable_token", body=token)
         mock.add(
-            responses.POST, f"{WECHAT}/cgi-bin/message/subscribe/send",
+            responses.POST,
+            f"{WECHAT}/cgi-bin/message/subscribe/send",
             body=json.dumps({"errcode": 0, "errmsg": "ok", "msgid": 1}),
         )
         yield
@@ -114,10 +119,16 @@ class Pipeline:
             services, admin.new_app(APP_ID, "Bench", quiet_hours=None, caps={}), "bench-secret"
         )
         self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
-        self._call("PUT", f"/v1/templates/{TEMPLATE}", {
-            "title": "Order shipped", "kind": "one_time", "category": "transactional",
-            "keywords": [{"key": "thing1", "name": "Item"}],
-        })
+        self._call(
+            "PUT",
+            f"/v1/templates/{TEMPLATE}",
+            {
+                "title": "Order shipped",
+                "kind": "one_time",
+                "category": "transactional",
+                "keywords": [{"key": "thing1", "name": "Item"}],
+            },
+        )
 
     def _call(self, method: str, path: str, body: Any) -> Any:
         answer = self.client.http.request(
@@ -141,7 +152,8 @@ class Pipeline:
 
         sqs = boto3.client("sqs")
         handled = 0
-        while count := poll_once(sqs, self.resources.send_queue_url,
-                                 lambda event: app_module.send_worker(event, None)):
+        while count := poll_once(
+            sqs, self.resources.send_queue_url, lambda event: app_module.send_worker(event, None)
+        ):
             handled += count
         return handled

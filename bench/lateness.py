@@ -37,29 +37,45 @@ def measure(reminders: int = REMINDERS) -> Lateness:
     from local.stack import LocalStack
 
     os.environ["SUBMSG_SWEEP_INTERVAL_S"] = "10"
-    settings = LocalSettings(port=_free_port(), aws_port=_free_port(), sandbox_port=0,
-                             wechat_api_base=None, local_sweep_every_s=1.0)
+    settings = LocalSettings(
+        port=_free_port(),
+        aws_port=_free_port(),
+        sandbox_port=0,
+        wechat_api_base=None,
+        local_sweep_every_s=1.0,
+    )
     with LocalStack(settings) as stack, requests.Session() as http:
         http.headers["Authorization"] = f"Bearer {stack.api_key}"
         template = ORDER_SHIPPED.template_id
         tap = {"appid": stack.app_id, "openid": OPENID, "results": {template: "accept"}}
         for _ in range(reminders):
             http.post(f"{stack.sandbox}/sandbox/subscribe", json=tap, timeout=5).raise_for_status()
-            http.post(f"{stack.api}/v1/grants",
-                      json={"openid": OPENID, "results": tap["results"]}, timeout=5)
+            http.post(
+                f"{stack.api}/v1/grants",
+                json={"openid": OPENID, "results": tap["results"]},
+                timeout=5,
+            )
         start = datetime.now(UTC) + timedelta(seconds=12)
         due: dict[str, float] = {}
         for _ in range(reminders):
             send_at = start + timedelta(seconds=random.uniform(0, SPREAD_S))
-            body = {"openid": OPENID, "template_id": template, "data": ORDER_SHIPPED.example,
-                    "page": "pages/index/index", "send_at": send_at.isoformat()}
+            body = {
+                "openid": OPENID,
+                "template_id": template,
+                "data": ORDER_SHIPPED.example,
+                "page": "pages/index/index",
+                "send_at": send_at.isoformat(),
+            }
             answer = http.post(f"{stack.api}/v1/messages", json=body, timeout=5)
             answer.raise_for_status()
             due[answer.json()["id"]] = datetime.fromisoformat(answer.json()["send_at"]).timestamp()
         cards = _wait_for_cards(http, stack.sandbox, reminders, deadline_s=SPREAD_S + 60)
     late = sorted(card["received_at"] - due[_message_id(card)] for card in cards)
-    return Lateness(len(late), round(statistics.median(late), 3),
-                    round(late[max(0, int(len(late) * 0.99) - 1)], 3))
+    return Lateness(
+        len(late),
+        round(statistics.median(late), 3),
+        round(late[max(0, int(len(late) * 0.99) - 1)], 3),
+    )
 
 
 def _message_id(card: dict) -> str:
@@ -69,8 +85,11 @@ def _message_id(card: dict) -> str:
 def _wait_for_cards(http: requests.Session, sandbox: str, count: int, deadline_s: float) -> list:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
-        cards = [c for c in http.get(f"{sandbox}/sandbox/messages", timeout=5).json()
-                 if c["touser"] == OPENID]
+        cards = [
+            c
+            for c in http.get(f"{sandbox}/sandbox/messages", timeout=5).json()
+            if c["touser"] == OPENID
+        ]
         if len(cards) >= count:
             return cards
         time.sleep(0.5)

@@ -32,19 +32,22 @@ class PipelineFigures:
 
 
 def measure(messages: int = 200) -> PipelineFigures:
-    with counting_calls() as counter:
-        with aws_environment("bench-pipeline") as resources, wechat_accepting_everything():
-            pipeline = Pipeline(resources)
-            pipeline.grant(messages + 1)
-            pipeline.create()  # warm the per-container caches: app, key, template, secret, token
-            pipeline.drain()
-            counter.start()
-            started = time.perf_counter()
-            for _ in range(messages):
-                pipeline.create()
-            sent = pipeline.drain()
-            elapsed = time.perf_counter() - started
-            counter.active = False
+    with (
+        counting_calls() as counter,
+        aws_environment("bench-pipeline") as resources,
+        wechat_accepting_everything(),
+    ):
+        pipeline = Pipeline(resources)
+        pipeline.grant(messages + 1)
+        pipeline.create()  # warm the per-container caches: app, key, template, secret, token
+        pipeline.drain()
+        counter.start()
+        started = time.perf_counter()
+        for _ in range(messages):
+            pipeline.create()
+        sent = pipeline.drain()
+        elapsed = time.perf_counter() - started
+        counter.active = False
     if sent != messages:
         raise RuntimeError(f"sent {sent} of {messages}")
     with aws_environment("bench-pipeline"):
@@ -69,8 +72,13 @@ def _replay(log: list[Recorded], measured_from: int) -> float:
     for index, recorded in enumerate(log):
         if index == measured_from:
             started = time.perf_counter()
-        if recorded.operation in {"CreateTable", "CreateQueue", "UpdateTimeToLive",
-                                  "UpdateContinuousBackups", "SetQueueAttributes"}:
+        if recorded.operation in {
+            "CreateTable",
+            "CreateQueue",
+            "UpdateTimeToLive",
+            "UpdateContinuousBackups",
+            "SetQueueAttributes",
+        }:
             continue
         params = _with_replay_receipts(recorded, receipts)
         answer = getattr(clients[recorded.service], _snake(recorded.operation))(**params)
@@ -84,8 +92,9 @@ def _replay(log: list[Recorded], measured_from: int) -> float:
 def _with_replay_receipts(recorded: Recorded, receipts: dict[str, str]) -> dict[str, Any]:
     params = dict(recorded.params)
     if recorded.operation == "DeleteMessageBatch":
-        params["Entries"] = [{**e, "ReceiptHandle": receipts.get(e["ReceiptHandle"], "x")}
-                             for e in params["Entries"]]
+        params["Entries"] = [
+            {**e, "ReceiptHandle": receipts.get(e["ReceiptHandle"], "x")} for e in params["Entries"]
+        ]
     elif "ReceiptHandle" in params:
         params["ReceiptHandle"] = receipts.get(params["ReceiptHandle"], "x")
     return params

@@ -1,4 +1,4 @@
-"""Due-sweep cost: items read per due message, with a small and a large backlog of future reminders."""
+"""Due-sweep cost: items read per due message, with a small and a large backlog of reminders."""
 
 from __future__ import annotations
 
@@ -23,17 +23,23 @@ def reads_per_due(backlog: int) -> float:
 
         def message(n: int, send_at) -> dict:
             record = Message(
-                id=clock.new_id("msg"), app_id=APP_ID, openid=f"oUser{n:08d}",
-                template_id="TplBench", kind=TemplateKind.ONE_TIME,
-                category=Category.REMINDER, data={"thing1": "Class"}, send_at=send_at,
-                status=MessageStatus.SCHEDULED, created_at=now,
+                id=clock.new_id("msg"),
+                app_id=APP_ID,
+                openid=f"oUser{n:08d}",
+                template_id="TplBench",
+                kind=TemplateKind.ONE_TIME,
+                category=Category.REMINDER,
+                data={"thing1": "Class"},
+                send_at=send_at,
+                status=MessageStatus.SCHEDULED,
+                created_at=now,
             )
             return services.store.messages.item(record, send_at)
 
         items = [message(n, now + timedelta(days=1, seconds=n)) for n in range(backlog)]
         items += [message(n, now + timedelta(seconds=30)) for n in range(DUE)]
         for start in range(0, len(items), 25):
-            batch = [{"PutRequest": {"Item": _wire(i)}} for i in items[start:start + 25]]
+            batch = [{"PutRequest": {"Item": _wire(i)}} for i in items[start : start + 25]]
             db.batch_write_item(RequestItems={resources.table_name: batch})
         report = sweeps.due_sweep(services, time_budget_s=600)
         if report.enqueued != DUE:

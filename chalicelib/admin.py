@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalicelib import clock
 from chalicelib.auth import new_api_key
 from chalicelib.bootstrap import Services
-from chalicelib.records import App, ApiKey
+from chalicelib.records import ApiKey, App
 from chalicelib.secrets import APP_SECRET, CALLBACK_TOKEN, ENCODING_AES_KEY
 
 
@@ -54,4 +54,6 @@ def create_key(services: Services, app_id: str, key: str | None = None) -> tuple
 
 
 def new_app(app_id: str, name: str, **settings: object) -> App:
-    return App.model_validate({"app_id": app_id, "name": name, "created_at": clock.now(), **settings})
+    return App.model_validate(
+        {"app_id": app_id, "name": name, "created_at": clock.now(), **settings}
+    )

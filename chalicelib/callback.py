@@ -62,7 +62,9 @@ def _app_and_token(services: Services, app_id: str) -> tuple[App, str]:
         raise CallbackRefused("The app has no callback token configured.") from error
 
 
-def _open(services: Services, app: App, token: str, query: CallbackQuery, body: bytes) -> CallbackEvent:
+def _open(
+    services: Services, app: App, token: str, query: CallbackQuery, body: bytes
+) -> CallbackEvent:
     """Verify the signature and timestamp before parsing anything."""
     fmt = app.callback_format.value
     now = clock.now()
@@ -72,8 +74,14 @@ def _open(services: Services, app: App, token: str, query: CallbackQuery, body: 
         except MissingSecret as error:
             raise CallbackRefused("The app has no EncodingAESKey configured.") from error
         return callback_codec.open_envelope(
-            body, fmt, token=token, encoding_aes_key=aes_key, appid=app.app_id,
-            timestamp=query.timestamp, nonce=query.nonce, msg_signature=query.msg_signature,
+            body,
+            fmt,
+            token=token,
+            encoding_aes_key=aes_key,
+            appid=app.app_id,
+            timestamp=query.timestamp,
+            nonce=query.nonce,
+            msg_signature=query.msg_signature,
             now=now,
         )
     callback_codec.verify_url(token, query.timestamp, query.nonce, query.signature, now)
@@ -96,7 +104,11 @@ def _popup(services: Services, app: App, event: CallbackEvent) -> None:
         return
     try:
         grants.record_results(
-            services, app, event.openid, results, GrantSource.CALLBACK,
+            services,
+            app,
+            event.openid,
+            results,
+            GrantSource.CALLBACK,
             extra_ops=[_dedupe_op(services, app, event)],
         )
     except grants.AlreadyRecorded:
@@ -121,5 +133,6 @@ def _delivery_results(services: Services, app: App, event: CallbackEvent) -> Non
 
     for item in event.items:
         if item.msg_id is not None and item.error_code not in (None, 0):
-            messages.delivery_failed(services, app, item.msg_id, item.error_code,
-                                     item.error_status or "")
+            messages.delivery_failed(
+                services, app, item.msg_id, item.error_code, item.error_status or ""
+            )

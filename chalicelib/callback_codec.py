@@ -14,7 +14,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-
 from typing import TYPE_CHECKING
 
 from chalicelib.errors import CallbackRefused, InvalidJson

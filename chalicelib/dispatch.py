@@ -8,8 +8,15 @@ from datetime import datetime, timedelta
 from chalicelib.queue import MAX_DELAY_S, Envelope
 from chalicelib.records import Message
 
-SNAPSHOT_EXCLUDE = {"status", "attempts", "result", "sent_at", "clicked_at", "converted_at",
-                    "conversion_value"}
+SNAPSHOT_EXCLUDE = {
+    "status",
+    "attempts",
+    "result",
+    "sent_at",
+    "clicked_at",
+    "converted_at",
+    "conversion_value",
+}
 
 
 def envelope(message: Message, now: datetime) -> Envelope:

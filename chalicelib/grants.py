@@ -67,11 +67,15 @@ def record_results(
         if canceled.failed & set(range(len(extra_ops))):
             raise AlreadyRecorded from canceled
         raise
-    state.credits.sort(key=lambda c: (c.template_id, c.expires_at or datetime.max.replace(tzinfo=now.tzinfo)))
+    state.credits.sort(
+        key=lambda c: (c.template_id, c.expires_at or datetime.max.replace(tzinfo=now.tzinfo))
+    )
     return state
 
 
-def _templates_of(services: Services, app: App, results: Mapping[str, GrantResult]) -> dict[str, Template]:
+def _templates_of(
+    services: Services, app: App, results: Mapping[str, GrantResult]
+) -> dict[str, Template]:
     templates: dict[str, Template] = {}
     problems: list[FieldProblem] = []
     for template_id in results:
@@ -90,7 +94,10 @@ def _templates_of(services: Services, app: App, results: Mapping[str, GrantResul
 
 
 def _answered(
-    previous: GrantState | None, template: Template, result: GrantResult, counts_accept: bool,
+    previous: GrantState | None,
+    template: Template,
+    result: GrantResult,
+    counts_accept: bool,
     now: datetime,
 ) -> GrantState:
     grant = (previous or GrantState(template_id=template.template_id)).model_copy()
@@ -108,8 +115,10 @@ def _answered(
 def _new_credit(template: Template, now: datetime) -> Credit:
     expires_at = now + timedelta(days=template.grant_ttl_days) if template.grant_ttl_days else None
     return Credit(
-        credit_id=clock.new_id("cr"), template_id=template.template_id,
-        granted_at=now, expires_at=expires_at,
+        credit_id=clock.new_id("cr"),
+        template_id=template.template_id,
+        granted_at=now,
+        expires_at=expires_at,
     )
 
 

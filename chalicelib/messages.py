@@ -11,7 +11,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import clock, dispatch, keywords, policy
 from chalicelib.bootstrap import Services
-from chalicelib.observability import logger
 from chalicelib.errors import (
     FieldProblem,
     GrantExpiresBeforeSendAt,
@@ -22,6 +21,7 @@ from chalicelib.errors import (
     OptedOut,
     ValidationFailed,
 )
+from chalicelib.observability import logger
 from chalicelib.records import App, Credit, Message, MessageStatus, Template, TemplateKind
 from chalicelib.schemas import EventIn, ListQuery, MessageIn, MessageList, MessageOut, ResultOut
 from chalicelib.stats import stats_day
@@ -84,14 +84,24 @@ def _send_at(services: Services, requested: datetime | None, now: datetime) -> d
     if requested > limit:
         raise ValidationFailed(
             "send_at is too far ahead.",
-            [FieldProblem("send_at", f"more than {services.settings.max_schedule_ahead_days} days ahead")],
+            [
+                FieldProblem(
+                    "send_at", f"more than {services.settings.max_schedule_ahead_days} days ahead"
+                )
+            ],
         )
     return clock.to_utc_ms(requested)
 
 
 def _reserve(
-    services: Services, app: App, template: Template, body: MessageIn, send_at: datetime,
-    now: datetime, idempotency_key: str | None, digest: str,
+    services: Services,
+    app: App,
+    template: Template,
+    body: MessageIn,
+    send_at: datetime,
+    now: datetime,
+    idempotency_key: str | None,
+    digest: str,
 ) -> Message:
     store = services.store
     for _ in range(RESERVE_ROUNDS):
@@ -103,7 +113,9 @@ def _reserve(
             candidates = list(state.usable_credits(template.template_id, send_at))
             if not candidates:
                 if state.usable_credits(template.template_id, now):
-                    raise GrantExpiresBeforeSendAt("Every grant of the user expires before send_at.")
+                    raise GrantExpiresBeforeSendAt(
+                        "Every grant of the user expires before send_at."
+                    )
                 raise NoGrant("The user has no unused grant for this template.")
         else:
             grant = state.grants.get(template.template_id)
@@ -111,10 +123,13 @@ def _reserve(
                 raise NoGrant("The user has no active long-term subscription to this template.")
         conflicted = False
         for credit in candidates:
-            message = _new_message(services, app, template, body, send_at, now, credit,
-                                   state.preferences.timezone)
+            message = _new_message(
+                services, app, template, body, send_at, now, credit, state.preferences.timezone
+            )
             try:
-                store.db.transact(_reserve_ops(services, app, message, now, idempotency_key, digest))
+                store.db.transact(
+                    _reserve_ops(services, app, message, now, idempotency_key, digest)
+                )
                 return message
             except TransactionCanceled as canceled:
                 conflicted = conflicted or canceled.conflict
@@ -132,8 +147,14 @@ def _idempotency_index(credit: Credit | None) -> int:
 
 
 def _new_message(
-    services: Services, app: App, template: Template, body: MessageIn, send_at: datetime,
-    now: datetime, credit: Credit | None, user_timezone: str | None,
+    services: Services,
+    app: App,
+    template: Template,
+    body: MessageIn,
+    send_at: datetime,
+    now: datetime,
+    credit: Credit | None,
+    user_timezone: str | None,
 ) -> Message:
     lookahead = services.settings.sweep_interval_s
     status = S.QUEUED if dispatch.within_lookahead(send_at, now, lookahead) else S.SCHEDULED
@@ -164,7 +185,11 @@ def _work_at(services: Services, message: Message) -> datetime:
 
 
 def _reserve_ops(
-    services: Services, app: App, message: Message, now: datetime, idempotency_key: str | None,
+    services: Services,
+    app: App,
+    message: Message,
+    now: datetime,
+    idempotency_key: str | None,
     digest: str,
 ) -> list[dict[str, Any]]:
     store = services.store
@@ -175,7 +200,11 @@ def _reserve_ops(
     if idempotency_key:
         operations.append(
             store.idempotency.put_op(
-                app.app_id, idempotency_key, digest, message.id, now,
+                app.app_id,
+                idempotency_key,
+                digest,
+                message.id,
+                now,
                 services.settings.idempotency_ttl_s,
             )
         )
@@ -219,7 +248,9 @@ def list_for_user(services: Services, app: App, openid: str, query: ListQuery) -
     try:
         start = cursor_in(query.cursor) if query.cursor else None
     except ValueError as error:
-        raise ValidationFailed("The cursor is not valid.", [FieldProblem("cursor", "not a cursor")]) from error
+        raise ValidationFailed(
+            "The cursor is not valid.", [FieldProblem("cursor", "not a cursor")]
+        ) from error
     found, next_cursor = services.store.messages.list_for_user(
         app.app_id, openid, query.status, query.limit, start
     )
@@ -235,7 +266,10 @@ def cancel(services: Services, app: App, message_id: str) -> Message:
     operations = [
         store.db.update_op(
             store.messages.transition(
-                message.id, from_=(S.SCHEDULED, S.QUEUED), to=S.CANCELED, now=now,
+                message.id,
+                from_=(S.SCHEDULED, S.QUEUED),
+                to=S.CANCELED,
+                now=now,
                 purge_at=_purge_at(services, now),
             )
         )
@@ -245,7 +279,9 @@ def cancel(services: Services, app: App, message_id: str) -> Message:
     try:
         store.db.transact(operations)
     except TransactionCanceled as canceled:
-        raise NotCancelable(f"Message {message_id} is already being sent or finished.") from canceled
+        raise NotCancelable(
+            f"Message {message_id} is already being sent or finished."
+        ) from canceled
     return message.model_copy(update={"status": S.CANCELED})
 
 
@@ -262,8 +298,12 @@ def reschedule(services: Services, app: App, message_id: str, requested: datetim
     enqueue_now = dispatch.within_lookahead(send_at, now, services.settings.sweep_interval_s)
     moved.status = S.QUEUED if enqueue_now else S.SCHEDULED
     update = services.store.messages.transition(
-        message.id, from_=(S.SCHEDULED,), to=moved.status, now=now,
-        work_at=_work_at(services, moved), fields={"send_at": send_at},
+        message.id,
+        from_=(S.SCHEDULED,),
+        to=moved.status,
+        now=now,
+        work_at=_work_at(services, moved),
+        fields={"send_at": send_at},
         expect={"send_at_ms": int(message.send_at.timestamp() * 1000)},
     )
     try:
@@ -279,7 +319,9 @@ def track(services: Services, app: App, message_id: str, event: EventIn) -> bool
     """Record a click or conversion; True when it was the first of its type (and counted)."""
     message = get(services, app, message_id)
     now = clock.now()
-    moment, counter = ("clicked_at", "clicked") if event.type == "click" else ("converted_at", "converted")
+    moment, counter = (
+        ("clicked_at", "clicked") if event.type == "click" else ("converted_at", "converted")
+    )
     fields: dict[str, Any] = {moment: now.isoformat()}
     if event.value is not None:
         fields["conversion_value"] = str(event.value)
@@ -312,7 +354,9 @@ def message_out(message: Message) -> MessageOut:
         send_at=clock.zulu(message.send_at) or "",
         urgent=message.urgent,
         attempts=message.attempts,
-        result=ResultOut(**message.result.model_dump(include={"errcode", "errmsg", "msgid", "reason"})),
+        result=ResultOut(
+            **message.result.model_dump(include={"errcode", "errmsg", "msgid", "reason"})
+        ),
         created_at=clock.zulu(message.created_at) or "",
         sent_at=clock.zulu(message.sent_at),
         clicked_at=clock.zulu(message.clicked_at),
@@ -331,7 +375,11 @@ def delivery_failed(services: Services, app: App, msgid: int, errcode: int, stat
     sent_day = stats_day(app, message.sent_at or now)
     result = {**message.result.model_dump(exclude_none=True), "errcode": errcode, "errmsg": status}
     update = store.messages.transition(
-        message.id, from_=(S.SENT,), to=S.FAILED, now=now, fields={"result": result},
+        message.id,
+        from_=(S.SENT,),
+        to=S.FAILED,
+        now=now,
+        fields={"result": result},
         purge_at=_purge_at(services, now),
     )
     try:

@@ -62,7 +62,9 @@ def deliver(services: Services, delivery: Delivery) -> None:
     _record(services, steps, delivery, report, window)
 
 
-def _deferred_for_quiet_hours(steps: Transitions, app: App, message: Message, now: datetime) -> bool:
+def _deferred_for_quiet_hours(
+    steps: Transitions, app: App, message: Message, now: datetime
+) -> bool:
     if policy.exempt_from_quiet_hours(message.category, message.urgent):
         return False
     timezone = message.user_timezone or app.timezone
@@ -74,7 +76,10 @@ def _deferred_for_quiet_hours(steps: Transitions, app: App, message: Message, no
 
 
 def _claim_refused(
-    services: Services, steps: Transitions, delivery: Delivery, canceled: TransactionCanceled,
+    services: Services,
+    steps: Transitions,
+    delivery: Delivery,
+    canceled: TransactionCanceled,
     capped: bool,
 ) -> None:
     message = delivery.message
@@ -103,7 +108,10 @@ def _send(services: Services, app: App, message: Message) -> SendReport:
 
 
 def _record(
-    services: Services, steps: Transitions, delivery: Delivery, report: SendReport,
+    services: Services,
+    steps: Transitions,
+    delivery: Delivery,
+    report: SendReport,
     window: policy.CapWindow | None,
 ) -> None:
     outcome = report.outcome
@@ -125,8 +133,9 @@ def _record(
         dropped = services.store.users.drop_credits(
             delivery.message.app_id, delivery.message.openid, delivery.message.template_id
         )
-        logger.info("43101: credits dropped", extra={"message_id": delivery.message.id,
-                                                     "dropped": dropped})
+        logger.info(
+            "43101: credits dropped", extra={"message_id": delivery.message.id, "dropped": dropped}
+        )
     else:  # REJECTED, or RETRY with no attempt left
         steps.finish_failed(report, window, refund=True)
 

@@ -46,8 +46,9 @@ def due_sweep(services: Services, time_budget_s: float = 15.0) -> SweepReport:
     return report
 
 
-def _handle_due(services: Services, items: list[dict[str, Any]], now: datetime,
-                report: SweepReport) -> None:
+def _handle_due(
+    services: Services, items: list[dict[str, Any]], now: datetime, report: SweepReport
+) -> None:
     to_enqueue: list[tuple[Message, int]] = []
     for item in items:
         message, work_at = Message.model_validate(item), int(item[WORK_AT])
@@ -66,8 +67,12 @@ def _handle_due(services: Services, items: list[dict[str, Any]], now: datetime,
 def _mark_queued(services: Services, message: Message, work_at: int, now: datetime) -> int:
     lease = timedelta(seconds=services.settings.enqueue_lease_s)
     update = services.store.messages.transition(
-        message.id, from_=(message.status,), to=S.QUEUED, now=now,
-        work_at=max(message.send_at, now) + lease, expect={WORK_AT: work_at},
+        message.id,
+        from_=(message.status,),
+        to=S.QUEUED,
+        now=now,
+        work_at=max(message.send_at, now) + lease,
+        expect={WORK_AT: work_at},
     )
     try:
         services.store.messages.apply(update)
@@ -80,7 +85,11 @@ def _claim_expired(services: Services, message: Message, work_at: int, now: date
     """A claim older than its lease: WeChat may have delivered, so never resend (SPEC §4.4)."""
     retention = services.settings.retention_days * 86400
     update = services.store.messages.transition(
-        message.id, from_=(S.SENDING,), to=S.UNKNOWN, now=now, expect={WORK_AT: work_at},
+        message.id,
+        from_=(S.SENDING,),
+        to=S.UNKNOWN,
+        now=now,
+        expect={WORK_AT: work_at},
         fields={"result": {"errmsg": "the send did not finish within its lease"}},
         purge_at=int(now.timestamp()) + retention,
     )
@@ -106,7 +115,9 @@ def expiry_sweep(services: Services) -> SweepReport:
             operations = [
                 store.users.expire_credit_op(item, now),
                 store.counters.increment_op(
-                    app.app_id, stats_day(app, _expired_at(item)), item["template_id"],
+                    app.app_id,
+                    stats_day(app, _expired_at(item)),
+                    item["template_id"],
                     {"grants_expired": 1},
                 ),
             ]

@@ -13,7 +13,9 @@ def template_cache_key(app_id: str, template_id: str) -> tuple[str, str, str]:
     return ("template", app_id, template_id)
 
 
-def put_template(services: Services, app_id: str, template_id: str, body: TemplateIn) -> tuple[Template, bool]:
+def put_template(
+    services: Services, app_id: str, template_id: str, body: TemplateIn
+) -> tuple[Template, bool]:
     if body.content is not None:
         try:
             parsed = keywords.parse_content(body.content)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,10 +41,22 @@ class Transitions:
         message, users = self.message, self.store.users
         lease_until = self.now + timedelta(seconds=self.services.settings.lease_s)
         operations = [
-            self._op(from_=UNCLAIMED, to=S.SENDING, work_at=lease_until, due_by=due_by,
-                     fields={"claim_id": self.claim_id}, add_attempt=True, expect=None),
-            users.not_opted_out_op(message.app_id, message.openid, message.category,
-                                   message.template_id, message.user_timezone),
+            self._op(
+                from_=UNCLAIMED,
+                to=S.SENDING,
+                work_at=lease_until,
+                due_by=due_by,
+                fields={"claim_id": self.claim_id},
+                add_attempt=True,
+                claimed=False,
+            ),
+            users.not_opted_out_op(
+                message.app_id,
+                message.openid,
+                message.category,
+                message.template_id,
+                message.user_timezone,
+            ),
         ]
         if window is not None:
             limit = self.app.caps[message.category].limit
@@ -52,18 +65,26 @@ class Transitions:
 
     def defer_unclaimed(self, until: datetime, due_by: datetime) -> None:
         update = self.store.messages.transition(
-            self.message.id, from_=UNCLAIMED, to=S.SCHEDULED, now=self.now, work_at=until,
-            fields={"send_at": until}, due_by=due_by,
+            self.message.id,
+            from_=UNCLAIMED,
+            to=S.SCHEDULED,
+            now=self.now,
+            work_at=until,
+            fields={"send_at": until},
+            due_by=due_by,
         )
-        try:
+        with contextlib.suppress(ConditionFailed):  # handled by another copy, canceled or moved
             self.store.messages.apply(update)
-        except ConditionFailed:
-            pass  # already handled by another copy, canceled or moved
 
     def skip_unclaimed(self, reason: str) -> None:
         operations = [
-            self._op(from_=UNCLAIMED, to=S.SKIPPED, fields={"result": {"reason": reason}},
-                     purge=True, expect=None),
+            self._op(
+                from_=UNCLAIMED,
+                to=S.SKIPPED,
+                fields={"result": {"reason": reason}},
+                purge=True,
+                claimed=False,
+            ),
             *self._refund_ops(),
             self._stats_op("skipped"),
         ]
@@ -71,12 +92,16 @@ class Transitions:
 
     # After the claim ----------------------------------------------------------------------
 
-    def release_for_retry(self, report: SendReport, delay_s: int,
-                          window: policy.CapWindow | None) -> None:
+    def release_for_retry(
+        self, report: SendReport, delay_s: int, window: policy.CapWindow | None
+    ) -> None:
         lease = self.services.settings.lease_s
         operations = [
-            self._op(to=S.QUEUED, work_at=self.now + timedelta(seconds=delay_s + lease),
-                     fields={"result": _result(report)}),
+            self._op(
+                to=S.QUEUED,
+                work_at=self.now + timedelta(seconds=delay_s + lease),
+                fields={"result": _result(report)},
+            ),
             *self._cap_release(window),
         ]
         self._transact_quietly(operations)
@@ -84,8 +109,9 @@ class Transitions:
     def finish_sent(self, report: SendReport) -> None:
         purge_at = self._purge_at()
         operations = [
-            self._op(to=S.SENT, fields={"result": _result(report), "sent_at": self.now},
-                     purge=True),
+            self._op(
+                to=S.SENT, fields={"result": _result(report), "sent_at": self.now}, purge=True
+            ),
             self._stats_op("sent"),
         ]
         if report.msgid is not None:
@@ -96,11 +122,13 @@ class Transitions:
             )
         self._transact_quietly(operations)
 
-    def defer_claimed(self, until: datetime, report: SendReport,
-                      window: policy.CapWindow | None) -> None:
+    def defer_claimed(
+        self, until: datetime, report: SendReport, window: policy.CapWindow | None
+    ) -> None:
         operations = [
-            self._op(to=S.SCHEDULED, work_at=until,
-                     fields={"send_at": until, "result": _result(report)}),
+            self._op(
+                to=S.SCHEDULED, work_at=until, fields={"send_at": until, "result": _result(report)}
+            ),
             *self._cap_release(window),
         ]
         self._transact_quietly(operations)
@@ -110,8 +138,9 @@ class Transitions:
             [self._op(to=S.UNKNOWN, fields={"result": _result(report)}, purge=True)]
         )
 
-    def finish_failed(self, report: SendReport, window: policy.CapWindow | None,
-                      refund: bool) -> None:
+    def finish_failed(
+        self, report: SendReport, window: policy.CapWindow | None, refund: bool
+    ) -> None:
         operations = [
             self._op(to=S.FAILED, fields={"result": _result(report)}, purge=True),
             self._stats_op("failed"),
@@ -123,16 +152,31 @@ class Transitions:
 
     # Building blocks ----------------------------------------------------------------------
 
-    def _op(self, *, to: MessageStatus, from_: tuple[MessageStatus, ...] = (S.SENDING,),
-            work_at: datetime | None = None, fields: dict[str, Any] | None = None,
-            purge: bool = False, due_by: datetime | None = None, add_attempt: bool = False,
-            expect: dict[str, Any] | None | bool = True) -> dict[str, Any]:
-        """A transition; after the claim (``expect`` left True) only this claim's holder moves it."""
-        guard = {"claim_id": self.claim_id} if expect is True else expect
+    def _op(
+        self,
+        *,
+        to: MessageStatus,
+        from_: tuple[MessageStatus, ...] = (S.SENDING,),
+        work_at: datetime | None = None,
+        fields: dict[str, Any] | None = None,
+        purge: bool = False,
+        due_by: datetime | None = None,
+        add_attempt: bool = False,
+        claimed: bool = True,
+    ) -> dict[str, Any]:
+        """A transition; once claimed, only this claim's holder may move the message."""
+        guard = {"claim_id": self.claim_id} if claimed else None
         update = self.store.messages.transition(
-            self.message.id, from_=from_, to=to, now=self.now, work_at=work_at, fields=fields,
-            expect=guard or None, due_by=due_by,
-            purge_at=self._purge_at() if purge else None, add_attempt=add_attempt,
+            self.message.id,
+            from_=from_,
+            to=to,
+            now=self.now,
+            work_at=work_at,
+            fields=fields,
+            expect=guard,
+            due_by=due_by,
+            purge_at=self._purge_at() if purge else None,
+            add_attempt=add_attempt,
         )
         return self.store.db.update_op(update)
 
@@ -142,10 +186,17 @@ class Transitions:
             return []
         return [self.store.users.add_credit_op(self.app.app_id, self.message.openid, credit)]
 
-    def _cap_op(self, window: policy.CapWindow, delta: int, limit: int | None = None) -> dict[str, Any]:
+    def _cap_op(
+        self, window: policy.CapWindow, delta: int, limit: int | None = None
+    ) -> dict[str, Any]:
         return self.store.users.cap_op(
-            self.app.app_id, self.message.openid, self.message.category, window.key,
-            window.ends_at, delta, limit,
+            self.app.app_id,
+            self.message.openid,
+            self.message.category,
+            window.key,
+            window.ends_at,
+            delta,
+            limit,
         )
 
     def _cap_release(self, window: policy.CapWindow | None) -> list[dict[str, Any]]:

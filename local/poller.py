@@ -35,7 +35,9 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
 def poll_once(sqs: Any, queue_url: str, handler: Handler, wait_s: int = 0) -> int:
     """One receive-invoke-delete round; returns how many records were handed to the handler."""
     answer = sqs.receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s,
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=10,
+        WaitTimeSeconds=wait_s,
         AttributeNames=["All"],
     )
     received = answer.get("Messages", [])

@@ -110,8 +110,13 @@ class Api:
     def grant(self, openid: str = OPENID, template_id: str = TEMPLATE, result: str = "accept"):
         return self.call("POST", "/v1/grants", {"openid": openid, "results": {template_id: result}})
 
-    def send(self, openid: str = OPENID, template_id: str = TEMPLATE,
-             headers: dict[str, str] | None = None, **extra: Any):
+    def send(
+        self,
+        openid: str = OPENID,
+        template_id: str = TEMPLATE,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ):
         body = {
             "openid": openid,
             "template_id": template_id,

@@ -104,14 +104,21 @@ def test_switching_a_template_off_rejects_the_long_term_grant_and_drops_credits(
     api.grant()
     api.grant(template_id=LONG_TERM)
     assert subscriptions(api)[LONG_TERM]["long_term"] == "active"
-    body = json.dumps({
-        "ToUserName": "gh_000000000001", "FromUserName": OPENID, "CreateTime": "1700000100",
-        "MsgType": "event", "Event": "subscribe_msg_change_event",
-        "SubscribeMsgChangeEvent": {"List": [
-            {"TemplateId": LONG_TERM, "SubscribeStatusString": "reject"},
-            {"TemplateId": TEMPLATE, "SubscribeStatusString": "reject"},
-        ]},
-    })
+    body = json.dumps(
+        {
+            "ToUserName": "gh_000000000001",
+            "FromUserName": OPENID,
+            "CreateTime": "1700000100",
+            "MsgType": "event",
+            "Event": "subscribe_msg_change_event",
+            "SubscribeMsgChangeEvent": {
+                "List": [
+                    {"TemplateId": LONG_TERM, "SubscribeStatusString": "reject"},
+                    {"TemplateId": TEMPLATE, "SubscribeStatusString": "reject"},
+                ]
+            },
+        }
+    )
     admin.update_app(configured, APP_ID, {"callback_format": "json"})
     assert push(client, body, signed(), "application/json").status_code == 200
     found = subscriptions(api)
@@ -149,7 +156,9 @@ def test_safe_mode_events_are_decrypted_and_checked_against_the_appid(client, co
     def envelope(appid: str) -> tuple[str, dict[str, str]]:
         encrypted = callback_codec.encrypt(popup_xml("accept").encode(), AES_KEY, appid)
         params = {
-            "timestamp": stamp, "nonce": nonce, "encrypt_type": "aes",
+            "timestamp": stamp,
+            "nonce": nonce,
+            "encrypt_type": "aes",
             "msg_signature": callback_codec.msg_signature(TOKEN, stamp, nonce, encrypted),
             "signature": callback_codec.url_signature(TOKEN, stamp, nonce),
         }

@@ -88,7 +88,11 @@ def test_a_send_time_past_every_grant_expiry_is_refused(api):
 
 @pytest.mark.parametrize(
     ("send_at", "problem"),
-    [("2026-11-22T09:30:00", "timezone"), ("next tuesday", "datetime"), (later(days=400), "days")],
+    [
+        ("2026-11-22T09:30:00", "timezone"),
+        ("next tuesday", "datetime"),
+        ("2099-01-01T00:00:00+08:00", "days"),
+    ],
 )
 def test_a_bad_send_time_is_a_validation_error_naming_the_field(granted, send_at, problem):
     answer = granted.send(send_at=send_at)
@@ -139,9 +143,18 @@ def test_clicks_and_conversions_count_once_and_feed_the_rates(granted, wx, clien
     today = found["created_at"][:10]
     stats = granted.call("GET", f"/v1/stats?from={today}&to={today}").json_body
     totals = stats["totals"]
-    assert (totals["requested"], totals["sent"], totals["clicked"], totals["converted"]) == (1, 1, 1, 1)
+    assert (totals["requested"], totals["sent"], totals["clicked"], totals["converted"]) == (
+        1,
+        1,
+        1,
+        1,
+    )
     assert totals["grants_received"] == 1
-    assert (totals["delivery_rate"], totals["click_rate"], totals["conversion_rate"]) == (1.0, 1.0, 1.0)
+    assert (totals["delivery_rate"], totals["click_rate"], totals["conversion_rate"]) == (
+        1.0,
+        1.0,
+        1.0,
+    )
     assert stats["days"][0]["date"] == today
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 import time_machine
@@ -103,7 +103,9 @@ def test_a_cap_frees_up_when_a_send_fails(reminders, services, client, aws, wx):
     assert statuses == ["failed", "sent", "sent", "sent"]
 
 
-def test_an_opt_out_between_creation_and_send_skips_and_refunds(reminders, services, client, aws, wx):
+def test_an_opt_out_between_creation_and_send_skips_and_refunds(
+    reminders, services, client, aws, wx
+):
     admin.update_app(services, APP_ID, {"quiet_hours": None})
     message_id = reminders.send(template_id=REMINDER).json_body["id"]
     reminders.call("PUT", f"/v1/users/{OPENID}/preferences", {"opt_out_templates": [REMINDER]})

@@ -18,8 +18,10 @@ def test_an_accepted_grant_buys_exactly_one_card(api, wx, aws, client):
     assert message["status"] == "sent"
     assert message["result"]["msgid"] == 1001
     assert wx.sent[0]["touser"] == OPENID
-    assert wx.sent[0]["data"] == {"thing1": {"value": "Blue mug"},
-                                  "character_string2": {"value": "SO-2026-0001"}}
+    assert wx.sent[0]["data"] == {
+        "thing1": {"value": "Blue mug"},
+        "character_string2": {"value": "SO-2026-0001"},
+    }
     assert wx.sent[0]["page"] == f"pages/order/detail?id=1&submsg_id={created.json_body['id']}"
 
     second = api.send()

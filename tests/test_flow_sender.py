@@ -58,7 +58,9 @@ def test_each_final_wechat_answer_ends_in_its_state_with_credits_balanced(
         assert found["result"]["errcode"] == answer["errcode"]
 
 
-def test_a_permanent_content_error_keeps_the_field_named_by_wechat(api, wx, client, aws, one_credit):
+def test_a_permanent_content_error_keeps_the_field_named_by_wechat(
+    api, wx, client, aws, one_credit
+):
     wx.then({"errcode": 47003, "errmsg": "argument invalid! data.thing1.value"})
     found = send_one(api, client, aws)
     assert "data.thing1" in found["result"]["errmsg"]

@@ -1,4 +1,4 @@
-"""Scheduled reminders, the due sweep and the expiry sweep, with a clock that moves (SPEC §3, §4)."""
+"""Scheduled reminders, the due and expiry sweeps, with a clock that moves (SPEC §3, §4)."""
 
 from __future__ import annotations
 
@@ -184,7 +184,8 @@ def test_moving_a_message_after_the_sweep_read_it_sends_it_at_the_new_time_only(
 
     def patch_in_between(services, message, work_at, now):
         moved = granted.call(
-            "PATCH", f"/v1/messages/{message_id}",
+            "PATCH",
+            f"/v1/messages/{message_id}",
             {"send_at": (START + timedelta(hours=2)).isoformat()},
         )
         assert moved.status_code == 200

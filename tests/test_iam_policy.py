@@ -16,15 +16,21 @@ from tests.conftest import OPENID, drain, run_due_sweep, run_expiry_sweep
 EVENT_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 # SSM decrypts SecureString parameters through KMS on the caller's behalf.
 IMPLIED_ACTIONS = {"kms:Decrypt"}
-TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
-                    "ConditionCheck": "ConditionCheckItem"}
+TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
 BATCH_ACTIONS = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage"}
 
 
 def iam_actions(service: str, operation: str, params: dict) -> set[str]:
     """The IAM actions that authorise one API call."""
     if operation == "TransactWriteItems":
-        return {f"dynamodb:{TRANSACT_ACTIONS[next(iter(item))]}" for item in params["TransactItems"]}
+        return {
+            f"dynamodb:{TRANSACT_ACTIONS[next(iter(item))]}" for item in params["TransactItems"]
+        }
     return {f"{service}:{BATCH_ACTIONS.get(operation, operation)}"}
 
 
@@ -65,8 +71,11 @@ def test_every_action_the_handlers_perform_is_allowed_and_every_allowed_one_is_u
     scheduled = api.send(send_at=later).json_body["id"]
     api.call("PATCH", f"/v1/messages/{scheduled}", {"send_at": later})
     api.call("DELETE", f"/v1/messages/{scheduled}")
-    wx.then({"errcode": -1, "errmsg": "busy"}, {"errcode": 0, "errmsg": "ok"},
-            {"errcode": 43101, "errmsg": "no subscription"})
+    wx.then(
+        {"errcode": -1, "errmsg": "busy"},
+        {"errcode": 0, "errmsg": "ok"},
+        {"errcode": 43101, "errmsg": "no subscription"},
+    )
     first = api.send(headers={"Idempotency-Key": "iam-1"}).json_body["id"]
     drain(client, aws)  # busy: ChangeMessageVisibility
     with time_machine.travel(datetime.now(UTC) + timedelta(minutes=3), tick=True):
@@ -76,7 +85,7 @@ def test_every_action_the_handlers_perform_is_allowed_and_every_allowed_one_is_u
     api.send()
     drain(client, aws)  # 43101 drops the remaining credits: BatchWriteItem
     api.call("GET", f"/v1/users/{OPENID}/messages")
-    api.call("GET", f"/v1/stats?from=2026-01-01&to=2026-12-31")
+    api.call("GET", "/v1/stats?from=2026-01-01&to=2026-12-31")
     with time_machine.travel(datetime.now(UTC) + timedelta(days=2), tick=True):
         run_expiry_sweep()
     api.call("DELETE", f"/v1/users/{OPENID}")

@@ -75,18 +75,21 @@ class IdempotencyRecords:
 
 
 class CallbackEvents:
-    """WeChat retries a push three times: remember what was applied (FromUserName+CreateTime+Event)."""
+    """WeChat retries a push 3 times: remember what was applied (FromUserName+CreateTime+Event)."""
 
     def __init__(self, db: Dynamo) -> None:
         self.db = db
 
     def _item(self, app_id: str, key: str, now: datetime, ttl_s: int) -> dict[str, Any]:
-        return {**layout.callback_event_key(app_id, key),
-                layout.TTL_ATTRIBUTE: int(now.timestamp()) + ttl_s}
+        return {
+            **layout.callback_event_key(app_id, key),
+            layout.TTL_ATTRIBUTE: int(now.timestamp()) + ttl_s,
+        }
 
     def seen_op(self, app_id: str, key: str, now: datetime, ttl_s: int) -> dict[str, Any]:
-        return self.db.put_op(self._item(app_id, key, now, ttl_s),
-                              condition="attribute_not_exists(pk)")
+        return self.db.put_op(
+            self._item(app_id, key, now, ttl_s), condition="attribute_not_exists(pk)"
+        )
 
     def seen(self, app_id: str, key: str) -> bool:
         return self.db.get(layout.callback_event_key(app_id, key), consistent=True) is not None

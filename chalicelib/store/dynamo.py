@@ -42,9 +42,7 @@ def to_wire(value: Any) -> dict[str, Any]:
 def to_item(attributes: Mapping[str, Any], keep_none: bool = False) -> dict[str, Any]:
     """Absent by default (sparse indexes and attribute_not_exists rely on it); NULL if asked."""
     return {
-        name: to_wire(value)
-        for name, value in attributes.items()
-        if value is not None or keep_none
+        name: to_wire(value) for name, value in attributes.items() if value is not None or keep_none
     }
 
 
@@ -209,7 +207,9 @@ class Dynamo:
         answer = self.client.query(**request)
         return [from_item(i) for i in answer.get("Items", [])], answer.get("LastEvaluatedKey")
 
-    def query_all(self, key_condition: str, values: Mapping[str, Any], **options: Any) -> Iterator[Item]:
+    def query_all(
+        self, key_condition: str, values: Mapping[str, Any], **options: Any
+    ) -> Iterator[Item]:
         start = None
         while True:
             items, start = self.query(key_condition, values, start=start, **options)
@@ -218,7 +218,7 @@ class Dynamo:
                 return
 
     def transact(self, operations: Sequence[dict[str, Any]], conflict_retries: int = 3) -> None:
-        """Run TransactWriteItems; each operation is {"Put"|"Delete"|"Update"|"ConditionCheck": ...}.
+        """Run TransactWriteItems of Put / Delete / Update / ConditionCheck operations.
 
         A transaction canceled only by a conflict with another one wrote nothing: run it again.
         """
@@ -248,7 +248,9 @@ class Dynamo:
     # Transaction operation builders -------------------------------------------------------
 
     def put_op(
-        self, item: Mapping[str, Any], condition: str | None = None,
+        self,
+        item: Mapping[str, Any],
+        condition: str | None = None,
         values: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         put: dict[str, Any] = {"TableName": self.table, "Item": to_item(item)}
@@ -267,8 +269,9 @@ class Dynamo:
     def update_op(self, update: Update) -> dict[str, Any]:
         return {"Update": update.request(self.table)}
 
-    def check_op(self, key: Key, condition: str, names: dict[str, str],
-                 values: dict[str, Any]) -> dict[str, Any]:
+    def check_op(
+        self, key: Key, condition: str, names: dict[str, str], values: dict[str, Any]
+    ) -> dict[str, Any]:
         check: dict[str, Any] = {
             "TableName": self.table,
             "Key": to_item(key),

@@ -2,7 +2,7 @@
 
 One table, three sparse GSIs:
 - ``work``: messages that need attention, sharded ``due#<n>``, sorted by ``work_at`` (epoch ms);
-- ``expiry``: unused one-time credits that expire, sharded ``exp#<n>``, sorted by ``exp_at`` (epoch ms);
+- ``expiry``: unused one-time credits that expire, sharded ``exp#<n>``, sorted by ``exp_at``;
 - ``by_user``: a user's messages, newest last, for listing and erasure.
 ``purge_at`` (epoch seconds) is the TTL attribute, used for retention only.
 """
@@ -82,8 +82,9 @@ def grant_state_key(app_id: str, openid: str, template_id: str) -> Key:
     return {PK: user_partition(app_id, openid), SK: f"GRANT#{template_id}"}
 
 
-def credit_key(app_id: str, openid: str, template_id: str, expires_at: datetime | None,
-               credit_id: str) -> Key:
+def credit_key(
+    app_id: str, openid: str, template_id: str, expires_at: datetime | None, credit_id: str
+) -> Key:
     sk = f"CREDIT#{template_id}#{sortable(expires_at)}#{credit_id}"
     return {PK: user_partition(app_id, openid), SK: sk}
 

@@ -41,7 +41,11 @@ class Messages:
         return Message.model_validate(item) if item else None
 
     def list_for_user(
-        self, app_id: str, openid: str, status: MessageStatus | None, limit: int,
+        self,
+        app_id: str,
+        openid: str,
+        status: MessageStatus | None,
+        limit: int,
         cursor: dict[str, Any] | None,
     ) -> tuple[list[Message], str | None]:
         values: dict[str, Any] = {":pk": layout.user_messages_partition(app_id, openid)}
@@ -53,8 +57,14 @@ class Messages:
         start = cursor
         while len(found) < limit:
             items, start = self.db.query(
-                "user_pk = :pk", values, index=layout.USER_INDEX, names=names,
-                filter_=filter_, limit=limit - len(found), forward=False, start=start,
+                "user_pk = :pk",
+                values,
+                index=layout.USER_INDEX,
+                names=names,
+                filter_=filter_,
+                limit=limit - len(found),
+                forward=False,
+                start=start,
             )
             found.extend(Message.model_validate(i) for i in items)
             if start is None:
@@ -164,13 +174,15 @@ class Messages:
     def first_event(self, message_id: str, moment: str, fields: dict[str, Any]) -> Update:
         """Set a click or conversion only the first time (``moment`` not set yet)."""
         return Update.build(
-            layout.message_key(message_id), set_=fields,
+            layout.message_key(message_id),
+            set_=fields,
             condition=f"attribute_not_exists(#m) AND attribute_exists({layout.PK})",
             names={"#m": moment},
         )
 
-    def msgid_pointer_op(self, app_id: str, msgid: int, message_id: str,
-                         purge_at: int) -> dict[str, Any]:
+    def msgid_pointer_op(
+        self, app_id: str, msgid: int, message_id: str, purge_at: int
+    ) -> dict[str, Any]:
         key = layout.wechat_msgid_key(app_id, msgid)
         return self.db.put_op({**key, "message_id": message_id, layout.TTL_ATTRIBUTE: purge_at})
 

@@ -105,7 +105,11 @@ class Users:
         return len(keys)
 
     def not_opted_out_op(
-        self, app_id: str, openid: str, category: Category, template_id: str,
+        self,
+        app_id: str,
+        openid: str,
+        category: Category,
+        template_id: str,
         user_timezone: str | None,
     ) -> dict[str, Any]:
         """Condition: the user has not opted out and still has the timezone the message knows."""
@@ -127,8 +131,14 @@ class Users:
         return self.db.check_op(layout.preferences_key(app_id, openid), condition, names, values)
 
     def cap_op(
-        self, app_id: str, openid: str, category: Category, window: str, ends_at: datetime,
-        delta: int, limit: int | None = None,
+        self,
+        app_id: str,
+        openid: str,
+        category: Category,
+        window: str,
+        ends_at: datetime,
+        delta: int,
+        limit: int | None = None,
     ) -> dict[str, Any]:
         """Take (delta=1, bounded by ``limit``) or give back (delta=-1) one send of a cap window."""
         key = layout.cap_counter_key(app_id, openid, category.value, window)
