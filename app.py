@@ -90,7 +90,9 @@ def list_templates() -> Response:
 def put_template(template_id: str) -> Response:
     owner = caller()
     path_id(template_id, "template")
-    template, created = templates.put_template(services(), owner.app_id, template_id, body(TemplateIn))
+    template, created = templates.put_template(
+        services(), owner.app_id, template_id, body(TemplateIn)
+    )
     return reply(templates.template_out(template), 201 if created else 200)
 
 
