@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib import clock, dispatch
@@ -113,7 +113,7 @@ def expiry_sweep(services: Services) -> SweepReport:
             if app is None:
                 continue
             operations = [
-                store.users.expire_credit_op(item, now),
+                store.users.expire_credit_op(item),
                 store.counters.increment_op(
                     app.app_id,
                     stats_day(app, _expired_at(item)),
@@ -131,4 +131,4 @@ def expiry_sweep(services: Services) -> SweepReport:
 
 
 def _expired_at(item: dict[str, Any]) -> datetime:
-    return datetime.fromtimestamp(int(item["exp_at"]) / 1000, tz=clock.now().tzinfo)
+    return datetime.fromtimestamp(int(item["exp_at"]) / 1000, tz=UTC)

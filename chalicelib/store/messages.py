@@ -167,8 +167,7 @@ class Messages:
 
     def apply(self, update: Update) -> Message:
         """Run one transition alone; raises ConditionFailed when the state was not expected."""
-        item = self.db.update(update, return_new=True)
-        assert item is not None
+        item = self.db.update(update, return_new=True) or {}
         return Message.model_validate(item)
 
     def first_event(self, message_id: str, moment: str, fields: dict[str, Any]) -> Update:

@@ -163,7 +163,7 @@ class Users:
             index=layout.EXPIRY_INDEX,
         )
 
-    def expire_credit_op(self, item: Item, now: datetime) -> dict[str, Any]:
+    def expire_credit_op(self, item: Item) -> dict[str, Any]:
         """Delete an expired credit, unless it was reserved (deleted) since the index was read."""
         return self.db.delete_op(
             {"pk": item["pk"], "sk": item["sk"]},
