@@ -48,9 +48,10 @@ def record_results(
     for template_id, result in results.items():
         template = templates[template_id]
         counts_accept = result is GrantResult.ACCEPT and source is app.grant_source
-        grant = _answered(state.grants.get(template_id), template, result, counts_accept, now)
-        state.grants[template_id] = grant
-        operations.append(store.users.grant_state_op(app.app_id, openid, grant))
+        changes = _answer_changes(template, result, counts_accept, now)
+        previous = state.grants.get(template_id) or GrantState(template_id=template_id)
+        state.grants[template_id] = previous.model_copy(update=changes)
+        operations.append(store.users.grant_update_op(app.app_id, openid, template_id, changes))
         if counts_accept and template.kind is TemplateKind.ONE_TIME:
             credit = _new_credit(template, now)
             state.credits.append(credit)
@@ -93,23 +94,19 @@ def _templates_of(
     return templates
 
 
-def _answered(
-    previous: GrantState | None,
-    template: Template,
-    result: GrantResult,
-    counts_accept: bool,
-    now: datetime,
-) -> GrantState:
-    grant = (previous or GrantState(template_id=template.template_id)).model_copy()
-    grant.last_result, grant.last_result_at = result, now
+def _answer_changes(
+    template: Template, result: GrantResult, counts_accept: bool, now: datetime
+) -> dict[str, Any]:
+    """Only what this answer changes: concurrent answers (API, push) must not erase each other."""
+    changes: dict[str, Any] = {"last_result": result, "last_result_at": now}
     if result in REFUSALS:
-        grant.last_refusal_at = now
+        changes["last_refusal_at"] = now
     if template.kind is TemplateKind.LONG_TERM:
         if counts_accept:
-            grant.long_term = LongTermStatus.ACTIVE
+            changes["long_term"] = LongTermStatus.ACTIVE
         elif result in REFUSALS:
-            grant.long_term = LongTermStatus.REJECTED
-    return grant
+            changes["long_term"] = LongTermStatus.REJECTED
+    return changes
 
 
 def _new_credit(template: Template, now: datetime) -> Credit:
@@ -164,15 +161,17 @@ def switched_off(services: Services, app: App, openid: str, template_ids: Sequen
     """The user turned templates off in WeChat's settings: no long-term grant, no credits."""
     now = clock.now()
     store = services.store
-    state = store.users.load(app.app_id, openid)
+    kinds = {t.template_id: t.kind for t in store.catalog.list_templates(app.app_id)}
     operations = []
     for template_id in template_ids:
-        grant = (state.grants.get(template_id) or GrantState(template_id=template_id)).model_copy()
-        grant.last_result = GrantResult.REJECT
-        grant.last_result_at = grant.last_refusal_at = now
-        if grant.long_term is not None:
-            grant.long_term = LongTermStatus.REJECTED
-        operations.append(store.users.grant_state_op(app.app_id, openid, grant))
+        changes: dict[str, Any] = {
+            "last_result": GrantResult.REJECT,
+            "last_result_at": now,
+            "last_refusal_at": now,
+        }
+        if kinds.get(template_id) is TemplateKind.LONG_TERM:
+            changes["long_term"] = LongTermStatus.REJECTED
+        operations.append(store.users.grant_update_op(app.app_id, openid, template_id, changes))
     if operations:
         store.db.transact(operations)
     for template_id in template_ids:

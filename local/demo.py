@@ -12,6 +12,9 @@ from chalicelib.secrets import APP_SECRET
 from local.sandbox import Sandbox, SandboxTemplate
 
 DEMO_OPENID = "oUser0000000000000000000001"
+# Made up: the sandbox signs its pushes to the demo app's callback with these (plain mode).
+DEMO_CALLBACK_TOKEN = "made-up-local-callback-token"
+DEMO_ENCODING_AES_KEY = "madeUpLocalEncodingAesKey000000000000000000"  # 43 characters
 
 
 @dataclass(frozen=True)
@@ -46,15 +49,24 @@ class DemoApp:
     app_id: str
     secret: str
     api_key: str
+    callback_token: str = DEMO_CALLBACK_TOKEN
+    encoding_aes_key: str = DEMO_ENCODING_AES_KEY
+
+
+def callback_url(api_url: str, app_id: str) -> str:
+    return f"{api_url}/v1/wechat/{app_id}/callback"
 
 
 def seed_submsg(services: Services, demo: DemoApp) -> None:
-    """The demo app (quiet hours off, so a card goes out at night too), its key and templates.
+    """The demo app (quiet hours off, so a card goes out at night too), its key, callback secrets
+    and templates. Grants come from the API (``grant_source`` api): the sandbox's popup pushes
+    are remembered without counting a tap twice.
 
     Writes over what is there, so seeding a store that already holds the demo does no harm.
     """
     app = admin.new_app(demo.app_id, "Local demo", quiet_hours=None)
     services.secrets.put(demo.app_id, APP_SECRET, demo.secret)
+    admin.set_callback_secrets(services, demo.app_id, demo.callback_token, demo.encoding_aes_key)
     services.store.catalog.put_app(app)
     services.config.forget(("app", demo.app_id))
     admin.create_key(services, demo.app_id, demo.api_key)
@@ -68,8 +80,14 @@ def seed_submsg(services: Services, demo: DemoApp) -> None:
         templates.put_template(services, demo.app_id, template.template_id, body)
 
 
-def seed_sandbox(sandbox: Sandbox, demo: DemoApp) -> None:
-    sandbox.add_app(demo.app_id, demo.secret)
+def seed_sandbox(sandbox: Sandbox, demo: DemoApp, api_url: str | None = None) -> None:
+    """The demo app in the sandbox; with ``api_url`` its events are pushed to submsg there."""
+    sandbox.add_app(
+        demo.app_id,
+        demo.secret,
+        callback_url=callback_url(api_url, demo.app_id) if api_url else None,
+        token=demo.callback_token if api_url else None,
+    )
     for template in DEMO_TEMPLATES:
         sandbox.add_template(
             demo.app_id,

@@ -1,8 +1,9 @@
 """A stand-in for WeChat's servers, for the local stack and the tests (SPEC §6, §7).
 
 It serves stable_token, subscribe/send and gettemplate for made-up mini-programs, keeps each
-user's subscriptions the way WeChat does, records the cards it accepts, fails on demand, and
-lists what it received on a small HTML page. It listens on 127.0.0.1 only.
+user's subscriptions the way WeChat does, records the cards it accepts, fails on demand, pushes
+subscription events to an app's callback URL (``local.sandbox_push``), and lists what it received
+and pushed on a small HTML page. It listens on 127.0.0.1 only.
 
 Every WeChat-style answer is HTTP 200 with an ``errcode``, as WeChat's are; only unknown paths
 (404) and injected HTTP faults use other statuses. Where WeChat's behaviour is not documented,
@@ -32,6 +33,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from chalicelib.keywords import parse_content, validate_data
 from chalicelib.records import Keyword, TemplateKind
+from local import sandbox_push
+from local.sandbox_push import Pusher, PushTarget
 
 TOKEN_TTL_S = 7200
 MAX_BODY_BYTES = 1_000_000
@@ -41,6 +44,7 @@ MINIPROGRAM_STATES = frozenset({"developer", "trial", "formal"})
 LANGS = frozenset({"zh_CN", "en_US", "zh_HK", "zh_TW"})
 PROMPT_RESULTS = frozenset({"accept", "reject", "ban", "filter"})
 MAX_TEMPLATES_PER_PROMPT = 3
+DELIVERY_FAILED_STATUS = "fail"  # ErrorStatus of an injected delivery failure, unless given
 STOP_POLL_S = 0.05  # how often the serving thread checks for stop()
 WECHAT_TEMPLATE_TYPES = {TemplateKind.ONE_TIME: 2, TemplateKind.LONG_TERM: 3}
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\.DATA\}\}")
@@ -156,10 +160,14 @@ def _wechat_template(template: SandboxTemplate) -> Json:
 
 
 class _WeChatState:
-    """Apps, tokens, subscriptions, received cards and pending faults, behind one lock."""
+    """Apps, tokens, subscriptions, received cards and pending faults, behind one lock.
 
-    def __init__(self, token_ttl_s: float) -> None:
+    Events go to ``pusher`` once the lock is released: a push never holds up the state.
+    """
+
+    def __init__(self, token_ttl_s: float, pusher: Pusher) -> None:
         self._lock = threading.Lock()
+        self.pusher = pusher
         self._token_ttl_s = token_ttl_s
         self._secrets: dict[str, str] = {}
         self._templates: dict[str, dict[str, SandboxTemplate]] = {}
@@ -171,10 +179,11 @@ class _WeChatState:
         self._faults: deque[_Fault] = deque()
         self._msgids = itertools.count(FIRST_MSGID)
 
-    def add_app(self, appid: str, secret: str) -> None:
+    def add_app(self, appid: str, secret: str, target: PushTarget | None) -> None:
         with self._lock:
             self._secrets[appid] = secret
             self._templates.setdefault(appid, {})
+        self.pusher.set_target(appid, target)
 
     def add_template(self, appid: str, template: SandboxTemplate) -> None:
         TemplateKind(template.kind)
@@ -260,6 +269,8 @@ class _WeChatState:
             self._spend_subscription((appid, touser, template.template_id), template.kind)
             card["msgid"] = msgid = next(self._msgids)
             self._cards.append(card)
+        delivered = sandbox_push.sent_item(template.template_id, msgid, 0, "success")
+        self.pusher.push(appid, sandbox_push.SENT, touser, [delivered])
         return {"errcode": 0, "errmsg": "ok", "msgid": msgid}
 
     def _spend_subscription(self, key: _LedgerKey, kind: str) -> None:
@@ -297,6 +308,7 @@ class _WeChatState:
                 raise _PromptFailed(20002, "one-time and long-term templates cannot be mixed")
             for template_id, result in results.items():
                 self._record_tap((appid, openid, template_id), templates[template_id].kind, result)
+        self.pusher.push(appid, sandbox_push.POPUP, openid, sandbox_push.popup_items(results))
         return {"errMsg": "requestSubscribeMessage:ok", **results}
 
     def _record_tap(self, key: _LedgerKey, kind: str, result: str) -> None:
@@ -306,6 +318,49 @@ class _WeChatState:
             self._long_term_active.add(key)
         elif kind == TemplateKind.LONG_TERM and result == "reject":
             self._long_term_active.discard(key)
+
+    def switch_off(self, appid: object, openid: object, template_ids: object) -> int | None:
+        """The user turns templates off in WeChat's settings: what they held is gone."""
+        with self._lock:
+            if not isinstance(appid, str) or appid not in self._templates:
+                raise _Refusal(40013, "invalid appid")
+            if not _is_openid(openid):
+                raise _Refusal(40003, "invalid openid")
+            known = self._templates[appid]
+            if not isinstance(template_ids, list) or not template_ids:
+                raise _Refusal(47001, "data format error: template_ids must be a non-empty list")
+            if any(not isinstance(tid, str) or tid not in known for tid in template_ids):
+                raise _Refusal(40037, "invalid template_id")
+            for template_id in template_ids:
+                self._one_time_credits.pop((appid, openid, template_id), None)
+                self._long_term_active.discard((appid, openid, template_id))
+        return self.pusher.push(
+            appid, sandbox_push.CHANGE, openid, sandbox_push.change_items(template_ids)
+        )
+
+    def fail_delivery(
+        self, appid: object, msgid: object, error_code: object, error_status: object
+    ) -> int:
+        """WeChat reports, after accepting a card, that it could not deliver it."""
+        if not (_is_int(error_code) and error_code != 0):
+            raise _Refusal(47001, "data format error: error_code must be a non-zero integer")
+        if not isinstance(error_status, str) or not error_status:
+            raise _Refusal(47001, "data format error: error_status must be a non-empty string")
+        with self._lock:
+            if not isinstance(appid, str) or appid not in self._templates:
+                raise _Refusal(40013, "invalid appid")
+            card = next(
+                (c for c in self._cards if c["msgid"] == msgid and c["appid"] == appid), None
+            )
+            if card is None:
+                raise _Refusal(47001, "data format error: no card with this msgid")
+        item = sandbox_push.sent_item(
+            cast(str, card["template_id"]), cast(int, msgid), error_code, error_status
+        )
+        push_id = self.pusher.push(appid, sandbox_push.SENT, cast(str, card["touser"]), [item])
+        if push_id is None:
+            raise _Refusal(47001, "data format error: the app has no callback_url")
+        return push_id
 
     def received(self) -> list[Json]:
         with self._lock:
@@ -396,8 +451,37 @@ def _faults(state: _WeChatState, request: _Request) -> _Answer:
     return _json_answer({"errcode": 0, "errmsg": "ok"})
 
 
+def _switch_off(state: _WeChatState, request: _Request) -> _Answer:
+    body = request.json_object()
+    push_id = state.switch_off(body.get("appid"), body.get("openid"), body.get("template_ids"))
+    return _json_answer({"errcode": 0, "errmsg": "ok", "push_id": push_id})
+
+
+def _fail_delivery(state: _WeChatState, request: _Request) -> _Answer:
+    body = request.json_object()
+    push_id = state.fail_delivery(
+        body.get("appid"),
+        body.get("msgid"),
+        body.get("error_code"),
+        body.get("error_status", DELIVERY_FAILED_STATUS),
+    )
+    return _json_answer({"errcode": 0, "errmsg": "ok", "push_id": push_id})
+
+
+def _repeat_push(state: _WeChatState, request: _Request) -> _Answer:
+    try:
+        push_id = state.pusher.repeat(request.json_object().get("push_id"))
+    except ValueError as exc:
+        raise _Refusal(47001, f"data format error: {exc}") from None
+    return _json_answer({"errcode": 0, "errmsg": "ok", "push_id": push_id})
+
+
+def _pushes(state: _WeChatState, _: _Request) -> _Answer:
+    return _json_answer(state.pusher.records())
+
+
 def _home_page(state: _WeChatState, _: _Request) -> _Answer:
-    page = _render_page(state.received(), state.ledger())
+    page = _render_page(state.received(), state.ledger(), state.pusher.records())
     return _Answer(200, page.encode("utf-8"), "text/html; charset=utf-8")
 
 
@@ -409,6 +493,10 @@ _ROUTES: dict[tuple[str, str], Callable[[_WeChatState, _Request], _Answer]] = {
     ("GET", "/sandbox/messages"): _messages,
     ("GET", "/sandbox/ledger"): _ledger,
     ("POST", "/sandbox/faults"): _faults,
+    ("POST", "/sandbox/switch_off"): _switch_off,
+    ("POST", "/sandbox/fail_delivery"): _fail_delivery,
+    ("POST", "/sandbox/repeat_push"): _repeat_push,
+    ("GET", "/sandbox/pushes"): _pushes,
     ("GET", "/"): _home_page,
 }
 
@@ -425,7 +513,7 @@ def _card_row(card: Json) -> str:
     return _cells([arrival, *(card[name] for name in fields), lines])
 
 
-def _render_page(cards: list[Json], ledger: list[Json]) -> str:
+def _render_page(cards: list[Json], ledger: list[Json], pushes: list[Json]) -> str:
     card_rows = "".join(_card_row(card) for card in reversed(cards))
     ledger_rows = "".join(_cells(list(entry.values())) for entry in ledger)
     return f"""<!doctype html>
@@ -439,7 +527,7 @@ white-space:pre-wrap;vertical-align:top}} table{{border-collapse:collapse}}</sty
 <h1>Subscriptions</h1>
 <table><tr><th>appid</th><th>openid</th><th>template</th><th>one-time credits</th>
 <th>long-term active</th></tr>{ledger_rows}</table>
-</body></html>
+{sandbox_push.render_pushes(pushes)}</body></html>
 """
 
 
@@ -519,16 +607,31 @@ class Sandbox:
         *,
         verbose: bool = False,
         token_ttl_s: float = TOKEN_TTL_S,
+        push_retry_delay_s: float = sandbox_push.RETRY_DELAY_S,
+        push_timeout_s: float = sandbox_push.PUSH_TIMEOUT_S,
     ) -> None:
         _require_loopback(host)
         self._address = (host, port)
         self._verbose = verbose
-        self._state = _WeChatState(token_ttl_s)
+        self._pusher = Pusher(push_retry_delay_s, push_timeout_s)
+        self._state = _WeChatState(token_ttl_s, self._pusher)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
-    def add_app(self, appid: str, secret: str) -> None:
-        self._state.add_app(appid, secret)
+    def add_app(
+        self,
+        appid: str,
+        secret: str,
+        *,
+        callback_url: str | None = None,
+        token: str | None = None,
+        encoding_aes_key: str | None = None,
+        fmt: str = "xml",
+    ) -> None:
+        """Add (or reconfigure) an app; with a ``callback_url`` its events are pushed there,
+        in safe mode when an ``encoding_aes_key`` is given."""
+        target = sandbox_push.push_target(appid, callback_url, token, encoding_aes_key, fmt)
+        self._state.add_app(appid, secret, target)
 
     def add_template(self, appid: str, template: SandboxTemplate) -> None:
         self._state.add_template(appid, template)
@@ -548,12 +651,13 @@ class Sandbox:
         return f"http://{host}:{port}"
 
     def stop(self) -> None:
-        if self._server is None or self._thread is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-        self._server = self._thread = None
+        """Stop serving, then give up the pushes waiting to be retried."""
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+            self._server = self._thread = None
+        self._pusher.stop()
 
     def received(self) -> list[Json]:
         return self._state.received()
@@ -569,3 +673,33 @@ class Sandbox:
         count: int = 1,
     ) -> None:
         self._state.add_faults(errcode, http_status, delay_s, count)
+
+    def switch_off(self, appid: str, openid: str, template_ids: list[str]) -> int | None:
+        """As ``POST /sandbox/switch_off``; the push id, or None when the app has no callback."""
+        try:
+            return self._state.switch_off(appid, openid, template_ids)
+        except _Refusal as refusal:
+            raise ValueError(str(refusal)) from None
+
+    def fail_delivery(
+        self,
+        appid: str,
+        msgid: int,
+        error_code: int,
+        error_status: str = DELIVERY_FAILED_STATUS,
+    ) -> int:
+        """As ``POST /sandbox/fail_delivery``: push a sent event with ``error_code``."""
+        try:
+            return self._state.fail_delivery(appid, msgid, error_code, error_status)
+        except _Refusal as refusal:
+            raise ValueError(str(refusal)) from None
+
+    def repeat_push(self, push_id: int) -> int:
+        return self._pusher.repeat(push_id)
+
+    def pushes(self) -> list[Json]:
+        return self._pusher.records()
+
+    def wait_for_pushes(self, timeout_s: float = 10.0) -> bool:
+        """True once every push so far is answered or given up; False after ``timeout_s``."""
+        return self._pusher.wait_idle(timeout_s)

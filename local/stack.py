@@ -65,6 +65,7 @@ class LocalStack:
         self._cleanup = contextlib.ExitStack()
         self._environment = Environment()
         self._api: ChaliceLocal | None = None
+        self.sandbox: Sandbox | None = None  # while it runs, for tests that add apps to it
 
     def start(self) -> Endpoints:
         try:
@@ -122,9 +123,12 @@ class LocalStack:
     def _start_sandbox(self) -> str:
         require_free_port(self.settings.sandbox_port, "WeChat sandbox (SUBMSG_SANDBOX_PORT)")
         sandbox = Sandbox(HOST, self.settings.sandbox_port)
-        seed_sandbox(sandbox, self.settings.demo())
+        # The API is not up yet, but its address is known: pushes only follow a user's action.
+        seed_sandbox(sandbox, self.settings.demo(), api_url=f"http://{HOST}:{self.settings.port}")
         url = sandbox.start()
+        self._cleanup.callback(self._forget_sandbox)
         self._cleanup.callback(sandbox.stop)
+        self.sandbox = sandbox
         return url
 
     def _start_api(self) -> ChaliceLocal:
@@ -149,6 +153,9 @@ class LocalStack:
         for loop in loops:
             loop.start()
             self._cleanup.callback(loop.stop)
+
+    def _forget_sandbox(self) -> None:
+        self.sandbox = None
 
     @staticmethod
     def _forget_services() -> None:

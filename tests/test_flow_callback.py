@@ -169,3 +169,23 @@ def test_safe_mode_events_are_decrypted_and_checked_against_the_appid(client, co
     assert subscriptions(api)[TEMPLATE]["credits"] == 0
     assert push(client, *envelope(APP_ID)).status_code == 200
     assert subscriptions(api)[TEMPLATE]["credits"] == 1
+
+
+def test_a_push_racing_the_api_report_does_not_erase_the_long_term_grant(
+    configured, api, monkeypatch
+):
+    """The push read the user's state before the API's report activated the grant."""
+    from chalicelib import grants
+    from chalicelib.auth import load_app
+    from chalicelib.records import GrantResult, GrantSource
+    from chalicelib.store.users import Users, UserState
+
+    stale = Users.load
+    api.grant(template_id=LONG_TERM)
+    monkeypatch.setattr(Users, "load", lambda self, app_id, openid: UserState())
+    app = load_app(configured, APP_ID)
+    grants.record_results(
+        configured, app, OPENID, {LONG_TERM: GrantResult.ACCEPT}, GrantSource.CALLBACK
+    )
+    monkeypatch.setattr(Users, "load", stale)
+    assert subscriptions(api)[LONG_TERM]["long_term"] == "active"

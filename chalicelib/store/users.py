@@ -56,9 +56,14 @@ class Users:
         key = layout.preferences_key(app_id, openid)
         self.db.put({**key, **preferences.model_dump(mode="json")})
 
-    def grant_state_op(self, app_id: str, openid: str, state: GrantState) -> dict[str, Any]:
-        key = layout.grant_state_key(app_id, openid, state.template_id)
-        return self.db.put_op({**key, **state.model_dump(mode="json")})
+    def grant_update_op(
+        self, app_id: str, openid: str, template_id: str, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Set only the given fields of a grant state, creating it if needed."""
+        fields = GrantState.model_validate({"template_id": template_id, **changes})
+        values = fields.model_dump(mode="json", include={"template_id", *changes})
+        key = layout.grant_state_key(app_id, openid, template_id)
+        return self.db.update_op(Update.build(key, set_=values))
 
     def credit_item(self, app_id: str, openid: str, credit: Credit) -> dict[str, Any]:
         key = layout.credit_key(

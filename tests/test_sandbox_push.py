@@ -1,0 +1,591 @@
+"""The WeChat sandbox pushes subscription events to a callback URL, signed as WeChat signs them.
+
+Two tiers: a small recording server on 127.0.0.1 that checks what arrives with submsg's own
+codec, then the running local stack, where submsg's callback route takes the pushes for real.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from chalicelib import admin, bootstrap, callback_codec, templates
+from chalicelib.callback_codec import CallbackEvent
+from chalicelib.schemas import TemplateIn
+from local.config import LocalSettings
+from local.demo import ORDER_SHIPPED
+from local.sandbox import Sandbox, SandboxTemplate
+from local.stack import Endpoints, LocalStack
+
+APPID = "wx0000000000000001"
+SECRET = "sandbox-secret-0000000000000001"
+TOKEN = "made-up-callback-token"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, made up
+OPENID = "o-push-user-0001"
+SHIPPED = SandboxTemplate("tmpl-shipped", "Order shipped", "Item:{{thing1.DATA}}", "one_time")
+ARRIVED = SandboxTemplate("tmpl-arrived", "Order arrived", "Item:{{thing1.DATA}}", "one_time")
+REFUNDED = SandboxTemplate("tmpl-refunded", "Refunded", "Item:{{thing1.DATA}}", "one_time")
+FAST_RETRY_S = 0.05
+WAIT_S = 15.0
+
+
+@dataclass(frozen=True)
+class Received:
+    query: dict[str, str]
+    body: bytes
+    content_type: str
+
+
+@dataclass
+class Callback:
+    """A callback URL that records each push and answers from a script (then 'success')."""
+
+    url: str
+    received: list[Received] = field(default_factory=list)
+    answers: list[tuple[int, str]] = field(default_factory=list)
+    delay_s: float = 0.0
+
+    def event(self, index: int = -1, fmt: str = "xml") -> CallbackEvent:
+        push = self.received[index]
+        now = datetime.now(UTC)
+        query = push.query
+        callback_codec.verify_url(
+            TOKEN, query["timestamp"], query["nonce"], query["signature"], now
+        )
+        if query.get("encrypt_type") != "aes":
+            return callback_codec.parse_event(push.body, fmt)
+        return callback_codec.open_envelope(
+            push.body,
+            fmt,
+            token=TOKEN,
+            encoding_aes_key=AES_KEY,
+            appid=APPID,
+            timestamp=query["timestamp"],
+            nonce=query["nonce"],
+            msg_signature=query["msg_signature"],
+            now=now,
+        )
+
+
+@pytest.fixture
+def callback() -> Iterator[Callback]:
+    recorder = Callback("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+            recorder.received.append(Received(query, body, self.headers["Content-Type"]))
+            time.sleep(recorder.delay_s)
+            status, text = recorder.answers.pop(0) if recorder.answers else (200, "success")
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text.encode())
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    recorder.url = f"http://127.0.0.1:{server.server_address[1]}/v1/wechat/{APPID}/callback"
+    yield recorder
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@dataclass
+class Pushing:
+    sandbox: Sandbox
+    url: str
+
+    def tap(self, results: dict[str, str], openid: str = OPENID) -> requests.Response:
+        body = {"appid": APPID, "openid": openid, "results": results}
+        return requests.post(f"{self.url}/sandbox/subscribe", json=body, timeout=5)
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return requests.post(f"{self.url}{path}", json=body, timeout=5).json()
+
+    def settled(self) -> list[dict[str, Any]]:
+        assert self.sandbox.wait_for_pushes(WAIT_S)
+        return requests.get(f"{self.url}/sandbox/pushes", timeout=5).json()
+
+
+def start_sandbox(callback: Callback, **push_settings: Any) -> Pushing:
+    sandbox = Sandbox(push_retry_delay_s=FAST_RETRY_S)
+    sandbox.add_app(APPID, SECRET, callback_url=callback.url, token=TOKEN, **push_settings)
+    for template in (SHIPPED, ARRIVED, REFUNDED):
+        sandbox.add_template(APPID, template)
+    return Pushing(sandbox, sandbox.start())
+
+
+@pytest.fixture
+def pushing(callback: Callback) -> Iterator[Pushing]:
+    running = start_sandbox(callback)
+    yield running
+    running.sandbox.stop()
+
+
+def test_a_tap_pushes_a_signed_popup_event_with_only_accepts_and_rejects(pushing, callback):
+    results = {SHIPPED.template_id: "accept", ARRIVED.template_id: "reject"}
+    pushing.tap({**results, REFUNDED.template_id: "ban"})
+
+    [record] = pushing.settled()
+    event = callback.event()
+    assert event.event == "subscribe_msg_popup_event"
+    assert event.openid == OPENID
+    assert {item.template_id: item.status for item in event.items} == results
+    assert {item.popup_scene for item in event.items} == {"0"}
+    assert callback.received[0].content_type.startswith("text/xml")
+    assert record["state"] == "delivered"
+    assert record["create_time"] == event.create_time
+    assert [(a["status"], a["answer"]) for a in record["attempts"]] == [(200, "success")]
+
+
+def test_a_tap_of_only_bans_and_filters_pushes_nothing(pushing, callback):
+    pushing.tap({SHIPPED.template_id: "ban", ARRIVED.template_id: "filter"})
+
+    assert pushing.settled() == []
+    assert callback.received == []
+
+
+def test_in_json_a_single_item_list_is_an_object_and_two_items_an_array(callback):
+    running = start_sandbox(callback, fmt="json")
+    try:
+        running.tap({SHIPPED.template_id: "accept"})
+        running.sandbox.wait_for_pushes(WAIT_S)
+        running.tap({SHIPPED.template_id: "accept", ARRIVED.template_id: "accept"})
+        running.settled()
+    finally:
+        running.sandbox.stop()
+
+    one, two = (json.loads(push.body) for push in callback.received)
+    assert isinstance(one["SubscribeMsgPopupEvent"]["List"], dict)
+    assert len(two["SubscribeMsgPopupEvent"]["List"]) == 2
+    assert one["CreateTime"].isdigit()
+    assert [len(callback.event(i, "json").items) for i in (0, 1)] == [1, 2]
+
+
+def test_safe_mode_pushes_an_encrypted_envelope_the_codec_opens(callback):
+    running = start_sandbox(callback, encoding_aes_key=AES_KEY, fmt="json")
+    try:
+        running.tap({SHIPPED.template_id: "accept"})
+        [record] = running.settled()
+    finally:
+        running.sandbox.stop()
+
+    push = callback.received[0]
+    assert push.query["encrypt_type"] == "aes"
+    assert set(json.loads(push.body)) == {"ToUserName", "Encrypt"}
+    assert OPENID.encode() not in push.body
+    assert callback.event(fmt="json").items[0].template_id == SHIPPED.template_id
+    assert (record["mode"], record["format"], record["state"]) == ("aes", "json", "delivered")
+
+
+def test_the_tap_answers_before_a_slow_callback_does(pushing, callback):
+    callback.delay_s = 1.0
+    started = time.monotonic()
+
+    answer = pushing.tap({SHIPPED.template_id: "accept"})
+
+    assert time.monotonic() - started < 0.5
+    assert answer.json()[SHIPPED.template_id] == "accept"
+    assert pushing.settled()[0]["state"] == "delivered"
+
+
+def test_an_answer_other_than_success_is_retried_with_the_same_event(pushing, callback):
+    callback.answers = [(500, "busy"), (200, "not now")]
+
+    pushing.tap({SHIPPED.template_id: "accept"})
+
+    [record] = pushing.settled()
+    assert [a["answer"] for a in record["attempts"]] == ["busy", "not now", "success"]
+    assert record["state"] == "delivered"
+    assert len({callback.event(i).create_time for i in range(3)}) == 1
+
+
+def test_a_push_is_given_up_after_three_retries(pushing, callback):
+    callback.answers = [(500, "busy")] * 10
+
+    pushing.tap({SHIPPED.template_id: "accept"})
+
+    [record] = pushing.settled()
+    assert len(callback.received) == 4
+    assert record["state"] == "failed"
+
+
+def test_stopping_the_sandbox_gives_up_a_push_waiting_to_retry(callback):
+    callback.answers = [(500, "busy")] * 10
+    sandbox = Sandbox(push_retry_delay_s=60)
+    sandbox.add_app(APPID, SECRET, callback_url=callback.url, token=TOKEN)
+    sandbox.add_template(APPID, SHIPPED)
+    url = sandbox.start()
+    body = {"appid": APPID, "openid": OPENID, "results": {SHIPPED.template_id: "accept"}}
+    requests.post(f"{url}/sandbox/subscribe", json=body, timeout=5)
+    deadline = time.monotonic() + WAIT_S
+    while not callback.received and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    started = time.monotonic()
+    sandbox.stop()
+
+    assert time.monotonic() - started < 2
+    assert sandbox.pushes()[0]["state"] == "failed"
+    assert len(callback.received) == 1
+
+
+def test_two_events_for_one_user_in_one_second_get_different_create_times(pushing, callback):
+    pushing.tap({SHIPPED.template_id: "accept"})
+    pushing.tap({SHIPPED.template_id: "accept"})
+
+    records = pushing.settled()
+
+    assert len({record["create_time"] for record in records}) == 2
+
+
+def test_a_successful_send_pushes_a_sent_event_and_a_failed_delivery_another(pushing, callback):
+    pushing.tap({SHIPPED.template_id: "accept"})
+    credentials = {"grant_type": "client_credential", "appid": APPID, "secret": SECRET}
+    token = pushing.post("/cgi-bin/stable_token", credentials)["access_token"]
+    card = {
+        "touser": OPENID,
+        "template_id": SHIPPED.template_id,
+        "data": {"thing1": {"value": "x"}},
+    }
+    msgid = pushing.post(f"/cgi-bin/message/subscribe/send?access_token={token}", card)["msgid"]
+    pushing.settled()
+
+    failed = pushing.post(
+        "/sandbox/fail_delivery", {"appid": APPID, "msgid": msgid, "error_code": 10005}
+    )
+
+    records = pushing.settled()
+    assert failed["errcode"] == 0
+    assert failed["push_id"] == records[-1]["push_id"]
+    delivered, undelivered = callback.event(1).items[0], callback.event(2).items[0]
+    assert (delivered.msg_id, delivered.error_code, delivered.error_status) == (msgid, 0, "success")
+    assert (undelivered.msg_id, undelivered.error_code) == (msgid, 10005)
+    assert undelivered.template_id == SHIPPED.template_id
+    assert callback.event(2).openid == OPENID
+
+
+@pytest.mark.parametrize(
+    ("body", "errcode"),
+    [
+        ({"appid": APPID, "msgid": 1, "error_code": 10005}, 47001),
+        ({"appid": APPID, "msgid": 1, "error_code": 0}, 47001),
+        ({"appid": "wx00000000000000ff", "msgid": 1, "error_code": 10005}, 40013),
+    ],
+)
+def test_fail_delivery_refuses_what_it_cannot_push(pushing, body, errcode):
+    assert pushing.post("/sandbox/fail_delivery", body)["errcode"] == errcode
+    assert pushing.settled() == []
+
+
+@pytest.mark.parametrize("push_id", [99, True, "1", None])
+def test_repeat_push_refuses_an_unknown_push_id(pushing, push_id):
+    pushing.tap({SHIPPED.template_id: "accept"})
+    pushing.settled()
+
+    answer = pushing.post("/sandbox/repeat_push", {"push_id": push_id})
+
+    assert answer["errcode"] == 47001
+    assert len(pushing.settled()) == 1
+
+
+def test_switch_off_clears_the_users_ledger_and_pushes_a_change_event(pushing, callback):
+    pushing.tap({SHIPPED.template_id: "accept"})
+    pushing.tap({SHIPPED.template_id: "accept"})
+    pushing.tap({ARRIVED.template_id: "accept"})
+    body = {"appid": APPID, "openid": OPENID, "template_ids": [SHIPPED.template_id]}
+
+    answer = pushing.post("/sandbox/switch_off", body)
+
+    records = pushing.settled()
+    assert answer["push_id"] == records[-1]["push_id"]
+    event = callback.event()
+    assert event.event == "subscribe_msg_change_event"
+    assert [(i.template_id, i.status) for i in event.items] == [(SHIPPED.template_id, "reject")]
+    credits = {e["template_id"]: e["one_time_credits"] for e in pushing.sandbox.ledger()}
+    assert credits == {ARRIVED.template_id: 1}
+
+
+def test_switch_off_without_a_callback_url_still_clears_the_ledger():
+    sandbox = Sandbox()
+    sandbox.add_app(APPID, SECRET)
+    sandbox.add_template(APPID, SHIPPED)
+    url = sandbox.start()
+    try:
+        tap = {"appid": APPID, "openid": OPENID, "results": {SHIPPED.template_id: "accept"}}
+        requests.post(f"{url}/sandbox/subscribe", json=tap, timeout=5)
+        assert sandbox.ledger()[0]["one_time_credits"] == 1
+
+        push_id = sandbox.switch_off(APPID, OPENID, [SHIPPED.template_id])
+    finally:
+        sandbox.stop()
+
+    assert push_id is None
+    assert sandbox.ledger() == []
+    assert sandbox.pushes() == []
+
+
+def test_the_page_and_the_pushes_route_show_each_push_and_its_answer(pushing, callback):
+    callback.answers = [(500, "<b>busy</b>")]
+    pushing.tap({SHIPPED.template_id: "accept"})
+    [record] = pushing.settled()
+
+    page = requests.get(f"{pushing.url}/", timeout=5).text
+
+    assert "subscribe_msg_popup_event" in page
+    assert "&lt;b&gt;busy&lt;/b&gt;" in page
+    assert "<b>busy</b>" not in page
+    assert [a["status"] for a in record["attempts"]] == [500, 200]
+    assert TOKEN not in json.dumps(record) + page
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost:8000/v1/wechat/x/callback",
+        "http://10.0.0.1/callback",
+        "http://127.0.0.1@example.invalid/callback",
+        "http://127.0.0.2/callback",
+        "ftp://127.0.0.1/callback",
+    ],
+)
+def test_refuses_a_callback_url_beyond_127_0_0_1(url):
+    with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
+        Sandbox().add_app(APPID, SECRET, callback_url=url, token=TOKEN)
+
+
+def test_refuses_a_callback_url_without_a_token_and_a_malformed_aes_key():
+    with pytest.raises(ValueError, match="token"):
+        Sandbox().add_app(APPID, SECRET, callback_url="http://127.0.0.1:9/cb")
+    with pytest.raises(ValueError, match="EncodingAESKey"):
+        Sandbox().add_app(
+            APPID, SECRET, callback_url="http://127.0.0.1:9/cb", token=TOKEN, encoding_aes_key="x"
+        )
+
+
+# Through the running local stack -------------------------------------------------------------
+
+LONG_TERM = SandboxTemplate(
+    "TplAccountAlert000000000000000000000000001", "Account alert", "Alert:{{thing1.DATA}}",
+    "long_term",
+)  # fmt: skip
+SAFE_APP_ID = "wx0000000000000002"
+SHIPPED_ID = ORDER_SHIPPED.template_id
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Stack:
+    endpoints: Endpoints
+    sandbox: Sandbox
+
+    def call(self, method: str, path: str, body: Any = None, key: str | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {key or self.endpoints.api_key}"}
+        url = f"{self.endpoints.api}{path}"
+        return requests.request(method, url, json=body, headers=headers, timeout=10)
+
+    def sandbox_post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return requests.post(f"{self.endpoints.sandbox}{path}", json=body, timeout=5).json()
+
+    def tap(self, openid: str, results: dict[str, str], appid: str | None = None) -> None:
+        body = {"appid": appid or self.endpoints.app_id, "openid": openid, "results": results}
+        assert "errCode" not in self.sandbox_post("/sandbox/subscribe", body)
+
+    def tap_and_report(self, openid: str, results: dict[str, str]) -> None:
+        """Reported once the popup push is in: a push and a report racing may lose an update."""
+        self.tap(openid, results)
+        self.settled_push("subscribe_msg_popup_event", openid)
+        assert self.call("POST", "/v1/grants", {"openid": openid, "results": results}).ok
+
+    def subscription(self, openid: str, template_id: str, key: str | None = None) -> Any:
+        items = self.call("GET", f"/v1/users/{openid}/subscriptions", key=key).json()["items"]
+        return next(item for item in items if item["template_id"] == template_id)
+
+    def settled_push(self, event: str, openid: str) -> dict[str, Any]:
+        """The newest push of that event to that user, once answered (or given up)."""
+        return wait_for(lambda: self._settled(event, openid))
+
+    def _settled(self, event: str, openid: str) -> dict[str, Any] | None:
+        pushes = requests.get(f"{self.endpoints.sandbox}/sandbox/pushes", timeout=5).json()
+        mine = [p for p in pushes if p["event"] == event and p["openid"] == openid]
+        return mine[-1] if mine and mine[-1]["state"] != "pending" else None
+
+
+def wait_for(found: Callable[[], Any]) -> Any:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        result = found()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"nothing after {WAIT_S} s")
+
+
+def answers(push: dict[str, Any]) -> list[tuple[int, str]]:
+    return [(a["status"], a["answer"]) for a in push["attempts"]]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    settings = LocalSettings(
+        port=free_port(), aws_port=free_port(), sandbox_port=0, wechat_api_base=None
+    )
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SUBMSG_CACHE_TTL_S", "0")  # the API sees app changes made by a test at once
+        running = LocalStack(settings)
+        with running as endpoints:
+            assert running.sandbox is not None
+            yield Stack(endpoints, running.sandbox)
+
+
+@pytest.fixture
+def grants_from_callback(stack: Stack) -> Iterator[None]:
+    services = bootstrap.services()
+    admin.update_app(services, stack.endpoints.app_id, {"grant_source": "callback"})
+    yield
+    admin.update_app(services, stack.endpoints.app_id, {"grant_source": "api"})
+
+
+def test_stack_popup_push_is_accepted_and_a_reported_tap_counts_once(stack):
+    openid = "oUserPush00000000000000000001"
+    stack.tap(openid, {SHIPPED_ID: "accept"})
+
+    push = stack.settled_push("subscribe_msg_popup_event", openid)
+    remembered = stack.subscription(openid, SHIPPED_ID)
+    report = {"openid": openid, "results": {SHIPPED_ID: "accept"}}
+    granted = stack.call("POST", "/v1/grants", report).json()
+
+    assert answers(push) == [(200, "success")]
+    assert push["url"] == f"{stack.endpoints.api}/v1/wechat/{stack.endpoints.app_id}/callback"
+    assert (remembered["last_result"], remembered["credits"]) == ("accept", 0)
+    assert granted["credits"][SHIPPED_ID] == 1
+
+
+def test_stack_with_grants_from_the_callback_a_tap_alone_gives_a_credit(
+    stack, grants_from_callback
+):
+    openid = "oUserPush00000000000000000002"
+    stack.tap(openid, {SHIPPED_ID: "accept"})
+
+    push = stack.settled_push("subscribe_msg_popup_event", openid)
+
+    assert answers(push) == [(200, "success")]
+    assert stack.subscription(openid, SHIPPED_ID)["credits"] == 1
+
+
+def test_stack_a_repeated_push_with_the_same_create_time_counts_once(stack, grants_from_callback):
+    openid = "oUserPush00000000000000000003"
+    stack.tap(openid, {SHIPPED_ID: "accept"})
+    first = stack.settled_push("subscribe_msg_popup_event", openid)
+
+    stack.sandbox_post("/sandbox/repeat_push", {"push_id": first["push_id"]})
+
+    again = stack.settled_push("subscribe_msg_popup_event", openid)
+    assert (again["repeat_of"], again["create_time"]) == (first["push_id"], first["create_time"])
+    assert answers(again) == [(200, "success")]
+    assert stack.subscription(openid, SHIPPED_ID)["credits"] == 1
+    stack.tap(openid, {SHIPPED_ID: "accept"})  # a new tap in the same second is a new event
+    stack.settled_push("subscribe_msg_popup_event", openid)
+    assert stack.subscription(openid, SHIPPED_ID)["credits"] == 2
+
+
+def test_stack_a_failed_delivery_push_turns_a_sent_message_into_failed(stack):
+    openid = "oUserPush00000000000000000004"
+    stack.tap_and_report(openid, {SHIPPED_ID: "accept"})
+    body = {"openid": openid, "template_id": SHIPPED_ID, "data": ORDER_SHIPPED.example}
+    message_id = stack.call("POST", "/v1/messages", body).json()["id"]
+    path = f"/v1/messages/{message_id}"
+    sent = wait_for(lambda: (m := stack.call("GET", path).json())["status"] == "sent" and m)
+    delivered = stack.settled_push("subscribe_msg_sent_event", openid)
+    assert stack.call("GET", path).json()["status"] == "sent"  # ErrorCode 0 changes nothing
+
+    failure = {
+        "appid": stack.endpoints.app_id,
+        "msgid": sent["result"]["msgid"],
+        "error_code": 10005,
+    }
+    stack.sandbox_post("/sandbox/fail_delivery", failure)
+
+    undelivered = stack.settled_push("subscribe_msg_sent_event", openid)
+    found = stack.call("GET", path).json()
+    assert answers(delivered) == answers(undelivered) == [(200, "success")]
+    assert undelivered["push_id"] > delivered["push_id"]
+    assert (found["status"], found["result"]["errcode"]) == ("failed", 10005)
+
+
+def test_stack_a_switch_off_push_rejects_the_long_term_grant_and_drops_credits(stack):
+    openid = "oUserPush00000000000000000005"
+    put = {"title": LONG_TERM.title, "kind": "long_term", "category": "transactional"}
+    stack.call(
+        "PUT", f"/v1/templates/{LONG_TERM.template_id}", {**put, "content": LONG_TERM.content}
+    )
+    stack.sandbox.add_template(stack.endpoints.app_id, LONG_TERM)
+    for results in (
+        {SHIPPED_ID: "accept"},
+        {SHIPPED_ID: "accept"},
+        {LONG_TERM.template_id: "accept"},
+    ):
+        stack.tap_and_report(openid, results)
+    assert stack.subscription(openid, LONG_TERM.template_id)["long_term"] == "active"
+    assert stack.subscription(openid, SHIPPED_ID)["credits"] == 2
+
+    switch_off = [LONG_TERM.template_id, SHIPPED_ID]
+    body = {"appid": stack.endpoints.app_id, "openid": openid, "template_ids": switch_off}
+    stack.sandbox_post("/sandbox/switch_off", body)
+
+    push = stack.settled_push("subscribe_msg_change_event", openid)
+    assert answers(push) == [(200, "success")]
+    assert stack.subscription(openid, LONG_TERM.template_id)["long_term"] == "rejected"
+    assert stack.subscription(openid, SHIPPED_ID)["credits"] == 0
+    assert [entry for entry in stack.sandbox.ledger() if entry["openid"] == openid] == []
+
+
+def test_stack_a_safe_mode_json_push_is_accepted_and_counted(stack):
+    services = bootstrap.services()
+    app = admin.new_app(SAFE_APP_ID, "Safe mode", callback_format="json", grant_source="callback")
+    key = admin.create_app(services, app, SECRET)
+    admin.set_callback_secrets(services, SAFE_APP_ID, TOKEN, AES_KEY)
+    content = TemplateIn(
+        title="Shipped", kind="one_time", category="transactional", content=SHIPPED.content
+    )
+    templates.put_template(services, SAFE_APP_ID, SHIPPED.template_id, content)
+    callback_url = f"{stack.endpoints.api}/v1/wechat/{SAFE_APP_ID}/callback"
+    stack.sandbox.add_app(
+        SAFE_APP_ID,
+        SECRET,
+        callback_url=callback_url,
+        token=TOKEN,
+        encoding_aes_key=AES_KEY,
+        fmt="json",
+    )
+    stack.sandbox.add_template(SAFE_APP_ID, SHIPPED)
+    openid = "oUserPush00000000000000000006"
+
+    stack.tap(openid, {SHIPPED.template_id: "accept"}, appid=SAFE_APP_ID)
+
+    push = stack.settled_push("subscribe_msg_popup_event", openid)
+    assert (push["mode"], push["format"]) == ("aes", "json")
+    assert answers(push) == [(200, "success")]
+    assert stack.subscription(openid, SHIPPED.template_id, key=key)["credits"] == 1
