@@ -24,7 +24,7 @@ from chalicelib.errors import (
 
 M = TypeVar("M", bound=BaseModel)
 JSON = "application/json"
-_PATH_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+PATH_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 def problems(error: ValidationError, whole: str = "body") -> list[FieldProblem]:
@@ -60,7 +60,9 @@ def parse_body(request: Request, model: type[M], max_bytes: int) -> M:
     except (ValueError, RecursionError) as error:
         raise InvalidJson("The body is not valid JSON.") from error
     if not isinstance(data, dict):
-        raise ValidationFailed("The body must be a JSON object.", [FieldProblem("body", "not an object")])
+        raise ValidationFailed(
+            "The body must be a JSON object.", [FieldProblem("body", "not an object")]
+        )
     # Strict JSON: a body has exactly the types the OpenAPI document names (no 0 for false).
     return _checked(lambda: model.model_validate_json(raw, strict=True), "The body")
 
@@ -72,7 +74,7 @@ def parse_query(request: Request, model: type[M]) -> M:
 
 def path_id(value: str, what: str) -> str:
     """Ids in paths: anything that cannot be one of ours is simply not found."""
-    if not _PATH_ID.match(value):
+    if not PATH_ID.match(value):
         raise NotFound(f"No {what} {value[:64]!r}.")
     return value
 
@@ -85,11 +87,15 @@ def reply(body: BaseModel | dict[str, Any] | None, status: int = 200) -> Respons
 
 
 def plain(text: str) -> Response:
-    return Response(body=text, status_code=200, headers={"Content-Type": "text/plain; charset=utf-8"})
+    return Response(
+        body=text, status_code=200, headers={"Content-Type": "text/plain; charset=utf-8"}
+    )
 
 
 def error_reply(error: SubmsgError) -> Response:
-    return Response(body=error_body(error), status_code=error.status, headers={"Content-Type": JSON})
+    return Response(
+        body=error_body(error), status_code=error.status, headers={"Content-Type": JSON}
+    )
 
 
 def endpoint(view: Callable[..., Response]) -> Callable[..., Response]:

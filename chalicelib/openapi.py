@@ -10,11 +10,12 @@ from typing import Any, Literal
 
 from chalice import Chalice
 from chalice.app import RouteEntry
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chalicelib import schemas as s
 from chalicelib.callback import CallbackQuery
+from chalicelib.http import PATH_ID
 
 JSON = "application/json"
 TEXT = "text/plain"
@@ -33,11 +34,18 @@ class Operation:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
+    headers: tuple[dict[str, Any], ...] = ()
     public: bool = False
     raw: bool = False  # WeChat's callback: its own body format, plain-text answers
 
 
 CALLBACK = "/v1/wechat/{app_id}/callback"
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+}
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/v1/health", "GET"): Operation("Liveness check", s.Health, public=True),
     ("/v1/openapi.json", "GET"): Operation("This document", public=True),
@@ -62,7 +70,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "List a user's messages", s.MessageList, query=s.ListQuery
     ),
     ("/v1/messages", "POST"): Operation(
-        "Send or schedule a message", s.MessageOut, (201, 200), body=s.MessageIn,
+        "Send or schedule a message",
+        s.MessageOut,
+        (201, 200),
+        body=s.MessageIn,
+        headers=(IDEMPOTENCY_KEY,),
         errors=(404, 409, 422),
     ),
     ("/v1/messages/{message_id}", "GET"): Operation("Read a message", s.MessageOut),
@@ -77,15 +89,22 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ),
     ("/v1/stats", "GET"): Operation("Daily statistics", s.StatsOut, query=s.StatsQuery),
     (CALLBACK, "GET"): Operation(
-        "WeChat's check of the callback URL", query=CallbackQuery, errors=(401,), public=True,
+        "WeChat's check of the callback URL",
+        query=CallbackQuery,
+        errors=(401,),
+        public=True,
         raw=True,
     ),
     (CALLBACK, "POST"): Operation(
-        "WeChat's subscription events", query=CallbackQuery, errors=(400, 401, 413), public=True,
+        "WeChat's subscription events",
+        query=CallbackQuery,
+        errors=(400, 401, 413),
+        public=True,
         raw=True,
     ),
 }
-PATH_IDS: dict[str, Any] = {"template_id": s.TemplateId, "openid": s.OpenId, "app_id": s.TemplateId}
+# Ids that path_id() checks; other ids are any string, and unknown ones are simply not found.
+CHECKED_IDS = ("template_id", "openid", "app_id")
 ERRORS = {
     400: "The body is not JSON, or the request is not valid (`invalid_json`, `validation_error`)",
     401: "No API key, or not a valid one (`unauthorized`)",
@@ -94,12 +113,6 @@ ERRORS = {
     413: "The body is larger than 64 KiB (`payload_too_large`)",
     415: "The body is not `application/json` (`unsupported_media_type`)",
     422: "The Idempotency-Key was used with another body (`idempotency_key_mismatch`)",
-}
-IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
 }
 
 
@@ -171,15 +184,13 @@ def _parameters(
     ]
     if operation.query:
         found += _query_parameters(_resolved(refs[(operation.query, "validation")]))
-    if operation.answer is s.MessageOut and entry.method == "POST":
-        found.append(IDEMPOTENCY_KEY)
-    return found
+    return found + list(operation.headers)
 
 
 def _path_schema(name: str) -> dict[str, Any]:
-    kind = PATH_IDS.get(name, str)
-    schema = TypeAdapter(kind).json_schema()
-    return {k: v for k, v in schema.items() if k != "examples"}
+    if name in CHECKED_IDS:
+        return {"type": "string", "pattern": PATH_ID.pattern}
+    return {"type": "string"}
 
 
 def _query_parameters(model_schema: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Request and response shapes of the HTTP API (SPEC §5); the OpenAPI document is built from them."""
+"""Request and response shapes of the HTTP API (SPEC §5); the OpenAPI document comes from them."""
 
 from __future__ import annotations
 
@@ -16,11 +16,23 @@ from pydantic import (
     model_validator,
 )
 
-from chalicelib.records import Category, GrantResult, Lang, LongTermStatus, MessageStatus, TemplateKind
+from chalicelib.keywords import KeywordType
+from chalicelib.records import (
+    Category,
+    GrantResult,
+    Lang,
+    LongTermStatus,
+    MessageStatus,
+    TemplateKind,
+)
 
-OpenId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,128}$", examples=["oUser0000000000000000001"])]
+OpenId = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9_-]{1,128}$", examples=["oUser0000000000000000001"])
+]
 TemplateId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
-KeywordKey = Annotated[str, Field(pattern=r"^[a-z_]+[0-9]+$", max_length=64)]
+KeywordKey = Annotated[
+    str, Field(pattern=rf"^({'|'.join(KeywordType)})[0-9]+$", max_length=64, examples=["thing1"])
+]
 Page = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[^\s/][^\s]*$")]
 
 
@@ -43,7 +55,17 @@ class KeywordIn(Request):
     )
 
 
+def _only(field: str, kind: str, other: str) -> dict[str, object]:
+    return {"required": [field], "properties": {field: {"type": kind}, other: {"type": "null"}}}
+
+
 class TemplateIn(Request):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [_only("keywords", "array", "content"), _only("content", "string", "keywords")]
+        }
+    )
+
     title: str = Field(min_length=1, max_length=64)
     kind: TemplateKind
     category: Category
