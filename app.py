@@ -24,6 +24,7 @@ from chalicelib.observability import flush_metrics, logger
 from chalicelib.records import App, GrantResult, GrantSource
 from chalicelib.schemas import (
     EventIn,
+    EventOut,
     GrantsIn,
     ListQuery,
     MessageIn,
@@ -194,7 +195,7 @@ def post_message_event(message_id: str) -> Response:
     owner = caller()
     event = body(EventIn)
     counted = messages.track(services(), owner, message_id, event)
-    return reply({"id": message_id, "type": event.type, "counted": counted}, 202)
+    return reply(EventOut(id=message_id, type=event.type, counted=counted), 202)
 
 
 @route("/v1/stats", "GET")

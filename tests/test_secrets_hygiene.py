@@ -24,9 +24,7 @@ def test_no_secret_key_or_token_appears_in_any_log_line_or_answer(
     run_due_sweep()
     api.call("DELETE", f"/v1/users/{OPENID}")
     captured = capsys.readouterr()
-    text = "\n".join(
-        [captured.out, captured.err, caplog.text, *(a.body.decode() for a in answers)]
-    )
+    text = "\n".join([captured.out, captured.err, caplog.text, *(a.body.decode() for a in answers)])
     for secret in (SECRET, tenant.api_key, "made-up-token"):
         assert secret not in text
     logs = "\n".join([captured.out, captured.err, caplog.text])
