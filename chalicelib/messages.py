@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from chalicelib.observability import logger
 from chalicelib.records import App, Credit, Message, MessageStatus, Template, TemplateKind
 from chalicelib.schemas import EventIn, ListQuery, MessageIn, MessageList, MessageOut, ResultOut
 from chalicelib.stats import stats_day
-from chalicelib.store import ConditionFailed, TransactionCanceled
+from chalicelib.store import ConditionFailed, TransactionCanceled, UserState
 from chalicelib.store.messages import cursor_in
 from chalicelib.templates import find_template
 
@@ -62,7 +63,8 @@ def create(
         problems = keywords.validate_data(template.keywords, body.data)
         if problems:
             raise ValidationFailed("Some keyword values break WeChat's rules.", problems)
-        message = _reserve(services, app, template, body, send_at, now, idempotency_key, digest)
+        draft = _Draft(app, template, body, send_at, now, idempotency_key, digest)
+        message = _reserve(services, draft)
     except (NotFound, ValidationFailed, NoGrant, OptedOut, GrantExpiresBeforeSendAt, _Replay):
         replayed = _replayed(services, app, idempotency_key, digest, now)
         if replayed is not None:
@@ -93,47 +95,35 @@ def _send_at(services: Services, requested: datetime | None, now: datetime) -> d
     return clock.to_utc_ms(requested)
 
 
-def _reserve(
-    services: Services,
-    app: App,
-    template: Template,
-    body: MessageIn,
-    send_at: datetime,
-    now: datetime,
-    idempotency_key: str | None,
-    digest: str,
-) -> Message:
-    store = services.store
+@dataclass(frozen=True)
+class _Draft:
+    """A valid request to send, before a credit is reserved for it."""
+
+    app: App
+    template: Template
+    body: MessageIn
+    send_at: datetime
+    now: datetime
+    idempotency_key: str | None
+    digest: str
+
+
+def _reserve(services: Services, draft: _Draft) -> Message:
+    """One Query for the user, then one transaction per candidate credit until one holds."""
+    store, template = services.store, draft.template
     for _ in range(RESERVE_ROUNDS):
-        state = store.users.load(app.app_id, body.openid)
+        state = store.users.load(draft.app.app_id, draft.body.openid)
         if policy.opted_out(state.preferences, template.category, template.template_id):
             raise OptedOut("The user opted out of this message.")
-        candidates: list[Credit | None] = [None]
-        if template.kind is TemplateKind.ONE_TIME:
-            candidates = list(state.usable_credits(template.template_id, send_at))
-            if not candidates:
-                if state.usable_credits(template.template_id, now):
-                    raise GrantExpiresBeforeSendAt(
-                        "Every grant of the user expires before send_at."
-                    )
-                raise NoGrant("The user has no unused grant for this template.")
-        else:
-            grant = state.grants.get(template.template_id)
-            if grant is None or grant.long_term != "active":
-                raise NoGrant("The user has no active long-term subscription to this template.")
         conflicted = False
-        for credit in candidates:
-            message = _new_message(
-                services, app, template, body, send_at, now, credit, state.preferences.timezone
-            )
+        for credit in _candidates(draft, state):
+            message = _new_message(services, draft, credit, state.preferences.timezone)
             try:
-                store.db.transact(
-                    _reserve_ops(services, app, message, now, idempotency_key, digest)
-                )
+                store.db.transact(_reserve_ops(services, draft, message))
                 return message
             except TransactionCanceled as canceled:
                 conflicted = conflicted or canceled.conflict
-                if idempotency_key and _idempotency_index(credit) in canceled.failed:
+                if draft.idempotency_key and _idempotency_index(credit) in canceled.failed:
                     raise _Replay from canceled
                 if credit is None or (0 not in canceled.failed and not canceled.conflict):
                     raise
@@ -142,22 +132,32 @@ def _reserve(
     raise NoGrant("The user has no unused grant for this template.")
 
 
+def _candidates(draft: _Draft, state: UserState) -> list[Credit | None]:
+    """The credits to try, earliest-expiring first; [None] for a long-term template."""
+    template_id = draft.template.template_id
+    if draft.template.kind is TemplateKind.LONG_TERM:
+        grant = state.grants.get(template_id)
+        if grant is None or grant.long_term != "active":
+            raise NoGrant("The user has no active long-term subscription to this template.")
+        return [None]
+    candidates: list[Credit | None] = list(state.usable_credits(template_id, draft.send_at))
+    if not candidates:
+        if state.usable_credits(template_id, draft.now):
+            raise GrantExpiresBeforeSendAt("Every grant of the user expires before send_at.")
+        raise NoGrant("The user has no unused grant for this template.")
+    return candidates
+
+
 def _idempotency_index(credit: Credit | None) -> int:
     return 2 if credit is not None else 1
 
 
 def _new_message(
-    services: Services,
-    app: App,
-    template: Template,
-    body: MessageIn,
-    send_at: datetime,
-    now: datetime,
-    credit: Credit | None,
-    user_timezone: str | None,
+    services: Services, draft: _Draft, credit: Credit | None, user_timezone: str | None
 ) -> Message:
+    app, template, body = draft.app, draft.template, draft.body
     lookahead = services.settings.sweep_interval_s
-    status = S.QUEUED if dispatch.within_lookahead(send_at, now, lookahead) else S.SCHEDULED
+    queued = dispatch.within_lookahead(draft.send_at, draft.now, lookahead)
     return Message(
         id=clock.new_id("msg"),
         app_id=app.app_id,
@@ -171,10 +171,10 @@ def _new_message(
         miniprogram_state=app.miniprogram_state,
         urgent=body.urgent,
         user_timezone=user_timezone,
-        send_at=send_at,
-        status=status,
+        send_at=draft.send_at,
+        status=S.QUEUED if queued else S.SCHEDULED,
         credit=credit,
-        created_at=now,
+        created_at=draft.now,
     )
 
 
@@ -184,34 +184,23 @@ def _work_at(services: Services, message: Message) -> datetime:
     return message.send_at
 
 
-def _reserve_ops(
-    services: Services,
-    app: App,
-    message: Message,
-    now: datetime,
-    idempotency_key: str | None,
-    digest: str,
-) -> list[dict[str, Any]]:
-    store = services.store
+def _reserve_ops(services: Services, draft: _Draft, message: Message) -> list[dict[str, Any]]:
+    """Take the credit, write the message and the idempotency key, count it: all or nothing."""
+    store, app_id = services.store, draft.app.app_id
     operations = []
     if message.credit is not None:
-        operations.append(store.users.take_credit_op(app.app_id, message.openid, message.credit))
+        operations.append(store.users.take_credit_op(app_id, message.openid, message.credit))
     operations.append(store.messages.create_op(message, _work_at(services, message)))
-    if idempotency_key:
+    if draft.idempotency_key:
+        ttl = services.settings.idempotency_ttl_s
         operations.append(
             store.idempotency.put_op(
-                app.app_id,
-                idempotency_key,
-                digest,
-                message.id,
-                now,
-                services.settings.idempotency_ttl_s,
+                app_id, draft.idempotency_key, draft.digest, message.id, draft.now, ttl
             )
         )
+    day = stats_day(draft.app, draft.now)
     operations.append(
-        store.counters.increment_op(
-            app.app_id, stats_day(app, now), message.template_id, {"requested": 1}
-        )
+        store.counters.increment_op(app_id, day, message.template_id, {"requested": 1})
     )
     return operations
 

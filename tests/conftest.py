@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +27,9 @@ OPENID = "oUser0000000000000000000001"
 TEMPLATE = "TplOrderShipped0000000000000000000000000001"
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
+@contextmanager
+def moto_stack(env: pytest.MonkeyPatch) -> Iterator[Provisioned]:
+    """moto in process, the table and queues from infra/, and the environment pointing at them."""
     for name, value in {
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
@@ -36,17 +38,23 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
         "WECHAT_API_BASE": WECHAT,
         "POWERTOOLS_METRICS_DISABLED": "true",
     }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+        env.setenv(name, value)
+    env.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         resources = provision(boto3.session.Session(), stage="dev")
-        monkeypatch.setenv("SUBMSG_TABLE_NAME", resources.table_name)
-        monkeypatch.setenv("SUBMSG_SEND_QUEUE_URL", resources.send_queue_url)
+        env.setenv("SUBMSG_TABLE_NAME", resources.table_name)
+        env.setenv("SUBMSG_SEND_QUEUE_URL", resources.send_queue_url)
         bootstrap.reset()
         wechat.clear_token_cache()
         yield resources
         bootstrap.reset()
         wechat.clear_token_cache()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
+    with moto_stack(monkeypatch) as resources:
+        yield resources
 
 
 @pytest.fixture

@@ -14,11 +14,9 @@ from typing import Any
 import boto3
 import pytest
 from chalice.test import Client
-from moto import mock_aws
 
 from chalicelib import bootstrap
-from infra.provision import provision
-from tests.conftest import OPENID, TEMPLATE, WECHAT, Api, make_tenant
+from tests.conftest import OPENID, TEMPLATE, Api, make_tenant, moto_stack
 
 SNAKE_CASE = re.compile(r"^[a-z]+(_[a-z]+)*$")
 UNKNOWN_MESSAGE = "msg_0000000000000000000000000000"
@@ -119,27 +117,14 @@ def stored() -> tuple[list[str], str]:
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Client]:
     """One moto account for the module; apps of their own keep the tests apart."""
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in {
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "SUBMSG_STAGE": "dev",
-            "WECHAT_API_BASE": WECHAT,
-            "POWERTOOLS_METRICS_DISABLED": "true",
-        }.items():
-            env.setenv(name, value)
-        env.delenv("AWS_ENDPOINT_URL", raising=False)
-        with mock_aws():
-            resources = provision(boto3.session.Session(), stage="dev")
-            env.setenv("SUBMSG_TABLE_NAME", resources.table_name)
-            env.setenv("SUBMSG_SEND_QUEUE_URL", resources.send_queue_url)
-            bootstrap.reset()
-            from app import app
+    from app import app
 
-            with Client(app, stage_name="dev") as client:
-                yield client
-            bootstrap.reset()
+    with (
+        pytest.MonkeyPatch.context() as env,
+        moto_stack(env),
+        Client(app, stage_name="dev") as client,
+    ):
+        yield client
 
 
 def new_api(client: Client) -> Api:
