@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 import requests
 
 REMINDERS = 200
-SPREAD_S = 100  # 2 reminders a second: timing precision, not the local stack's throughput
+SPREAD_S = 200  # one reminder a second: timing precision, not moto's throughput
+LEAD_S = 30  # the first is due after all are created; most go through the due sweep
 OPENID = "oBenchLateness00000000000001"
 
 
@@ -31,7 +32,7 @@ def _free_port() -> int:
 
 
 def measure(reminders: int = REMINDERS) -> Lateness:
-    """Reminders 12 s and more ahead; with a 10 s look-ahead most go through the due sweep."""
+    """Reminders 30-230 s ahead; with a 10 s look-ahead they go through the due sweep."""
     from local.config import LocalSettings
     from local.demo import ORDER_SHIPPED
     from local.stack import LocalStack
@@ -42,9 +43,9 @@ def measure(reminders: int = REMINDERS) -> Lateness:
         aws_port=_free_port(),
         sandbox_port=0,
         wechat_api_base=None,
-        local_sweep_every_s=1.0,
     )
-    with LocalStack(settings) as stack, requests.Session() as http:
+    local = LocalStack(settings)
+    with local as stack, requests.Session() as http:
         http.headers["Authorization"] = f"Bearer {stack.api_key}"
         template = ORDER_SHIPPED.template_id
         tap = {"appid": stack.app_id, "openid": OPENID, "results": {template: "accept"}}
@@ -55,7 +56,9 @@ def measure(reminders: int = REMINDERS) -> Lateness:
                 json={"openid": OPENID, "results": tap["results"]},
                 timeout=5,
             )
-        start = datetime.now(UTC) + timedelta(seconds=12)
+        if local.sandbox is not None:
+            local.sandbox.wait_for_pushes(timeout_s=120)  # the taps' popup pushes, before timing
+        start = datetime.now(UTC) + timedelta(seconds=LEAD_S)
         due: dict[str, float] = {}
         for _ in range(reminders):
             send_at = start + timedelta(seconds=random.uniform(0, SPREAD_S))

@@ -28,6 +28,15 @@ def process_batch(services: Services, event: dict[str, Any], context: Any) -> di
         )
         sender.deliver(services, delivery)
 
+    # Earliest first: the sender waits out sub-second delays, which must not hold up others.
+    ordered = {**event, "Records": sorted(event["Records"], key=_send_at)}
     return process_partial_response(
-        event=event, record_handler=handle, processor=processor, context=context
+        event=ordered, record_handler=handle, processor=processor, context=context
     )
+
+
+def _send_at(record: dict[str, Any]) -> str:
+    try:
+        return str(json.loads(record["body"]).get("send_at", ""))
+    except (ValueError, AttributeError):
+        return ""  # an unreadable record goes first, and fails in the handler

@@ -11,8 +11,10 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -31,6 +33,8 @@ from local.sandbox import Sandbox
 # Short polls, often: moto's long poll does not wake when a delayed message becomes visible, so
 # a reminder would wait up to a second more for it (SPEC §8 wants p99 lateness <= 1.5 s).
 POLL_EVERY_S = 0.1
+# Lambda's SQS event source runs several batches at once (five at first); so does the stack.
+SQS_POLLERS = 4
 
 
 class PortInUse(RuntimeError):
@@ -57,6 +61,27 @@ def require_free_port(port: int, what: str) -> None:
             probe.bind((HOST, port))
         except OSError as exc:
             raise PortInUse(f"{what}: {HOST}:{port} is in use ({exc.strerror})") from exc
+
+
+def serialize_dynamodb() -> None:
+    """Make moto's DynamoDB atomic, as DynamoDB is.
+
+    moto applies a transaction by deep-copying the table without a lock, so a write arriving
+    meanwhile breaks it (HTTP 500, then retries). The local stack serves concurrent callers.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+    if getattr(original, "serialized", False):
+        return
+    lock = threading.RLock()
+
+    def call_action(self: DynamoHandler) -> Any:
+        with lock:
+            return original(self)
+
+    call_action.serialized = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
 
 
 class LocalStack:
@@ -113,6 +138,7 @@ class LocalStack:
 
     def _start_moto(self) -> str:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call otherwise
+        serialize_dynamodb()
         require_free_port(self.settings.aws_port, "AWS endpoint (SUBMSG_AWS_PORT)")
         server = ThreadedMotoServer(ip_address=HOST, port=self.settings.aws_port, verbose=False)
         server.start()
@@ -143,10 +169,13 @@ class LocalStack:
         sqs = boto3.session.Session().client("sqs")
         loops = [
             Loop(
-                "sqs-poller",
+                f"sqs-poller-{n}",
                 lambda: poll_once(sqs, resources.send_queue_url, handlers.send, wait_s=0),
                 every_s=POLL_EVERY_S,
-            ),
+            )
+            for n in range(SQS_POLLERS)
+        ]
+        loops += [
             Loop("due-sweep", handlers.due_sweep, self.settings.local_sweep_every_s),
             Loop("expiry-sweep", handlers.expiry_sweep, self.settings.local_expiry_every_s),
         ]
