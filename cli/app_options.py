@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, fields
 from datetime import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -135,6 +135,12 @@ class AppOptions:
     callback_format: CallbackFormat | None = None
     grant_source: GrantSource | None = None
     caps: list[CapSetting] = field(default_factory=list)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> AppOptions:
+        """The app options among a command's parsed parameters (typer's ``ctx.params``)."""
+        names = {f.name for f in fields(cls)} - {"caps"}
+        return cls(**{n: params[n] for n in names if n in params}, caps=params.get("cap") or [])
 
     def changes(self, current_caps: dict[Category, FrequencyCap]) -> dict[str, object]:
         """The App fields these options set; caps are merged into ``current_caps``."""

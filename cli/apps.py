@@ -57,17 +57,7 @@ def create(
     """Create an app; prints its first API key alone on the last line."""
     if not secret_stdin:
         raise OperatorError("Pass --secret-stdin and give the AppSecret on standard input.")
-    options = AppOptions(
-        timezone=timezone,
-        quiet_hours=quiet_hours,
-        miniprogram_state=miniprogram_state,
-        lang=lang,
-        callback_token=callback_token,
-        encoding_aes_key=encoding_aes_key,
-        callback_format=callback_format,
-        grant_source=grant_source,
-        caps=cap or [],
-    )
+    options = AppOptions.from_params(ctx.params)
     secret = read_secret()
     services = target.services(ctx)
     app = admin.new_app(app_id, name, **options.changes(default_caps()))
@@ -93,17 +83,7 @@ def update(
     cap: CapOption = None,
 ) -> None:
     """Change settings of an app; options not given keep their value."""
-    options = AppOptions(
-        timezone=timezone,
-        quiet_hours=quiet_hours,
-        miniprogram_state=miniprogram_state,
-        lang=lang,
-        callback_token=callback_token,
-        encoding_aes_key=encoding_aes_key,
-        callback_format=callback_format,
-        grant_source=grant_source,
-        caps=cap or [],
-    )
+    options = AppOptions.from_params(ctx.params)
     if name is None and options.is_empty:
         raise OperatorError("Nothing to change: give at least one option.")
     services = target.services(ctx)
