@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -218,3 +219,14 @@ def run_expiry_sweep() -> dict[str, int]:
     import app
 
     return app.expiry_sweep(scheduled_event(), None)
+
+
+def wait_for(found: Callable[[], Any], timeout_s: float = 20.0, every_s: float = 0.05) -> Any:
+    """Poll ``found`` until it returns something truthy (bounded in time); that value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = found()
+        if result:
+            return result
+        time.sleep(every_s)
+    raise AssertionError(f"nothing after {timeout_s} s")

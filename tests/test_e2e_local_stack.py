@@ -7,7 +7,6 @@ The service's sweep look-ahead is shortened to 2 s here so that a reminder 5 s a
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +17,7 @@ import requests
 from local.config import LocalSettings
 from local.demo import CLASS_STARTS, ORDER_SHIPPED
 from local.stack import Endpoints, LocalStack
+from tests.conftest import wait_for
 
 WAIT_S = 20.0
 ALLOWED_LATENESS_S = 3.0
@@ -68,16 +68,6 @@ def tap_and_report(stack: Endpoints, openid: str, template_id: str) -> None:
     grant = call(stack, "POST", "/v1/grants", {"openid": openid, "results": tap["results"]})
     assert grant.status_code == 201, grant.text
     assert grant.json()["credits"] == {template_id: 1}
-
-
-def wait_for(found: Callable[[], Any], timeout_s: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = found()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"nothing after {timeout_s} s")
 
 
 def card_to(stack: Endpoints, openid: str) -> Callable[[], dict[str, Any] | None]:

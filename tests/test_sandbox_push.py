@@ -10,7 +10,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +27,7 @@ from local.config import LocalSettings
 from local.demo import ORDER_SHIPPED
 from local.sandbox import Sandbox, SandboxTemplate
 from local.stack import Endpoints, LocalStack
+from tests.conftest import wait_for
 
 APPID = "wx0000000000000001"
 SECRET = "sandbox-secret-0000000000000001"
@@ -425,22 +426,12 @@ class Stack:
 
     def settled_push(self, event: str, openid: str) -> dict[str, Any]:
         """The newest push of that event to that user, once answered (or given up)."""
-        return wait_for(lambda: self._settled(event, openid))
+        return wait_for(lambda: self._settled(event, openid), WAIT_S)
 
     def _settled(self, event: str, openid: str) -> dict[str, Any] | None:
         pushes = requests.get(f"{self.endpoints.sandbox}/sandbox/pushes", timeout=5).json()
         mine = [p for p in pushes if p["event"] == event and p["openid"] == openid]
         return mine[-1] if mine and mine[-1]["state"] != "pending" else None
-
-
-def wait_for(found: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        result = found()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"nothing after {WAIT_S} s")
 
 
 def answers(push: dict[str, Any]) -> list[tuple[int, str]]:
@@ -517,7 +508,7 @@ def test_stack_a_failed_delivery_push_turns_a_sent_message_into_failed(stack):
     body = {"openid": openid, "template_id": SHIPPED_ID, "data": ORDER_SHIPPED.example}
     message_id = stack.call("POST", "/v1/messages", body).json()["id"]
     path = f"/v1/messages/{message_id}"
-    sent = wait_for(lambda: (m := stack.call("GET", path).json())["status"] == "sent" and m)
+    sent = wait_for(lambda: (m := stack.call("GET", path).json())["status"] == "sent" and m, WAIT_S)
     delivered = stack.settled_push("subscribe_msg_sent_event", openid)
     assert stack.call("GET", path).json()["status"] == "sent"  # ErrorCode 0 changes nothing
 
