@@ -19,7 +19,6 @@ from local.demo import CLASS_STARTS, ORDER_SHIPPED
 from local.stack import Endpoints, LocalStack
 from tests.conftest import wait_for
 
-WAIT_S = 20.0
 ALLOWED_LATENESS_S = 3.0
 
 
