@@ -6,7 +6,6 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Column, Table
 
 from chalicelib import admin
 from chalicelib.records import App, default_caps
@@ -24,9 +23,21 @@ from cli.app_options import (
     TimezoneOption,
 )
 from cli.errors import OperatorError
-from cli.output import notes, results
+from cli.output import notes, records, results
 
 commands = typer.Typer(help="Create, configure and list apps.", no_args_is_help=True)
+
+APP_HEADERS = (
+    "App",
+    "Name",
+    "Timezone",
+    "Quiet hours",
+    "Caps",
+    "State",
+    "Lang",
+    "Push format",
+    "Grant source",
+)
 
 
 def read_secret() -> str:
@@ -100,11 +111,8 @@ def update(
 def list_apps(ctx: typer.Context) -> None:
     """The apps and their settings (never their secrets)."""
     apps = target.services(ctx).store.catalog.list_apps()
-    table = Table(Column("App", no_wrap=True))
-    for header in ("Name", "Timezone", "Quiet hours", "Caps", "State", "Lang", "Push", "Grants"):
-        table.add_column(header, overflow="fold")
-    for app in sorted(apps, key=lambda found: found.app_id):
-        table.add_row(
+    rows = [
+        [
             app.app_id,
             app.name,
             app.timezone,
@@ -114,8 +122,11 @@ def list_apps(ctx: typer.Context) -> None:
             app.lang,
             app.callback_format,
             app.grant_source,
-        )
-    results().print(table)
+        ]
+        for app in sorted(apps, key=lambda found: found.app_id)
+    ]
+    console = results()
+    console.print(records(console, APP_HEADERS, rows))
 
 
 def quiet_hours_text(app: App) -> str:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from cli import dead_letters, target
 from cli.errors import OperatorError
-from cli.output import moment, notes, progress, results
+from cli.output import moment, notes, progress, records, results
 
 commands = typer.Typer(help="Dead-letter queue of the send queue.", no_args_is_help=True)
 
 DEFAULT_MAX = 100
+LETTER_HEADERS = ("SQS message id", "App", "Message id", "First received", "Receives")
 MaxOption = Annotated[int, typer.Option("--max", min=1, help="At most this many messages.")]
 
 
@@ -29,16 +29,18 @@ def list_letters(ctx: typer.Context, max_count: MaxOption = DEFAULT_MAX) -> None
     """Show dead letters without removing them."""
     sqs, dead_letter_url, _ = _queues(ctx)
     letters = dead_letters.peek(sqs, dead_letter_url, max_count)
-    table = Table("SQS message id", "App", "Message id", "First received", "Receives")
-    for letter in letters:
-        table.add_row(
+    rows = [
+        [
             letter.sqs_id,
             letter.app_id,
             letter.message_id,
             moment(letter.first_received),
             str(letter.receive_count),
-        )
-    results().print(table)
+        ]
+        for letter in letters
+    ]
+    console = results()
+    console.print(records(console, LETTER_HEADERS, rows))
     notes().print(f"{len(letters)} dead letter(s) shown.")
 
 

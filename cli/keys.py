@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from chalicelib import admin
 from cli import target
 from cli.errors import OperatorError
-from cli.output import moment, notes, results
+from cli.output import moment, notes, records, results
 
 commands = typer.Typer(help="Issue, list and revoke API keys.", no_args_is_help=True)
 
@@ -32,10 +31,11 @@ def list_keys(ctx: typer.Context, app_id: AppId) -> None:
     """The key ids of an app (the keys themselves are never stored)."""
     services = target.services(ctx)
     target.require_app(services, app_id)
-    table = Table("Key id", "Created")
-    for key in sorted(services.store.catalog.list_api_keys(app_id), key=lambda k: k.created_at):
-        table.add_row(key.key_id, moment(key.created_at))
-    results().print(table)
+    found = sorted(services.store.catalog.list_api_keys(app_id), key=lambda k: k.created_at)
+    console = results()
+    console.print(
+        records(console, ("Key id", "Created"), [[k.key_id, moment(k.created_at)] for k in found])
+    )
 
 
 @commands.command()

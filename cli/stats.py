@@ -6,16 +6,21 @@ from datetime import date, datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.console import Console
+from rich.table import Column, Table
 
 from chalicelib import clock, stats
 from chalicelib.schemas import Counts, StatsOut, StatsQuery
 from cli import target
-from cli.output import results
+from cli.output import fits, results
 
 DEFAULT_DAYS = 7
 DAY_FORMATS = ["%Y-%m-%d"]
 COLUMNS = list(Counts.model_fields)
+# Counter -> header. Together, the grant counters' headers take two short lines each.
+GRANT_HEADERS = {name: name.removeprefix("grants_") for name in COLUMNS if "grants_" in name}
+MESSAGE_HEADERS = {name: name for name in COLUMNS if name not in GRANT_HEADERS}
+ALL_HEADERS = {**MESSAGE_HEADERS, **{n: f"grants\n{h}" for n, h in GRANT_HEADERS.items()}}
 
 
 def show(
@@ -39,21 +44,41 @@ def show(
     last = to.date() if to else date.fromisoformat(stats.stats_day(app, clock.now()))
     first = from_.date() if from_ else last - timedelta(days=DEFAULT_DAYS - 1)
     query = StatsQuery.model_validate({"from": first, "to": last, "template_id": template})
-    results().print(stats_table(stats.report(services, app, query)))
+    console = results()
+    console.print(*stats_tables(stats.report(services, app, query), console))
 
 
-def stats_table(report: StatsOut) -> Table:
-    table = Table("Date", *(name.replace("_", " ") for name in COLUMNS))
+def stats_tables(report: StatsOut, console: Console) -> list[Table]:
+    """One table of every counter if it fits ``console``; else messages and grants apart."""
+    whole = counts_table(report, ALL_HEADERS)
+    whole.caption = rates(report)
+    if fits(console, whole):
+        return [whole]
+    messages = counts_table(report, MESSAGE_HEADERS, title="Messages")
+    messages.caption = rates(report)
+    return [messages, counts_table(report, GRANT_HEADERS, title="Grants")]
+
+
+def counts_table(report: StatsOut, headers: dict[str, str], title: str | None = None) -> Table:
+    table = Table(
+        Column("Date", no_wrap=True),
+        *(Column(header, justify="right", overflow="fold") for header in headers.values()),
+        title=title,
+        title_justify="left",
+    )
     for day in report.days:
-        table.add_row(day.date, *(str(getattr(day, name)) for name in COLUMNS))
+        table.add_row(day.date, *(str(getattr(day, name)) for name in headers))
     table.add_section()
-    table.add_row("Total", *(str(getattr(report.totals, name)) for name in COLUMNS))
+    table.add_row("Total", *(str(getattr(report.totals, name)) for name in headers))
+    return table
+
+
+def rates(report: StatsOut) -> str:
     totals = report.totals
-    table.caption = (
+    return (
         f"delivery {_rate(totals.delivery_rate)} · clicks {_rate(totals.click_rate)} · "
         f"conversions {_rate(totals.conversion_rate)}"
     )
-    return table
 
 
 def _rate(value: float | None) -> str:

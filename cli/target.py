@@ -16,10 +16,13 @@ from chalicelib.bootstrap import Services
 from chalicelib.records import App
 from cli.errors import OperatorError
 from infra.provision import dead_letter_queue_name, send_queue_name, table_name
+from local.config import HOST, LocalSettings
 
 LOCAL_STAGE = "local"
 LOCAL_REGION = "us-east-1"
-LOCAL_AWS_PORT = "4566"
+# The ports `make run` listens on unless SUBMSG_AWS_PORT / SUBMSG_SANDBOX_PORT say otherwise.
+LOCAL_AWS_PORT = str(LocalSettings.model_fields["aws_port"].default)
+LOCAL_SANDBOX_PORT = str(LocalSettings.model_fields["sandbox_port"].default)
 # The embedded moto server accepts any credentials; these only satisfy boto3.
 MADE_UP_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
@@ -41,11 +44,15 @@ class Connection:
 
 
 def point_at_local_stack(environ: MutableMapping[str, str]) -> None:
+    """moto and the WeChat sandbox of the running local stack; WECHAT_API_BASE wins if set."""
     port = environ.get("SUBMSG_AWS_PORT", LOCAL_AWS_PORT)
-    environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    environ["AWS_ENDPOINT_URL"] = f"http://{HOST}:{port}"
     if "AWS_ACCESS_KEY_ID" not in environ:
         environ.update(MADE_UP_CREDENTIALS)
     environ["AWS_DEFAULT_REGION"] = LOCAL_REGION
+    if not environ.get("WECHAT_API_BASE"):
+        sandbox_port = environ.get("SUBMSG_SANDBOX_PORT", LOCAL_SANDBOX_PORT)
+        environ["WECHAT_API_BASE"] = f"http://{HOST}:{sandbox_port}"
 
 
 def point_at_stage(environ: MutableMapping[str, str], stage: str) -> None:

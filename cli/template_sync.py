@@ -14,6 +14,7 @@ from chalicelib.errors import SubmsgError
 from chalicelib.records import Category, Template, TemplateKind
 from chalicelib.schemas import KeywordIn, TemplateIn
 from chalicelib.secrets import APP_SECRET
+from chalicelib.wechat import WeChatError
 from cli import target
 from cli.errors import OperatorError, describe
 from cli.output import notes, progress
@@ -22,6 +23,7 @@ commands = typer.Typer(help="Subscription templates of an app.", no_args_is_help
 
 WECHAT_KINDS = {2: TemplateKind.ONE_TIME, 3: TemplateKind.LONG_TERM}
 KEPT_SETTINGS = ("category", "default_page", "grant_ttl_days", "target_credits")
+SANDBOX_UNKNOWN_APPID = 40013  # the sandbox knows only the apps the local stack seeded
 
 
 class WeChatEnumValues(BaseModel):
@@ -86,6 +88,29 @@ def sync_one(
     (report.created if created else report.updated).append(template_id)
 
 
+def fetch_templates(ctx: typer.Context, services: Services, app_id: str) -> list[dict[str, object]]:
+    """gettemplate's entries; with --local, a failure says what the local stack needs."""
+    secret = services.secrets.get(app_id, APP_SECRET)
+    try:
+        return services.wechat.get_templates(app_id, secret)
+    except WeChatError as error:
+        local = ctx.find_object(target.Target)
+        if local is None or not local.local:
+            raise
+        base = services.settings.wechat_api_base
+        if error.errcode is None:
+            raise OperatorError(
+                f"WeChat at {base} failed ({error.errmsg}): is the local stack running "
+                "(make run)? SUBMSG_SANDBOX_PORT or WECHAT_API_BASE point elsewhere."
+            ) from None
+        if error.errcode == SANDBOX_UNKNOWN_APPID:
+            raise OperatorError(
+                f"WeChat at {base} does not know app {app_id} (errcode {error.errcode}): the "
+                "local stack's sandbox knows only its demo app."
+            ) from None
+        raise
+
+
 @commands.command()
 def sync(
     ctx: typer.Context,
@@ -97,8 +122,7 @@ def sync(
     """Fetch the app's templates from WeChat and store them."""
     services = target.services(ctx)
     target.require_app(services, app_id)
-    secret = services.secrets.get(app_id, APP_SECRET)
-    entries = services.wechat.get_templates(app_id, secret)
+    entries = fetch_templates(ctx, services, app_id)
     report = SyncReport()
     with progress() as bar:
         task = bar.add_task("Storing templates", total=len(entries))

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 import pytest
+import requests
 import responses
 from click.testing import Result
 from moto.server import ThreadedMotoServer
 from typer.testing import CliRunner
 
-from chalicelib import bootstrap
+from chalicelib import bootstrap, wechat
 from chalicelib.auth import authenticate
 from chalicelib.bootstrap import Services
 from chalicelib.errors import Unauthorized
 from chalicelib.records import CapPeriod, Category, Preferences, TemplateKind
 from cli.main import app
+from cli.target import point_at_local_stack
 from infra.provision import Provisioned, provision
+from local.config import LocalSettings
+from local.demo import DEMO_TEMPLATES, DemoApp, seed_sandbox
+from local.sandbox import Sandbox
 from tests.conftest import APP_ID, OPENID, SECRET, TEMPLATE, WECHAT, Api, Tenant, WeChatDouble
 
 NEW_APP_ID = "wx0000000000000009"
@@ -37,6 +43,8 @@ TARGET_VARIABLES = (
     "SUBMSG_TABLE_NAME",
     "SUBMSG_SEND_QUEUE_URL",
     "SUBMSG_AWS_PORT",
+    "SUBMSG_SANDBOX_PORT",
+    "WECHAT_API_BASE",
 )
 
 Run = Callable[..., Result]
@@ -52,8 +60,8 @@ def protect_target_variables(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-def invoke(*args: str, stdin: str | None = None) -> Result:
-    return CliRunner().invoke(app, list(args), input=stdin, env={"COLUMNS": "250"})
+def invoke(*args: str, stdin: str | None = None, columns: int = 250) -> Result:
+    return CliRunner().invoke(app, list(args), input=stdin, env={"COLUMNS": str(columns)})
 
 
 @pytest.fixture
@@ -80,6 +88,22 @@ def table_rows(text: str) -> dict[str, list[str]]:
     """Cells of a rich table's rows, by their first cell."""
     rows = [line.split("│")[1:-1] for line in text.splitlines() if line.startswith("│")]
     return {cells[0].strip(): [cell.strip() for cell in cells[1:]] for cells in rows}
+
+
+def lines_at(text: str, width: int) -> list[str]:
+    """The lines of a command's output, each checked to fit ``width`` columns uncut."""
+    lines = text.splitlines()
+    too_wide = [line for line in lines if len(line) > width]
+    assert not too_wide, "\n".join(too_wide)
+    assert "…" not in text, text
+    return lines
+
+
+def line_with(lines: list[str], *values: str) -> str:
+    """The first line that shows every one of ``values`` whole."""
+    found = [line for line in lines if all(value in line for value in values)]
+    assert found, f"no line shows {values!r}:\n" + "\n".join(lines)
+    return found[0]
 
 
 def assert_operator_error(result: Result, words: str) -> None:
@@ -526,6 +550,8 @@ def local_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
+    # moto keeps its state per process: start each test from an empty account.
+    requests.post(f"http://127.0.0.1:{port}/moto-api/reset", timeout=5).raise_for_status()
     monkeypatch.setenv("SUBMSG_AWS_PORT", str(port))
     session = boto3.session.Session(
         aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1"
@@ -565,3 +591,183 @@ def test_local_flag_without_a_running_stack_says_how_to_start_it(
     result = invoke("--local", "apps", "list")
 
     assert_operator_error(result, "make run")
+
+
+# 80 columns ---------------------------------------------------------------------------------
+
+
+def cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.split("│")[1:-1]]
+
+
+def test_apps_list_fits_80_columns_with_every_value_whole(run: Run) -> None:
+    create_new_app(run, "--callback-format", "json", "--grant-source", "callback")
+    run(
+        "apps",
+        "create",
+        "wx0000000000000010",
+        "--name",
+        "Bookshop of the Old Town",
+        "--secret-stdin",
+        "--timezone",
+        "America/Argentina/Buenos_Aires",
+        stdin=NEW_SECRET,
+    )
+
+    result = run("apps", "list", columns=80)
+
+    assert result.exit_code == 0, result.output
+    lines = lines_at(result.stdout, 80)
+    line_with(lines, NEW_APP_ID)
+    line_with(lines, "Timezone", "Asia/Shanghai")
+    line_with(lines, "Quiet hours", "22:00-08:00")
+    line_with(lines, "marketing=1/week")
+    line_with(lines, "reminder=3/day")
+    line_with(lines, "Push format", "json")
+    line_with(lines, "Grant source", "callback")
+    line_with(lines, "Timezone", "America/Argentina/Buenos_Aires")
+    line_with(lines, "Bookshop of the Old Town")
+
+
+def test_stats_fit_80_columns_with_whole_dates_and_counters(
+    run: Run, tenant: Tenant, services: Services
+) -> None:
+    counters = services.store.counters
+    for day, counts in {
+        "2026-11-16": {"requested": 120345, "sent": 120001, "failed": 344, "clicked": 9876},
+        "2026-11-22": {"skipped": 12, "converted": 4321, "grants_received": 56789},
+    }.items():
+        services.store.db.update(counters.increment(APP_ID, day, TEMPLATE, counts))
+    services.store.db.update(
+        counters.increment(APP_ID, "2026-11-22", TEMPLATE, {"grants_expired": 7})
+    )
+
+    result = run("stats", APP_ID, "--from", "2026-11-16", "--to", "2026-11-22", columns=80)
+
+    assert result.exit_code == 0, result.output
+    lines = lines_at(result.stdout, 80)
+    for day in range(16, 23):
+        line_with(lines, f"2026-11-{day}")
+    messages, grants = (cells(line) for line in lines if line.startswith("│ 2026-11-22"))
+    assert messages == ["2026-11-22", "0", "0", "0", "12", "0", "4321"]
+    assert grants == ["2026-11-22", "56789", "7"]
+    assert cells(line_with(lines, "2026-11-16"))[1:4] == ["120345", "120001", "344"]
+    for header in ("requested", "skipped", "converted", "received", "expired"):
+        line_with(lines, header)
+    line_with(lines, "delivery 99.7%")
+
+
+def test_keys_list_fits_80_columns(run: Run, tenant: Tenant) -> None:
+    key_id = fresh_services().store.catalog.list_api_keys(APP_ID)[0].key_id
+
+    result = run("keys", "list", APP_ID, columns=80)
+
+    assert result.exit_code == 0, result.output
+    line = line_with(lines_at(result.stdout, 80), key_id)
+    assert re.search(r"\b20\d\d-\d\d-\d\d \d\d:\d\d:\d\dZ", line), line
+
+
+def test_dlq_list_fits_80_columns_with_whole_ids(run: Run, dead_letters: list[str]) -> None:
+    result = run("dlq", "list", columns=80)
+
+    assert result.exit_code == 0, result.output
+    lines = lines_at(result.stdout, 80)
+    for number, sqs_id in enumerate(dead_letters):
+        line_with(lines, "SQS message id", sqs_id)
+        line_with(lines, "Message id", f"msg-{number}")
+    line_with(lines, "App", APP_ID)
+
+
+# --local templates sync ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def sandbox(local_stack: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A WeChat sandbox that knows NEW_APP_ID and the demo templates; its URL. No
+    WECHAT_API_BASE is set, as in a shell that only ran `make run`."""
+    monkeypatch.delenv("WECHAT_API_BASE", raising=False)
+    wechat.clear_token_cache()
+    running = Sandbox()
+    seed_sandbox(running, DemoApp(app_id=NEW_APP_ID, secret=NEW_SECRET, api_key="unused"))
+    url = running.start()
+    yield url
+    running.stop()
+    wechat.clear_token_cache()
+
+
+def create_local_app() -> None:
+    created = invoke(
+        "--local",
+        "apps",
+        "create",
+        NEW_APP_ID,
+        "--name",
+        "Shop",
+        "--secret-stdin",
+        stdin=NEW_SECRET,
+    )
+    assert created.exit_code == 0, created.output
+
+
+def assert_demo_templates_stored(result: Result) -> None:
+    assert result.exit_code == 0, result.output
+    assert f"{len(DEMO_TEMPLATES)} new" in result.stderr
+    catalog = fresh_services().store.catalog
+    for demo in DEMO_TEMPLATES:
+        stored = catalog.get_template(NEW_APP_ID, demo.template_id)
+        assert stored is not None and stored.title == demo.title
+        assert [k.key for k in stored.keywords] == list(demo.example)
+
+
+def test_local_templates_sync_reads_the_sandbox_on_its_port_without_wechat_api_base(
+    sandbox: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUBMSG_SANDBOX_PORT", sandbox.rsplit(":", 1)[1])
+    create_local_app()
+
+    result = invoke("--local", "templates", "sync", NEW_APP_ID)
+
+    assert_demo_templates_stored(result)
+
+
+def test_local_templates_sync_uses_wechat_api_base_when_it_is_set(
+    sandbox: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUBMSG_SANDBOX_PORT", str(free_port()))  # nothing listens there
+    monkeypatch.setenv("WECHAT_API_BASE", sandbox)
+    create_local_app()
+
+    result = invoke("--local", "templates", "sync", NEW_APP_ID)
+
+    assert_demo_templates_stored(result)
+
+
+def test_local_flag_points_wechat_at_the_stacks_default_sandbox_port() -> None:
+    environ: dict[str, str] = {}
+
+    point_at_local_stack(environ)
+
+    default_port = LocalSettings.model_fields["sandbox_port"].default
+    assert environ["WECHAT_API_BASE"] == f"http://127.0.0.1:{default_port}"
+
+
+def test_local_templates_sync_without_a_sandbox_says_how_to_start_one(
+    local_stack: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WECHAT_API_BASE", raising=False)
+    monkeypatch.setenv("SUBMSG_SANDBOX_PORT", str(free_port()))
+    create_local_app()
+
+    assert_operator_error(invoke("--local", "templates", "sync", NEW_APP_ID), "make run")
+
+
+def test_local_templates_sync_of_an_app_the_sandbox_does_not_know_says_so(
+    sandbox: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUBMSG_SANDBOX_PORT", sandbox.rsplit(":", 1)[1])
+    created = invoke(
+        "--local", "apps", "create", APP_ID, "--name", "Other", "--secret-stdin", stdin=SECRET
+    )
+    assert created.exit_code == 0, created.output
+
+    assert_operator_error(invoke("--local", "templates", "sync", APP_ID), "demo app")
