@@ -10,6 +10,7 @@ import time
 from rich.console import Console
 from rich.logging import RichHandler
 
+from local.aws_server import AwsServerFailed
 from local.banner import print_banner
 from local.chalice_local import ChaliceLocalFailed
 from local.config import LocalSettings
@@ -36,7 +37,7 @@ def run_until_stopped(stack: LocalStack, console: Console) -> int:
     except KeyboardInterrupt:
         console.print("Stopping…")
         return 0
-    except (PortInUse, ChaliceLocalFailed) as exc:
+    except (PortInUse, ChaliceLocalFailed, AwsServerFailed) as exc:
         console.print(str(exc), style="red", markup=False)
         return 1
     finally:

@@ -8,20 +8,17 @@ Embedded moto, the table and queues from the deploy template, the WeChat sandbox
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import socket
-import threading
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from chalicelib import bootstrap, wechat
 from infra.provision import Provisioned, provision
 from local import lambdas
+from local.aws_server import AwsServer
 from local.chalice_local import ChaliceLocal
 from local.config import HOST, STAGE, LocalSettings
 from local.demo import seed_sandbox, seed_submsg
@@ -63,33 +60,13 @@ def require_free_port(port: int, what: str) -> None:
             raise PortInUse(f"{what}: {HOST}:{port} is in use ({exc.strerror})") from exc
 
 
-def serialize_dynamodb() -> None:
-    """Make moto's DynamoDB atomic, as DynamoDB is.
-
-    moto applies a transaction by deep-copying the table without a lock, so a write arriving
-    meanwhile breaks it (HTTP 500, then retries). The local stack serves concurrent callers.
-    """
-    from moto.dynamodb.responses import DynamoHandler
-
-    original = DynamoHandler.call_action
-    if getattr(original, "serialized", False):
-        return
-    lock = threading.RLock()
-
-    def call_action(self: DynamoHandler) -> Any:
-        with lock:
-            return original(self)
-
-    call_action.serialized = True  # type: ignore[attr-defined]
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
-
-
 class LocalStack:
     def __init__(self, settings: LocalSettings) -> None:
         self.settings = settings
         self._cleanup = contextlib.ExitStack()
         self._environment = Environment()
         self._api: ChaliceLocal | None = None
+        self._aws: AwsServer | None = None
         self.sandbox: Sandbox | None = None  # while it runs, for tests that add apps to it
 
     def start(self) -> Endpoints:
@@ -104,8 +81,10 @@ class LocalStack:
         self._cleanup.close()
 
     def problem(self) -> str | None:
-        """Why the stack cannot serve any more (the API process ended), or None."""
-        return self._api.problem() if self._api else "the stack is not started"
+        """Why the stack cannot serve any more (a process of it ended), or None."""
+        if self._api is None or self._aws is None:
+            return "the stack is not started"
+        return self._aws.problem() or self._api.problem()
 
     def __enter__(self) -> Endpoints:
         return self.start()
@@ -123,28 +102,26 @@ class LocalStack:
         require_free_port(settings.port, "API (SUBMSG_PORT)")
         self._cleanup.callback(self._environment.restore)
         self._cleanup.callback(self._forget_services)
-        aws = self._start_moto()
+        aws = self._start_aws()
         self._environment.apply(aws_environment(aws))
         resources = provision(boto3.session.Session(), stage=STAGE, endpoint_url=aws)
         sandbox = self._start_sandbox() if settings.wechat_api_base is None else None
         wechat_base = sandbox or settings.wechat_api_base or ""
         self._environment.apply(service_environment(resources, wechat_base))
         self._forget_services()
-        api = self._start_api()
+        # Seeded and working before the API listens: its first 200 from health means ready.
         seed_submsg(bootstrap.services(), demo)
         self._start_workers(resources)
+        api = self._start_api()
         api.wait_until_healthy()
         return Endpoints(api.url, aws, wechat_base, sandbox, demo.app_id, demo.api_key)
 
-    def _start_moto(self) -> str:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call otherwise
-        serialize_dynamodb()
+    def _start_aws(self) -> str:
         require_free_port(self.settings.aws_port, "AWS endpoint (SUBMSG_AWS_PORT)")
-        server = ThreadedMotoServer(ip_address=HOST, port=self.settings.aws_port, verbose=False)
-        server.start()
+        server = AwsServer(self.settings.aws_port)
         self._cleanup.callback(server.stop)
-        host, port = server.get_host_and_port()
-        return f"http://{host}:{port}"
+        self._aws = server
+        return server.start()
 
     def _start_sandbox(self) -> str:
         require_free_port(self.settings.sandbox_port, "WeChat sandbox (SUBMSG_SANDBOX_PORT)")

@@ -18,6 +18,7 @@ from moto import mock_aws
 from chalicelib import admin, bootstrap, wechat
 from chalicelib.bootstrap import Services
 from infra.provision import Provisioned, provision
+from local import embedded_dynamodb
 from local.poller import poll_once
 
 WECHAT = "http://wechat.test"
@@ -26,6 +27,12 @@ OTHER_APP_ID = "wx0000000000000002"
 SECRET = "made-up-app-secret-0001"
 OPENID = "oUser0000000000000000000001"
 TEMPLATE = "TplOrderShipped0000000000000000000000000001"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def embedded_aws() -> None:
+    """Every test runs on moto made to behave like DynamoDB at scale (local.embedded_dynamodb)."""
+    embedded_dynamodb.install()
 
 
 @contextmanager

@@ -1,0 +1,364 @@
+"""moto's DynamoDB made to behave like DynamoDB at scale, for the local stack and the tests.
+
+moto 5.2.5 has three habits that real DynamoDB does not:
+- ``TransactWriteItems`` deep-copies every table it touches, once per item of the transaction, to
+  be able to roll back; a 4-item transaction costs 28 ms with 100 items stored and 3.5 s with
+  20 000. Here a transaction keeps an undo log of the items it touches instead.
+- A ``Query`` walks every item of the table, even for one partition. Here a Query on the table
+  reads its partition, and a Query on a global secondary index reads the items that carry its
+  hash key (an index kept as items are written).
+- Nothing stops two requests from interleaving inside a transaction. Here every DynamoDB request
+  runs alone, as DynamoDB's transactions are isolated.
+
+Conditions, error answers and the reasons of ``TransactionCanceledException`` stay moto's own:
+the transaction below walks the items in moto's order and calls moto's operations and checks.
+``install`` refuses any moto version other than the one this was written for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import copy
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import moto
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import (
+    ConditionalCheckFailed,
+    MockValidationException,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
+
+SUPPORTED_MOTO = "5.2.5"
+MAX_TRANSACTION_ITEMS = 100
+OPERATIONS = ("ConditionCheck", "Put", "Delete", "Update")
+
+ItemKey = tuple[DynamoType, DynamoType | None]
+Reason = tuple[str | None, str | None, dict[str, Any] | None]
+
+
+class UnsupportedMoto(RuntimeError):
+    """The installed moto is not the version whose internals this module relies on."""
+
+
+# Isolation ------------------------------------------------------------------------------------
+
+_one_at_a_time = threading.RLock()
+
+
+def _call_action_alone(original: Callable[[DynamoHandler], Any]) -> Callable[..., Any]:
+    def call_action(self: DynamoHandler) -> Any:
+        with _one_at_a_time:
+            return original(self)
+
+    return call_action
+
+
+# Transactions with an undo log ------------------------------------------------------------------
+
+
+@dataclass
+class _UndoLog:
+    """The items a transaction touched, as they were before it; ``undo`` puts them back."""
+
+    before: dict[tuple[str, ItemKey], tuple[Table, Item | None]] = field(default_factory=dict)
+
+    def remember(self, table: Table, key: ItemKey, current: Item | None) -> None:
+        self.before.setdefault((table.name, key), (table, copy.deepcopy(current)))
+
+    def undo(self) -> None:
+        for (_, (hash_key, range_key)), (table, item) in self.before.items():
+            if item is None:
+                _remove(table, hash_key, range_key)
+            elif range_key is None:
+                table.items[hash_key] = item
+            else:
+                table.items[hash_key][range_key] = item
+            _indexed(table, hash_key, range_key)
+
+
+def _remove(table: Table, hash_key: DynamoType, range_key: DynamoType | None) -> None:
+    if range_key is None:
+        table.items.pop(hash_key, None)
+    elif hash_key in table.items:
+        table.items[hash_key].pop(range_key, None)
+        if not table.items[hash_key]:
+            del table.items[hash_key]
+
+
+def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    if len(transact_items) > MAX_TRANSACTION_ITEMS:
+        raise TooManyTransactionsException()
+    undo = _UndoLog()
+    seen: set[tuple[str, str]] = set()
+    reasons: list[Reason] = []
+    try:
+        for entry in transact_items:
+            if len(entry) > 1:
+                raise TransactWriteSingleOpException
+            reasons.append(_write_one(self, entry, seen, undo))
+    except (MultipleTransactionsException, MockValidationException, TransactWriteSingleOpException):
+        undo.undo()
+        raise
+    if any(code is not None for code, _, _ in reasons):
+        undo.undo()
+        raise TransactionCanceledException(reasons)
+
+
+def _write_one(
+    backend: DynamoDBBackend,
+    entry: dict[str, Any],
+    seen: set[tuple[str, str]],
+    undo: _UndoLog,
+) -> Reason:
+    """One operation of a transaction: its cancellation reason, or (None, None, None)."""
+    kind, operation = next(iter(entry.items()))
+    old_image: dict[str, Any] | None = None
+    try:
+        if kind not in OPERATIONS:
+            raise ValueError("Unsupported transaction operation")
+        table_name = operation["TableName"]
+        key = _operation_key(backend, kind, operation)
+        marker = (str(table_name), str(dict(sorted(key.items()))))
+        if marker in seen:
+            raise MultipleTransactionsException()
+        seen.add(marker)
+        current = backend.get_item(table_name, key)
+        condition = operation.get("ConditionExpression")
+        names = operation.get("ExpressionAttributeNames")
+        values = operation.get("ExpressionAttributeValues")
+        if condition is not None and not get_filter_expression(condition, names, values).expr(
+            current
+        ):
+            if operation.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                old_image = current.to_json()["Attributes"]
+            raise ConditionalCheckFailed(item=old_image)
+        if kind != "ConditionCheck":
+            table = backend.get_table(table_name)
+            undo.remember(table, backend.get_keys_value(table, key), current)
+            _apply(backend, kind, operation, key, condition, names, values)
+        return (None, None, None)
+    except (MultipleTransactionsException, MockValidationException):
+        raise
+    except ConditionalCheckFailed as failed:
+        return ("ConditionalCheckFailed", str(failed.message), old_image)
+    except Exception as error:  # moto answers any other error as that item's reason
+        return (type(error).__name__, str(error), old_image)
+
+
+def _operation_key(backend: DynamoDBBackend, kind: str, operation: dict[str, Any]) -> Any:
+    if kind != "Put":
+        return operation["Key"]
+    table = backend.get_table(operation["TableName"])
+    attributes = operation["Item"]
+    key = {table.hash_key_attr: attributes[table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = attributes[table.range_key_attr]
+    return key
+
+
+def _apply(
+    backend: DynamoDBBackend,
+    kind: str,
+    operation: dict[str, Any],
+    key: dict[str, Any],
+    condition: str | None,
+    names: dict[str, str] | None,
+    values: dict[str, Any] | None,
+) -> None:
+    table_name = operation["TableName"]
+    expression = {
+        "condition_expression": condition,
+        "expression_attribute_names": names,
+        "expression_attribute_values": values,
+    }
+    if kind == "Put":
+        backend.put_item(table_name, operation["Item"], **expression)
+    elif kind == "Delete":
+        backend.delete_item(table_name, key, **expression)
+    else:
+        backend.update_item(
+            table_name, key, update_expression=operation["UpdateExpression"], **expression
+        )
+
+
+# Queries that read what they ask for ------------------------------------------------------------
+
+# Table.query reads Table.all_items(); while one runs, all_items answers its candidates only.
+_candidates: contextvars.ContextVar[tuple[Table, list[Item]] | None] = contextvars.ContextVar(
+    "candidates", default=None
+)
+
+
+class _IndexBuckets:
+    """For each global secondary index with one hash attribute: hash value -> item keys.
+
+    Keys are added whenever an item is written; a key whose item no longer carries that value
+    (deleted, or moved to another value) is dropped when the bucket is next read.
+    """
+
+    def __init__(self, table: Table) -> None:
+        self.attributes = {
+            index.name: hashes[0]["AttributeName"]
+            for index in table.global_indexes
+            if len(hashes := [k for k in index.schema if k["KeyType"] == "HASH"]) == 1
+        }
+        self.buckets: dict[str, dict[DynamoType, dict[ItemKey, None]]] = {
+            name: {} for name in self.attributes
+        }
+        for item in _original["all_items"](table):
+            self.add(item)
+
+    def add(self, item: Item) -> None:
+        for name, attribute in self.attributes.items():
+            value = item.attrs.get(attribute)
+            if value is not None:
+                self.buckets[name].setdefault(value, {})[(item.hash_key, item.range_key)] = None
+
+    def read(self, table: Table, index_name: str, value: DynamoType) -> list[Item]:
+        bucket = self.buckets[index_name].get(value, {})
+        found, stale = [], []
+        for hash_key, range_key in bucket:
+            item = _stored(table, hash_key, range_key)
+            current = item.attrs.get(self.attributes[index_name]) if item is not None else None
+            if current is not None and current == value:
+                found.append(item)
+            else:
+                stale.append((hash_key, range_key))
+        for key in stale:
+            del bucket[key]
+        return found
+
+
+def _buckets(table: Table) -> _IndexBuckets:
+    found = table.__dict__.get("_embedded_buckets")
+    if found is None:
+        found = table.__dict__["_embedded_buckets"] = _IndexBuckets(table)
+    return found
+
+
+def _stored(table: Table, hash_key: DynamoType, range_key: DynamoType | None) -> Item | None:
+    if range_key is None:
+        found = table.items.get(hash_key)
+        return found if isinstance(found, Item) else None
+    return table.items.get(hash_key, {}).get(range_key)
+
+
+def _indexed(table: Table, hash_key: DynamoType, range_key: DynamoType | None) -> None:
+    """Keep the index buckets of ``table`` (once built) up to date with one written item."""
+    buckets = table.__dict__.get("_embedded_buckets")
+    item = _stored(table, hash_key, range_key)
+    if buckets is not None and item is not None:
+        buckets.add(item)
+
+
+def _query_candidates(
+    table: Table, hash_key: DynamoType | None, index_name: str | None, conditions: list[Any]
+) -> list[Item] | None:
+    """The items a Query can match, or None when only a walk of the whole table can tell."""
+    if index_name is None:
+        if hash_key is None:
+            return None
+        if table.range_key_attr is None:
+            found = _stored(table, hash_key, None)
+            return [found] if found is not None else []
+        return list(table.items.get(hash_key, {}).values())
+    buckets = _buckets(table)
+    attribute = buckets.attributes.get(index_name)
+    values = [value for name, value in conditions or [] if name == attribute]
+    if attribute is None or len(values) != 1:
+        return None
+    return buckets.read(table, index_name, values[0])
+
+
+def query(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
+    index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+    found = _query_candidates(self, hash_key, index_name, kwargs.get("hash_key_conditions"))
+    if found is None:
+        return _original["query"](self, hash_key, *args, **kwargs)
+    token = _candidates.set((self, found))
+    try:
+        return _original["query"](self, hash_key, *args, **kwargs)
+    finally:
+        _candidates.reset(token)
+
+
+def all_items(self: Table) -> list[Item]:
+    narrowed = _candidates.get()
+    if narrowed is not None and narrowed[0] is self:
+        return list(narrowed[1])
+    return _original["all_items"](self)
+
+
+def put_item(self: Table, *args: Any, **kwargs: Any) -> Item:
+    item = _original["put_item"](self, *args, **kwargs)
+    _indexed(self, item.hash_key, item.range_key)
+    return item
+
+
+def update_item(self: DynamoDBBackend, table_name: str, *args: Any, **kwargs: Any) -> Item:
+    item = _original["update_item"](self, table_name, *args, **kwargs)
+    _indexed(self.get_table(table_name), item.hash_key, item.range_key)
+    return item
+
+
+# Installing ----------------------------------------------------------------------------------
+
+_original: dict[str, Any] = {}
+_PATCHES: tuple[tuple[type, str, Callable[[Callable[..., Any]], Any]], ...] = (
+    (DynamoHandler, "call_action", _call_action_alone),
+    (DynamoDBBackend, "transact_write_items", lambda _: transact_write_items),
+    (DynamoDBBackend, "update_item", lambda _: update_item),
+    (Table, "query", lambda _: query),
+    (Table, "all_items", lambda _: all_items),
+    (Table, "put_item", lambda _: put_item),
+)
+
+
+def install() -> None:
+    """Patch moto in this process (idempotent); UnsupportedMoto for another moto version."""
+    if moto.__version__ != SUPPORTED_MOTO:
+        raise UnsupportedMoto(
+            f"local/embedded_dynamodb.py was written for moto {SUPPORTED_MOTO}, found "
+            f"{moto.__version__}: check moto's transact_write_items, Table.query and "
+            "Table.all_items, then update SUPPORTED_MOTO (and the pin in requirements-dev.txt)"
+        )
+    if _original:
+        return
+    for owner, name, make in _PATCHES:
+        _original[name] = getattr(owner, name)
+        setattr(owner, name, make(_original[name]))
+
+
+def uninstall() -> None:
+    """Give moto back its own behaviour (the tests compare the two)."""
+    for owner, name, _ in _PATCHES:
+        if name in _original:
+            setattr(owner, name, _original.pop(name))
+
+
+def installed() -> bool:
+    return bool(_original)
+
+
+@contextlib.contextmanager
+def plain_moto() -> Iterator[None]:
+    """Unpatched moto for the duration (restores the patches afterwards if they were on)."""
+    was_installed = installed()
+    uninstall()
+    try:
+        yield
+    finally:
+        if was_installed:
+            install()

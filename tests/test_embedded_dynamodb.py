@@ -1,0 +1,440 @@
+"""The embedded DynamoDB (moto, patched): a transaction costs what it touches, queries read what
+they ask for, requests never interleave, and every answer is moto's own.
+
+Each comparison runs the same calls against unpatched moto and against the patched one.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import moto
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.dynamodb.models.table import Table
+
+from infra.provision import provision
+from local import embedded_dynamodb
+from local.embedded_dynamodb import UnsupportedMoto, plain_moto
+
+Client = Any
+Observation = Any
+
+
+@pytest.fixture(autouse=True)
+def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+@pytest.fixture
+def dynamodb(fake_credentials: None) -> Iterator[tuple[Client, str]]:
+    with mock_aws():
+        table = provision(boto3.session.Session(), stage="shim").table_name
+        yield boto3.client("dynamodb"), table
+
+
+def fresh_table() -> tuple[Client, str]:
+    return boto3.client("dynamodb"), provision(boto3.session.Session(), stage="shim").table_name
+
+
+def both_ways(scenario: Callable[[Client, str], Observation]) -> tuple[Observation, Observation]:
+    """What ``scenario`` observes against plain moto, then against the patched one."""
+    with plain_moto(), mock_aws():
+        plain = scenario(*fresh_table())
+    assert embedded_dynamodb.installed()
+    with mock_aws():
+        patched = scenario(*fresh_table())
+    return plain, patched
+
+
+def s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def key(pk: str, sk: str = "X") -> dict[str, Any]:
+    return {"pk": s(pk), "sk": s(sk)}
+
+
+def message(pk: str, shard: int, at: int, **extra: Any) -> dict[str, Any]:
+    return {**key(pk), "work_pk": s(f"due#{shard}"), "work_at": n(at), **extra}
+
+
+def error_of(call: Callable[[], Any]) -> dict[str, Any] | None:
+    try:
+        call()
+    except ClientError as error:
+        return {
+            "code": error.response["Error"]["Code"],
+            "message": error.response["Error"]["Message"],
+            "reasons": error.response.get("CancellationReasons"),
+        }
+    return None
+
+
+def everything(client: Client, table: str) -> list[dict[str, Any]]:
+    items = client.scan(TableName=table)["Items"]
+    return sorted(items, key=lambda item: (item["pk"]["S"], item["sk"]["S"]))
+
+
+def due(client: Client, table: str, shard: int, before: int, **extra: Any) -> list[Any]:
+    answer = client.query(
+        TableName=table,
+        IndexName="work",
+        KeyConditionExpression="work_pk = :shard AND work_at <= :before",
+        ExpressionAttributeValues={":shard": s(f"due#{shard}"), ":before": n(before)},
+        **extra,
+    )
+    return [(item["pk"]["S"], item["work_at"]["N"]) for item in answer["Items"]]
+
+
+def test_install_refuses_a_moto_it_was_not_written_for():
+    with plain_moto(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(moto, "__version__", "5.3.0")
+        with pytest.raises(UnsupportedMoto, match=r"5\.2\.5"):
+            embedded_dynamodb.install()
+        assert not embedded_dynamodb.installed()
+
+
+def test_the_pinned_moto_is_the_one_installed():
+    assert moto.__version__ == embedded_dynamodb.SUPPORTED_MOTO
+    assert embedded_dynamodb.installed()  # the suite runs on the embedded DynamoDB
+
+
+def test_a_canceled_transaction_leaves_every_item_as_it_was(dynamodb):
+    client, table = dynamodb
+    client.put_item(TableName=table, Item=message("M1", 0, 100, status=s("scheduled")))
+    client.put_item(TableName=table, Item={**key("B"), "n": n(1)})
+    before = everything(client, table)
+    assert due(client, table, 0, 1_000) == [("M1", "100")]
+
+    refused = error_of(
+        lambda: client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": message("NEW", 0, 50)}},
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": key("M1"),
+                        "UpdateExpression": "SET #s = :q, work_at = :at",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {":q": s("queued"), ":at": n(900)},
+                    }
+                },
+                {"Delete": {"TableName": table, "Key": key("B")}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": key("MISSING"),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    )
+
+    assert refused is not None and refused["code"] == "TransactionCanceledException"
+    assert [r["Code"] for r in refused["reasons"]] == [
+        "None",
+        "None",
+        "None",
+        "ConditionalCheckFailed",
+    ]
+    assert everything(client, table) == before
+    assert due(client, table, 0, 1_000) == [("M1", "100")]
+
+
+def test_a_transaction_refused_as_invalid_midway_is_rolled_back(dynamodb):
+    client, table = dynamodb
+    refused = error_of(
+        lambda: client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": message("FIRST", 1, 10)}},
+                {"Put": {"TableName": table, "Item": {**key("SAME"), "a": n(1)}}},
+                {"Delete": {"TableName": table, "Key": key("SAME")}},
+            ]
+        )
+    )
+    assert refused is not None and refused["code"] == "ValidationException"
+    assert everything(client, table) == []
+    assert due(client, table, 1, 1_000) == []
+
+
+def test_a_transaction_never_copies_a_table(monkeypatch):
+    copied: list[type] = []
+    real_deepcopy = copy.deepcopy
+
+    def spy(value: Any, *args: Any) -> Any:
+        copied.append(type(value))
+        return real_deepcopy(value, *args)
+
+    def transact(client: Client, table: str) -> None:
+        for i in range(20):
+            client.put_item(TableName=table, Item={**key(f"U{i}"), "n": n(i)})
+        monkeypatch.setattr(copy, "deepcopy", spy)
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {**key("A"), "n": n(1)}}},
+                {"Delete": {"TableName": table, "Key": key("U3")}},
+            ]
+        )
+        monkeypatch.setattr(copy, "deepcopy", real_deepcopy)
+
+    with plain_moto(), mock_aws():
+        transact(*fresh_table())
+    assert Table in copied  # moto's own way, for contrast
+    copied.clear()
+    with mock_aws():
+        transact(*fresh_table())
+    assert Table not in copied
+
+
+def random_transactions(seed: int, count: int) -> list[list[dict[str, Any]]]:
+    """Transactions over a few keys with conditions that sometimes hold and sometimes not."""
+    rng = random.Random(seed)
+    keys = [f"K{i}" for i in range(6)]
+    transactions = []
+    for _ in range(count):
+        chosen = rng.sample(keys, rng.randint(1, 4))
+        operations = []
+        for pk in chosen:
+            kind = rng.choice(["put", "update", "delete", "check"])
+            condition = rng.choice([None, "attribute_exists(pk)", "attribute_not_exists(pk)"])
+            if kind == "put":
+                op: dict[str, Any] = {
+                    "Item": message(pk, rng.randint(0, 1), rng.randint(0, 100), v=n(1))
+                }
+            elif kind == "update":
+                op = {
+                    "Key": key(pk),
+                    "UpdateExpression": "ADD v :one SET work_pk = :shard, work_at = :at",
+                    "ExpressionAttributeValues": {
+                        ":one": n(1),
+                        ":shard": s(f"due#{rng.randint(0, 1)}"),
+                        ":at": n(rng.randint(0, 100)),
+                    },
+                }
+            elif kind == "delete":
+                op = {"Key": key(pk)}
+            else:
+                op = {"Key": key(pk)}
+                condition = condition or "attribute_exists(pk)"
+            if condition:
+                op["ConditionExpression"] = condition
+                if rng.random() < 0.3:
+                    op["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+            name = {"put": "Put", "update": "Update", "delete": "Delete", "check": "ConditionCheck"}
+            operations.append({name[kind]: op})
+        transactions.append(operations)
+    return transactions
+
+
+def test_a_sequence_of_transactions_ends_as_it_does_in_moto():
+    transactions = random_transactions(seed=7, count=120)
+
+    def run(client: Client, table: str) -> Observation:
+        outcomes = []
+        for operations in transactions:
+            for operation in operations:
+                next(iter(operation.values()))["TableName"] = table
+            outcomes.append(
+                error_of(lambda ops=operations: client.transact_write_items(TransactItems=ops))
+            )
+        shards = [due(client, table, shard, 1_000) for shard in (0, 1)]
+        return outcomes, everything(client, table), shards
+
+    plain, patched = both_ways(run)
+    assert any(outcome is None for outcome in plain[0])
+    assert any(outcome is not None for outcome in plain[0])
+    assert patched == plain
+
+
+def malformed(table: str) -> dict[str, list[dict[str, Any]]]:
+    put = {"Put": {"TableName": table, "Item": {**key("A"), "n": n(1)}}}
+    return {
+        "too many items": [
+            {"Put": {"TableName": table, "Item": {**key(f"T{i}"), "n": n(i)}}} for i in range(101)
+        ],
+        "two operations on one item": [put, {"Delete": {"TableName": table, "Key": key("A")}}],
+        "a put without its sort key": [{"Put": {"TableName": table, "Item": {"pk": s("A")}}}],
+        "an unknown table": [{"Put": {"TableName": "nowhere", "Item": key("A")}}, put],
+        "an update expression that does not parse": [
+            {"Update": {"TableName": table, "Key": key("A"), "UpdateExpression": "SET = 1"}}
+        ],
+        "an update of a key attribute": [
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": key("A"),
+                    "UpdateExpression": "SET sk = :other",
+                    "ExpressionAttributeValues": {":other": s("Y")},
+                }
+            }
+        ],
+        "an item that fails with its old image": [
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": {**key("OLD"), "n": n(2)},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            put,
+        ],
+    }
+
+
+def test_malformed_transactions_are_answered_as_moto_answers_them():
+    def run(client: Client, table: str) -> Observation:
+        client.put_item(TableName=table, Item={**key("OLD"), "n": n(1)})
+        answers = {
+            name: error_of(lambda ops=ops: client.transact_write_items(TransactItems=ops))
+            for name, ops in malformed(table).items()
+        }
+        return answers, everything(client, table)
+
+    plain, patched = both_ways(run)
+    assert all(answer is not None for answer in plain[0].values())
+    assert patched == plain
+
+
+def test_queries_answer_as_moto_answers_them():
+    def run(client: Client, table: str) -> Observation:
+        for i in range(40):
+            client.put_item(TableName=table, Item=message(f"M{i:02}", i % 3, i * 10))
+            client.put_item(TableName=table, Item={**key("USER", f"C{i:02}"), "n": n(i)})
+        before = [due(client, table, shard, 1_000) for shard in range(3)]
+        client.delete_item(TableName=table, Key=key("M04"))
+        client.update_item(
+            TableName=table,
+            Key=key("M05"),
+            UpdateExpression="SET work_pk = :other",
+            ExpressionAttributeValues={":other": s("due#1")},
+        )
+        client.update_item(TableName=table, Key=key("M08"), UpdateExpression="REMOVE work_pk")
+        answers = [before, *(due(client, table, shard, 250) for shard in range(3))]
+        answers.append(due(client, table, 1, 400, Limit=3, ScanIndexForward=False))
+        page = client.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :c)",
+            ExpressionAttributeValues={":pk": s("USER"), ":c": s("C1"), ":low": n(13)},
+            FilterExpression="n >= :low",
+            Limit=4,
+        )
+        answers.append([page["Items"], page.get("LastEvaluatedKey")])
+        rest = client.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": s("USER")},
+            ExclusiveStartKey=page["LastEvaluatedKey"],
+        )
+        answers.append(rest["Items"])
+        answers.append(client.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": s("NOBODY")},
+        )["Items"])  # fmt: skip
+        return answers
+
+    plain, patched = both_ways(run)
+    assert plain[0] and plain[1] and plain[4] and plain[5][0]
+    assert patched == plain
+
+
+def test_a_query_reads_its_partition_not_the_whole_table(dynamodb, monkeypatch):
+    client, table = dynamodb
+    for i in range(30):
+        client.put_item(TableName=table, Item={**key(f"OTHER{i}"), "n": n(i)})
+    client.put_item(TableName=table, Item=message("MINE", 2, 5))
+    assert due(client, table, 2, 10) == [("MINE", "5")]  # builds the index once
+    walks = []
+    real_walk = embedded_dynamodb._original["all_items"]
+    monkeypatch.setitem(
+        embedded_dynamodb._original, "all_items", lambda t: walks.append(t) or real_walk(t)
+    )
+    client.put_item(TableName=table, Item=message("LATER", 2, 7))
+    assert due(client, table, 2, 10) == [("MINE", "5"), ("LATER", "7")]
+    mine = client.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": s("MINE")},
+    )
+    assert len(mine["Items"]) == 1
+    assert walks == []
+
+
+def test_concurrent_transactions_on_the_same_items_never_interleave(dynamodb):
+    client, table = dynamodb
+    accounts = [key(f"ACCOUNT{i}") for i in range(3)]
+    for account in accounts:
+        client.put_item(TableName=table, Item={**account, "balance": n(100)})
+    broken: list[int] = []
+    stop = threading.Event()
+
+    def move(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(40):
+            source, target = rng.sample(accounts, 2)
+            error_of(
+                lambda source=source, target=target: client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Update": {
+                                "TableName": table,
+                                "Key": source,
+                                "UpdateExpression": "ADD balance :minus",
+                                "ConditionExpression": "balance >= :one",
+                                "ExpressionAttributeValues": {":minus": n(-1), ":one": n(1)},
+                            }
+                        },
+                        {
+                            "Update": {
+                                "TableName": table,
+                                "Key": target,
+                                "UpdateExpression": "ADD balance :one",
+                                "ExpressionAttributeValues": {":one": n(1)},
+                            }
+                        },
+                    ]
+                )
+            )
+
+    def audit() -> None:
+        while not stop.is_set():
+            answer = client.transact_get_items(
+                TransactItems=[{"Get": {"TableName": table, "Key": a}} for a in accounts]
+            )
+            total = sum(int(r["Item"]["balance"]["N"]) for r in answer["Responses"])
+            if total != 300:
+                broken.append(total)
+
+    movers = [threading.Thread(target=move, args=(seed,)) for seed in range(6)]
+    auditor = threading.Thread(target=audit)
+    auditor.start()
+    for mover in movers:
+        mover.start()
+    for mover in movers:
+        mover.join(60)
+    stop.set()
+    auditor.join(60)
+    assert broken == []
+    balances = [
+        int(client.get_item(TableName=table, Key=a)["Item"]["balance"]["N"]) for a in accounts
+    ]
+    assert sum(balances) == 300
