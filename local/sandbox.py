@@ -27,9 +27,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeGuard, cast
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 from chalicelib.keywords import parse_content, validate_data
 from chalicelib.records import Keyword, TemplateKind
@@ -481,7 +483,13 @@ def _pushes(state: _WeChatState, _: _Request) -> _Answer:
 
 
 def _home_page(state: _WeChatState, _: _Request) -> _Answer:
-    page = _render_page(state.received(), state.ledger(), state.pusher.records())
+    cards, ledger = state.received(), state.ledger()
+    templates = {
+        (appid, str(template["priTmplId"])): template
+        for appid in sorted({str(item["appid"]) for item in [*cards, *ledger]})
+        for template in state.templates(appid)
+    }
+    page = _render_page(cards, ledger, state.pusher.records(), templates)
     return _Answer(200, page.encode("utf-8"), "text/html; charset=utf-8")
 
 
@@ -501,29 +509,125 @@ _ROUTES: dict[tuple[str, str], Callable[[_WeChatState, _Request], _Answer]] = {
 }
 
 
+PAGE_ZONE = "Asia/Shanghai"  # WeChat's users read cards in China time
+ABSENT = "—"
+_PAGE_STYLE = """
+body{font-family:system-ui,sans-serif;margin:0 auto;padding:16px 24px;max-width:1200px;
+color:#1f2328;background:#f6f8fa;overflow-wrap:anywhere;word-break:break-word}
+h1{font-size:1.3em;margin:24px 0 8px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:12px}
+.card{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:12px 16px;min-width:0}
+.card h2{font-size:1.1em;margin:0 0 8px}
+.card .template-id{font-size:.8em;color:#57606a;font-weight:normal}
+dl{display:grid;grid-template-columns:fit-content(45%) minmax(0,1fr);gap:2px 12px;
+margin:0}
+dt{color:#57606a}
+dd{margin:0;white-space:pre-wrap}
+.keywords{padding-bottom:8px;margin-bottom:8px;border-bottom:1px solid #eaeef2}
+.keywords dd{font-weight:600}
+.key{color:#8c959f;font-size:.8em}
+.meta{font-size:.85em}
+table{border-collapse:collapse;width:100%;table-layout:fixed;background:#fff}
+td,th{border:1px solid #d0d7de;padding:4px;white-space:pre-wrap;vertical-align:top;
+text-align:left;overflow-wrap:anywhere;word-break:break-word}
+"""
+
+
+def _text(value: object) -> str:
+    """Escaped text of a value; a missing one is a dash, never ``None``."""
+    return ABSENT if value is None or value == "" else html.escape(str(value))
+
+
 def _cells(values: list[object]) -> str:
-    return "<tr>" + "".join(f"<td>{html.escape(str(value))}</td>" for value in values) + "</tr>"
+    return "<tr>" + "".join(f"<td>{_text(value)}</td>" for value in values) + "</tr>"
 
 
-def _card_row(card: Json) -> str:
-    data = cast(dict[str, dict[str, object]], card["data"])
-    lines = "\n".join(f"{key}: {entry.get('value')}" for key, entry in data.items())
-    arrival = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(cast(float, card["received_at"])))
-    fields = ("msgid", "appid", "touser", "template_id", "page", "miniprogram_state")
-    return _cells([arrival, *(card[name] for name in fields), lines])
+def _moment(epoch_s: float) -> str:
+    """When a card arrived: UTC (ISO 8601, Z), then the time in PAGE_ZONE."""
+    utc = datetime.fromtimestamp(epoch_s, UTC)
+    local = utc.astimezone(ZoneInfo(PAGE_ZONE))
+    iso = utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    offset = local.strftime("%z")
+    return (
+        f'<time datetime="{iso}">{iso}</time> (UTC)<br>'
+        f"{local:%Y-%m-%d %H:%M:%S} {PAGE_ZONE} (UTC{offset[:3]}:{offset[3:]})"
+    )
 
 
-def _render_page(cards: list[Json], ledger: list[Json], pushes: list[Json]) -> str:
-    card_rows = "".join(_card_row(card) for card in reversed(cards))
-    ledger_rows = "".join(_cells(list(entry.values())) for entry in ledger)
+def _card_keywords(template: Json | None, data: object) -> list[tuple[str, str, object]]:
+    """(key, name, value) for each keyword: the template's, in order, then any others sent."""
+    values = data if isinstance(data, dict) else {}
+    names = {k.key: k.name for k in parse_content(str(template["content"]))} if template else {}
+    keys = [*names, *(key for key in values if key not in names)]
+    found = []
+    for key in keys:
+        entry = values.get(key)
+        found.append(
+            (key, names.get(key, key), entry.get("value") if isinstance(entry, dict) else None)
+        )
+    return found
+
+
+def _definitions(pairs: list[tuple[str, str]]) -> str:
+    """<dt>/<dd> pairs; values are HTML already."""
+    return "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in pairs)
+
+
+def _card(card: Json, template: Json | None) -> str:
+    title = _text(template["title"]) if template else "unknown template"
+    keywords = _definitions(
+        [
+            (f'{_text(name)} <span class="key">{_text(key)}</span>', _text(value))
+            for key, name, value in _card_keywords(template, card.get("data"))
+        ]
+    )
+    meta = _definitions(
+        [
+            ("page", _text(card.get("page"))),
+            ("openid", _text(card.get("touser"))),
+            ("received", _moment(cast(float, card["received_at"]))),
+            ("msgid", _text(card.get("msgid"))),
+            ("appid", _text(card.get("appid"))),
+            ("state, lang", f"{_text(card.get('miniprogram_state'))}, {_text(card.get('lang'))}"),
+        ]
+    )
+    return f"""<article class="card">
+<h2>{title} <span class="template-id">{_text(card.get("template_id"))}</span></h2>
+<dl class="keywords">{keywords}</dl>
+<dl class="meta">{meta}</dl>
+</article>
+"""
+
+
+def _ledger_row(entry: Json, template: Json | None) -> str:
+    template_id = entry["template_id"]
+    template_text = f"{template['title']}\n{template_id}" if template else template_id
+    active = "yes" if entry["long_term_active"] else "no"
+    return _cells(
+        [entry["appid"], entry["openid"], template_text, entry["one_time_credits"], active]
+    )
+
+
+def _render_page(
+    cards: list[Json],
+    ledger: list[Json],
+    pushes: list[Json],
+    templates: dict[tuple[str, str], Json],
+) -> str:
+    """``templates``: gettemplate's entries by (appid, template id), for titles and names."""
+
+    def template_of(item: Json) -> Json | None:
+        return templates.get((str(item.get("appid")), str(item.get("template_id"))))
+
+    card_list = "".join(_card(card, template_of(card)) for card in reversed(cards))
+    ledger_rows = "".join(_ledger_row(entry, template_of(entry)) for entry in ledger)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="3">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>WeChat sandbox</title>
-<style>body{{font-family:sans-serif}} td,th{{border:1px solid #ccc;padding:4px;\
-white-space:pre-wrap;vertical-align:top}} table{{border-collapse:collapse}}</style></head><body>
+<style>{_PAGE_STYLE}</style></head><body>
 <h1>Cards received ({len(cards)}), newest first</h1>
-<table><tr><th>received</th><th>msgid</th><th>appid</th><th>touser</th><th>template</th>
-<th>page</th><th>state</th><th>data</th></tr>{card_rows}</table>
+<div class="cards">{card_list}</div>
 <h1>Subscriptions</h1>
 <table><tr><th>appid</th><th>openid</th><th>template</th><th>one-time credits</th>
 <th>long-term active</th></tr>{ledger_rows}</table>

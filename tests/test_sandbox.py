@@ -1,7 +1,10 @@
+import re
 import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -459,6 +462,57 @@ def test_home_page_lists_cards_newest_first_and_escapes_them(wechat: WeChat, tok
     assert "&lt;script&gt;x&lt;/script&gt;" in page
     assert page.index("第二个包裹") < page.index("&lt;script&gt;")
     assert OPENID in page
+
+
+def home_page(wechat: WeChat) -> str:
+    return requests.get(f"{wechat.url}/", timeout=5).content.decode("utf-8")
+
+
+def test_home_page_shows_each_card_with_its_title_keywords_and_zoned_times(
+    wechat: WeChat, token: str
+) -> None:
+    wechat.subscribe({SHIPPED.template_id: "accept"})
+    msgid = wechat.send(token)["msgid"]
+
+    page = home_page(wechat)
+
+    card = wechat.sandbox.received()[0]
+    received = datetime.fromtimestamp(float(str(card["received_at"])), UTC)
+    shanghai = received.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert "订单发货通知" in page
+    for name, value in (("商品名称", "机械键盘"), ("发货时间", "2024-05-01 15:01")):
+        assert re.search(f"<dt>{name} .*?</dt><dd>{value}</dd>", page), name
+    assert "pages/order/index?id=1" in page
+    assert OPENID in page
+    assert str(msgid) in page
+    assert received.isoformat(timespec="milliseconds").replace("+00:00", "Z") + "<" in page
+    assert f"{shanghai:%Y-%m-%d %H:%M:%S} Asia/Shanghai (UTC+08:00)" in page
+    assert "None" not in page
+
+
+def test_home_page_shows_a_missing_page_as_a_dash_and_never_none(
+    wechat: WeChat, token: str
+) -> None:
+    wechat.subscribe({ACCOUNT.template_id: "accept"})
+    wechat.send(token, template_id=ACCOUNT.template_id, data=ACCOUNT_DATA, page=None)
+
+    page = home_page(wechat)
+
+    assert "账户提醒" in page
+    assert re.search("<dt>处理状态 .*?</dt><dd>已完成</dd>", page)
+    assert "<dt>page</dt><dd>—</dd>" in page
+    assert "None" not in page
+
+
+def test_home_page_wraps_long_values_within_its_width(wechat: WeChat, token: str) -> None:
+    wechat.subscribe({SHIPPED.template_id: "accept"})
+    wechat.send(token, page="pages/order/index?" + "&".join(f"k{n}=v{n}" for n in range(60)))
+
+    page = home_page(wechat)
+
+    assert re.search(r"body\{[^}]*max-width:\d+px", page)
+    assert "word-break:break-word" in page
+    assert "overflow-wrap:anywhere" in page
 
 
 def test_the_projects_wechat_client_sends_through_the_sandbox(wechat: WeChat) -> None:
