@@ -1,4 +1,4 @@
-"""App settings as options of `apps create` and `apps update` (SPEC §7), parsed and checked."""
+"""App settings as options of `apps create` and `apps update`, parsed and checked."""
 
 from __future__ import annotations
 

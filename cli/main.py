@@ -1,4 +1,4 @@
-"""The operator CLI `submsg` (SPEC §7): apps, keys, templates, stats, users, dead letters."""
+"""The operator CLI `submsg`: apps, keys, templates, stats, users, dead letters."""
 
 from __future__ import annotations
 

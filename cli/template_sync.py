@@ -1,4 +1,4 @@
-"""`submsg templates sync`: copy an app's subscription templates from WeChat (SPEC §6.6)."""
+"""`submsg templates sync`: copy an app's subscription templates from WeChat (gettemplate)."""
 
 from __future__ import annotations
 
