@@ -11,6 +11,7 @@ from chalice.app import Response, SQSEvent
 from chalicelib import callback, grants, messages, preferences, stats, sweeps, templates
 from chalicelib.auth import authenticate
 from chalicelib.bootstrap import services
+from chalicelib.health import check as check_health
 from chalicelib.http import (
     endpoint,
     in_error_format,
@@ -67,6 +68,7 @@ def answer_in_error_format(event: Any, get_response: Callable[[Any], Response]) 
 
 @route("/v1/health", "GET")
 def health() -> Response:
+    check_health(services())
     return reply({"status": "ok"})
 
 

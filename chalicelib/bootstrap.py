@@ -25,6 +25,7 @@ class Services:
     secrets: Secrets
     config: TtlCache[Any]
     _wechat: WeChatClient | None = field(default=None, repr=False)
+    ready_until: float = field(default=0.0, repr=False)  # monotonic; see chalicelib.health
 
     @property
     def wechat(self) -> WeChatClient:

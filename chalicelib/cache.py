@@ -1,4 +1,8 @@
-"""A small per-container cache with a time limit, for configuration read on every call."""
+"""A small per-container cache with a time limit, for configuration read on every call.
+
+Only what was found is kept: a key, app or template that does not exist yet must work the
+moment it is created, in every container, so a miss is never remembered.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,14 @@ class TtlCache(Generic[V]):
         self._items: dict[Hashable, tuple[float, V]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, load: Callable[[], V]) -> V:
+    def get(self, key: Hashable, load: Callable[[], V | None]) -> V | None:
         with self._lock:
             found = self._items.get(key)
         if found is not None and found[0] > time.monotonic():
             return found[1]
         value = load()
+        if value is None:
+            return None
         with self._lock:
             if len(self._items) >= self.max_items:
                 self._items.clear()

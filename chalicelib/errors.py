@@ -69,6 +69,10 @@ class IdempotencyKeyMismatch(SubmsgError):
     status, code = 422, "idempotency_key_mismatch"
 
 
+class Unavailable(SubmsgError):
+    status, code = 503, "unavailable"
+
+
 class CallbackRefused(SubmsgError):
     status, code = 401, "unauthorized"
 

@@ -47,7 +47,9 @@ IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
 }
 OPERATIONS: dict[tuple[str, str], Operation] = {
-    ("/v1/health", "GET"): Operation("Liveness check", s.Health, public=True),
+    ("/v1/health", "GET"): Operation(
+        "Readiness: 200 once every route can serve", s.Health, public=True, errors=(503,)
+    ),
     ("/v1/openapi.json", "GET"): Operation("This document", public=True),
     ("/v1/templates", "GET"): Operation("List the app's templates", s.TemplateList),
     ("/v1/templates/{template_id}", "PUT"): Operation(
@@ -113,6 +115,7 @@ ERRORS = {
     413: "The body is larger than 64 KiB (`payload_too_large`)",
     415: "The body is not `application/json` (`unsupported_media_type`)",
     422: "The Idempotency-Key was used with another body (`idempotency_key_mismatch`)",
+    503: "Not ready: the service cannot serve every route yet (`unavailable`)",
 }
 
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
 import responses
+import time_machine
 from chalice.test import Client
 from moto import mock_aws
 
@@ -27,6 +32,53 @@ OTHER_APP_ID = "wx0000000000000002"
 SECRET = "made-up-app-secret-0001"
 OPENID = "oUser0000000000000000000001"
 TEMPLATE = "TplOrderShipped0000000000000000000000000001"
+APP_TIMEZONE = ZoneInfo("Asia/Shanghai")  # the apps' default: statistics count its days
+# Every test starts here, and the clock ticks on: Sunday in UTC, Monday 00:30 in Shanghai, so a
+# test that mixes up the UTC date and the app's date, or the week's start, fails at once.
+PINNED_AT = datetime(2026, 11, 22, 16, 30, tzinfo=UTC)
+
+
+CLOCK_SHIFT = Path(__file__).with_name("clock_shift")
+
+
+@contextmanager
+def clock_for_processes(start: datetime) -> Iterator[time_machine.Traveller]:
+    """This process's wall clock starts at ``start`` and ticks; processes started meanwhile
+    (the local stack's) read the same clock, through tests/clock_shift/sitecustomize.py."""
+    with time_machine.travel(start, tick=True) as traveller, pytest.MonkeyPatch.context() as env:
+        offset = start.timestamp() - time_machine.escape_hatch.time.time()
+        env.setenv("SUBMSG_TEST_CLOCK_OFFSET_S", repr(offset))
+        paths = [str(CLOCK_SHIFT), os.environ.get("PYTHONPATH", "")]
+        env.setenv("PYTHONPATH", os.pathsep.join(filter(None, paths)))
+        yield traveller
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock(request: pytest.FixtureRequest) -> Iterator[time_machine.Traveller]:
+    """The wall clock of the test, pinned (``@pytest.mark.at(instant)`` picks another start).
+
+    Modules whose fixtures outlive one test (a running stack) pin it once, for the module.
+    """
+    marker = request.node.get_closest_marker("at")
+    with clock_for_processes(marker.args[0] if marker else PINNED_AT) as traveller:
+        yield traveller
+
+
+def pinned_for_the_module() -> Any:
+    """For a module whose fixtures outlive one test: ``pinned_clock = pinned_for_the_module()``."""
+
+    @pytest.fixture(scope="module", autouse=True)
+    def pinned_clock() -> Iterator[time_machine.Traveller]:
+        with clock_for_processes(PINNED_AT) as traveller:
+            yield traveller
+
+    return pinned_clock
+
+
+def app_day(instant: str | datetime) -> str:
+    """The statistics day of an instant: the date in the app's timezone, not in UTC."""
+    moment = datetime.fromisoformat(instant) if isinstance(instant, str) else instant
+    return moment.astimezone(APP_TIMEZONE).date().isoformat()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -16,7 +16,9 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import bootstrap
-from tests.conftest import OPENID, TEMPLATE, Api, make_tenant, moto_stack
+from tests.conftest import OPENID, TEMPLATE, Api, make_tenant, moto_stack, pinned_for_the_module
+
+pinned_clock = pinned_for_the_module()
 
 SNAKE_CASE = re.compile(r"^[a-z]+(_[a-z]+)*$")
 UNKNOWN_MESSAGE = "msg_0000000000000000000000000000"
@@ -67,7 +69,8 @@ def later(days: float) -> str:
     return (datetime.now(UTC) + timedelta(days=days)).isoformat()
 
 
-STATS_AROUND_TODAY = f"/v1/stats?from={day(-1)}&to={day(1)}"
+def stats_around_today() -> str:
+    return f"/v1/stats?from={day(-1)}&to={day(1)}"
 
 
 @dataclass
@@ -94,7 +97,7 @@ class World:
             "subscriptions": f"/v1/users/{OPENID}/subscriptions",
             "preferences": f"/v1/users/{OPENID}/preferences",
             "messages": f"/v1/users/{OPENID}/messages",
-            "stats": STATS_AROUND_TODAY,
+            "stats": stats_around_today(),
         }
         return {name: self.call("GET", path).json_body for name, path in reads.items()}
 
@@ -477,9 +480,9 @@ def test_another_app_sees_the_same_openid_as_a_stranger(fresh_world, other):
     assert other.call("GET", f"/v1/users/{OPENID}/subscriptions").json_body["items"] == []
     assert other.call("GET", f"/v1/users/{OPENID}/preferences").json_body["opt_out_all"] is False
     assert other.call("GET", f"/v1/users/{OPENID}/messages").json_body["items"] == []
-    theirs = other.call("GET", STATS_AROUND_TODAY).json_body["totals"]
+    theirs = other.call("GET", stats_around_today()).json_body["totals"]
     assert theirs["requested"] == 0 and theirs["clicked"] == 0
-    assert fresh_world.call("GET", STATS_AROUND_TODAY).json_body["totals"]["requested"] == 1
+    assert fresh_world.call("GET", stats_around_today()).json_body["totals"]["requested"] == 1
 
 
 # Nothing half written --------------------------------------------------------------------------

@@ -6,7 +6,9 @@ The service's sweep look-ahead is shortened to 2 s here so that a reminder 5 s a
 
 from __future__ import annotations
 
+import concurrent.futures
 import socket
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,9 +19,11 @@ import requests
 from local.config import LocalSettings
 from local.demo import CLASS_STARTS, ORDER_SHIPPED
 from local.stack import Endpoints, LocalStack
-from tests.conftest import wait_for
+from tests.conftest import pinned_for_the_module, wait_for
 
 ALLOWED_LATENESS_S = 3.0
+
+pinned_clock = pinned_for_the_module()
 
 
 def free_port() -> int:
@@ -47,12 +51,48 @@ def stack_settings() -> LocalSettings:
     )
 
 
+FIRST_ANSWERS: dict[str, int] = {}  # what a client got at the stack's first 200 from health
+
+
+def calls_at_the_first_healthy_answer(api: str, api_key: str) -> dict[str, int]:
+    """A client that polls health while the stack starts, then calls with the demo key at once."""
+    headers = {"Authorization": f"Bearer {api_key}"}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{api}/v1/health", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.02)
+    tap = {
+        "openid": "oUserE2E000000000000000000000",
+        "results": {ORDER_SHIPPED.template_id: "accept"},
+    }
+    return {
+        "templates": requests.get(f"{api}/v1/templates", headers=headers, timeout=10).status_code,
+        "grants": requests.post(
+            f"{api}/v1/grants", json=tap, headers=headers, timeout=10
+        ).status_code,
+    }
+
+
 @pytest.fixture(scope="class")
 def stack() -> Iterator[Endpoints]:
-    with pytest.MonkeyPatch.context() as env:
+    settings = stack_settings()
+    with (
+        pytest.MonkeyPatch.context() as env,
+        concurrent.futures.ThreadPoolExecutor(1) as starter,
+    ):
         env.setenv("SUBMSG_SWEEP_INTERVAL_S", "2")
-        with LocalStack(stack_settings()) as endpoints:
-            yield endpoints
+        running = LocalStack(settings)
+        started = starter.submit(running.start)
+        try:
+            api, key = f"http://127.0.0.1:{settings.port}", settings.demo().api_key
+            FIRST_ANSWERS.update(calls_at_the_first_healthy_answer(api, key))
+            yield started.result(timeout=120)
+        finally:
+            running.stop()
 
 
 def call(stack: Endpoints, method: str, path: str, body: Any = None) -> requests.Response:
@@ -83,6 +123,9 @@ def status_is(stack: Endpoints, message_id: str, status: str) -> Callable[[], bo
 
 class TestThroughTheRunningStack:
     """One stack for these tests; it is stopped before the tests below start their own."""
+
+    def test_a_client_that_saw_health_answer_200_is_served_at_once(self, stack):
+        assert FIRST_ANSWERS == {"templates": 200, "grants": 201}
 
     def test_a_card_sent_now_reaches_the_sandbox_and_reads_back_as_sent(self, stack):
         openid = "oUserE2E000000000000000000001"

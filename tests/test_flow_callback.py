@@ -8,7 +8,7 @@ import time
 import pytest
 
 from chalicelib import admin, callback_codec
-from tests.conftest import APP_ID, OPENID, TEMPLATE, drain
+from tests.conftest import APP_ID, OPENID, TEMPLATE, app_day, drain
 
 TOKEN = "made-up-callback-token"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, made up
@@ -144,7 +144,7 @@ def test_an_asynchronous_delivery_failure_turns_a_sent_message_into_failed(
     found = api.call("GET", f"/v1/messages/{sent['id']}").json_body
     assert found["status"] == "failed"
     assert found["result"]["errcode"] == 10005
-    today = found["created_at"][:10]
+    today = app_day(found["created_at"])
     totals = api.call("GET", f"/v1/stats?from={today}&to={today}").json_body["totals"]
     assert (totals["sent"], totals["failed"]) == (0, 1)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import OPENID, TEMPLATE, drain
+from tests.conftest import OPENID, TEMPLATE, app_day, drain
 
 
 def credits(api) -> int:
@@ -140,7 +140,7 @@ def test_clicks_and_conversions_count_once_and_feed_the_rates(granted, wx, clien
     granted.call("POST", path, {"type": "conversion", "value": 99.5})
     found = granted.call("GET", f"/v1/messages/{message_id}").json_body
     assert found["clicked_at"] and found["converted_at"]
-    today = found["created_at"][:10]
+    today = app_day(found["created_at"])
     stats = granted.call("GET", f"/v1/stats?from={today}&to={today}").json_body
     totals = stats["totals"]
     assert (totals["requested"], totals["sent"], totals["clicked"], totals["converted"]) == (
@@ -160,7 +160,9 @@ def test_clicks_and_conversions_count_once_and_feed_the_rates(granted, wx, clien
 
 def test_stats_can_be_narrowed_to_one_template(granted, wx, client, aws):
     granted.send()
-    today = datetime.now(UTC).date().isoformat()
+    today = app_day(datetime.now(UTC))
+    mine = granted.call("GET", f"/v1/stats?from={today}&to={today}&template_id={TEMPLATE}")
+    assert mine.json_body["totals"]["requested"] == 1
     other = granted.call("GET", f"/v1/stats?from={today}&to={today}&template_id=Nope").json_body
     assert other["totals"]["requested"] == 0
     bad = granted.call("GET", f"/v1/stats?from={today}&to=2020-01-01")

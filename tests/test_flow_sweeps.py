@@ -222,7 +222,10 @@ def test_expired_credits_are_ignored_at_once_and_swept_into_the_statistics(clock
     api.grant()
     api.put_template("TplForever00000000000000000000000000000001", grant_ttl_days=0)
     api.grant(template_id="TplForever00000000000000000000000000000001")
-    clock.at(START + timedelta(days=1, seconds=1))
+    items = api.call("GET", f"/v1/users/{OPENID}/subscriptions").json_body["items"]
+    expiry = next(i["next_expiry"] for i in items if i["template_id"] == TEMPLATE)
+    assert datetime.fromisoformat(expiry) - START < timedelta(days=1, minutes=1)
+    clock.at(datetime.fromisoformat(expiry) + timedelta(seconds=1))
     assert api.send().json_body["error"]["code"] == "no_grant"  # before any sweep
     report = run_expiry_sweep()
     assert (report["read"], report["expired"]) == (1, 1)

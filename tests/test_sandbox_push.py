@@ -27,7 +27,7 @@ from local.config import LocalSettings
 from local.demo import ORDER_SHIPPED
 from local.sandbox import Sandbox, SandboxTemplate
 from local.stack import Endpoints, LocalStack
-from tests.conftest import wait_for
+from tests.conftest import pinned_for_the_module, wait_for
 
 APPID = "wx0000000000000001"
 SECRET = "sandbox-secret-0000000000000001"
@@ -39,6 +39,8 @@ ARRIVED = SandboxTemplate("tmpl-arrived", "Order arrived", "Item:{{thing1.DATA}}
 REFUNDED = SandboxTemplate("tmpl-refunded", "Refunded", "Item:{{thing1.DATA}}", "one_time")
 FAST_RETRY_S = 0.05
 WAIT_S = 15.0
+
+pinned_clock = pinned_for_the_module()
 
 
 @dataclass(frozen=True)

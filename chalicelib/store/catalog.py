@@ -11,6 +11,10 @@ class Catalog:
     def __init__(self, db: Dynamo) -> None:
         self.db = db
 
+    def reachable(self) -> bool:
+        """The table answers a read (what every route needs first)."""
+        return self.db.answers(layout.health_key())
+
     def put_app(self, app: App) -> None:
         # keep_none: a setting switched off (quiet_hours None) must not read back as its default
         self.db.put({**layout.app_key(app.app_id), **app.model_dump(mode="json")}, keep_none=True)

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.store.layout import Key
 
@@ -145,6 +145,13 @@ class Dynamo:
             TableName=self.table, Key=to_item(key), ConsistentRead=consistent
         )
         return from_item(answer["Item"]) if "Item" in answer else None
+
+    def answers(self, key: Key) -> bool:
+        try:
+            self.client.get_item(TableName=self.table, Key=to_item(key))
+        except (BotoCoreError, ClientError):
+            return False
+        return True
 
     def put(
         self, item: Mapping[str, Any], condition: str | None = None, keep_none: bool = False

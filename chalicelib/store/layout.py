@@ -46,6 +46,10 @@ def app_key(app_id: str) -> Key:
     return {PK: "APPS", SK: f"APP#{app_id}"}
 
 
+def health_key() -> Key:
+    return {PK: "HEALTH", SK: "HEALTH"}
+
+
 def apps_partition() -> str:
     return "APPS"
 
