@@ -116,6 +116,7 @@ def _record(
 ) -> None:
     outcome = report.outcome
     last_attempt = delivery.receive_count >= services.settings.max_attempts
+    _log_outcome(delivery, report, last_attempt)
     if outcome is Outcome.RETRY and not last_attempt:
         delay = policy.retry_delay_s(max(1, delivery.receive_count), services.settings.retry_base_s)
         steps.release_for_retry(report, delay, window)
@@ -138,6 +139,32 @@ def _record(
         )
     else:  # REJECTED, or RETRY with no attempt left
         steps.finish_failed(report, window, refund=True)
+
+
+_OUTCOME_LINES = {
+    Outcome.SENT: "card sent",
+    Outcome.RETRY: "WeChat busy: card released for a retry",
+    Outcome.DEFER_DAILY_QUOTA: "WeChat's daily quota reached: card deferred to the next day",
+    Outcome.NO_SUBSCRIPTION: "card failed: the user holds no subscription (43101)",
+    Outcome.REJECTED: "card failed: WeChat refused it",
+    Outcome.UNKNOWN: "card outcome unknown: not resent",
+}
+
+
+def _log_outcome(delivery: Delivery, report: SendReport, last_attempt: bool) -> None:
+    line = _OUTCOME_LINES[report.outcome]
+    if report.outcome is Outcome.RETRY and last_attempt:
+        line = "card failed: WeChat still busy after the last attempt"
+    level = logger.info if report.outcome is Outcome.SENT else logger.warning
+    level(
+        line,
+        extra={
+            "message_id": delivery.message.id,
+            "outcome": report.outcome.value,
+            "errcode": report.errcode,
+            "attempt": delivery.receive_count,
+        },
+    )
 
 
 def parse_record(body: dict[str, Any], receive_count: int, receipt_handle: str) -> Delivery:

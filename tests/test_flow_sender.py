@@ -142,3 +142,30 @@ def test_the_card_opens_a_page_carrying_the_message_id(api, wx, client, aws, one
     assert wx.sent[0]["page"].endswith(f"&submsg_id={found['id']}")
     assert wx.sent[0]["miniprogram_state"] == "formal"
     assert wx.sent[0]["lang"] == "zh_CN"
+
+
+@pytest.mark.parametrize(
+    ("answer", "line"),
+    [
+        ({"errcode": 0, "errmsg": "ok"}, "card sent"),
+        ({"errcode": 47003, "errmsg": "argument invalid!"}, "card failed: WeChat refused it"),
+        (
+            {"errcode": 43101, "errmsg": "user refuse"},
+            "card failed: the user holds no subscription",
+        ),
+        (requests.ReadTimeout("read timed out"), "card outcome unknown: not resent"),
+    ],
+)
+def test_the_sender_logs_one_line_of_its_own_for_each_outcome(
+    api, wx, client, aws, one_credit, caplog, answer, line
+):
+    wx.then(answer)
+    with caplog.at_level("INFO", logger="submsg"):
+        found = send_one(api, client, aws)
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if getattr(r, "message_id", None) == found["id"] and r.getMessage().startswith("card")
+    ]
+    assert len(lines) == 1
+    assert lines[0].startswith(line)
