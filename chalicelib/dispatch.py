@@ -16,6 +16,7 @@ SNAPSHOT_EXCLUDE = {
     "clicked_at",
     "converted_at",
     "conversion_value",
+    "idempotency_key",
 }
 
 

@@ -65,10 +65,19 @@ def create(
             raise ValidationFailed("Some keyword values break WeChat's rules.", problems)
         draft = _Draft(app, template, body, send_at, now, idempotency_key, digest)
         message = _reserve(services, draft)
-    except (NotFound, ValidationFailed, NoGrant, OptedOut, GrantExpiresBeforeSendAt, _Replay):
+    except (
+        NotFound,
+        ValidationFailed,
+        NoGrant,
+        OptedOut,
+        GrantExpiresBeforeSendAt,
+        _Replay,
+    ) as error:
         replayed = _replayed(services, app, idempotency_key, digest, now)
         if replayed is not None:
             return replayed, False
+        if isinstance(error, _Replay):  # its message was erased a moment ago with its user
+            raise NotFound("The message this Idempotency-Key created no longer exists.") from error
         raise
     if message.status is S.QUEUED:
         _enqueue(services, message, now)
@@ -175,6 +184,7 @@ def _new_message(
         status=S.QUEUED if queued else S.SCHEDULED,
         credit=credit,
         created_at=draft.now,
+        idempotency_key=draft.idempotency_key,
     )
 
 

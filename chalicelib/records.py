@@ -194,3 +194,4 @@ class Message(Record):
     clicked_at: datetime | None = None
     converted_at: datetime | None = None
     conversion_value: Decimal | None = None
+    idempotency_key: str | None = None  # the client's key that created it, erased with it

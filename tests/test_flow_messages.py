@@ -197,6 +197,17 @@ def test_erasing_a_user_removes_grants_preferences_and_messages(granted):
     assert prefs["timezone"] is None
 
 
+def test_an_idempotency_key_is_erased_with_its_users_messages(granted):
+    key = {"Idempotency-Key": "order-9-shipped"}
+    first = granted.send(headers=key, send_at=later(hours=1)).json_body["id"]
+    assert granted.call("DELETE", f"/v1/users/{OPENID}").status_code == 204
+    granted.grant()
+    again = granted.send(headers=key, send_at=later(hours=1))
+    assert again.status_code == 201
+    assert again.json_body["id"] != first
+    assert credits(granted) == 0
+
+
 def test_subscriptions_advise_when_to_prompt_again(api):
     api.put_template(target_credits=2)
     item = lambda: api.call("GET", f"/v1/users/{OPENID}/subscriptions").json_body["items"][0]  # noqa: E731

@@ -84,14 +84,17 @@ class Messages:
         )
 
     def user_message_keys(self, app_id: str, openid: str) -> list[dict[str, str]]:
-        return [
-            {"pk": item["pk"], "sk": item["sk"]}
-            for item in self.db.query_all(
-                "user_pk = :pk",
-                {":pk": layout.user_messages_partition(app_id, openid)},
-                index=layout.USER_INDEX,
-            )
-        ]
+        """The keys of a user's messages and of the idempotency records that created them."""
+        keys = []
+        for item in self.db.query_all(
+            "user_pk = :pk",
+            {":pk": layout.user_messages_partition(app_id, openid)},
+            index=layout.USER_INDEX,
+        ):
+            keys.append({"pk": item["pk"], "sk": item["sk"]})
+            if item.get("idempotency_key"):
+                keys.append(layout.idempotency_key(app_id, item["idempotency_key"]))
+        return keys
 
     # Writing ----------------------------------------------------------------------------
 

@@ -1,0 +1,310 @@
+"""The local stack under load, driven over HTTP exactly as `make run` serves it.
+
+`python -m local` runs as a process of its own (its API and AWS endpoint are processes of their
+own too); this process is only the client. Measured in one run, in this order:
+1. ``POST /v1/messages`` latency on an empty table, then with 50 000 unrelated items stored;
+2. 2 000 cards sent now by 8 clients: cards a second, creation to the sandbox;
+3. 200 reminders due in the same second: when the last one reaches the sandbox;
+4. 200 reminders due one a second: lateness after ``send_at``, p50 and p99.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LATENCY_SAMPLES = 150
+UNRELATED_ITEMS = 50_000
+CARDS = 2_000
+CLIENTS = 8
+BURST = 200
+REMINDERS = 200
+SPREAD_S = 150
+DEMO_KEY = "sk_local_demo_key"
+BENCH_OPENID = "oBench{:022d}"
+
+
+@dataclass(frozen=True)
+class LocalFigures:
+    latency_empty_ms: float
+    latency_50k_ms: float
+    cards: int
+    cards_per_s: float
+    burst: int
+    burst_last_s: float
+    lateness_p50_s: float
+    lateness_p99_s: float
+
+    @property
+    def latency_ratio(self) -> float:
+        return self.latency_50k_ms / self.latency_empty_ms
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Stack:
+    api: str
+    aws: str
+    sandbox: str
+    app_id: str
+    template: str
+    data: dict[str, str]
+
+
+@contextlib.contextmanager
+def running_stack(sweep_interval_s: int = 10) -> Iterator[Stack]:
+    """`python -m local` on free ports, until the block ends (SIGINT, as Ctrl-C would)."""
+    from local.demo import ORDER_SHIPPED
+
+    ports = {name: _free_port() for name in ("SUBMSG_PORT", "SUBMSG_AWS_PORT")}
+    sandbox_port = _free_port()
+    env = {
+        **os.environ,
+        **{name: str(port) for name, port in ports.items()},
+        "SUBMSG_SANDBOX_PORT": str(sandbox_port),
+        "SUBMSG_SWEEP_INTERVAL_S": str(sweep_interval_s),
+        "SUBMSG_LOCAL_SWEEP_EVERY_S": "1",
+    }
+    env.pop("WECHAT_API_BASE", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    api = f"http://127.0.0.1:{ports['SUBMSG_PORT']}"
+    try:
+        _wait_healthy(api, process)
+        yield Stack(
+            api=api,
+            aws=f"http://127.0.0.1:{ports['SUBMSG_AWS_PORT']}",
+            sandbox=f"http://127.0.0.1:{sandbox_port}",
+            app_id="wx0000000000000001",
+            template=ORDER_SHIPPED.template_id,
+            data=ORDER_SHIPPED.example,
+        )
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _wait_healthy(api: str, process: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the local stack exited with code {process.returncode}")
+        with contextlib.suppress(requests.ConnectionError):
+            if requests.get(f"{api}/v1/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("the local stack did not become healthy")
+
+
+class Client:
+    """One mini-program backend: taps in the sandbox, grants and messages through the API."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {DEMO_KEY}"
+
+    def grant(self, openid: str, times: int = 1) -> None:
+        results = {self.stack.template: "accept"}
+        tap = {"appid": self.stack.app_id, "openid": openid, "results": results}
+        for _ in range(times):
+            self.http.post(
+                f"{self.stack.sandbox}/sandbox/subscribe", json=tap, timeout=10
+            ).raise_for_status()
+            self.http.post(
+                f"{self.stack.api}/v1/grants",
+                json={"openid": openid, "results": results},
+                timeout=10,
+            ).raise_for_status()
+
+    def send(self, openid: str, send_at: datetime | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "openid": openid,
+            "template_id": self.stack.template,
+            "data": self.stack.data,
+            "page": "pages/index/index",
+        }
+        if send_at is not None:
+            body["send_at"] = send_at.isoformat()
+        answer = self.http.post(f"{self.stack.api}/v1/messages", json=body, timeout=10)
+        answer.raise_for_status()
+        return dict(answer.json())
+
+    def cards(self) -> list[dict[str, Any]]:
+        return list(self.http.get(f"{self.stack.sandbox}/sandbox/messages", timeout=30).json())
+
+
+def _median_send_ms(client: Client, openids: list[str]) -> float:
+    durations = []
+    for openid in openids:
+        started = time.perf_counter()
+        client.send(openid)
+        durations.append((time.perf_counter() - started) * 1000)
+    return statistics.median(durations)
+
+
+def _store_unrelated_items(stack: Stack, count: int) -> None:
+    """Other users' preferences, credits and messages (sent, or due in a month)."""
+    import boto3
+
+    from chalicelib.store import Store
+    from chalicelib.store.dynamo import Dynamo, to_item
+    from infra.provision import table_name
+    from local.config import STAGE
+    from local.environment import aws_environment
+
+    settings = aws_environment(stack.aws)
+    db = boto3.client(
+        "dynamodb",
+        endpoint_url=stack.aws,
+        region_name=settings["AWS_DEFAULT_REGION"],
+        aws_access_key_id=settings["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=settings["AWS_SECRET_ACCESS_KEY"],
+    )
+    table = table_name(STAGE)
+    store = Store.create(Dynamo(db, table), due_shards=8, expiry_shards=4)
+    batch: list[dict[str, Any]] = []
+    for n in range(count):
+        batch.append({"PutRequest": {"Item": to_item(_unrelated_item(store, stack.app_id, n))}})
+        if len(batch) == 25 or n == count - 1:
+            db.batch_write_item(RequestItems={table: batch})
+            batch = []
+
+
+def _unrelated_item(store: Any, app_id: str, n: int) -> dict[str, Any]:
+    from chalicelib import clock
+    from chalicelib.records import Category, Credit, Message, MessageStatus, TemplateKind
+    from chalicelib.store import layout
+
+    openid, now = f"oOther{n // 5:020d}", clock.now()
+    later = now + timedelta(days=30, seconds=n)
+    kind = n % 5
+    if kind == 0:
+        return {**layout.preferences_key(app_id, openid), "timezone": "Asia/Shanghai"}
+    if kind in (1, 2):
+        credit = Credit(
+            credit_id=f"cr{n}", template_id="TplOther", granted_at=now, expires_at=later
+        )
+        return dict(store.users.credit_item(app_id, openid, credit))
+    message = Message(
+        id=f"msg_other{n:012d}",
+        app_id=app_id,
+        openid=openid,
+        template_id="TplOther",
+        kind=TemplateKind.ONE_TIME,
+        category=Category.REMINDER,
+        data={"thing1": "Class"},
+        send_at=later if kind == 4 else now,
+        status=MessageStatus.SCHEDULED if kind == 4 else MessageStatus.SENT,
+        created_at=now,
+    )
+    return dict(store.messages.item(message, later if kind == 4 else None))
+
+
+def _cards_per_second(stack: Stack, openids: list[str], already: int) -> float:
+    """Every user gets one card now, from ``CLIENTS`` threads; until the last reaches WeChat."""
+    clients = [Client(stack) for _ in range(CLIENTS)]
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
+        list(pool.map(lambda i: clients[i % CLIENTS].send(openids[i]), range(len(openids))))
+    _wait_for_cards(clients[0], already + len(openids), timeout_s=600)
+    return len(openids) / (time.perf_counter() - started)
+
+
+def _wait_for_cards(client: Client, count: int, timeout_s: float) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        cards = client.cards()
+        if len(cards) >= count:
+            return cards
+        time.sleep(0.5)
+    raise RuntimeError(f"only {len(client.cards())} of {count} cards arrived")
+
+
+def _lateness(client: Client, due: dict[str, float], already: int) -> list[float]:
+    cards = _wait_for_cards(client, already + len(due), timeout_s=SPREAD_S + 120)
+    arrived = {_message_id(c): c["received_at"] for c in cards if _message_id(c) in due}
+    return sorted(arrived[m] - due[m] for m in due)
+
+
+def _message_id(card: dict[str, Any]) -> str:
+    return str(card.get("page", "")).rsplit("submsg_id=", 1)[-1]
+
+
+def _schedule(client: Client, openid: str, moments: list[datetime]) -> dict[str, float]:
+    due = {}
+    for moment in moments:
+        answer = client.send(openid, send_at=moment)
+        due[answer["id"]] = datetime.fromisoformat(answer["send_at"]).timestamp()
+    return due
+
+
+def measure() -> LocalFigures:
+    with running_stack() as stack:
+        client = Client(stack)
+        users = [BENCH_OPENID.format(n) for n in range(2 * LATENCY_SAMPLES + CARDS + 2)]
+        for openid in users[: 2 * LATENCY_SAMPLES]:
+            client.grant(openid)
+        empty = _median_send_ms(client, users[:LATENCY_SAMPLES])
+        _store_unrelated_items(stack, UNRELATED_ITEMS)
+        loaded = _median_send_ms(client, users[LATENCY_SAMPLES : 2 * LATENCY_SAMPLES])
+        sent = len(_wait_for_cards(client, 2 * LATENCY_SAMPLES, timeout_s=120))
+
+        senders = users[2 * LATENCY_SAMPLES : 2 * LATENCY_SAMPLES + CARDS]
+        with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
+            list(pool.map(lambda o: Client(stack).grant(o), senders))
+        rate = _cards_per_second(stack, senders, already=sent)
+        sent += CARDS
+
+        burst_user, spread_user = users[-2], users[-1]
+        client.grant(burst_user, BURST)
+        client.grant(spread_user, REMINDERS)
+        second = (datetime.now(UTC) + timedelta(seconds=40)).replace(microsecond=0)
+        burst = _lateness(client, _schedule(client, burst_user, [second] * BURST), sent)
+        sent += BURST
+
+        start = datetime.now(UTC) + timedelta(seconds=30)
+        moments = [start + timedelta(seconds=random.uniform(0, SPREAD_S)) for _ in range(REMINDERS)]
+        late = _lateness(client, _schedule(client, spread_user, moments), sent)
+    return LocalFigures(
+        latency_empty_ms=round(empty, 1),
+        latency_50k_ms=round(loaded, 1),
+        cards=CARDS,
+        cards_per_s=round(rate, 1),
+        burst=BURST,
+        burst_last_s=round(burst[-1], 3),
+        lateness_p50_s=round(statistics.median(late), 3),
+        lateness_p99_s=round(late[max(0, int(len(late) * 0.99) - 1)], 3),
+    )
