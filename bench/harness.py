@@ -81,9 +81,9 @@ def aws_environment(stage: str) -> Iterator[Any]:
     os.environ.pop("AWS_ENDPOINT_URL", None)
     from chalicelib import bootstrap, wechat
     from infra.provision import provision
-    from local import embedded_dynamodb
+    from local import embedded_aws
 
-    embedded_dynamodb.install()
+    embedded_aws.install()
     with mock_aws():
         resources = provision(boto3.session.Session(), stage=stage)
         os.environ["SUBMSG_TABLE_NAME"] = resources.table_name

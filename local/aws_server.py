@@ -88,10 +88,10 @@ def serve(port: int) -> None:
 
     from moto.server import ThreadedMotoServer
 
-    from local import embedded_dynamodb
+    from local import embedded_aws
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call otherwise
-    embedded_dynamodb.install()
+    embedded_aws.install()
     server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
     server.start()
     stopping = threading.Event()

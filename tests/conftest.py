@@ -23,7 +23,7 @@ from moto import mock_aws
 from chalicelib import admin, bootstrap, wechat
 from chalicelib.bootstrap import Services
 from infra.provision import Provisioned, provision
-from local import embedded_dynamodb
+from local import embedded_aws
 from local.poller import poll_once
 
 WECHAT = "http://wechat.test"
@@ -82,9 +82,9 @@ def app_day(instant: str | datetime) -> str:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def embedded_aws() -> None:
-    """Every test runs on moto made to behave like DynamoDB at scale (local.embedded_dynamodb)."""
-    embedded_dynamodb.install()
+def embedded_aws_installed() -> None:
+    """Every test runs on moto made to behave like AWS at scale (local.embedded_aws)."""
+    embedded_aws.install()
 
 
 @contextmanager

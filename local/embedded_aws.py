@@ -1,6 +1,6 @@
-"""moto's DynamoDB made to behave like DynamoDB at scale, for the local stack and the tests.
+"""moto made to behave like AWS at scale, for the local stack and the tests.
 
-moto 5.2.5 has three habits that real DynamoDB does not:
+moto 5.2.5 has habits that real DynamoDB and SQS do not:
 - ``TransactWriteItems`` deep-copies every table it touches, once per item of the transaction, to
   be able to roll back; a 4-item transaction costs 28 ms with 100 items stored and 3.5 s with
   20 000. Here a transaction keeps an undo log of the items it touches instead.
@@ -9,6 +9,11 @@ moto 5.2.5 has three habits that real DynamoDB does not:
   hash key (an index kept as items are written).
 - Nothing stops two requests from interleaving inside a transaction. Here every DynamoDB request
   runs alone, as DynamoDB's transactions are isolated.
+- SQS reads the clock through ``datetime`` arithmetic several times per message held, and looks
+  up the queue's retention period by computing every queue attribute (three counts over all
+  messages) once per message received: a receive from a queue of 2 000 messages costs tens of
+  milliseconds. Here the clock is read as ``time.time()`` (the same instant) and the retention
+  period is read as it is stored.
 
 Conditions, error answers and the reasons of ``TransactionCanceledException`` stay moto's own:
 the transaction below walks the items in moto's order and calls moto's operations and checks.
@@ -21,6 +26,7 @@ import contextlib
 import contextvars
 import copy
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +45,9 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
+from moto.sqs import models as sqs_models
+from moto.sqs.models import Message as SqsMessage
+from moto.sqs.models import SQSBackend
 
 SUPPORTED_MOTO = "5.2.5"
 MAX_TRANSACTION_ITEMS = 100
@@ -313,16 +322,42 @@ def update_item(self: DynamoDBBackend, table_name: str, *args: Any, **kwargs: An
     return item
 
 
+# SQS that reads the clock cheaply -------------------------------------------------------------
+
+
+def unix_time(moment: Any = None) -> float:
+    """moto's ``unix_time``: seconds since the epoch, of ``moment`` (naive UTC) or of now."""
+    return _original["unix_time"](moment) if moment is not None else time.time()
+
+
+def unix_time_millis(moment: Any = None) -> float:
+    return unix_time(moment) * 1000.0
+
+
+def is_message_valid_based_on_retention_period(
+    self: SQSBackend, queue_name: str, message: SqsMessage
+) -> bool:
+    retention_s = int(self.get_queue(queue_name).message_retention_period)
+    return bool(retention_s + message.sent_timestamp / 1000 > time.time())
+
+
 # Installing ----------------------------------------------------------------------------------
 
 _original: dict[str, Any] = {}
-_PATCHES: tuple[tuple[type, str, Callable[[Callable[..., Any]], Any]], ...] = (
+_PATCHES: tuple[tuple[Any, str, Callable[[Callable[..., Any]], Any]], ...] = (
     (DynamoHandler, "call_action", _call_action_alone),
     (DynamoDBBackend, "transact_write_items", lambda _: transact_write_items),
     (DynamoDBBackend, "update_item", lambda _: update_item),
     (Table, "query", lambda _: query),
     (Table, "all_items", lambda _: all_items),
     (Table, "put_item", lambda _: put_item),
+    (sqs_models, "unix_time", lambda _: unix_time),
+    (sqs_models, "unix_time_millis", lambda _: unix_time_millis),
+    (
+        SQSBackend,
+        "is_message_valid_based_on_retention_period",
+        lambda _: is_message_valid_based_on_retention_period,
+    ),
 )
 
 
@@ -330,9 +365,9 @@ def install() -> None:
     """Patch moto in this process (idempotent); UnsupportedMoto for another moto version."""
     if moto.__version__ != SUPPORTED_MOTO:
         raise UnsupportedMoto(
-            f"local/embedded_dynamodb.py was written for moto {SUPPORTED_MOTO}, found "
-            f"{moto.__version__}: check moto's transact_write_items, Table.query and "
-            "Table.all_items, then update SUPPORTED_MOTO (and the pin in requirements-dev.txt)"
+            f"local/embedded_aws.py was written for moto {SUPPORTED_MOTO}, found "
+            f"{moto.__version__}: check what this module patches (_PATCHES) against that moto, "
+            "then update SUPPORTED_MOTO and the pin in requirements-dev.txt"
         )
     if _original:
         return

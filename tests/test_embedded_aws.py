@@ -10,18 +10,20 @@ import copy
 import random
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import moto
 import pytest
+import time_machine
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.dynamodb.models.table import Table
 
 from infra.provision import provision
-from local import embedded_dynamodb
-from local.embedded_dynamodb import UnsupportedMoto, plain_moto
+from local import embedded_aws
+from local.embedded_aws import UnsupportedMoto, plain_moto
 
 Client = Any
 Observation = Any
@@ -53,7 +55,7 @@ def both_ways(scenario: Callable[[Client, str], Observation]) -> tuple[Observati
     """What ``scenario`` observes against plain moto, then against the patched one."""
     with plain_moto(), mock_aws():
         plain = scenario(*fresh_table())
-    assert embedded_dynamodb.installed()
+    assert embedded_aws.installed()
     with mock_aws():
         patched = scenario(*fresh_table())
     return plain, patched
@@ -107,13 +109,13 @@ def test_install_refuses_a_moto_it_was_not_written_for():
     with plain_moto(), pytest.MonkeyPatch.context() as patch:
         patch.setattr(moto, "__version__", "5.3.0")
         with pytest.raises(UnsupportedMoto, match=r"5\.2\.5"):
-            embedded_dynamodb.install()
-        assert not embedded_dynamodb.installed()
+            embedded_aws.install()
+        assert not embedded_aws.installed()
 
 
 def test_the_pinned_moto_is_the_one_installed():
-    assert moto.__version__ == embedded_dynamodb.SUPPORTED_MOTO
-    assert embedded_dynamodb.installed()  # the suite runs on the embedded DynamoDB
+    assert moto.__version__ == embedded_aws.SUPPORTED_MOTO
+    assert embedded_aws.installed()  # the suite runs on the embedded DynamoDB
 
 
 def test_a_canceled_transaction_leaves_every_item_as_it_was(dynamodb):
@@ -364,9 +366,9 @@ def test_a_query_reads_its_partition_not_the_whole_table(dynamodb, monkeypatch):
     client.put_item(TableName=table, Item=message("MINE", 2, 5))
     assert due(client, table, 2, 10) == [("MINE", "5")]  # builds the index once
     walks = []
-    real_walk = embedded_dynamodb._original["all_items"]
+    real_walk = embedded_aws._original["all_items"]
     monkeypatch.setitem(
-        embedded_dynamodb._original, "all_items", lambda t: walks.append(t) or real_walk(t)
+        embedded_aws._original, "all_items", lambda t: walks.append(t) or real_walk(t)
     )
     client.put_item(TableName=table, Item=message("LATER", 2, 7))
     assert due(client, table, 2, 10) == [("MINE", "5"), ("LATER", "7")]
@@ -438,3 +440,68 @@ def test_concurrent_transactions_on_the_same_items_never_interleave(dynamodb):
         int(client.get_item(TableName=table, Key=a)["Item"]["balance"]["N"]) for a in accounts
     ]
     assert sum(balances) == 300
+
+
+# SQS -----------------------------------------------------------------------------------------
+
+
+def sqs_scenario(clock: Any) -> Observation:
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="shim", Attributes={"MessageRetentionPeriod": "120"})[
+        "QueueUrl"
+    ]
+    counts = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"]
+    seen: list[Any] = []
+
+    def receive() -> list[str]:
+        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=5)
+        return sorted(m["Body"] for m in answer.get("Messages", []))
+
+    def depth() -> dict[str, str]:
+        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=counts)["Attributes"]
+
+    sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[{"Id": str(i), "MessageBody": f"m{i}", "DelaySeconds": i % 3} for i in range(9)],
+    )
+    seen += [depth(), receive(), depth()]
+    clock.shift(2.5)
+    seen += [receive(), depth()]
+    clock.shift(6)  # the first ones are visible again
+    seen += [receive()]
+    clock.shift(200)  # past the retention period
+    seen += [receive(), depth()]
+    return seen
+
+
+def test_sqs_answers_as_moto_answers():
+    def run() -> Observation:
+        instant = datetime(2026, 11, 22, 16, 30, tzinfo=UTC)
+        with mock_aws(), time_machine.travel(instant, tick=False) as clock:
+            return sqs_scenario(clock)
+
+    with plain_moto():
+        plain = run()
+    patched = run()
+    assert plain[1] and plain[3]
+    assert patched == plain
+
+
+def test_a_receive_does_not_count_the_queue_once_per_message(monkeypatch):
+    from moto.sqs.models import Queue
+
+    counted = []
+    real = Queue.approximate_number_of_messages
+    monkeypatch.setattr(
+        Queue,
+        "approximate_number_of_messages",
+        property(lambda q: counted.append(1) or real.fget(q)),
+    )
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName="count")["QueueUrl"]
+        entries = [{"Id": str(i), "MessageBody": f"m{i}"} for i in range(10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+        counted.clear()
+        assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]) == 10
+    assert counted == []
