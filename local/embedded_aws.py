@@ -291,9 +291,29 @@ def _query_candidates(
     return buckets.read(table, index_name, values[0])
 
 
+def _in_range(
+    table: Table, index_name: str | None, found: list[Item], comparison: Any, conditions: Any
+) -> list[Item]:
+    """Only the candidates whose index sort key meets the Query's condition on it (moto's own
+    comparison), so that moto sorts what it may answer rather than the whole bucket."""
+    if index_name is None or not comparison or not conditions or len(conditions) != 1:
+        return found
+    attribute, condition, values = conditions[0]
+    schema = next((i.schema for i in table.global_indexes if i.name == index_name), [])
+    if [k["AttributeName"] for k in schema if k["KeyType"] == "RANGE"] != [attribute]:
+        return found
+    return [
+        item
+        for item in found
+        if (value := item.attrs.get(attribute)) is not None and value.compare(condition, values)
+    ]
+
+
 def query(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
     index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
     found = _query_candidates(self, hash_key, index_name, kwargs.get("hash_key_conditions"))
+    if found is not None:
+        found = _in_range(self, index_name, found, args[0], kwargs.get("range_key_conditions"))
     if found is None:
         return _original["query"](self, hash_key, *args, **kwargs)
     token = _candidates.set((self, found))
