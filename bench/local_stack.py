@@ -162,6 +162,16 @@ class Client:
         answer.raise_for_status()
         return dict(answer.json())
 
+    def settle(self, timeout_s: float = 300) -> None:
+        """Until the sandbox has pushed every event (taps, sent cards) to submsg's callback."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            pushes = self.http.get(f"{self.stack.sandbox}/sandbox/pushes", timeout=30).json()
+            if all(push["state"] != "pending" for push in pushes):
+                return
+            time.sleep(0.5)
+        raise RuntimeError("the sandbox's pushes did not settle")
+
     def cards(self) -> list[dict[str, Any]]:
         return list(self.http.get(f"{self.stack.sandbox}/sandbox/messages", timeout=30).json())
 
@@ -277,8 +287,10 @@ def measure() -> LocalFigures:
         users = [BENCH_OPENID.format(n) for n in range(2 * LATENCY_SAMPLES + CARDS + 2)]
         for openid in users[: 2 * LATENCY_SAMPLES]:
             client.grant(openid)
+        client.settle()
         empty = _median_send_ms(client, users[:LATENCY_SAMPLES])
         _store_unrelated_items(stack, UNRELATED_ITEMS)
+        client.settle()
         loaded = _median_send_ms(client, users[LATENCY_SAMPLES : 2 * LATENCY_SAMPLES])
         sent = len(_wait_for_cards(client, 2 * LATENCY_SAMPLES, timeout_s=120))
 

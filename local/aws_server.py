@@ -86,12 +86,14 @@ class AwsServer:
 def serve(port: int) -> None:
     import logging
 
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
     from moto.server import ThreadedMotoServer
 
     from local import embedded_aws
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call otherwise
     embedded_aws.install()
+    MotoRequestHandler.disable_nagle_algorithm = True  # one answer, one round trip
     server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
     server.start()
     stopping = threading.Event()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,21 +20,14 @@ class ChaliceLocalFailed(RuntimeError):
     pass
 
 
-def chalice_command() -> str:
-    beside_python = Path(sys.executable).with_name("chalice")
-    found = str(beside_python) if beside_python.exists() else shutil.which("chalice")
-    if found is None:
-        raise ChaliceLocalFailed("the chalice command is not installed (run `make run`)")
-    return found
-
-
 class ChaliceLocal:
     """Serves the API on 127.0.0.1:``port`` from ``project_dir`` with the given environment."""
 
     def __init__(self, project_dir: Path, port: int, stage: str, env: Mapping[str, str]) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self._arguments = [
-            chalice_command(), "local", "--host", "127.0.0.1", "--port", str(port),
+            sys.executable, "-m", "local.api_server", "local", "--host", "127.0.0.1",
+            "--port", str(port),
             "--stage", stage, "--no-autoreload",
         ]  # fmt: skip
         self._project_dir = project_dir

@@ -9,6 +9,7 @@ moto 5.2.5 has habits that real DynamoDB and SQS do not:
   hash key (an index kept as items are written).
 - Nothing stops two requests from interleaving inside a transaction. Here every DynamoDB request
   runs alone, as DynamoDB's transactions are isolated.
+- Its server lists moto's own folder on disk for every request it dispatches. Here once.
 - SQS reads the clock through ``datetime`` arithmetic several times per message held, and looks
   up the queue's retention period by computing every queue attribute (three counts over all
   messages) once per message received: a receive from a queue of 2 000 messages costs tens of
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import moto
+from moto import backends as moto_backends
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -361,6 +363,19 @@ def is_message_valid_based_on_retention_period(
     return bool(retention_s + message.sent_timestamp / 1000 > time.time())
 
 
+# The server's dispatch ----------------------------------------------------------------------
+
+_MOTO_MODULES: tuple[str, ...] = ()
+
+
+def list_of_moto_modules() -> tuple[str, ...]:
+    """moto's service folders, listed once (moto's server lists its folder for every request)."""
+    global _MOTO_MODULES
+    if not _MOTO_MODULES:
+        _MOTO_MODULES = tuple(_original["list_of_moto_modules"]())
+    return _MOTO_MODULES
+
+
 # Installing ----------------------------------------------------------------------------------
 
 _original: dict[str, Any] = {}
@@ -371,6 +386,7 @@ _PATCHES: tuple[tuple[Any, str, Callable[[Callable[..., Any]], Any]], ...] = (
     (Table, "query", lambda _: query),
     (Table, "all_items", lambda _: all_items),
     (Table, "put_item", lambda _: put_item),
+    (moto_backends, "list_of_moto_modules", lambda _: list_of_moto_modules),
     (sqs_models, "unix_time", lambda _: unix_time),
     (sqs_models, "unix_time_millis", lambda _: unix_time_millis),
     (

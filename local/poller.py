@@ -32,6 +32,17 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
     }
 
 
+_arns: dict[str, str] = {}
+
+
+def _queue_arn(sqs: Any, queue_url: str) -> str:
+    """A queue's ARN never changes: asked once per queue, as Lambda's event source knows it."""
+    if queue_url not in _arns:
+        answer = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        _arns[queue_url] = answer["Attributes"]["QueueArn"]
+    return _arns[queue_url]
+
+
 def poll_once(sqs: Any, queue_url: str, handler: Handler, wait_s: int = 0) -> int:
     """One receive-invoke-delete round; returns how many records were handed to the handler."""
     answer = sqs.receive_message(
@@ -43,8 +54,7 @@ def poll_once(sqs: Any, queue_url: str, handler: Handler, wait_s: int = 0) -> in
     received = answer.get("Messages", [])
     if not received:
         return 0
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
-    event = sqs_event(received, arn["Attributes"]["QueueArn"])
+    event = sqs_event(received, _queue_arn(sqs, queue_url))
     result = handler(event) or {}
     failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
     done = [
