@@ -44,7 +44,8 @@ def load_resources() -> dict[str, Any]:
 
 
 def allowed_actions() -> frozenset[str]:
-    """Every AWS action the functions may call, beyond writing their logs."""
+    """Every AWS action the functions' code may call. Writing logs and X-Ray traces is the
+    Lambda runtime's doing, allowed by each role's own log policy and TracingPolicy."""
     statements = load_resources()[SERVICE_POLICY]["Properties"]["PolicyDocument"]["Statement"]
     return frozenset(action for statement in statements for action in statement["Action"])
 

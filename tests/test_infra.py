@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -20,6 +21,9 @@ from infra.provision import Provisioned, allowed_actions, load_resources, provis
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 BIN_DIR = Path(sys.executable).parent
+# checkov has a virtualenv of its own (see the Makefile): its boto3 pin conflicts with ours.
+CHECKOV = PROJECT_DIR / ".venv-tools" / "bin" / "checkov"
+FUNCTIONS = ("APIHandler", "DueSweep", "ExpirySweep", "SendWorker")
 RUNTIME_ENTRIES = {"app.py", "chalicelib"}
 NOT_SHIPPED = ("local/", "cli/", "bench/", "tests/", "infra/", ".chalice/")
 
@@ -120,6 +124,9 @@ def test_provision_creates_a_send_queue_that_redrives_to_the_dead_letter_queue(
         int(dead["Attributes"]["MessageRetentionPeriod"])
         == (template["SendDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"])
     )
+    for queue, attributes in (("SendQueue", send), ("SendDeadLetterQueue", dead)):
+        assert template[queue]["Properties"]["SqsManagedSseEnabled"] is True
+        assert attributes["Attributes"]["SqsManagedSseEnabled"] == "true"
 
 
 def test_provisioning_twice_reuses_the_table_and_queues_with_their_contents(
@@ -185,6 +192,18 @@ def package(stage: str, out_dir: Path) -> dict[str, Any]:
     return json.loads((out_dir / "sam.json").read_text(encoding="utf-8"))
 
 
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The prod stage packaged once for the module: (output folder, sam.json)."""
+    out_dir = tmp_path_factory.mktemp("package")
+    return out_dir, package("prod", out_dir)
+
+
+@pytest.fixture(scope="module")
+def template(packaged: tuple[Path, dict[str, Any]]) -> dict[str, Any]:
+    return packaged[1]
+
+
 def lint(template_path: Path) -> subprocess.CompletedProcess[str]:
     command = [str(BIN_DIR / "cfn-lint"), str(template_path)]
     return subprocess.run(command, capture_output=True, text=True, check=False)
@@ -229,21 +248,35 @@ def alarmed_metrics(template: dict[str, Any]) -> set[tuple[str, str]]:
     return metrics
 
 
+# X-Ray has no resource-level permissions: uploading traces is the one wildcard resource left.
+TRACE_UPLOAD_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def function_role(template: dict[str, Any], function: str) -> dict[str, Any]:
+    properties = template["Resources"][function]["Properties"]
+    return template["Resources"][properties["Role"]["Fn::GetAtt"][0]]
+
+
 def assert_iam_is_scoped(template: dict[str, Any]) -> None:
     for statement in policy_statements(template):
         actions = as_list(statement["Action"])
         assert all("*" not in action for action in actions), statement
         if "*" in as_list(statement["Resource"]):
-            assert all(action.startswith("logs:") for action in actions), statement
-    roles = of_type(template, "AWS::IAM::Role")
-    for function in of_type(template, "AWS::Serverless::Function").values():
-        role = roles[function["Properties"]["Role"]["Fn::GetAtt"][0]]
-        assert {"Ref": "ServicePolicy"} in role["Properties"]["ManagedPolicyArns"]
+            assert set(actions) <= TRACE_UPLOAD_ACTIONS, statement
+    for function in of_type(template, "AWS::Serverless::Function"):
+        role = function_role(template, function)["Properties"]
+        assert {"Ref": "ServicePolicy"} in role["ManagedPolicyArns"]
+        # Each function writes only to its own log group, which the template creates.
+        group = template["Resources"][function]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        (policy,) = role["Policies"]
+        (logs,) = policy["PolicyDocument"]["Statement"]
+        assert set(logs["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}
+        assert logs["Resource"] == {"Fn::GetAtt": [group, "Arn"]}
 
 
 def assert_functions_use_the_stack_resources(template: dict[str, Any]) -> None:
     functions = of_type(template, "AWS::Serverless::Function")
-    assert {"APIHandler", "DueSweep", "ExpirySweep", "SendWorker"} <= set(functions)
+    assert set(FUNCTIONS) <= set(functions)
     for function in functions.values():
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["SUBMSG_TABLE_NAME"] == {"Ref": "Table"}
@@ -266,11 +299,13 @@ def assert_zip_holds_only_runtime_code(zip_path: Path) -> None:
     assert not [name for name in names if name.startswith(NOT_SHIPPED)]
 
 
-def test_packaged_prod_template_passes_cfn_lint_and_wires_the_stack(tmp_path: Path) -> None:
-    template = package("prod", tmp_path)
+def test_packaged_prod_template_passes_cfn_lint_and_wires_the_stack(
+    packaged: tuple[Path, dict[str, Any]],
+) -> None:
+    out_dir, template = packaged
     resources = template["Resources"]
 
-    linted = lint(tmp_path / "sam.json")
+    linted = lint(out_dir / "sam.json")
     assert linted.returncode == 0, linted.stdout + linted.stderr
     table = resources["Table"]
     assert table["DeletionPolicy"] == "Retain"
@@ -281,7 +316,208 @@ def test_packaged_prod_template_passes_cfn_lint_and_wires_the_stack(tmp_path: Pa
         "ApproximateNumberOfMessagesVisible",
         json.dumps({"Fn::GetAtt": ["SendDeadLetterQueue", "QueueName"]}),
     ) in alarmed_metrics(template)
-    assert ("Errors", json.dumps({"Ref": "SendWorker"})) in alarmed_metrics(template)
+    for function in ("SendWorker", "DueSweep", "ExpirySweep"):
+        assert ("Errors", json.dumps({"Ref": function})) in alarmed_metrics(template)
+    for alarm in of_type(template, "AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     assert_functions_use_the_stack_resources(template)
     assert_iam_is_scoped(template)
-    assert_zip_holds_only_runtime_code(tmp_path / "deployment.zip")
+    assert_zip_holds_only_runtime_code(out_dir / "deployment.zip")
+
+
+# --- production posture ---------------------------------------------------------------------
+
+
+def test_data_at_rest_is_encrypted_and_alarms_can_still_publish(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+
+    assert resources["Table"]["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+    for queue in ("SendQueue", "SendDeadLetterQueue"):
+        assert resources[queue]["Properties"]["SqsManagedSseEnabled"] is True
+    assert resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
+    key = resources["AlarmTopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    # alias/aws/sns would not do: its key policy cannot let CloudWatch alarms publish.
+    (alarms,) = [
+        statement
+        for statement in key["KeyPolicy"]["Statement"]
+        if statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert set(alarms["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+
+
+def test_the_stage_logs_every_request_as_json_with_its_request_id(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    api = resources["RestAPI"]
+    setting = api["Properties"]["AccessLogSetting"]
+    fields = json.loads(setting["Format"])
+
+    assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert fields["requestId"] == "$context.requestId"
+    assert {"status", "httpMethod", "resourcePath", "xrayTraceId"} <= set(fields)
+    # The path holds openids and the error message may echo a header: neither is logged.
+    assert "$context.path" not in fields.values()
+    assert not any("$context.error.message" in value for value in fields.values())
+    # API Gateway writes logs through the account's CloudWatch role, set before the stage.
+    assert api["DependsOn"] == ["ApiGatewayAccount"]
+    account = resources["ApiGatewayAccount"]["Properties"]
+    assert account["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}
+    assert resources["ApiGatewayCloudWatchRole"]["DeletionPolicy"] == "Retain"
+    for group in of_type(template, "AWS::Logs::LogGroup").values():
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert (
+        template["Parameters"]["LogRetentionDays"]["Default"]
+        in (template["Parameters"]["LogRetentionDays"]["AllowedValues"])
+    )
+
+
+def test_the_stage_and_every_function_are_traced_with_permission_to_upload_traces(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+
+    assert resources["RestAPI"]["Properties"]["TracingEnabled"] is True
+    (upload,) = resources["TracingPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert set(upload["Action"]) == TRACE_UPLOAD_ACTIONS
+    for function in FUNCTIONS:
+        assert resources[function]["Properties"]["Tracing"] == "Active"
+        role = function_role(template, function)["Properties"]
+        assert {"Ref": "TracingPolicy"} in role["ManagedPolicyArns"]
+    # Tracing is the runtime's doing, not the code's: the service policy stays exact.
+    assert not TRACE_UPLOAD_ACTIONS & allowed_actions()
+
+
+def test_the_sender_runs_at_most_the_reserved_concurrency_parameter(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    parameter = template["Parameters"]["SenderReservedConcurrency"]
+    sender = resources["SendWorker"]["Properties"]
+    (source,) = sender["Events"].values()
+
+    assert parameter["Type"] == "Number"
+    assert parameter["Default"] == 20
+    assert "WeChat" in parameter["Description"]
+    assert sender["ReservedConcurrentExecutions"] == {"Ref": "SenderReservedConcurrency"}
+    # The event source starts no more copies than are reserved, so it never throttles them
+    # (a throttled batch would count towards the dead-letter queue's 8 receives).
+    assert source["Properties"]["ScalingConfig"] == {
+        "MaximumConcurrency": {"Ref": "SenderReservedConcurrency"}
+    }
+    assert parameter["MinValue"] >= 2  # the event source's lowest MaximumConcurrency
+    for sweep in ("DueSweep", "ExpirySweep"):
+        assert resources[sweep]["Properties"]["ReservedConcurrentExecutions"] == 1
+
+
+def test_the_stage_is_throttled_by_parameters_and_is_the_only_stage(
+    template: dict[str, Any],
+) -> None:
+    api = template["Resources"]["RestAPI"]["Properties"]
+    parameters = template["Parameters"]
+
+    assert api["MethodSettings"] == [
+        {
+            "ResourcePath": "/*",
+            "HttpMethod": "*",
+            "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"},
+        }
+    ]
+    rate, burst = parameters["ApiThrottlingRateLimit"], parameters["ApiThrottlingBurstLimit"]
+    assert rate["Type"] == burst["Type"] == "Number"
+    assert 0 < rate["Default"] <= burst["Default"]
+    # Any OpenApiVersion stops SAM from adding a stage named "Stage" without these settings.
+    assert api["OpenApiVersion"] == "2.0"
+    assert api["StageName"] == "api"
+
+
+EXPECTED_GATEWAY_RESPONSES = {
+    "MISSING_AUTHENTICATION_TOKEN": ("404", "not_found"),
+    "THROTTLED": ("429", "rate_limited"),
+    "REQUEST_TOO_LARGE": ("413", "payload_too_large"),
+    "DEFAULT_4XX": (None, "bad_request"),
+    "DEFAULT_5XX": (None, "internal_error"),
+}
+
+
+def test_gateway_responses_answer_in_the_error_format_with_fixed_messages(
+    template: dict[str, Any],
+) -> None:
+    answers = template["Resources"]["RestAPI"]["Properties"]["GatewayResponses"]
+
+    assert set(answers) == set(EXPECTED_GATEWAY_RESPONSES)
+    for kind, (status, code) in EXPECTED_GATEWAY_RESPONSES.items():
+        response = answers[kind]
+        assert response.get("StatusCode") == status, kind
+        assert response["ResponseParameters"]["Headers"]["Content-Type"] == "'application/json'"
+        (body,) = response["ResponseTemplates"].values()
+        assert set(response["ResponseTemplates"]) == {"application/json"}
+        error = json.loads(body)
+        assert list(error) == ["error"], kind
+        assert set(error["error"]) == {"code", "message"}, kind
+        assert error["error"]["code"] == code
+        assert error["error"]["message"].strip()
+        # No $context or $input at all: $context.error.message can echo the Authorization header.
+        assert "$" not in body, kind
+    assert answers["THROTTLED"]["ResponseParameters"]["Headers"]["Retry-After"] == "'1'"
+
+
+def checkov_skips(template: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """(resource, check id) → the reason given in the resource's Metadata."""
+    return {
+        (name, skip["id"]): skip.get("comment", "")
+        for name, resource in template["Resources"].items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    }
+
+
+def readme_skip_table() -> set[str]:
+    """The check ids listed in the README's table of skipped checks (Deploy to AWS)."""
+    readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+    deploy = readme.split("## Deploy to AWS", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `(CKV_AWS_\d+)`", deploy, flags=re.MULTILINE))
+
+
+def test_every_checkov_skip_carries_its_reason_and_is_listed_in_the_readme(
+    template: dict[str, Any],
+) -> None:
+    skips = checkov_skips(template)
+
+    assert skips
+    for (resource, check), reason in skips.items():
+        assert re.fullmatch(r"CKV_AWS_\d+", check), (resource, check)
+        assert len(reason.split()) >= 8, (resource, check, reason)
+    assert readme_skip_table() == {check for _, check in skips}
+
+
+def test_checkov_finds_no_failed_check_offline(packaged: tuple[Path, dict[str, Any]]) -> None:
+    out_dir, template = packaged
+    assert CHECKOV.exists(), "checkov is installed into .venv-tools by `make test`"
+    env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
+    env.pop("BC_API_KEY", None)
+    command = [
+        str(CHECKOV),
+        "--file",
+        str(out_dir / "sam.json"),
+        "--framework",
+        "cloudformation",
+        "--skip-download",
+        "--output",
+        "json",
+    ]
+    result = subprocess.run(
+        command, env=env, cwd=out_dir, capture_output=True, text=True, timeout=180, check=False
+    )
+    report = json.loads(result.stdout)
+    failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
+    skipped = {
+        (c["resource"].split(".", 1)[1], c["check_id"]) for c in report["results"]["skipped_checks"]
+    }
+
+    assert failed == []
+    assert result.returncode == 0, result.stderr
+    assert report["summary"]["passed"] > 0
+    assert skipped == set(checkov_skips(template))  # every skip is used, and only those
