@@ -43,17 +43,13 @@ def message(size: int) -> bytes:
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_the_sandbox_seals_exactly_the_vector_laid_out_by_hand(size: int) -> None:
+def test_the_sandbox_seals_exactly_the_vector_laid_out_by_hand_and_both_sides_open_it(
+    size: int,
+) -> None:
     vector = by_hand(message(size))
 
     assert crypto.seal(message(size), AES_KEY, APPID, random16=PREFIX) == vector
     assert len(base64.b64decode(vector)) % 32 == 0
-
-
-@pytest.mark.parametrize("size", SIZES)
-def test_both_sides_open_the_vector_laid_out_by_hand(size: int) -> None:
-    vector = by_hand(message(size))
-
     assert callback_codec.decrypt(vector, AES_KEY, APPID) == message(size)
     assert crypto.unseal(vector, AES_KEY, APPID) == message(size)
 
@@ -126,3 +122,16 @@ def test_production_opens_a_push_as_the_sandbox_signs_it(fmt: str, key: str | No
     ]
     if fmt == "json" and key is not None:
         assert set(json.loads(push.body)) == {"ToUserName", "Encrypt"}
+
+
+def test_in_json_numbers_are_strings_and_a_list_of_one_item_is_an_object() -> None:
+    def event(*template_ids: str) -> events.Event:
+        items = events.popup_items(dict.fromkeys(template_ids, "accept"))
+        return events.Event(events.POPUP, "oUser0001", 1767225600, tuple(items))
+
+    one, two = (json.loads(events.render(event(*ids), "gh_1", "json")) for ids in (["a"], "ab"))
+
+    assert isinstance(one["SubscribeMsgPopupEvent"]["List"], dict)
+    assert len(two["SubscribeMsgPopupEvent"]["List"]) == 2
+    assert one["CreateTime"] == "1767225600"
+    assert len(callback_codec.parse_event(json.dumps(one).encode(), "json").items) == 1
