@@ -8,11 +8,8 @@ from typing import Any
 from chalice import Chalice, Rate
 from chalice.app import Response, SQSEvent
 
-from chalicelib import callback, grants, messages, preferences, stats, sweeps, templates
-from chalicelib.auth import authenticate
-from chalicelib.bootstrap import services
-from chalicelib.health import check as check_health
-from chalicelib.http import (
+from chalicelib.adapters.observability import flush_metrics, logger
+from chalicelib.api.http import (
     endpoint,
     in_error_format,
     parse_body,
@@ -21,9 +18,7 @@ from chalicelib.http import (
     plain,
     reply,
 )
-from chalicelib.observability import flush_metrics, logger
-from chalicelib.records import App, GrantResult, GrantSource
-from chalicelib.schemas import (
+from chalicelib.api.schemas import (
     EventIn,
     EventOut,
     GrantsIn,
@@ -35,6 +30,11 @@ from chalicelib.schemas import (
     TemplateIn,
     TemplateList,
 )
+from chalicelib.bootstrap import services
+from chalicelib.domain.records import App, GrantResult, GrantSource
+from chalicelib.services import callback, grants, messages, preferences, stats, sweeps, templates
+from chalicelib.services.auth import authenticate
+from chalicelib.services.health import check as check_health
 
 app = Chalice(app_name="submsg")
 
@@ -74,7 +74,7 @@ def health() -> Response:
 
 @route("/v1/openapi.json", "GET")
 def openapi() -> Response:
-    from chalicelib.openapi import document
+    from chalicelib.api.openapi import document
 
     return reply(document(app))
 
@@ -239,6 +239,6 @@ def expiry_sweep(event: Any) -> dict[str, int]:
 
 @app.on_sqs_message(queue="submsg-send", batch_size=10)
 def send_worker(event: SQSEvent) -> dict[str, Any]:
-    from chalicelib.worker import process_batch
+    from chalicelib.api.worker import process_batch
 
     return process_batch(services(), event.to_dict(), event.context)

@@ -179,8 +179,8 @@ def _store_unrelated_items(stack: Stack, count: int) -> None:
     """Other users' preferences, credits and messages (sent, or due in a month)."""
     import boto3
 
-    from chalicelib.store import Store
-    from chalicelib.store.dynamo import Dynamo, to_item
+    from chalicelib.adapters.store import Store
+    from chalicelib.adapters.store.dynamo import Dynamo, to_item
     from infra.provision import table_name
     from local.config import STAGE
     from local.environment import aws_environment
@@ -204,9 +204,9 @@ def _store_unrelated_items(stack: Stack, count: int) -> None:
 
 
 def _unrelated_item(store: Any, app_id: str, n: int) -> dict[str, Any]:
-    from chalicelib import clock
-    from chalicelib.records import Category, Credit, Message, MessageStatus, TemplateKind
-    from chalicelib.store import layout
+    from chalicelib.adapters.store import layout
+    from chalicelib.domain import clock
+    from chalicelib.domain.records import Category, Credit, Message, MessageStatus, TemplateKind
 
     openid, now = f"oOther{n // 5:020d}", clock.now()
     later = now + timedelta(days=30, seconds=n)

@@ -12,8 +12,10 @@ DUE = 100
 
 
 def reads_per_due(backlog: int) -> float:
-    from chalicelib import admin, bootstrap, clock, sweeps
-    from chalicelib.records import Category, Message, MessageStatus, TemplateKind
+    from chalicelib import bootstrap
+    from chalicelib.domain import clock
+    from chalicelib.domain.records import Category, Message, MessageStatus, TemplateKind
+    from chalicelib.services import admin, sweeps
 
     with aws_environment(f"bench-sweep-{backlog}") as resources:
         services = bootstrap.services()
@@ -48,6 +50,6 @@ def reads_per_due(backlog: int) -> float:
 
 
 def _wire(item: dict) -> dict:
-    from chalicelib.store.dynamo import to_item
+    from chalicelib.adapters.store.dynamo import to_item
 
     return to_item(item)

@@ -6,15 +6,15 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.cache import TtlCache
-from chalicelib.queue import SendQueue
-from chalicelib.secrets import Secrets
+from chalicelib.adapters.cache import TtlCache
+from chalicelib.adapters.queue import SendQueue
+from chalicelib.adapters.secrets import Secrets
+from chalicelib.adapters.store import Store
+from chalicelib.adapters.store.dynamo import Dynamo
 from chalicelib.settings import Settings, get_settings
-from chalicelib.store import Store
-from chalicelib.store.dynamo import Dynamo
 
 if TYPE_CHECKING:
-    from chalicelib.wechat import WeChatClient
+    from chalicelib.adapters.wechat import WeChatClient
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Services:
     @property
     def wechat(self) -> WeChatClient:
         if self._wechat is None:
-            from chalicelib.wechat import WeChatClient, WeChatConfig
+            from chalicelib.adapters.wechat import WeChatClient, WeChatConfig
 
             self._wechat = WeChatClient(
                 WeChatConfig(

@@ -9,8 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from chalicelib import clock, stats
-from chalicelib.schemas import Counts, StatsOut, StatsQuery
+from chalicelib.api.schemas import Counts, StatsOut, StatsQuery
+from chalicelib.domain import clock
+from chalicelib.services import stats
 from cli import target
 from cli.output import fits, results
 

@@ -33,8 +33,8 @@ from typing import Any, TypeGuard, cast
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-from chalicelib.keywords import parse_content, validate_data
-from chalicelib.records import Keyword, TemplateKind
+from chalicelib.domain.keywords import parse_content, validate_data
+from chalicelib.domain.records import Keyword, TemplateKind
 from local import sandbox_push
 from local.sandbox_push import Pusher, PushTarget
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from chalicelib import callback_codec
+from chalicelib.adapters import callback_codec
 
 POPUP = "subscribe_msg_popup_event"
 CHANGE = "subscribe_msg_change_event"

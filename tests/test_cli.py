@@ -17,11 +17,12 @@ from click.testing import Result
 from moto.server import ThreadedMotoServer
 from typer.testing import CliRunner
 
-from chalicelib import bootstrap, wechat
-from chalicelib.auth import authenticate
+from chalicelib import bootstrap
+from chalicelib.adapters import wechat
 from chalicelib.bootstrap import Services
-from chalicelib.errors import Unauthorized
-from chalicelib.records import CapPeriod, Category, Preferences, TemplateKind
+from chalicelib.domain.errors import Unauthorized
+from chalicelib.domain.records import CapPeriod, Category, Preferences, TemplateKind
+from chalicelib.services.auth import authenticate
 from cli.main import app
 from cli.target import point_at_local_stack
 from infra.provision import Provisioned, provision

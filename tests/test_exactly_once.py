@@ -15,10 +15,10 @@ import pytest
 import time_machine
 
 import app as app_module
-from chalicelib import messages
-from chalicelib.auth import load_app
-from chalicelib.errors import NoGrant
-from chalicelib.schemas import MessageIn
+from chalicelib.api.schemas import MessageIn
+from chalicelib.domain.errors import NoGrant
+from chalicelib.services import messages
+from chalicelib.services.auth import load_app
 from local.poller import sqs_event
 from tests.conftest import APP_ID, OPENID, TEMPLATE, drain, run_due_sweep
 

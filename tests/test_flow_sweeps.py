@@ -9,7 +9,7 @@ import boto3
 import pytest
 import time_machine
 
-from chalicelib.store.messages import Messages
+from chalicelib.adapters.store.messages import Messages
 from tests.conftest import OPENID, TEMPLATE, drain, run_due_sweep, run_expiry_sweep
 
 START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai: outside quiet hours
@@ -156,7 +156,7 @@ def test_overlapping_sweeps_and_a_crash_between_enqueue_and_mark_send_once(
 def test_a_claim_that_never_finished_becomes_unknown_and_is_not_resent(
     granted, clock, client, aws, wx, monkeypatch
 ):
-    from chalicelib import sender
+    from chalicelib.services import sender
 
     message_id = granted.send().json_body["id"]
     original = sender._send
@@ -178,7 +178,7 @@ def test_moving_a_message_after_the_sweep_read_it_sends_it_at_the_new_time_only(
 ):
     message_id = reminder(granted, START + timedelta(minutes=5))
     clock.at(START + timedelta(minutes=4, seconds=30))
-    from chalicelib import sweeps
+    from chalicelib.services import sweeps
 
     original = sweeps._mark_queued
 

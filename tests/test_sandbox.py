@@ -11,7 +11,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.wechat import Outcome, WeChatClient, WeChatConfig, clear_token_cache
+from chalicelib.adapters.wechat import Outcome, WeChatClient, WeChatConfig, clear_token_cache
 from local.sandbox import Sandbox, SandboxTemplate
 
 APPID = "wx0000000000000001"
