@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from chalicelib.adapters.secrets import MissingSecret
+from chalicelib.ports import MissingSecret
 from chalicelib.adapters.wechat import WeChatError
 from chalicelib.domain.errors import SubmsgError
 from chalicelib.services.admin import AppExists, UnknownApp

@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from chalicelib.api.schemas import Counts, StatsOut, StatsQuery
+from chalicelib.api.mappers import stats_out
 from chalicelib.domain import clock
+from chalicelib.domain.statistics import stats_day
 from chalicelib.services import stats
 from cli import target
 from cli.output import fits, results
@@ -42,11 +44,12 @@ def show(
     """Daily counters of an app, in the app's timezone."""
     services = target.services(ctx)
     app = target.require_app(services, app_id)
-    last = to.date() if to else date.fromisoformat(stats.stats_day(app, clock.now()))
+    last = to.date() if to else date.fromisoformat(stats_day(app, clock.now()))
     first = from_.date() if from_ else last - timedelta(days=DEFAULT_DAYS - 1)
     query = StatsQuery.model_validate({"from": first, "to": last, "template_id": template})
     console = results()
-    console.print(*stats_tables(stats.report(services, app, query), console))
+    days = stats.per_day(services, app, query.from_, query.to, query.template_id)
+    console.print(*stats_tables(stats_out(query.from_, query.to, days), console))
 
 
 def stats_tables(report: StatsOut, console: Console) -> list[Table]:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.adapters.secrets import APP_SECRET
+from chalicelib.ports import APP_SECRET
 from chalicelib.adapters.wechat import WeChatError
 from chalicelib.api.schemas import KeywordIn, TemplateIn
 from chalicelib.bootstrap import Services

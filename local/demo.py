@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.adapters.secrets import APP_SECRET
+from chalicelib.ports import APP_SECRET
 from chalicelib.api.schemas import TemplateIn
 from chalicelib.bootstrap import Services
 from chalicelib.domain.records import Category, TemplateKind

@@ -7,14 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SSMProvider
 
-APP_SECRET = "app_secret"
-CALLBACK_TOKEN = "callback_token"
-ENCODING_AES_KEY = "encoding_aes_key"
-SECRET_NAMES = (APP_SECRET, CALLBACK_TOKEN, ENCODING_AES_KEY)
-
-
-class MissingSecret(Exception):
-    """The app has no such secret in Parameter Store."""
+from chalicelib.ports import MissingSecret
 
 
 class Secrets:

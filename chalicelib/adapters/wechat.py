@@ -1,4 +1,4 @@
-"""WeChat API client: stable access token, subscription-message send, template list (SPEC §6)."""
+"""WeChat API client: stable access token, subscription-message send, template list."""
 
 from __future__ import annotations
 
@@ -8,47 +8,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 
 import requests
 from urllib3.exceptions import ReadTimeoutError
 
+from chalicelib.domain.outcomes import TOKEN_ERRORS, Outcome, SendReport, classify
+
 logger = logging.getLogger(__name__)
 
-TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 REFRESH_MARGIN_S = 300.0
-
-
-class Outcome(StrEnum):
-    SENT = "sent"
-    RETRY = "retry"
-    DEFER_DAILY_QUOTA = "defer_daily_quota"
-    NO_SUBSCRIPTION = "no_subscription"  # 43101
-    REJECTED = "rejected"  # permanent content/addressing errors: no retry, refund
-    UNKNOWN = "unknown"  # read timeout after the request was sent, or unreadable 2xx answer
-
-
-_OUTCOMES: dict[int, Outcome] = {
-    0: Outcome.SENT,
-    **dict.fromkeys((-1, 45011, 43108, *TOKEN_ERRORS), Outcome.RETRY),
-    45009: Outcome.DEFER_DAILY_QUOTA,
-    43101: Outcome.NO_SUBSCRIPTION,
-    **dict.fromkeys((40003, 40037, 41030, 43107, 45168, 47003), Outcome.REJECTED),
-}
-
-
-def classify(errcode: int) -> Outcome:
-    # Unlisted codes: negative ones are WeChat's "system busy" family and worth a retry; positive
-    # ones are request errors that would fail again: the message fails and its credit is refunded.
-    return _OUTCOMES.get(errcode, Outcome.RETRY if errcode < 0 else Outcome.REJECTED)
-
-
-@dataclass(frozen=True)
-class SendReport:
-    outcome: Outcome
-    errcode: int | None
-    errmsg: str
-    msgid: int | None = None
 
 
 @dataclass(frozen=True)

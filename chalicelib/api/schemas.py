@@ -256,6 +256,7 @@ class Counts(Response):
     sent: int = 0
     failed: int = 0
     skipped: int = 0
+    unknown: int = 0  # sends whose outcome WeChat never told (never resent)
     clicked: int = 0
     converted: int = 0
     grants_received: int = 0

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from chalicelib.bootstrap import Services
+from chalicelib.ports import Services
 from chalicelib.services import sender
 
 

@@ -34,11 +34,28 @@ class CapWindow:
     ends_at: datetime
 
 
-def opted_out(prefs: Preferences, category: Category, template_id: str) -> bool:
+@dataclass(frozen=True)
+class OptOut:
+    """One way a user says no: a switch that is on, or a list that holds a value."""
+
+    setting: str  # the Preferences field
+    holds: str | None = None  # None: the switch itself; otherwise the value the list holds
+
+
+def opt_outs(category: Category, template_id: str) -> tuple[OptOut, ...]:
+    """What opts a user out of a message: the rule the API, the sender and the store share."""
     return (
-        prefs.opt_out_all
-        or category in prefs.opt_out_categories
-        or template_id in prefs.opt_out_templates
+        OptOut("opt_out_all"),
+        OptOut("opt_out_categories", category.value),
+        OptOut("opt_out_templates", template_id),
+    )
+
+
+def opted_out(prefs: Preferences, category: Category, template_id: str) -> bool:
+    settings = prefs.model_dump(mode="json")
+    return any(
+        settings[o.setting] is True if o.holds is None else o.holds in settings[o.setting]
+        for o in opt_outs(category, template_id)
     )
 
 

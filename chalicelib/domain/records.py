@@ -6,6 +6,7 @@ response shapes live in ``chalicelib.schemas``. Every datetime is timezone-aware
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Decimal
 from enum import StrEnum
@@ -195,3 +196,28 @@ class Message(Record):
     converted_at: datetime | None = None
     conversion_value: Decimal | None = None
     idempotency_key: str | None = None  # the client's key that created it, erased with it
+
+
+@dataclass
+class UserState:
+    """Everything submsg keeps in one user's partition that decides whether a message may go."""
+
+    preferences: Preferences = field(default_factory=Preferences)
+    grants: dict[str, GrantState] = field(default_factory=dict)
+    credits: list[Credit] = field(default_factory=list)
+
+    def usable_credits(self, template_id: str, valid_at: datetime) -> list[Credit]:
+        """Credits of a template still valid at ``valid_at``, earliest-expiring first."""
+        never = datetime.max.replace(tzinfo=valid_at.tzinfo)
+        return sorted(
+            (
+                c
+                for c in self.credits
+                if c.template_id == template_id
+                and (c.expires_at is None or c.expires_at > valid_at)
+            ),
+            key=lambda c: c.expires_at or never,
+        )
+
+    def credit_count(self, template_id: str, now: datetime) -> int:
+        return len(self.usable_credits(template_id, now))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from chalicelib.adapters.secrets import APP_SECRET, CALLBACK_TOKEN, ENCODING_AES_KEY
-from chalicelib.bootstrap import Services
 from chalicelib.domain import clock
 from chalicelib.domain.records import ApiKey, App
+from chalicelib.ports import APP_SECRET, CALLBACK_TOKEN, ENCODING_AES_KEY, Services
 from chalicelib.services.auth import new_api_key
 
 

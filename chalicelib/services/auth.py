@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from chalicelib.bootstrap import Services
 from chalicelib.domain import clock
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.domain.records import ApiKey, App
+from chalicelib.ports import Services
 
 KEY_PREFIX = "sk_"
 

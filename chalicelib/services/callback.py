@@ -1,4 +1,4 @@
-"""WeChat's push callback: URL verification and subscription events (SPEC §6.5)."""
+"""WeChat's push callback: URL verification and subscription events (docs/rules.md)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,16 @@ from pydantic import BaseModel, ConfigDict
 from chalicelib.adapters import callback_codec
 from chalicelib.adapters.callback_codec import CallbackEvent
 from chalicelib.adapters.observability import logger, mask
-from chalicelib.adapters.secrets import CALLBACK_TOKEN, ENCODING_AES_KEY, MissingSecret
-from chalicelib.bootstrap import Services
 from chalicelib.domain import clock
 from chalicelib.domain.errors import CallbackRefused, NotFound, PayloadTooLarge
 from chalicelib.domain.records import App, GrantResult, GrantSource
-from chalicelib.services import grants
+from chalicelib.ports import CALLBACK_TOKEN, ENCODING_AES_KEY, MissingSecret, Services
+from chalicelib.services import grants, message_moves
 from chalicelib.services.auth import load_app
 
 POPUP = "subscribe_msg_popup_event"
 CHANGE = "subscribe_msg_change_event"
 SENT = "subscribe_msg_sent_event"
-DEDUPE_TTL_S = 24 * 3600
 
 
 class CallbackQuery(BaseModel):
@@ -90,10 +88,6 @@ def _open(
     return callback_codec.parse_event(body, fmt)
 
 
-def _dedupe_op(services: Services, app: App, event: CallbackEvent) -> dict[str, Any]:
-    return services.store.events.seen_op(app.app_id, event.dedupe_key, clock.now(), DEDUPE_TTL_S)
-
-
 def _popup(services: Services, app: App, event: CallbackEvent) -> None:
     """Taps reported by WeChat; the dedupe record is written in the same transaction."""
     known = {t.template_id for t in services.store.catalog.list_templates(app.app_id)}
@@ -111,7 +105,7 @@ def _popup(services: Services, app: App, event: CallbackEvent) -> None:
             event.openid,
             results,
             GrantSource.CALLBACK,
-            extra_ops=[_dedupe_op(services, app, event)],
+            first_time=services.store.events.first_time(app.app_id, event.dedupe_key, clock.now()),
         )
     except grants.AlreadyRecorded:
         logger.info("duplicate popup event ignored", extra={"openid": mask(event.openid)})
@@ -122,7 +116,7 @@ def _once(services: Services, app: App, event: CallbackEvent, apply: Any) -> Non
     if services.store.events.seen(app.app_id, event.dedupe_key):
         return
     apply()
-    services.store.events.remember(app.app_id, event.dedupe_key, clock.now(), DEDUPE_TTL_S)
+    services.store.events.remember(app.app_id, event.dedupe_key, clock.now())
 
 
 def _switched_off(services: Services, app: App, event: CallbackEvent) -> None:
@@ -131,10 +125,8 @@ def _switched_off(services: Services, app: App, event: CallbackEvent) -> None:
 
 
 def _delivery_results(services: Services, app: App, event: CallbackEvent) -> None:
-    from chalicelib.services import messages
-
     for item in event.items:
         if item.msg_id is not None and item.error_code not in (None, 0):
-            messages.delivery_failed(
+            message_moves.delivery_failed(
                 services, app, item.msg_id, item.error_code, item.error_status or ""
             )

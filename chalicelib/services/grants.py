@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.adapters.store import TransactionCanceled, UserState
-from chalicelib.api.schemas import GrantsOut, SubscriptionItem, SubscriptionsOut
-from chalicelib.bootstrap import Services
+from chalicelib.adapters.store.table import Write
 from chalicelib.domain import clock, policy
 from chalicelib.domain.errors import FieldProblem, NotFound, ValidationFailed
 from chalicelib.domain.records import (
@@ -20,11 +19,14 @@ from chalicelib.domain.records import (
     LongTermStatus,
     Template,
     TemplateKind,
+    UserState,
 )
-from chalicelib.services.stats import stats_day
+from chalicelib.domain.statistics import stats_day
+from chalicelib.ports import Services, TransactionFailed
 from chalicelib.services.templates import find_template
 
 REFUSALS = (GrantResult.REJECT, GrantResult.BAN)
+FIRST_TIME = "first_time"
 
 
 class AlreadyRecorded(Exception):
@@ -37,40 +39,45 @@ def record_results(
     openid: str,
     results: Mapping[str, GrantResult],
     source: GrantSource,
-    extra_ops: Sequence[dict[str, Any]] = (),
+    first_time: Write | None = None,
 ) -> UserState:
-    """Apply one popup's answers; accepts count only when they come from the app's grant source."""
+    """Apply one popup's answers; accepts count only when they come from the app's grant source.
+
+    ``first_time``: a condition that this report was not applied before (a push's dedupe
+    record), written in the same transaction; AlreadyRecorded when it fails.
+    """
     templates = _templates_of(services, app, results)
     now = clock.now()
     store = services.store
     state = store.users.load(app.app_id, openid)
-    operations: list[dict[str, Any]] = []
+    transaction = store.transaction().add(FIRST_TIME, first_time)
     for template_id, result in results.items():
         template = templates[template_id]
         counts_accept = result is GrantResult.ACCEPT and source is app.grant_source
         changes = _answer_changes(template, result, counts_accept, now)
         previous = state.grants.get(template_id) or GrantState(template_id=template_id)
         state.grants[template_id] = previous.model_copy(update=changes)
-        operations.append(store.users.grant_update_op(app.app_id, openid, template_id, changes))
+        transaction.add(
+            f"grant:{template_id}",
+            store.users.grant_update(app.app_id, openid, template_id, changes),
+        )
         if counts_accept and template.kind is TemplateKind.ONE_TIME:
             credit = _new_credit(template, now)
             state.credits.append(credit)
-            operations.append(store.users.add_credit_op(app.app_id, openid, credit))
-        if counts_accept:
-            operations.append(
-                store.counters.increment_op(
-                    app.app_id, stats_day(app, now), template_id, {"grants_received": 1}
-                )
+            transaction.add(
+                f"credit:{template_id}", store.users.add_credit(app.app_id, openid, credit)
             )
+        if counts_accept:
+            counted = store.counters.increment(
+                app.app_id, stats_day(app, now), template_id, {"grants_received": 1}
+            )
+            transaction.add(f"stats:{template_id}", counted)
     try:
-        store.db.transact([*extra_ops, *operations])
-    except TransactionCanceled as canceled:
-        if canceled.failed & set(range(len(extra_ops))):
-            raise AlreadyRecorded from canceled
+        transaction.commit()
+    except TransactionFailed as failed:
+        if failed.on(FIRST_TIME):
+            raise AlreadyRecorded from failed
         raise
-    state.credits.sort(
-        key=lambda c: (c.template_id, c.expires_at or datetime.max.replace(tzinfo=now.tzinfo))
-    )
     return state
 
 
@@ -119,42 +126,27 @@ def _new_credit(template: Template, now: datetime) -> Credit:
     )
 
 
-def grants_out(openid: str, state: UserState, templates: list[Template]) -> GrantsOut:
-    now = clock.now()
-    credits: dict[str, int] = {}
-    long_term: dict[str, LongTermStatus] = {}
-    for template in templates:
-        if template.kind is TemplateKind.ONE_TIME:
-            credits[template.template_id] = state.credit_count(template.template_id, now)
-        else:
-            grant = state.grants.get(template.template_id)
-            if grant and grant.long_term:
-                long_term[template.template_id] = grant.long_term
-    return GrantsOut(openid=openid, credits=credits, long_term=long_term)
+@dataclass(frozen=True)
+class Subscription:
+    """What a user holds for one template, and whether to ask again."""
+
+    template: Template
+    usable: list[Credit]
+    grant: GrantState | None
+    should_prompt: bool
+    reason: str
 
 
-def subscriptions(services: Services, app: App, openid: str) -> SubscriptionsOut:
+def subscriptions(services: Services, app: App, openid: str) -> list[Subscription]:
     now = clock.now()
     state = services.store.users.load(app.app_id, openid)
-    items = []
+    found = []
     for template in services.store.catalog.list_templates(app.app_id):
         usable = state.usable_credits(template.template_id, now)
         grant = state.grants.get(template.template_id)
         prompt, reason = policy.should_prompt(template, len(usable), grant, now)
-        items.append(
-            SubscriptionItem(
-                template_id=template.template_id,
-                kind=template.kind,
-                credits=len(usable),
-                next_expiry=clock.zulu(usable[0].expires_at) if usable else None,
-                long_term=grant.long_term if grant else None,
-                last_result=grant.last_result if grant else None,
-                last_result_at=clock.zulu(grant.last_result_at) if grant else None,
-                should_prompt=prompt,
-                reason=reason,
-            )
-        )
-    return SubscriptionsOut(openid=openid, items=items)
+        found.append(Subscription(template, usable, grant, prompt, reason))
+    return found
 
 
 def switched_off(services: Services, app: App, openid: str, template_ids: Sequence[str]) -> None:
@@ -162,8 +154,8 @@ def switched_off(services: Services, app: App, openid: str, template_ids: Sequen
     now = clock.now()
     store = services.store
     kinds = {t.template_id: t.kind for t in store.catalog.list_templates(app.app_id)}
-    operations = []
-    for template_id in template_ids:
+    transaction = store.transaction()
+    for template_id in dict.fromkeys(template_ids):
         changes: dict[str, Any] = {
             "last_result": GrantResult.REJECT,
             "last_result_at": now,
@@ -171,8 +163,9 @@ def switched_off(services: Services, app: App, openid: str, template_ids: Sequen
         }
         if kinds.get(template_id) is TemplateKind.LONG_TERM:
             changes["long_term"] = LongTermStatus.REJECTED
-        operations.append(store.users.grant_update_op(app.app_id, openid, template_id, changes))
-    if operations:
-        store.db.transact(operations)
+        transaction.add(
+            template_id, store.users.grant_update(app.app_id, openid, template_id, changes)
+        )
+    transaction.commit()
     for template_id in template_ids:
         store.users.drop_credits(app.app_id, openid, template_id)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from chalicelib.bootstrap import Services
 from chalicelib.domain.errors import Unavailable
+from chalicelib.ports import Services
 
 READY_FOR_S = 5.0
 

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from chalicelib.adapters.observability import logger, mask
-from chalicelib.api.schemas import PreferencesIn, PreferencesOut
-from chalicelib.bootstrap import Services
+from chalicelib.api.schemas import PreferencesIn
 from chalicelib.domain import policy
 from chalicelib.domain.errors import FieldProblem, ValidationFailed
 from chalicelib.domain.records import App, Preferences
+from chalicelib.ports import Services
 
 
-def get(services: Services, app: App, openid: str) -> PreferencesOut:
-    preferences = services.store.users.load(app.app_id, openid).preferences
-    return preferences_out(openid, preferences)
+def get(services: Services, app: App, openid: str) -> Preferences:
+    return services.store.users.load(app.app_id, openid).preferences
 
 
-def update(services: Services, app: App, openid: str, body: PreferencesIn) -> PreferencesOut:
+def update(services: Services, app: App, openid: str, body: PreferencesIn) -> Preferences:
     if body.timezone is not None and not policy.valid_timezone(body.timezone):
         raise ValidationFailed(
             "The timezone is not known.", [FieldProblem("timezone", "not an IANA timezone name")]
@@ -24,7 +23,7 @@ def update(services: Services, app: App, openid: str, body: PreferencesIn) -> Pr
     changes = body.model_dump(exclude_unset=True)
     updated = Preferences.model_validate({**current.model_dump(), **changes})
     services.store.users.put_preferences(app.app_id, openid, updated)
-    return preferences_out(openid, updated)
+    return updated
 
 
 def erase_user(services: Services, app: App, openid: str) -> None:
@@ -34,7 +33,3 @@ def erase_user(services: Services, app: App, openid: str) -> None:
     store.messages.delete_keys(message_keys)
     erased = store.users.erase(app.app_id, openid)
     logger.info("user erased", extra={"openid": mask(openid), "items": erased + len(message_keys)})
-
-
-def preferences_out(openid: str, preferences: Preferences) -> PreferencesOut:
-    return PreferencesOut(openid=openid, **preferences.model_dump())

@@ -1,30 +1,29 @@
 """The sender: claims a due message, applies the send-time policy, calls WeChat, records the result.
 
-Exactly-once rules (SPEC §4): every step is a conditional write, so a duplicate SQS delivery, an
-overlapping sweep or a crash between two calls can never send a card twice nor lose a message.
+Exactly-once rules (docs/exactly-once.md): every step is one move of the lifecycle, a
+conditional write, so a duplicate SQS delivery, an overlapping sweep or a crash between two
+calls can never send a card twice nor lose a message.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from chalicelib.adapters.observability import logger
-from chalicelib.adapters.secrets import APP_SECRET, MissingSecret
-from chalicelib.adapters.store import TransactionCanceled
-from chalicelib.adapters.wechat import Outcome, SendReport
-from chalicelib.bootstrap import Services
-from chalicelib.domain import clock, policy
-from chalicelib.domain.records import App, Message, MessageStatus
+from chalicelib.domain import clock, dispatch, policy
+from chalicelib.domain.lifecycle import Move
+from chalicelib.domain.outcomes import Outcome, SendReport
+from chalicelib.domain.records import App, Message
 from chalicelib.domain.tracking import wechat_payload
-from chalicelib.services import dispatch
+from chalicelib.ports import APP_SECRET, MissingSecret, Services, TransactionFailed
 from chalicelib.services.auth import load_app
-from chalicelib.services.transitions import Transitions
+from chalicelib.services.lifecycle import MessageSteps
 
-S = MessageStatus
 DUE_SLACK = timedelta(seconds=1)
+PREFERENCES = "preferences"
 
 
 class RetryLater(Exception):
@@ -50,54 +49,62 @@ def deliver(services: Services, delivery: Delivery) -> None:
     if app is None:
         logger.warning("message of an unknown app dropped", extra={"message_id": message.id})
         return
-    steps = Transitions(services, app, message, now)
-    if _deferred_for_quiet_hours(steps, app, message, now):
+    steps = MessageSteps(services, app, message, now)
+    if _deferred_for_quiet_hours(steps):
         return
     window = steps.cap_window()
+    claim = steps.transition(
+        Move.CLAIM,
+        work_at=now + timedelta(seconds=services.settings.lease_s),
+        changes={"claim_id": steps.claim_id},
+        due_by=now + DUE_SLACK,
+    )
+    still_wanted = services.store.users.still_wanted(
+        app.app_id, message.openid, message.category, message.template_id, message.user_timezone
+    )
     try:
-        services.store.db.transact(steps.claim_ops(window, due_by=now + DUE_SLACK))
-    except TransactionCanceled as canceled:
-        _claim_refused(services, steps, delivery, canceled, window is not None)
+        if not steps.apply(claim, window, extra={PREFERENCES: still_wanted}):
+            return  # claimed by another copy, canceled, moved, or not due: nothing to do
+    except TransactionFailed as refused:
+        _claim_refused(services, steps, delivery, refused)
         return
     report = _send(services, app, message)
     _record(services, steps, delivery, report, window)
 
 
-def _deferred_for_quiet_hours(
-    steps: Transitions, app: App, message: Message, now: datetime
-) -> bool:
+def _deferred_for_quiet_hours(steps: MessageSteps) -> bool:
+    message, app = steps.message, steps.app
     if policy.exempt_from_quiet_hours(message.category, message.urgent):
         return False
     timezone = message.user_timezone or app.timezone
-    until = policy.quiet_until(now, timezone, app.quiet_hours)
+    until = policy.quiet_until(steps.now, timezone, app.quiet_hours)
     if until is None:
         return False
-    steps.defer_unclaimed(until, due_by=now + DUE_SLACK)
+    deferred = steps.transition(
+        Move.DEFER, work_at=until, changes={"send_at": until}, due_by=steps.now + DUE_SLACK
+    )
+    steps.apply(deferred)  # a copy that finds it handled, canceled or moved does nothing
     return True
 
 
 def _claim_refused(
-    services: Services,
-    steps: Transitions,
-    delivery: Delivery,
-    canceled: TransactionCanceled,
-    capped: bool,
+    services: Services, steps: MessageSteps, delivery: Delivery, refused: TransactionFailed
 ) -> None:
     message = delivery.message
-    if Transitions.CLAIM_MESSAGE in canceled.failed or not canceled.failed:
-        return  # claimed by another copy, canceled, moved, or not due: nothing to do
-    if Transitions.CLAIM_PREFERENCES in canceled.failed:
+    if refused.on(PREFERENCES):
         preferences = services.store.users.load(message.app_id, message.openid).preferences
         if policy.opted_out(preferences, message.category, message.template_id):
-            steps.skip_unclaimed("opted_out")
-            return
-        if preferences.timezone != message.user_timezone:
+            _skip(steps, "opted_out")
+        elif preferences.timezone != message.user_timezone:
             # The user changed timezone since the message was written: decide with the new one.
             updated = message.model_copy(update={"user_timezone": preferences.timezone})
             deliver(services, Delivery(updated, delivery.receive_count, delivery.receipt_handle))
-        return
-    if capped:
-        steps.skip_unclaimed("frequency_cap")
+    elif refused.on("cap"):
+        _skip(steps, "frequency_cap")
+
+
+def _skip(steps: MessageSteps, reason: str) -> None:
+    steps.apply(steps.transition(Move.SKIP, changes={"result": {"reason": reason}}))
 
 
 def _send(services: Services, app: App, message: Message) -> SendReport:
@@ -110,36 +117,61 @@ def _send(services: Services, app: App, message: Message) -> SendReport:
 
 def _record(
     services: Services,
-    steps: Transitions,
+    steps: MessageSteps,
     delivery: Delivery,
     report: SendReport,
     window: policy.CapWindow | None,
 ) -> None:
-    outcome = report.outcome
-    last_attempt = delivery.receive_count >= services.settings.max_attempts
+    outcome, settings = report.outcome, services.settings
+    last_attempt = delivery.receive_count >= settings.max_attempts
     _log_outcome(delivery, report, last_attempt)
+    result = {"result": _result(report)}
     if outcome is Outcome.RETRY and not last_attempt:
-        delay = policy.retry_delay_s(max(1, delivery.receive_count), services.settings.retry_base_s)
-        steps.release_for_retry(report, delay, window)
+        delay = policy.retry_delay_s(max(1, delivery.receive_count), settings.retry_base_s)
+        work_at = steps.now + timedelta(seconds=delay + settings.lease_s)
+        steps.apply(steps.transition(Move.RETRY, work_at=work_at, changes=result), window)
         if delivery.receipt_handle:
             services.queue.postpone(delivery.receipt_handle, delay)
         raise RetryLater(f"WeChat busy ({report.errcode}); retry in {delay} s")
     if outcome is Outcome.SENT:
-        steps.finish_sent(report)
+        _sent(services, steps, report)
     elif outcome is Outcome.DEFER_DAILY_QUOTA:
-        steps.defer_claimed(policy.next_daily_quota_reset(clock.now()), report, window)
+        until = policy.next_daily_quota_reset(clock.now())
+        postponed = steps.transition(
+            Move.POSTPONE, work_at=until, changes={**result, "send_at": until}
+        )
+        steps.apply(postponed, window)
     elif outcome is Outcome.UNKNOWN:
-        steps.finish_unknown(report)
+        steps.apply(steps.transition(Move.LOSE, changes=result))
     elif outcome is Outcome.NO_SUBSCRIPTION:
-        steps.finish_failed(report, window, refund=False)
+        steps.apply(steps.transition(Move.FAIL_UNSUBSCRIBED, changes=result), window)
+        message = delivery.message
         dropped = services.store.users.drop_credits(
-            delivery.message.app_id, delivery.message.openid, delivery.message.template_id
+            message.app_id, message.openid, message.template_id
         )
-        logger.info(
-            "43101: credits dropped", extra={"message_id": delivery.message.id, "dropped": dropped}
-        )
+        logger.info("43101: credits dropped", extra={"message_id": message.id, "dropped": dropped})
     else:  # REJECTED, or RETRY with no attempt left
-        steps.finish_failed(report, window, refund=True)
+        steps.apply(steps.transition(Move.FAIL, changes=result), window)
+
+
+def _sent(services: Services, steps: MessageSteps, report: SendReport) -> None:
+    sent = steps.transition(Move.SEND, changes={"result": _result(report), "sent_at": steps.now})
+    extra = {}
+    if report.msgid is not None and sent.purge_at is not None:
+        pointer = services.store.messages.msgid_pointer(
+            steps.app.app_id, report.msgid, steps.message.id, sent.purge_at
+        )
+        extra["msgid"] = pointer
+    steps.apply(sent, extra=extra)
+
+
+def _result(report: SendReport) -> dict[str, Any]:
+    result: dict[str, Any] = {"errmsg": report.errmsg}
+    if report.errcode is not None:
+        result["errcode"] = report.errcode
+    if report.msgid is not None:
+        result["msgid"] = report.msgid
+    return result
 
 
 _OUTCOME_LINES = {

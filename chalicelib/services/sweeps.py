@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.observability import logger
-from chalicelib.adapters.store import ConditionFailed, TransactionCanceled
 from chalicelib.adapters.store.layout import WORK_AT
-from chalicelib.bootstrap import Services
-from chalicelib.domain import clock
+from chalicelib.domain import clock, dispatch
+from chalicelib.domain.lifecycle import Move
 from chalicelib.domain.records import Message, MessageStatus
-from chalicelib.services import dispatch
+from chalicelib.domain.statistics import stats_day
+from chalicelib.ports import Services, TransactionFailed
 from chalicelib.services.auth import load_app
-from chalicelib.services.stats import stats_day
+from chalicelib.services.lifecycle import MessageSteps
 
 S = MessageStatus
 PAGE = 100
@@ -29,11 +29,11 @@ class SweepReport:
     expired: int = 0
 
 
-def due_sweep(services: Services, time_budget_s: float = 15.0) -> SweepReport:
+def due_sweep(services: Services) -> SweepReport:
     """Enqueue messages due before the next sweep, each with the delay that lands it on time."""
     settings = services.settings
     report = SweepReport()
-    deadline = time.monotonic() + time_budget_s
+    deadline = time.monotonic() + settings.sweep_time_budget_s
     now = clock.now()
     horizon = now + timedelta(seconds=settings.sweep_interval_s)
     for shard in range(settings.due_shards):
@@ -51,13 +51,14 @@ def _handle_due(
     services: Services, items: list[dict[str, Any]], now: datetime, report: SweepReport
 ) -> None:
     to_enqueue: list[tuple[Message, int]] = []
+    now_ms = now.timestamp() * 1000
     for item in items:
         message, work_at = Message.model_validate(item), int(item[WORK_AT])
         if message.status is S.SCHEDULED:
             to_enqueue.append((message, work_at))
-        elif work_at <= now.timestamp() * 1000 and message.status is S.QUEUED:
+        elif work_at <= now_ms and message.status is S.QUEUED:
             to_enqueue.append((message, work_at))  # its SQS message was lost: enqueue again
-        elif work_at <= now.timestamp() * 1000 and message.status is S.SENDING:
+        elif work_at <= now_ms and message.status is S.SENDING:
             report.unknown += _claim_expired(services, message, work_at, now)
     accepted = services.queue.send_batch([dispatch.envelope(m, now) for m, _ in to_enqueue])
     for index in sorted(accepted):
@@ -65,38 +66,34 @@ def _handle_due(
         report.enqueued += _mark_queued(services, message, work_at, now)
 
 
+def _steps(services: Services, message: Message, now: datetime) -> MessageSteps | None:
+    app = load_app(services, message.app_id)
+    return MessageSteps(services, app, message, now) if app is not None else None
+
+
 def _mark_queued(services: Services, message: Message, work_at: int, now: datetime) -> int:
+    """Moved, canceled or claimed meanwhile: nothing; the sender's claim absorbs the copy."""
+    steps = _steps(services, message, now)
+    if steps is None:
+        return 0
     lease = timedelta(seconds=services.settings.enqueue_lease_s)
-    update = services.store.messages.transition(
-        message.id,
-        from_=(message.status,),
-        to=S.QUEUED,
-        now=now,
-        work_at=max(message.send_at, now) + lease,
-        expect={WORK_AT: work_at},
+    enqueued = steps.transition(
+        Move.ENQUEUE, work_at=max(message.send_at, now) + lease, work_at_ms=work_at
     )
-    try:
-        services.store.messages.apply(update)
-        return 1
-    except ConditionFailed:
-        return 0  # moved, canceled or claimed meanwhile; the sender's claim absorbs the copy
+    return int(steps.apply(enqueued))
 
 
 def _claim_expired(services: Services, message: Message, work_at: int, now: datetime) -> int:
-    """A claim older than its lease: WeChat may have delivered, so never resend (SPEC §4.4)."""
-    retention = services.settings.retention_days * 86400
-    update = services.store.messages.transition(
-        message.id,
-        from_=(S.SENDING,),
-        to=S.UNKNOWN,
-        now=now,
-        expect={WORK_AT: work_at},
-        fields={"result": {"errmsg": "the send did not finish within its lease"}},
-        purge_at=int(now.timestamp()) + retention,
+    """A claim older than its lease: WeChat may have delivered, so never resend (rule 4)."""
+    steps = _steps(services, message, now)
+    if steps is None:
+        return 0
+    lost = steps.transition(
+        Move.EXPIRE_CLAIM,
+        changes={"result": {"errmsg": "the send did not finish within its lease"}},
+        work_at_ms=work_at,
     )
-    try:
-        services.store.messages.apply(update)
-    except ConditionFailed:
+    if not steps.apply(lost):
         return 0
     logger.warning("claim expired; message is unknown", extra={"message_id": message.id})
     return 1
@@ -113,23 +110,16 @@ def expiry_sweep(services: Services) -> SweepReport:
             app = load_app(services, item["app_id"])
             if app is None:
                 continue
-            operations = [
-                store.users.expire_credit_op(item),
-                store.counters.increment_op(
-                    app.app_id,
-                    stats_day(app, _expired_at(item)),
-                    item["template_id"],
-                    {"grants_expired": 1},
-                ),
-            ]
+            day = stats_day(app, datetime.fromtimestamp(int(item["exp_at"]) / 1000, tz=UTC))
+            counted = store.counters.increment(
+                app.app_id, day, item["template_id"], {"grants_expired": 1}
+            )
+            transaction = store.transaction()
+            transaction.add("credit", store.users.expire_credit(item)).add("stats", counted)
             try:
-                store.db.transact(operations)
+                transaction.commit()
                 report.expired += 1
-            except TransactionCanceled as canceled:
-                if 0 not in canceled.failed:
-                    raise  # reserved or already removed since the index was read
+            except TransactionFailed as failed:
+                if not failed.on("credit"):
+                    raise  # not reserved or already removed since the index was read
     return report
-
-
-def _expired_at(item: dict[str, Any]) -> datetime:
-    return datetime.fromtimestamp(int(item["exp_at"]) / 1000, tz=UTC)

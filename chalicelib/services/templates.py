@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from chalicelib.api.schemas import KeywordOut, TemplateIn, TemplateOut
-from chalicelib.bootstrap import Services
+from chalicelib.api.schemas import TemplateIn
 from chalicelib.domain import clock, keywords
 from chalicelib.domain.errors import FieldProblem, NotFound, ValidationFailed
 from chalicelib.domain.records import Keyword, Template
+from chalicelib.ports import Services
 
 
 def template_cache_key(app_id: str, template_id: str) -> tuple[str, str, str]:
@@ -60,25 +60,3 @@ def delete_template(services: Services, app_id: str, template_id: str) -> None:
     if not services.store.catalog.delete_template(app_id, template_id):
         raise NotFound(f"Template {template_id} does not exist.")
     services.config.forget(template_cache_key(app_id, template_id))
-
-
-def template_out(template: Template) -> TemplateOut:
-    return TemplateOut(
-        template_id=template.template_id,
-        title=template.title,
-        kind=template.kind,
-        category=template.category,
-        keywords=[
-            KeywordOut(
-                key=k.key,
-                name=k.name,
-                type=keywords.keyword_type(k.key).name.lower(),
-                enum_values=k.enum_values,
-            )
-            for k in template.keywords
-        ],
-        default_page=template.default_page,
-        grant_ttl_days=template.grant_ttl_days,
-        target_credits=template.target_credits,
-        updated_at=clock.zulu(template.updated_at) or "",
-    )

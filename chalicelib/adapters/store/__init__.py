@@ -1,4 +1,8 @@
-"""Persistence: every DynamoDB access of submsg goes through these repositories."""
+"""Persistence: every access to the table goes through these repositories.
+
+``layout`` is the only module that knows the keys; ``table`` is the vocabulary of conditions,
+writes and queries the repositories build; ``dynamo`` and ``memory`` are the two tables.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,15 @@ from dataclasses import dataclass
 
 from chalicelib.adapters.store.catalog import Catalog
 from chalicelib.adapters.store.counters import CallbackEvents, Counters, IdempotencyRecords
-from chalicelib.adapters.store.dynamo import ConditionFailed, Dynamo, TransactionCanceled
 from chalicelib.adapters.store.messages import Messages
-from chalicelib.adapters.store.users import Users, UserState
-
-__all__ = ["ConditionFailed", "Store", "TransactionCanceled", "UserState"]
+from chalicelib.adapters.store.users import Users
+from chalicelib.ports import Table, Transaction
+from chalicelib.settings import Settings
 
 
 @dataclass
 class Store:
-    db: Dynamo
+    table: Table
     catalog: Catalog
     users: Users
     messages: Messages
@@ -24,13 +27,16 @@ class Store:
     events: CallbackEvents
 
     @classmethod
-    def create(cls, db: Dynamo, due_shards: int, expiry_shards: int) -> Store:
+    def create(cls, table: Table, settings: Settings) -> Store:
         return cls(
-            db=db,
-            catalog=Catalog(db),
-            users=Users(db, expiry_shards),
-            messages=Messages(db, due_shards),
-            counters=Counters(db),
-            idempotency=IdempotencyRecords(db),
-            events=CallbackEvents(db),
+            table=table,
+            catalog=Catalog(table),
+            users=Users(table, settings.expiry_shards),
+            messages=Messages(table, settings.due_shards),
+            counters=Counters(table, settings.stats_shards),
+            idempotency=IdempotencyRecords(table),
+            events=CallbackEvents(table, settings.callback_dedupe_ttl_s),
         )
+
+    def transaction(self) -> Transaction:
+        return Transaction(self.table)

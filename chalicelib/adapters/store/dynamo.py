@@ -1,38 +1,26 @@
-"""A thin layer over the DynamoDB client: (de)serialisation, queries, conditional writes."""
+"""The table in DynamoDB: conditions, writes and queries turned into requests of the client."""
 
 from __future__ import annotations
 
 import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.adapters.store.layout import Key
+from chalicelib.adapters.store import table as t
+from chalicelib.adapters.store.table import Cursor, Item, Key
+from chalicelib.ports import ConditionFailed, TransactionFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-Item = dict[str, Any]
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-
-
-class ConditionFailed(Exception):
-    """A conditional write found the item in another state."""
-
-
-class TransactionCanceled(Exception):
-    """A transaction was canceled; ``failed`` holds the indexes whose condition failed."""
-
-    def __init__(self, failed: set[int], codes: list[str]) -> None:
-        super().__init__(f"transaction canceled: {codes}")
-        self.failed = failed
-        self.conflict = "TransactionConflict" in codes
+CONFLICT_RETRIES = 3
 
 
 def to_wire(value: Any) -> dict[str, Any]:
@@ -70,231 +58,194 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class Update:
-    """An UpdateItem expression with its names and values, built by the repositories."""
+class _Expression:
+    """Placeholders for the names and values of one request's expressions."""
 
-    key: Key
-    expression: str
-    names: dict[str, str]
-    values: dict[str, Any]
-    condition: str | None = None
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
 
-    @classmethod
-    def build(
-        cls,
-        key: Key,
-        *,
-        set_: Mapping[str, Any] | None = None,
-        add: Mapping[str, int] | None = None,
-        remove: Sequence[str] = (),
-        condition: str | None = None,
-        names: Mapping[str, str] | None = None,
-        values: Mapping[str, Any] | None = None,
-    ) -> Update:
-        """SET/ADD/REMOVE clauses with placeholders; ``condition`` uses its own names/values."""
-        all_names = dict(names or {})
-        all_values = dict(values or {})
-        clauses = []
+    def name(self, attribute: str) -> str:
+        placeholder = f"#n{len(self.names)}"
+        self.names[placeholder] = attribute
+        return placeholder
 
-        def placeholder(attribute: str) -> str:
-            name = f"#u{len(all_names)}"
-            all_names[name] = attribute
-            return name
+    def value(self, value: Any) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = value
+        return placeholder
 
-        if set_:
-            parts = []
-            for attribute, value in set_.items():
-                token = f":u{len(all_values)}"
-                all_values[token] = value
-                parts.append(f"{placeholder(attribute)} = {token}")
-            clauses.append("SET " + ", ".join(parts))
-        if add:
-            parts = []
-            for attribute, amount in add.items():
-                token = f":u{len(all_values)}"
-                all_values[token] = amount
-                parts.append(f"{placeholder(attribute)} {token}")
-            clauses.append("ADD " + ", ".join(parts))
-        if remove:
-            clauses.append("REMOVE " + ", ".join(placeholder(a) for a in remove))
-        return cls(key, " ".join(clauses), all_names, all_values, condition)
+    def condition(self, condition: t.Condition) -> str:
+        match condition:
+            case t.Exists(attribute):
+                return f"attribute_exists({self.name(attribute)})"
+            case t.Missing(attribute):
+                return f"attribute_not_exists({self.name(attribute)})"
+            case t.Equals(attribute, value):
+                return f"{self.name(attribute)} = {self.value(value)}"
+            case t.OneOf(attribute, values):
+                name = self.name(attribute)
+                return f"{name} IN ({', '.join(self.value(v) for v in values)})"
+            case t.Below(attribute, value, or_equal):
+                return f"{self.name(attribute)} {'<=' if or_equal else '<'} {self.value(value)}"
+            case t.Holds(attribute, value):
+                return f"contains({self.name(attribute)}, {self.value(value)})"
+            case t.Not(inner):
+                return f"NOT ({self.condition(inner)})"
+            case t.All(parts):
+                return " AND ".join(f"({self.condition(p)})" for p in parts)
+            case t.AnyOf(parts):
+                return " OR ".join(f"({self.condition(p)})" for p in parts)
+        raise TypeError(f"not a condition: {condition!r}")
 
-    def request(self, table: str) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "TableName": table,
-            "Key": to_item(self.key),
-            "UpdateExpression": self.expression,
-        }
+    def sort(self, attribute: str, sort: t.SortCondition) -> str:
+        name = self.name(attribute)
+        match sort:
+            case t.BeginsWith(prefix):
+                return f"begins_with({name}, {self.value(prefix)})"
+            case t.Between(low, high):
+                return f"{name} BETWEEN {self.value(low)} AND {self.value(high)}"
+            case t.AtMost(value):
+                return f"{name} <= {self.value(value)}"
+        raise TypeError(f"not a sort condition: {sort!r}")
+
+    def attach(self, request: dict[str, Any]) -> dict[str, Any]:
         if self.names:
             request["ExpressionAttributeNames"] = self.names
         if self.values:
-            request["ExpressionAttributeValues"] = to_item(self.values)
-        if self.condition:
-            request["ConditionExpression"] = self.condition
+            request["ExpressionAttributeValues"] = to_item(self.values, keep_none=True)
         return request
 
 
-class Dynamo:
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
+def _update_expression(update: t.Update, expression: _Expression) -> str:
+    sets = [(a, v) for a, v in update.set.items() if v is not None]
+    removes = [*update.remove, *(a for a, v in update.set.items() if v is None)]
+    clauses = []
+    if sets:
+        parts = (f"{expression.name(a)} = {expression.value(v)}" for a, v in sets)
+        clauses.append("SET " + ", ".join(parts))
+    if update.add:
+        parts = (f"{expression.name(a)} {expression.value(n)}" for a, n in update.add.items())
+        clauses.append("ADD " + ", ".join(parts))
+    if removes:
+        clauses.append("REMOVE " + ", ".join(expression.name(a) for a in removes))
+    return " ".join(clauses)
+
+
+class DynamoTable:
+    """The Table port on one DynamoDB table."""
+
+    def __init__(self, client: DynamoDBClient, name: str) -> None:
         self.client = client
-        self.table = table
+        self.name = name
 
     def get(self, key: Key, consistent: bool = False) -> Item | None:
         answer = self.client.get_item(
-            TableName=self.table, Key=to_item(key), ConsistentRead=consistent
+            TableName=self.name, Key=to_item(key), ConsistentRead=consistent
         )
         return from_item(answer["Item"]) if "Item" in answer else None
 
-    def answers(self, key: Key) -> bool:
+    def answers(self) -> bool:
         try:
-            self.client.get_item(TableName=self.table, Key=to_item(key))
+            self.client.get_item(TableName=self.name, Key=to_item({"pk": "HEALTH", "sk": "-"}))
         except (BotoCoreError, ClientError):
             return False
         return True
 
-    def put(
-        self, item: Mapping[str, Any], condition: str | None = None, keep_none: bool = False
-    ) -> bool:
-        """Write an item; True when it replaced an existing one."""
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "Item": to_item(item, keep_none),
-            "ReturnValues": "ALL_OLD",
-        }
-        if condition:
-            request["ConditionExpression"] = condition
-        return "Attributes" in self._conditional(self.client.put_item, request)
-
-    def delete(self, key: Key, condition: str | None = None) -> None:
-        request: dict[str, Any] = {"TableName": self.table, "Key": to_item(key)}
-        if condition:
-            request["ConditionExpression"] = condition
-        self._conditional(self.client.delete_item, request)
-
-    def update(self, update: Update, return_new: bool = False) -> Item | None:
-        request = update.request(self.table)
-        if return_new:
-            request["ReturnValues"] = "ALL_NEW"
-        answer = self._conditional(self.client.update_item, request)
-        return from_item(answer["Attributes"]) if return_new else None
-
-    def query(
-        self,
-        key_condition: str,
-        values: Mapping[str, Any],
-        *,
-        index: str | None = None,
-        names: Mapping[str, str] | None = None,
-        limit: int | None = None,
-        forward: bool = True,
-        start: Mapping[str, Any] | None = None,
-        consistent: bool = False,
-        filter_: str | None = None,
-    ) -> tuple[list[Item], dict[str, Any] | None]:
-        """One page of a Query: items and the key to continue from (None at the end)."""
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": key_condition,
-            "ExpressionAttributeValues": to_item(values),
-            "ScanIndexForward": forward,
-        }
-        if index:
-            request["IndexName"] = index
-        else:
-            request["ConsistentRead"] = consistent
-        if names:
-            request["ExpressionAttributeNames"] = dict(names)
-        if limit:
-            request["Limit"] = limit
-        if start:
-            request["ExclusiveStartKey"] = start
-        if filter_:
-            request["FilterExpression"] = filter_
-        answer = self.client.query(**request)
-        return [from_item(i) for i in answer.get("Items", [])], answer.get("LastEvaluatedKey")
-
-    def query_all(
-        self, key_condition: str, values: Mapping[str, Any], **options: Any
-    ) -> Iterator[Item]:
-        start = None
-        while True:
-            items, start = self.query(key_condition, values, start=start, **options)
-            yield from items
-            if start is None:
-                return
-
-    def transact(self, operations: Sequence[dict[str, Any]], conflict_retries: int = 3) -> None:
-        """Run TransactWriteItems of Put / Delete / Update / ConditionCheck operations.
-
-        A transaction canceled only by a conflict with another one wrote nothing: run it again.
-        """
-        for attempt in range(conflict_retries + 1):
-            try:
-                self.client.transact_write_items(TransactItems=list(operations))
-                return
-            except ClientError as error:
-                if error.response["Error"]["Code"] != "TransactionCanceledException":
-                    raise
-                reasons = error.response.get("CancellationReasons") or []
-                codes = [r.get("Code", "None") for r in reasons]
-                failed = {i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"}
-                canceled = TransactionCanceled(failed, codes)
-                if failed or not canceled.conflict or attempt == conflict_retries:
-                    raise canceled from error
-                time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
-
-    def batch_delete(self, keys: Sequence[Key]) -> None:
-        for start in range(0, len(keys), 25):
-            requests = [{"DeleteRequest": {"Key": to_item(k)}} for k in keys[start : start + 25]]
-            pending: dict[str, Any] = {self.table: requests}
-            while pending:
-                answer = self.client.batch_write_item(RequestItems=pending)
-                pending = answer.get("UnprocessedItems") or {}
-
-    # Transaction operation builders -------------------------------------------------------
-
-    def put_op(
-        self,
-        item: Mapping[str, Any],
-        condition: str | None = None,
-        values: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        put: dict[str, Any] = {"TableName": self.table, "Item": to_item(item)}
-        if condition:
-            put["ConditionExpression"] = condition
-        if values:
-            put["ExpressionAttributeValues"] = to_item(values)
-        return {"Put": put}
-
-    def delete_op(self, key: Key, condition: str | None = None) -> dict[str, Any]:
-        delete: dict[str, Any] = {"TableName": self.table, "Key": to_item(key)}
-        if condition:
-            delete["ConditionExpression"] = condition
-        return {"Delete": delete}
-
-    def update_op(self, update: Update) -> dict[str, Any]:
-        return {"Update": update.request(self.table)}
-
-    def check_op(
-        self, key: Key, condition: str, names: dict[str, str], values: dict[str, Any]
-    ) -> dict[str, Any]:
-        check: dict[str, Any] = {
-            "TableName": self.table,
-            "Key": to_item(key),
-            "ConditionExpression": condition,
-        }
-        if names:
-            check["ExpressionAttributeNames"] = names
-        if values:
-            check["ExpressionAttributeValues"] = to_item(values)
-        return {"ConditionCheck": check}
-
-    @staticmethod
-    def _conditional(call: Any, request: dict[str, Any]) -> Any:
+    def write(self, write: t.Write, return_new: bool = False) -> Item | None:
+        kind, request = self._request(write)
         try:
-            return call(**request)
+            if kind == "Put":
+                answer = self.client.put_item(**request, ReturnValues="ALL_OLD")
+                return from_item(answer["Attributes"]) if "Attributes" in answer else None
+            if kind == "Delete":
+                self.client.delete_item(**request)
+                return None
+            if kind == "Update":
+                if return_new:
+                    request["ReturnValues"] = "ALL_NEW"
+                answer = self.client.update_item(**request)
+                return from_item(answer["Attributes"]) if return_new else None
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise ConditionFailed(str(error)) from error
             raise
+        raise TypeError(f"{kind} is only for transactions")
+
+    def commit(self, writes: Mapping[str, t.Write]) -> None:
+        """TransactWriteItems; one canceled only by a conflict wrote nothing and runs again."""
+        names = list(writes)
+        items = [dict([self._request(w)]) for w in writes.values()]
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                self.client.transact_write_items(TransactItems=items)
+                return
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                codes = [
+                    r.get("Code", "None") for r in error.response.get("CancellationReasons", [])
+                ]
+                failed = frozenset(n for n, c in zip(names, codes) if c == "ConditionalCheckFailed")
+                conflict = "TransactionConflict" in codes
+                if failed or not conflict or attempt == CONFLICT_RETRIES:
+                    raise TransactionFailed(failed, conflict) from error
+                time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+
+    def query(
+        self, query: t.Query, start: Cursor | None = None
+    ) -> tuple[list[Item], Cursor | None]:
+        expression = _Expression()
+        key_condition = f"{expression.name(query.partition)} = {expression.value(query.value)}"
+        if query.sort is not None:
+            key_condition += " AND " + expression.sort(query.sort_key, query.sort)
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": key_condition,
+            "ScanIndexForward": query.forward,
+        }
+        if query.filter is not None:
+            request["FilterExpression"] = expression.condition(query.filter)
+        if query.index:
+            request["IndexName"] = query.index
+        else:
+            request["ConsistentRead"] = query.consistent
+        if query.limit:
+            request["Limit"] = query.limit
+        if start:
+            request["ExclusiveStartKey"] = start
+        answer = self.client.query(**expression.attach(request))
+        return [from_item(i) for i in answer.get("Items", [])], answer.get("LastEvaluatedKey")
+
+    def query_all(self, query: t.Query) -> Iterator[Item]:
+        start: Cursor | None = None
+        while True:
+            items, start = self.query(query, start)
+            yield from items
+            if start is None:
+                return
+
+    def delete_many(self, keys: Sequence[Key]) -> None:
+        for first in range(0, len(keys), 25):
+            requests = [{"DeleteRequest": {"Key": to_item(k)}} for k in keys[first : first + 25]]
+            pending: dict[str, Any] = {self.name: requests}
+            while pending:
+                answer = self.client.batch_write_item(RequestItems=pending)
+                pending = answer.get("UnprocessedItems") or {}
+
+    def _request(self, write: t.Write) -> tuple[str, dict[str, Any]]:
+        expression = _Expression()
+        request: dict[str, Any] = {"TableName": self.name}
+        match write:
+            case t.Put(item, _, keep_none):
+                kind, request["Item"] = "Put", to_item(item, keep_none)
+            case t.Delete(key):
+                kind, request["Key"] = "Delete", to_item(key)
+            case t.Update(key):
+                kind, request["Key"] = "Update", to_item(key)
+                request["UpdateExpression"] = _update_expression(write, expression)
+            case t.Check(key):
+                kind, request["Key"] = "ConditionCheck", to_item(key)
+        if write.condition is not None:
+            request["ConditionExpression"] = expression.condition(write.condition)
+        return kind, expression.attach(request)

@@ -16,6 +16,11 @@ PK, SK = "pk", "sk"
 WORK_INDEX, WORK_PK, WORK_AT = "work", "work_pk", "work_at"
 EXPIRY_INDEX, EXP_PK, EXP_AT = "expiry", "exp_pk", "exp_at"
 USER_INDEX, USER_PK, USER_SK = "by_user", "user_pk", "user_sk"
+INDEXES = {
+    WORK_INDEX: (WORK_PK, WORK_AT),
+    EXPIRY_INDEX: (EXP_PK, EXP_AT),
+    USER_INDEX: (USER_PK, USER_SK),
+}
 TTL_ATTRIBUTE = "purge_at"
 NEVER = "9999-12-31T23:59:59Z"
 
@@ -44,10 +49,6 @@ def expiry_shard(n: int) -> str:
 
 def app_key(app_id: str) -> Key:
     return {PK: "APPS", SK: f"APP#{app_id}"}
-
-
-def health_key() -> Key:
-    return {PK: "HEALTH", SK: "HEALTH"}
 
 
 def apps_partition() -> str:

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from chalicelib.adapters.queue import MAX_DELAY_S, Envelope
 from chalicelib.domain.records import Message
+
+MAX_DELAY_S = 900  # SQS DelaySeconds
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What one queued message carries: the snapshot of a message to deliver, and its delay."""
+
+    body: dict[str, Any]
+    delay_s: int = 0
+
 
 SNAPSHOT_EXCLUDE = {
     "status",
