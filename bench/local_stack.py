@@ -180,7 +180,8 @@ def _store_unrelated_items(stack: Stack, count: int) -> None:
     import boto3
 
     from chalicelib.adapters.store import Store
-    from chalicelib.adapters.store.dynamo import Dynamo, to_item
+    from chalicelib.adapters.store.dynamo import DynamoTable, to_item
+    from chalicelib.settings import Settings
     from infra.provision import table_name
     from local.config import STAGE
     from local.environment import aws_environment
@@ -194,7 +195,7 @@ def _store_unrelated_items(stack: Stack, count: int) -> None:
         aws_secret_access_key=settings["AWS_SECRET_ACCESS_KEY"],
     )
     table = table_name(STAGE)
-    store = Store.create(Dynamo(db, table), due_shards=8, expiry_shards=4)
+    store = Store.create(DynamoTable(db, table), Settings())
     batch: list[dict[str, Any]] = []
     for n in range(count):
         batch.append({"PutRequest": {"Item": to_item(_unrelated_item(store, stack.app_id, n))}})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import boto3
@@ -43,7 +44,8 @@ def reads_per_due(backlog: int) -> float:
         for start in range(0, len(items), 25):
             batch = [{"PutRequest": {"Item": _wire(i)}} for i in items[start : start + 25]]
             db.batch_write_item(RequestItems={resources.table_name: batch})
-        report = sweeps.due_sweep(services, time_budget_s=600)
+        budget = services.settings.model_copy(update={"sweep_time_budget_s": 600.0})
+        report = sweeps.due_sweep(replace(services, settings=budget))
         if report.enqueued != DUE:
             raise RuntimeError(f"enqueued {report.enqueued} of {DUE} due")
         return report.read / report.enqueued

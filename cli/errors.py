@@ -10,9 +10,9 @@ from pydantic import ValidationError
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from chalicelib.ports import MissingSecret
 from chalicelib.adapters.wechat import WeChatError
 from chalicelib.domain.errors import SubmsgError
+from chalicelib.ports import MissingSecret
 from chalicelib.services.admin import AppExists, UnknownApp
 from cli.output import notes
 

@@ -8,13 +8,13 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.ports import APP_SECRET
 from chalicelib.adapters.wechat import WeChatError
 from chalicelib.api.schemas import KeywordIn, TemplateIn
 from chalicelib.bootstrap import Services
 from chalicelib.domain import keywords
 from chalicelib.domain.errors import SubmsgError
 from chalicelib.domain.records import Category, Template, TemplateKind
+from chalicelib.ports import APP_SECRET
 from chalicelib.services import templates
 from cli import target
 from cli.errors import OperatorError, describe

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.ports import APP_SECRET
 from chalicelib.api.schemas import TemplateIn
 from chalicelib.bootstrap import Services
 from chalicelib.domain.records import Category, TemplateKind
+from chalicelib.ports import APP_SECRET
 from chalicelib.services import admin, templates
 from local.sandbox import Sandbox, SandboxTemplate
 

@@ -653,8 +653,9 @@ def test_stats_fit_80_columns_with_whole_dates_and_counters(
     assert messages == ["2026-11-22", "0", "0", "0", "12", "0", "0", "4321"]  # unknown: 0
     assert grants == ["2026-11-22", "56789", "7"]
     assert cells(line_with(lines, "2026-11-16"))[1:4] == ["120345", "120001", "344"]
-    for header in ("requested", "skipped", "converted", "received", "expired"):
+    for header in ("req", "skip", "unkn", "conv", "received", "expired"):
         line_with(lines, header)
+    line_with(lines, "req = requested")
     line_with(lines, "delivery 99.7%")
 
 

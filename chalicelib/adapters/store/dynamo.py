@@ -186,7 +186,9 @@ class DynamoTable:
                 codes = [
                     r.get("Code", "None") for r in error.response.get("CancellationReasons", [])
                 ]
-                failed = frozenset(n for n, c in zip(names, codes) if c == "ConditionalCheckFailed")
+                failed = frozenset(
+                    n for n, c in zip(names, codes, strict=False) if c == "ConditionalCheckFailed"
+                )
                 conflict = "TransactionConflict" in codes
                 if failed or not conflict or attempt == CONFLICT_RETRIES:
                     raise TransactionFailed(failed, conflict) from error
