@@ -8,11 +8,9 @@ from typing import Any
 from chalice import Chalice, Rate
 from chalice.app import Response, SQSEvent
 
-from chalicelib import callback, grants, messages, preferences, stats, sweeps, templates
-from chalicelib.auth import authenticate
-from chalicelib.bootstrap import services
-from chalicelib.health import check as check_health
-from chalicelib.http import (
+from chalicelib.adapters.observability import flush_metrics, logger
+from chalicelib.api import mappers
+from chalicelib.api.http import (
     endpoint,
     in_error_format,
     parse_body,
@@ -21,9 +19,7 @@ from chalicelib.http import (
     plain,
     reply,
 )
-from chalicelib.observability import flush_metrics, logger
-from chalicelib.records import App, GrantResult, GrantSource
-from chalicelib.schemas import (
+from chalicelib.api.schemas import (
     EventIn,
     EventOut,
     GrantsIn,
@@ -35,6 +31,20 @@ from chalicelib.schemas import (
     TemplateIn,
     TemplateList,
 )
+from chalicelib.bootstrap import services
+from chalicelib.domain.records import App, GrantResult, GrantSource
+from chalicelib.services import (
+    callback,
+    grants,
+    message_create,
+    message_moves,
+    preferences,
+    stats,
+    sweeps,
+    templates,
+)
+from chalicelib.services.auth import authenticate
+from chalicelib.services.health import check as check_health
 
 app = Chalice(app_name="submsg")
 
@@ -74,7 +84,7 @@ def health() -> Response:
 
 @route("/v1/openapi.json", "GET")
 def openapi() -> Response:
-    from chalicelib.openapi import document
+    from chalicelib.api.openapi import document
 
     return reply(document(app))
 
@@ -86,7 +96,7 @@ def openapi() -> Response:
 def list_templates() -> Response:
     owner = caller()
     found = services().store.catalog.list_templates(owner.app_id)
-    return reply(TemplateList(items=[templates.template_out(t) for t in found]))
+    return reply(TemplateList(items=[mappers.template_out(t) for t in found]))
 
 
 @route("/v1/templates/{template_id}", "PUT")
@@ -96,14 +106,14 @@ def put_template(template_id: str) -> Response:
     template, created = templates.put_template(
         services(), owner.app_id, template_id, body(TemplateIn)
     )
-    return reply(templates.template_out(template), 201 if created else 200)
+    return reply(mappers.template_out(template), 201 if created else 200)
 
 
 @route("/v1/templates/{template_id}", "GET")
 def get_template(template_id: str) -> Response:
     owner = caller()
     template = templates.find_template(services(), owner.app_id, path_id(template_id, "template"))
-    return reply(templates.template_out(template))
+    return reply(mappers.template_out(template))
 
 
 @route("/v1/templates/{template_id}", "DELETE")
@@ -123,26 +133,29 @@ def post_grants() -> Response:
     results = {tid: GrantResult(r) for tid, r in request.results.items()}
     state = grants.record_results(services(), owner, request.openid, results, GrantSource.API)
     found = [templates.find_template(services(), owner.app_id, tid) for tid in results]
-    return reply(grants.grants_out(request.openid, state, found), 201)
+    return reply(mappers.grants_out(request.openid, state, found), 201)
 
 
 @route("/v1/users/{openid}/subscriptions", "GET")
 def get_subscriptions(openid: str) -> Response:
     owner = caller()
-    return reply(grants.subscriptions(services(), owner, path_id(openid, "user")))
+    user = path_id(openid, "user")
+    return reply(mappers.subscriptions_out(user, grants.subscriptions(services(), owner, user)))
 
 
 @route("/v1/users/{openid}/preferences", "GET")
 def get_preferences(openid: str) -> Response:
     owner = caller()
-    return reply(preferences.get(services(), owner, path_id(openid, "user")))
+    user = path_id(openid, "user")
+    return reply(mappers.preferences_out(user, preferences.get(services(), owner, user)))
 
 
 @route("/v1/users/{openid}/preferences", "PUT")
 def put_preferences(openid: str) -> Response:
     owner = caller()
     update = body(PreferencesIn)
-    return reply(preferences.update(services(), owner, path_id(openid, "user"), update))
+    user = path_id(openid, "user")
+    return reply(mappers.preferences_out(user, preferences.update(services(), owner, user, update)))
 
 
 @route("/v1/users/{openid}", "DELETE")
@@ -156,7 +169,8 @@ def erase_user(openid: str) -> Response:
 def list_user_messages(openid: str) -> Response:
     owner = caller()
     query = parse_query(app.current_request, ListQuery)
-    return reply(messages.list_for_user(services(), owner, path_id(openid, "user"), query))
+    found, cursor = message_moves.list_for_user(services(), owner, path_id(openid, "user"), query)
+    return reply(mappers.messages_out(found, cursor))
 
 
 # Messages ----------------------------------------------------------------------------------
@@ -167,28 +181,29 @@ def post_message() -> Response:
     owner = caller()
     request = body(MessageIn)
     key = app.current_request.headers.get("idempotency-key")
-    message, created = messages.create(services(), owner, request, messages.idempotency_key(key))
-    return reply(messages.message_out(message), 201 if created else 200)
+    idempotency = message_create.idempotency_key(key)
+    message, created = message_create.create(services(), owner, request, idempotency)
+    return reply(mappers.message_out(message), 201 if created else 200)
 
 
 @route("/v1/messages/{message_id}", "GET")
 def get_message(message_id: str) -> Response:
     owner = caller()
-    return reply(messages.message_out(messages.get(services(), owner, message_id)))
+    return reply(mappers.message_out(message_moves.get(services(), owner, message_id)))
 
 
 @route("/v1/messages/{message_id}", "PATCH")
 def move_message(message_id: str) -> Response:
     owner = caller()
     request = body(RescheduleIn)
-    moved = messages.reschedule(services(), owner, message_id, request.send_at)
-    return reply(messages.message_out(moved))
+    moved = message_moves.reschedule(services(), owner, message_id, request.send_at)
+    return reply(mappers.message_out(moved))
 
 
 @route("/v1/messages/{message_id}", "DELETE")
 def cancel_message(message_id: str) -> Response:
     owner = caller()
-    canceled = messages.cancel(services(), owner, message_id)
+    canceled = message_moves.cancel(services(), owner, message_id)
     return reply({"id": canceled.id, "status": canceled.status.value})
 
 
@@ -196,14 +211,16 @@ def cancel_message(message_id: str) -> Response:
 def post_message_event(message_id: str) -> Response:
     owner = caller()
     event = body(EventIn)
-    counted = messages.track(services(), owner, message_id, event)
+    counted = message_moves.track(services(), owner, message_id, event)
     return reply(EventOut(id=message_id, type=event.type, counted=counted), 202)
 
 
 @route("/v1/stats", "GET")
 def get_stats() -> Response:
     owner = caller()
-    return reply(stats.report(services(), owner, parse_query(app.current_request, StatsQuery)))
+    query = parse_query(app.current_request, StatsQuery)
+    days = stats.per_day(services(), owner, query.from_, query.to, query.template_id)
+    return reply(mappers.stats_out(query.from_, query.to, days))
 
 
 # WeChat push callback ----------------------------------------------------------------------
@@ -239,6 +256,6 @@ def expiry_sweep(event: Any) -> dict[str, int]:
 
 @app.on_sqs_message(queue="submsg-send", batch_size=10)
 def send_worker(event: SQSEvent) -> dict[str, Any]:
-    from chalicelib.worker import process_batch
+    from chalicelib.api.worker import process_batch
 
     return process_batch(services(), event.to_dict(), event.context)

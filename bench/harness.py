@@ -79,7 +79,8 @@ def aws_environment(stage: str) -> Iterator[Any]:
         POWERTOOLS_LOG_LEVEL="WARNING",
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    from chalicelib import bootstrap, wechat
+    from chalicelib import bootstrap
+    from chalicelib.adapters import wechat
     from infra.provision import provision
     from local import embedded_aws
 
@@ -112,7 +113,8 @@ class Pipeline:
 
     def __init__(self, resources: Any) -> None:
         from app import app
-        from chalicelib import admin, bootstrap
+        from chalicelib import bootstrap
+        from chalicelib.services import admin
 
         self.resources = resources
         self.client = Client(app, stage_name="dev")

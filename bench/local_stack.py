@@ -189,8 +189,9 @@ def _store_unrelated_items(stack: Stack, count: int) -> None:
     """Other users' preferences, credits and messages (sent, or due in a month)."""
     import boto3
 
-    from chalicelib.store import Store
-    from chalicelib.store.dynamo import Dynamo, to_item
+    from chalicelib.adapters.store import Store
+    from chalicelib.adapters.store.dynamo import DynamoTable, to_item
+    from chalicelib.settings import Settings
     from infra.provision import table_name
     from local.config import STAGE
     from local.environment import aws_environment
@@ -204,7 +205,7 @@ def _store_unrelated_items(stack: Stack, count: int) -> None:
         aws_secret_access_key=settings["AWS_SECRET_ACCESS_KEY"],
     )
     table = table_name(STAGE)
-    store = Store.create(Dynamo(db, table), due_shards=8, expiry_shards=4)
+    store = Store.create(DynamoTable(db, table), Settings())
     batch: list[dict[str, Any]] = []
     for n in range(count):
         batch.append({"PutRequest": {"Item": to_item(_unrelated_item(store, stack.app_id, n))}})
@@ -214,9 +215,9 @@ def _store_unrelated_items(stack: Stack, count: int) -> None:
 
 
 def _unrelated_item(store: Any, app_id: str, n: int) -> dict[str, Any]:
-    from chalicelib import clock
-    from chalicelib.records import Category, Credit, Message, MessageStatus, TemplateKind
-    from chalicelib.store import layout
+    from chalicelib.adapters.store import layout
+    from chalicelib.domain import clock
+    from chalicelib.domain.records import Category, Credit, Message, MessageStatus, TemplateKind
 
     openid, now = f"oOther{n // 5:020d}", clock.now()
     later = now + timedelta(days=30, seconds=n)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import boto3
@@ -12,8 +13,10 @@ DUE = 100
 
 
 def reads_per_due(backlog: int) -> float:
-    from chalicelib import admin, bootstrap, clock, sweeps
-    from chalicelib.records import Category, Message, MessageStatus, TemplateKind
+    from chalicelib import bootstrap
+    from chalicelib.domain import clock
+    from chalicelib.domain.records import Category, Message, MessageStatus, TemplateKind
+    from chalicelib.services import admin, sweeps
 
     with aws_environment(f"bench-sweep-{backlog}") as resources:
         services = bootstrap.services()
@@ -41,13 +44,14 @@ def reads_per_due(backlog: int) -> float:
         for start in range(0, len(items), 25):
             batch = [{"PutRequest": {"Item": _wire(i)}} for i in items[start : start + 25]]
             db.batch_write_item(RequestItems={resources.table_name: batch})
-        report = sweeps.due_sweep(services, time_budget_s=600)
+        budget = services.settings.model_copy(update={"sweep_time_budget_s": 600.0})
+        report = sweeps.due_sweep(replace(services, settings=budget))
         if report.enqueued != DUE:
             raise RuntimeError(f"enqueued {report.enqueued} of {DUE} due")
         return report.read / report.enqueued
 
 
 def _wire(item: dict) -> dict:
-    from chalicelib.store.dynamo import to_item
+    from chalicelib.adapters.store.dynamo import to_item
 
     return to_item(item)

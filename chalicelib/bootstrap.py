@@ -1,74 +1,52 @@
-"""The composition root: builds settings, clients and repositories once per container."""
+"""The composition root: settings, clients and repositories, built once per container."""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
-from chalicelib.cache import TtlCache
-from chalicelib.queue import SendQueue
-from chalicelib.secrets import Secrets
+from chalicelib.adapters.cache import TtlCache
+from chalicelib.adapters.store import Store
+from chalicelib.ports import Services
 from chalicelib.settings import Settings, get_settings
-from chalicelib.store import Store
-from chalicelib.store.dynamo import Dynamo
 
-if TYPE_CHECKING:
-    from chalicelib.wechat import WeChatClient
-
-
-@dataclass
-class Services:
-    settings: Settings
-    store: Store
-    queue: SendQueue
-    secrets: Secrets
-    config: TtlCache[Any]
-    _wechat: WeChatClient | None = field(default=None, repr=False)
-    ready_until: float = field(default=0.0, repr=False)  # monotonic; see chalicelib.health
-
-    @property
-    def wechat(self) -> WeChatClient:
-        if self._wechat is None:
-            from chalicelib.wechat import WeChatClient, WeChatConfig
-
-            self._wechat = WeChatClient(
-                WeChatConfig(
-                    api_base=self.settings.wechat_api_base.rstrip("/"),
-                    connect_timeout_s=self.settings.wechat_connect_timeout_s,
-                    read_timeout_s=self.settings.wechat_read_timeout_s,
-                )
-            )
-        return self._wechat
-
-
-_built: dict[Settings, Services] = {}
+_built: Services | None = None
 _lock = threading.Lock()
 
 
 def services() -> Services:
-    """The services for the settings in force now (built on first use, then reused)."""
-    settings = get_settings()
+    """The services of this container: built on first use from the environment, then reused."""
+    global _built
     with _lock:
-        found = _built.get(settings)
-        if found is None:
-            found = _built[settings] = build(settings)
-    return found
+        if _built is None:
+            _built = build(get_settings())
+        return _built
+
+
+def reset() -> None:
+    """Forget the built services, so the next call reads the environment again (tests, CLI)."""
+    global _built
+    with _lock:
+        _built = None
 
 
 def build(settings: Settings) -> Services:
+    """DynamoDB, SQS and SSM through boto3; WeChat over HTTP."""
     import boto3
     from botocore.config import Config
+
+    from chalicelib.adapters.queue import SqsQueue
+    from chalicelib.adapters.secrets import Secrets
+    from chalicelib.adapters.store.dynamo import DynamoTable
 
     session = boto3.session.Session()
     config = Config(
         connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
     )
-    db = Dynamo(session.client("dynamodb", config=config), settings.table_name)
+    table = DynamoTable(session.client("dynamodb", config=config), settings.table_name)
     return Services(
         settings=settings,
-        store=Store.create(db, settings.due_shards, settings.expiry_shards),
-        queue=SendQueue(session.client("sqs", config=config), settings.send_queue_url),
+        store=Store.create(table, settings),
+        queue=SqsQueue(session.client("sqs", config=config), settings.send_queue_url),
         secrets=Secrets(
             session.client("ssm", config=config), settings.ssm_prefix, settings.secret_cache_s
         ),
@@ -76,7 +54,23 @@ def build(settings: Settings) -> Services:
     )
 
 
-def reset() -> None:
-    """Forget every built service and cache (tests, and the CLI after it changes config)."""
+def build_in_memory(settings: Settings) -> Services:
+    """Everything in this process: the in-memory table, queue and secrets (fast tests)."""
+    from chalicelib.adapters.memory import MemoryQueue, MemorySecrets
+    from chalicelib.adapters.store import layout
+    from chalicelib.adapters.store.memory import MemoryTable
+
+    return Services(
+        settings=settings,
+        store=Store.create(MemoryTable(layout.INDEXES), settings),
+        queue=MemoryQueue(),
+        secrets=MemorySecrets(),
+        config=TtlCache(settings.cache_ttl_s),
+    )
+
+
+def use(built: Services) -> None:
+    """Serve with ``built`` until ``reset`` (tests that run the handlers on the memory store)."""
+    global _built
     with _lock:
-        _built.clear()
+        _built = built

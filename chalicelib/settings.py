@@ -1,4 +1,4 @@
-"""Service settings, read from the environment at call time (never at import)."""
+"""Service settings: every knob, read from the environment once per container (never at import)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ PREFIX = "SUBMSG_"
 
 
 class Settings(BaseModel):
-    """Every knob of the service; one instance per call, validated by pydantic."""
+    """Every knob of the service, validated by pydantic; built by ``bootstrap.services()``."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -33,6 +33,11 @@ class Settings(BaseModel):
     idempotency_ttl_s: int = 24 * 3600
     max_body_bytes: int = 64 * 1024
     max_schedule_ahead_days: int = 366
+    stats_shards: int = Field(default=8, ge=1, le=64)  # counter items per app, day and template
+    callback_dedupe_ttl_s: int = 24 * 3600  # WeChat retries a push within seconds
+    reserve_rounds: int = Field(default=3, ge=1)  # a credit reservation lost to a race retries
+    sweep_time_budget_s: float = Field(default=15.0, gt=0)  # well inside the sweep's timeout
+    ready_for_s: float = Field(default=5.0, ge=0)  # health remembers a good answer this long
 
     @property
     def ssm_prefix(self) -> str:

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from chalicelib import policy
-from chalicelib.records import (
+from chalicelib.domain import policy
+from chalicelib.domain.records import (
     CallbackFormat,
     CapPeriod,
     Category,

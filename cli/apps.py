@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from chalicelib import admin
-from chalicelib.records import App, default_caps
+from chalicelib.domain.records import App, default_caps
+from chalicelib.services import admin
 from cli import target
 from cli.app_options import (
     AppOptions,

@@ -10,10 +10,10 @@ from pydantic import ValidationError
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from chalicelib.admin import AppExists, UnknownApp
-from chalicelib.errors import SubmsgError
-from chalicelib.secrets import MissingSecret
-from chalicelib.wechat import WeChatError
+from chalicelib.adapters.wechat import WeChatError
+from chalicelib.domain.errors import SubmsgError
+from chalicelib.ports import MissingSecret
+from chalicelib.services.admin import AppExists, UnknownApp
 from cli.output import notes
 
 EXIT_FAILURE = 1

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from chalicelib import admin
+from chalicelib.services import admin
 from cli import target
 from cli.errors import OperatorError
 from cli.output import moment, notes, records, results

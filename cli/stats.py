@@ -9,8 +9,11 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from chalicelib import clock, stats
-from chalicelib.schemas import Counts, StatsOut, StatsQuery
+from chalicelib.api.mappers import stats_out
+from chalicelib.api.schemas import Counts, StatsOut, StatsQuery
+from chalicelib.domain import clock
+from chalicelib.domain.statistics import stats_day
+from chalicelib.services import stats
 from cli import target
 from cli.output import fits, results
 
@@ -21,6 +24,10 @@ COLUMNS = list(Counts.model_fields)
 GRANT_HEADERS = {name: name.removeprefix("grants_") for name in COLUMNS if "grants_" in name}
 MESSAGE_HEADERS = {name: name for name in COLUMNS if name not in GRANT_HEADERS}
 ALL_HEADERS = {**MESSAGE_HEADERS, **{n: f"grants\n{h}" for n, h in GRANT_HEADERS.items()}}
+# Narrow terminals: short headers for the long words, spelled out in the caption.
+SHORT = {"requested": "req", "skipped": "skip", "unknown": "unkn", "converted": "conv"}
+SHORT_HEADERS = {name: SHORT.get(name, name) for name in MESSAGE_HEADERS}
+LEGEND = ", ".join(f"{short} = {name}" for name, short in SHORT.items())
 
 
 def show(
@@ -41,11 +48,12 @@ def show(
     """Daily counters of an app, in the app's timezone."""
     services = target.services(ctx)
     app = target.require_app(services, app_id)
-    last = to.date() if to else date.fromisoformat(stats.stats_day(app, clock.now()))
+    last = to.date() if to else date.fromisoformat(stats_day(app, clock.now()))
     first = from_.date() if from_ else last - timedelta(days=DEFAULT_DAYS - 1)
     query = StatsQuery.model_validate({"from": first, "to": last, "template_id": template})
     console = results()
-    console.print(*stats_tables(stats.report(services, app, query), console))
+    days = stats.per_day(services, app, query.from_, query.to, query.template_id)
+    console.print(*stats_tables(stats_out(query.from_, query.to, days), console))
 
 
 def stats_tables(report: StatsOut, console: Console) -> list[Table]:
@@ -55,7 +63,11 @@ def stats_tables(report: StatsOut, console: Console) -> list[Table]:
     if fits(console, whole):
         return [whole]
     messages = counts_table(report, MESSAGE_HEADERS, title="Messages")
-    messages.caption = rates(report)
+    if not fits(console, messages):
+        messages = counts_table(report, SHORT_HEADERS, title="Messages")
+        messages.caption = f"{LEGEND}\n{rates(report)}"
+    else:
+        messages.caption = rates(report)
     return [messages, counts_table(report, GRANT_HEADERS, title="Grants")]
 
 

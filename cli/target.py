@@ -11,9 +11,9 @@ import typer
 from botocore.exceptions import EndpointConnectionError
 
 from chalicelib import bootstrap
-from chalicelib.admin import UnknownApp
 from chalicelib.bootstrap import Services
-from chalicelib.records import App
+from chalicelib.domain.records import App
+from chalicelib.services.admin import UnknownApp
 from cli.errors import OperatorError
 from infra.provision import dead_letter_queue_name, send_queue_name, table_name
 from local.config import HOST, LocalSettings

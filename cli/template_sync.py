@@ -8,13 +8,14 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib import keywords, templates
+from chalicelib.adapters.wechat import WeChatError
+from chalicelib.api.schemas import KeywordIn, TemplateIn
 from chalicelib.bootstrap import Services
-from chalicelib.errors import SubmsgError
-from chalicelib.records import Category, Template, TemplateKind
-from chalicelib.schemas import KeywordIn, TemplateIn
-from chalicelib.secrets import APP_SECRET
-from chalicelib.wechat import WeChatError
+from chalicelib.domain import keywords
+from chalicelib.domain.errors import SubmsgError
+from chalicelib.domain.records import Category, Template, TemplateKind
+from chalicelib.ports import APP_SECRET
+from chalicelib.services import templates
 from cli import target
 from cli.errors import OperatorError, describe
 from cli.output import notes, progress

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from chalicelib import preferences
-from chalicelib.observability import mask
+from chalicelib.adapters.observability import mask
+from chalicelib.services import preferences
 from cli import target
 from cli.errors import OperatorError
 from cli.output import notes

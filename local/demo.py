@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib import admin, templates
+from chalicelib.api.schemas import TemplateIn
 from chalicelib.bootstrap import Services
-from chalicelib.records import Category, TemplateKind
-from chalicelib.schemas import TemplateIn
-from chalicelib.secrets import APP_SECRET
+from chalicelib.domain.records import Category, TemplateKind
+from chalicelib.ports import APP_SECRET
+from chalicelib.services import admin, templates
 from local.sandbox import Sandbox, SandboxTemplate
 
 DEMO_OPENID = "oUser0000000000000000000001"

@@ -15,7 +15,8 @@ from types import TracebackType
 
 import boto3
 
-from chalicelib import bootstrap, wechat
+from chalicelib import bootstrap
+from chalicelib.adapters import wechat
 from infra.provision import Provisioned, provision
 from local import lambdas
 from local.aws_server import AwsServer

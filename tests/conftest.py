@@ -20,8 +20,10 @@ import time_machine
 from chalice.test import Client
 from moto import mock_aws
 
-from chalicelib import admin, bootstrap, wechat
+from chalicelib import bootstrap
+from chalicelib.adapters import wechat
 from chalicelib.bootstrap import Services
+from chalicelib.services import admin
 from infra.provision import Provisioned, provision
 from local import embedded_aws
 from local.poller import poll_once

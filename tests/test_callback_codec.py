@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import callback_codec
-from chalicelib.callback_codec import (
+from chalicelib.adapters import callback_codec
+from chalicelib.adapters.callback_codec import (
     CallbackEvent,
     EventItem,
     decrypt,
@@ -23,7 +23,7 @@ from chalicelib.callback_codec import (
     url_signature,
     verify_url,
 )
-from chalicelib.errors import CallbackRefused, InvalidJson
+from chalicelib.domain.errors import CallbackRefused, InvalidJson
 
 TOKEN = "made-up-token"
 APPID = "wx0000000000000001"

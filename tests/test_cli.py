@@ -17,11 +17,12 @@ from click.testing import Result
 from moto.server import ThreadedMotoServer
 from typer.testing import CliRunner
 
-from chalicelib import bootstrap, wechat
-from chalicelib.auth import authenticate
+from chalicelib import bootstrap
+from chalicelib.adapters import wechat
 from chalicelib.bootstrap import Services
-from chalicelib.errors import Unauthorized
-from chalicelib.records import CapPeriod, Category, Preferences, TemplateKind
+from chalicelib.domain.errors import Unauthorized
+from chalicelib.domain.records import CapPeriod, Category, Preferences, TemplateKind
+from chalicelib.services.auth import authenticate
 from cli.main import app
 from cli.target import point_at_local_stack
 from infra.provision import Provisioned, provision
@@ -424,9 +425,9 @@ def test_stats_shows_the_counters_of_each_day_and_the_totals(
     run: Run, tenant: Tenant, services: Services
 ) -> None:
     counters = services.store.counters
-    services.store.db.update(counters.increment(APP_ID, "2026-03-02", TEMPLATE, {"sent": 3}))
-    services.store.db.update(counters.increment(APP_ID, "2026-03-03", TEMPLATE, {"sent": 4}))
-    services.store.db.update(counters.increment(APP_ID, "2026-03-03", TEMPLATE, {"failed": 1}))
+    services.store.table.write(counters.increment(APP_ID, "2026-03-02", TEMPLATE, {"sent": 3}))
+    services.store.table.write(counters.increment(APP_ID, "2026-03-03", TEMPLATE, {"sent": 4}))
+    services.store.table.write(counters.increment(APP_ID, "2026-03-03", TEMPLATE, {"failed": 1}))
 
     result = run("stats", APP_ID, "--from", "2026-03-01", "--to", "2026-03-03")
 
@@ -637,8 +638,8 @@ def test_stats_fit_80_columns_with_whole_dates_and_counters(
         "2026-11-16": {"requested": 120345, "sent": 120001, "failed": 344, "clicked": 9876},
         "2026-11-22": {"skipped": 12, "converted": 4321, "grants_received": 56789},
     }.items():
-        services.store.db.update(counters.increment(APP_ID, day, TEMPLATE, counts))
-    services.store.db.update(
+        services.store.table.write(counters.increment(APP_ID, day, TEMPLATE, counts))
+    services.store.table.write(
         counters.increment(APP_ID, "2026-11-22", TEMPLATE, {"grants_expired": 7})
     )
 
@@ -649,11 +650,12 @@ def test_stats_fit_80_columns_with_whole_dates_and_counters(
     for day in range(16, 23):
         line_with(lines, f"2026-11-{day}")
     messages, grants = (cells(line) for line in lines if line.startswith("│ 2026-11-22"))
-    assert messages == ["2026-11-22", "0", "0", "0", "12", "0", "4321"]
+    assert messages == ["2026-11-22", "0", "0", "0", "12", "0", "0", "4321"]  # unknown: 0
     assert grants == ["2026-11-22", "56789", "7"]
     assert cells(line_with(lines, "2026-11-16"))[1:4] == ["120345", "120001", "344"]
-    for header in ("requested", "skipped", "converted", "received", "expired"):
+    for header in ("req", "skip", "unkn", "conv", "received", "expired"):
         line_with(lines, header)
+    line_with(lines, "req = requested")
     line_with(lines, "delivery 99.7%")
 
 

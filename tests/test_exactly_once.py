@@ -15,10 +15,10 @@ import pytest
 import time_machine
 
 import app as app_module
-from chalicelib import messages
-from chalicelib.auth import load_app
-from chalicelib.errors import NoGrant
-from chalicelib.schemas import MessageIn
+from chalicelib.api.schemas import MessageIn
+from chalicelib.domain.errors import NoGrant
+from chalicelib.services import message_create
+from chalicelib.services.auth import load_app
 from local.poller import sqs_event
 from tests.conftest import APP_ID, OPENID, TEMPLATE, drain, run_due_sweep
 
@@ -155,7 +155,7 @@ def test_sixteen_concurrent_sends_spend_exactly_the_credits_held(
 
     def attempt(_: int) -> str:
         try:
-            messages.create(services, app, body, None)
+            message_create.create(services, app, body, None)
             return "accepted"
         except NoGrant:
             return "no_grant"

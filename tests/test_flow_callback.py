@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from chalicelib import admin, callback_codec
+from chalicelib.adapters import callback_codec
+from chalicelib.services import admin
 from tests.conftest import APP_ID, OPENID, TEMPLATE, app_day, drain
 
 TOKEN = "made-up-callback-token"
@@ -175,10 +176,10 @@ def test_a_push_racing_the_api_report_does_not_erase_the_long_term_grant(
     configured, api, monkeypatch
 ):
     """The push read the user's state before the API's report activated the grant."""
-    from chalicelib import grants
-    from chalicelib.auth import load_app
-    from chalicelib.records import GrantResult, GrantSource
-    from chalicelib.store.users import Users, UserState
+    from chalicelib.adapters.store.users import Users, UserState
+    from chalicelib.domain.records import GrantResult, GrantSource
+    from chalicelib.services import grants
+    from chalicelib.services.auth import load_app
 
     stale = Users.load
     api.grant(template_id=LONG_TERM)

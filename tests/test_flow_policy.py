@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from chalicelib import admin
+from chalicelib.services import admin
 from tests.conftest import APP_ID, OPENID, TEMPLATE, drain, make_tenant
 
 NIGHT = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai

@@ -3,9 +3,10 @@ template works the moment it exists (a miss is never remembered)."""
 
 from __future__ import annotations
 
-from chalicelib import admin, bootstrap, templates
-from chalicelib.records import Category, TemplateKind
-from chalicelib.schemas import KeywordIn, TemplateIn
+from chalicelib import bootstrap
+from chalicelib.api.schemas import KeywordIn, TemplateIn
+from chalicelib.domain.records import Category, TemplateKind
+from chalicelib.services import admin, templates
 from tests.conftest import APP_ID, TEMPLATE, Api, Tenant
 
 

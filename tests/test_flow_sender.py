@@ -8,6 +8,7 @@ import pytest
 import requests
 import time_machine
 
+from chalicelib import bootstrap
 from tests.conftest import OPENID, TEMPLATE, drain
 
 
@@ -114,6 +115,7 @@ def test_retries_end_failed_and_refunded_after_the_last_attempt(
     api, wx, client, aws, one_credit, monkeypatch
 ):
     monkeypatch.setenv("SUBMSG_MAX_ATTEMPTS", "3")
+    bootstrap.reset()  # settings are read once per container
     wx.then(*[{"errcode": -1, "errmsg": "system busy"}] * 3)
     found = send_one(api, client, aws)
     shift = timedelta()

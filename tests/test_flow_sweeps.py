@@ -9,7 +9,8 @@ import boto3
 import pytest
 import time_machine
 
-from chalicelib.store.messages import Messages
+from chalicelib import bootstrap
+from chalicelib.services.lifecycle import MessageSteps
 from tests.conftest import OPENID, TEMPLATE, drain, run_due_sweep, run_expiry_sweep
 
 START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai: outside quiet hours
@@ -111,6 +112,7 @@ def test_the_sweep_reads_only_what_is_due_whatever_waits_later(granted, clock, a
 
 def test_messages_in_every_shard_are_found(granted, clock, api, monkeypatch):
     monkeypatch.setenv("SUBMSG_DUE_SHARDS", "4")
+    bootstrap.reset()  # settings are read once per container
     for _ in range(12):
         api.grant()
     ids = [reminder(granted, START + timedelta(minutes=5)) for _ in range(12)]
@@ -135,15 +137,15 @@ def test_overlapping_sweeps_and_a_crash_between_enqueue_and_mark_send_once(
 ):
     message_id = reminder(granted, START + timedelta(minutes=5))
     clock.at(START + timedelta(minutes=4, seconds=40))
-    original = Messages.apply
+    original = MessageSteps.apply
 
-    def crash_before_mark(self, update):
+    def crash_before_mark(self, transition, *args, **kwargs):
         raise RuntimeError("the sweep died after enqueueing")
 
-    monkeypatch.setattr(Messages, "apply", crash_before_mark)
+    monkeypatch.setattr(MessageSteps, "apply", crash_before_mark)
     with pytest.raises(RuntimeError):
         run_due_sweep()
-    monkeypatch.setattr(Messages, "apply", original)
+    monkeypatch.setattr(MessageSteps, "apply", original)
     run_due_sweep()
     run_due_sweep()  # an overlapping sweep finds it queued within its lease: nothing new
     assert queue_depth(aws) == 2
@@ -156,7 +158,7 @@ def test_overlapping_sweeps_and_a_crash_between_enqueue_and_mark_send_once(
 def test_a_claim_that_never_finished_becomes_unknown_and_is_not_resent(
     granted, clock, client, aws, wx, monkeypatch
 ):
-    from chalicelib import sender
+    from chalicelib.services import sender
 
     message_id = granted.send().json_body["id"]
     original = sender._send
@@ -178,7 +180,7 @@ def test_moving_a_message_after_the_sweep_read_it_sends_it_at_the_new_time_only(
 ):
     message_id = reminder(granted, START + timedelta(minutes=5))
     clock.at(START + timedelta(minutes=4, seconds=30))
-    from chalicelib import sweeps
+    from chalicelib.services import sweeps
 
     original = sweeps._mark_queued
 

@@ -16,7 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.store import layout
+from chalicelib.adapters.store import layout
 from infra.provision import Provisioned, allowed_actions, load_resources, provision
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]

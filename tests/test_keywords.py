@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.errors import FieldProblem
-from chalicelib.keywords import (
+from chalicelib.domain.errors import FieldProblem
+from chalicelib.domain.keywords import (
     KeywordType,
     keyword_type,
     parse_content,
@@ -15,7 +15,7 @@ from chalicelib.keywords import (
     validate_data,
     value_problem,
 )
-from chalicelib.records import Keyword
+from chalicelib.domain.records import Keyword
 
 ENUM_VALUES = ["已发货", "待付款"]
 

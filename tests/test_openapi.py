@@ -20,7 +20,7 @@ from openapi_spec_validator import validate
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.parameters import ParameterLocation
 
-from chalicelib.openapi import OPERATIONS, document
+from chalicelib.api.openapi import OPERATIONS, document
 from tests.conftest import OPENID, TEMPLATE, Api, Tenant
 
 SNAKE_CASE = re.compile(r"^[a-z]+(_[a-z]+)*$")

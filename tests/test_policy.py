@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.policy import (
+from chalicelib.domain.policy import (
     cap_window,
     exempt_from_quiet_hours,
     next_daily_quota_reset,
@@ -16,7 +16,7 @@ from chalicelib.policy import (
     user_timezone,
     valid_timezone,
 )
-from chalicelib.records import (
+from chalicelib.domain.records import (
     App,
     CapPeriod,
     Category,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from chalicelib import callback_codec
+from chalicelib.adapters import callback_codec
 from local.sandbox import crypto, events
 
 TOKEN = "made-up-callback-token"

@@ -20,9 +20,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from chalicelib import admin, bootstrap, callback_codec, templates
-from chalicelib.callback_codec import CallbackEvent
-from chalicelib.schemas import TemplateIn
+from chalicelib import bootstrap
+from chalicelib.adapters import callback_codec
+from chalicelib.adapters.callback_codec import CallbackEvent
+from chalicelib.api.schemas import TemplateIn
+from chalicelib.services import admin, templates
 from local.config import LocalSettings
 from local.demo import ORDER_SHIPPED
 from local.sandbox import Sandbox, SandboxTemplate

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.keywords import validate_data
-from chalicelib.records import Keyword
+from chalicelib.domain.keywords import validate_data
+from chalicelib.domain.records import Keyword
 from local.sandbox import rules
 
 ENUM_VALUES = ["shipped", "delivered"]

@@ -14,7 +14,7 @@ import time_machine
 from responses import matchers
 from urllib3.exceptions import ReadTimeoutError
 
-from chalicelib.wechat import (
+from chalicelib.adapters.wechat import (
     Outcome,
     WeChatClient,
     WeChatConfig,

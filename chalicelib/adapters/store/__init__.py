@@ -1,0 +1,42 @@
+"""Persistence: every access to the table goes through these repositories.
+
+``layout`` is the only module that knows the keys; ``table`` is the vocabulary of conditions,
+writes and queries the repositories build; ``dynamo`` and ``memory`` are the two tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.adapters.store.catalog import Catalog
+from chalicelib.adapters.store.counters import CallbackEvents, Counters, IdempotencyRecords
+from chalicelib.adapters.store.messages import Messages
+from chalicelib.adapters.store.users import Users
+from chalicelib.ports import Table, Transaction
+from chalicelib.settings import Settings
+
+
+@dataclass
+class Store:
+    table: Table
+    catalog: Catalog
+    users: Users
+    messages: Messages
+    counters: Counters
+    idempotency: IdempotencyRecords
+    events: CallbackEvents
+
+    @classmethod
+    def create(cls, table: Table, settings: Settings) -> Store:
+        return cls(
+            table=table,
+            catalog=Catalog(table),
+            users=Users(table, settings.expiry_shards),
+            messages=Messages(table, settings.due_shards),
+            counters=Counters(table, settings.stats_shards),
+            idempotency=IdempotencyRecords(table),
+            events=CallbackEvents(table, settings.callback_dedupe_ttl_s),
+        )
+
+    def transaction(self) -> Transaction:
+        return Transaction(self.table)

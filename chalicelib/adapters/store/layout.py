@@ -1,0 +1,139 @@
+"""The DynamoDB key layout: the only module that knows how records are keyed.
+
+One table, three sparse GSIs:
+- ``work``: messages that need attention, sharded ``due#<n>``, sorted by ``work_at`` (epoch ms);
+- ``expiry``: unused one-time credits that expire, sharded ``exp#<n>``, sorted by ``exp_at``;
+- ``by_user``: a user's messages, newest last, for listing and erasure.
+``purge_at`` (epoch seconds) is the TTL attribute, used for retention only.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+
+PK, SK = "pk", "sk"
+WORK_INDEX, WORK_PK, WORK_AT = "work", "work_pk", "work_at"
+EXPIRY_INDEX, EXP_PK, EXP_AT = "expiry", "exp_pk", "exp_at"
+USER_INDEX, USER_PK, USER_SK = "by_user", "user_pk", "user_sk"
+INDEXES = {
+    WORK_INDEX: (WORK_PK, WORK_AT),
+    EXPIRY_INDEX: (EXP_PK, EXP_AT),
+    USER_INDEX: (USER_PK, USER_SK),
+}
+TTL_ATTRIBUTE = "purge_at"
+NEVER = "9999-12-31T23:59:59Z"
+
+Key = dict[str, str]
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def sortable(moment: datetime | None) -> str:
+    return NEVER if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def shard_of(identifier: str, shards: int) -> int:
+    return zlib.crc32(identifier.encode()) % shards
+
+
+def work_shard(n: int) -> str:
+    return f"due#{n}"
+
+
+def expiry_shard(n: int) -> str:
+    return f"exp#{n}"
+
+
+def app_key(app_id: str) -> Key:
+    return {PK: "APPS", SK: f"APP#{app_id}"}
+
+
+def apps_partition() -> str:
+    return "APPS"
+
+
+def api_key_key(key_hash: str) -> Key:
+    return {PK: f"KEY#{key_hash}", SK: "KEY"}
+
+
+def api_key_ref_key(app_id: str, key_id: str) -> Key:
+    return {PK: f"APP#{app_id}", SK: f"KEYREF#{key_id}"}
+
+
+def template_key(app_id: str, template_id: str) -> Key:
+    return {PK: f"APP#{app_id}", SK: f"TPL#{template_id}"}
+
+
+def templates_prefix() -> str:
+    return "TPL#"
+
+
+def app_partition(app_id: str) -> str:
+    return f"APP#{app_id}"
+
+
+def user_partition(app_id: str, openid: str) -> str:
+    return f"USER#{app_id}#{openid}"
+
+
+def preferences_key(app_id: str, openid: str) -> Key:
+    return {PK: user_partition(app_id, openid), SK: "PREFS"}
+
+
+def grant_state_key(app_id: str, openid: str, template_id: str) -> Key:
+    return {PK: user_partition(app_id, openid), SK: f"GRANT#{template_id}"}
+
+
+def credit_key(
+    app_id: str, openid: str, template_id: str, expires_at: datetime | None, credit_id: str
+) -> Key:
+    sk = f"CREDIT#{template_id}#{sortable(expires_at)}#{credit_id}"
+    return {PK: user_partition(app_id, openid), SK: sk}
+
+
+def credits_prefix(template_id: str | None = None) -> str:
+    return "CREDIT#" if template_id is None else f"CREDIT#{template_id}#"
+
+
+def cap_counter_key(app_id: str, openid: str, category: str, window: str) -> Key:
+    return {PK: user_partition(app_id, openid), SK: f"CAP#{category}#{window}"}
+
+
+def message_key(message_id: str) -> Key:
+    return {PK: f"MSG#{message_id}", SK: "MSG"}
+
+
+def user_messages_partition(app_id: str, openid: str) -> str:
+    return f"UMSG#{app_id}#{openid}"
+
+
+def user_messages_sort(created_at: datetime, message_id: str) -> str:
+    return f"{sortable(created_at)}#{message_id}"
+
+
+def idempotency_key(app_id: str, key: str) -> Key:
+    return {PK: f"IDEM#{app_id}#{key}", SK: "IDEM"}
+
+
+def wechat_msgid_key(app_id: str, msgid: int) -> Key:
+    return {PK: f"WXMSG#{app_id}#{msgid}", SK: "WXMSG"}
+
+
+def callback_event_key(app_id: str, dedupe_key: str) -> Key:
+    return {PK: f"EVT#{app_id}#{dedupe_key}", SK: "EVT"}
+
+
+def stats_key(app_id: str, day: str, template_id: str, shard: int) -> Key:
+    """Counters are split over a few items so concurrent transactions rarely meet on one."""
+    return {PK: f"STATS#{app_id}", SK: f"DAY#{day}#TPL#{template_id}#{shard}"}
+
+
+def stats_partition(app_id: str) -> str:
+    return f"STATS#{app_id}"
+
+
+def stats_range(first_day: str, last_day: str) -> tuple[str, str]:
+    return f"DAY#{first_day}#", f"DAY#{last_day}#~"

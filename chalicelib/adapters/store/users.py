@@ -1,0 +1,152 @@
+"""A user's partition: preferences, grant states, one-time credits and frequency-cap counters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.adapters.store import layout
+from chalicelib.adapters.store.table import (
+    EXISTING,
+    NEW,
+    All,
+    AnyOf,
+    AtMost,
+    BeginsWith,
+    Below,
+    Check,
+    Condition,
+    Delete,
+    Equals,
+    Holds,
+    Item,
+    Missing,
+    Not,
+    Put,
+    Query,
+    Update,
+)
+from chalicelib.domain import policy
+from chalicelib.domain.records import Category, Credit, GrantState, Preferences, UserState
+from chalicelib.ports import Table
+
+CREDIT_PURGE_GRACE = timedelta(days=7)
+
+
+class Users:
+    def __init__(self, table: Table, shards: int) -> None:
+        self.table = table
+        self.shards = shards
+
+    def load(self, app_id: str, openid: str) -> UserState:
+        state = UserState()
+        query = Query("pk", layout.user_partition(app_id, openid), consistent=True)
+        for item in self.table.query_all(query):
+            kind = item["sk"].split("#", 1)[0]
+            if kind == "PREFS":
+                state.preferences = Preferences.model_validate(item)
+            elif kind == "GRANT":
+                grant = GrantState.model_validate(item)
+                state.grants[grant.template_id] = grant
+            elif kind == "CREDIT":
+                state.credits.append(Credit.model_validate(item))
+        return state
+
+    def put_preferences(self, app_id: str, openid: str, preferences: Preferences) -> None:
+        key = layout.preferences_key(app_id, openid)
+        self.table.write(Put({**key, **preferences.model_dump(mode="json")}))
+
+    def grant_update(
+        self, app_id: str, openid: str, template_id: str, changes: dict[str, Any]
+    ) -> Update:
+        """Set only the given fields of a grant state, creating it if needed."""
+        fields = GrantState.model_validate({"template_id": template_id, **changes})
+        values = fields.model_dump(mode="json", include={"template_id", *changes})
+        return Update(layout.grant_state_key(app_id, openid, template_id), set=values)
+
+    def credit_item(self, app_id: str, openid: str, credit: Credit) -> Item:
+        key = layout.credit_key(
+            app_id, openid, credit.template_id, credit.expires_at, credit.credit_id
+        )
+        item: Item = {
+            **key,
+            **credit.model_dump(mode="json"),
+            "app_id": app_id,
+            "openid": openid,
+        }
+        if credit.expires_at is not None:
+            shard = layout.shard_of(credit.credit_id, self.shards)
+            item[layout.EXP_PK] = layout.expiry_shard(shard)
+            item[layout.EXP_AT] = layout.epoch_ms(credit.expires_at)
+            item[layout.TTL_ATTRIBUTE] = int((credit.expires_at + CREDIT_PURGE_GRACE).timestamp())
+        return item
+
+    def add_credit(self, app_id: str, openid: str, credit: Credit) -> Put:
+        """Put a credit (new or refunded); a credit already there is left as it is."""
+        return Put(self.credit_item(app_id, openid, credit), NEW)
+
+    def take_credit(self, app_id: str, openid: str, credit: Credit) -> Delete:
+        key = layout.credit_key(
+            app_id, openid, credit.template_id, credit.expires_at, credit.credit_id
+        )
+        return Delete(key, EXISTING)
+
+    def drop_credits(self, app_id: str, openid: str, template_id: str) -> int:
+        query = Query(
+            "pk",
+            layout.user_partition(app_id, openid),
+            sort=BeginsWith(layout.credits_prefix(template_id)),
+            consistent=True,
+        )
+        keys = [{"pk": item["pk"], "sk": item["sk"]} for item in self.table.query_all(query)]
+        self.table.delete_many(keys)
+        return len(keys)
+
+    def still_wanted(
+        self, app_id: str, openid: str, category: Category, template_id: str, timezone: str | None
+    ) -> Check:
+        """The user has not opted out and still has the timezone the message knows."""
+        refusals: list[Condition] = [
+            Equals(o.setting, True) if o.holds is None else Holds(o.setting, o.holds)
+            for o in policy.opt_outs(category, template_id)
+        ]
+        same_zone = Missing("timezone") if timezone is None else Equals("timezone", timezone)
+        wanted = All((*(Not(r) for r in refusals), same_zone))
+        return Check(layout.preferences_key(app_id, openid), AnyOf((Missing("pk"), wanted)))
+
+    def cap(
+        self,
+        app_id: str,
+        openid: str,
+        category: Category,
+        window: str,
+        ends_at: datetime,
+        delta: int,
+        limit: int | None = None,
+    ) -> Update:
+        """Take (delta=1, bounded by ``limit``) or give back (delta=-1) one send of a cap window."""
+        key = layout.cap_counter_key(app_id, openid, category.value, window)
+        bounded = None if limit is None else AnyOf((Missing("n"), Below("n", limit)))
+        expires = int((ends_at + timedelta(days=1)).timestamp())
+        return Update(key, set={layout.TTL_ATTRIBUTE: expires}, add={"n": delta}, condition=bounded)
+
+    def expired_credits(self, shard: int, now: datetime) -> Iterator[Item]:
+        query = Query(
+            layout.EXP_PK,
+            layout.expiry_shard(shard),
+            sort_key=layout.EXP_AT,
+            sort=AtMost(layout.epoch_ms(now)),
+            index=layout.EXPIRY_INDEX,
+        )
+        return self.table.query_all(query)
+
+    def expire_credit(self, item: Item) -> Delete:
+        """Delete an expired credit, unless it was reserved (deleted) since the index was read."""
+        return Delete({"pk": item["pk"], "sk": item["sk"]}, EXISTING)
+
+    def erase(self, app_id: str, openid: str) -> int:
+        query = Query("pk", layout.user_partition(app_id, openid), consistent=True)
+        keys = [{"pk": item["pk"], "sk": item["sk"]} for item in self.table.query_all(query)]
+        self.table.delete_many(keys)
+        return len(keys)

@@ -1,0 +1,133 @@
+"""HTTP plumbing: parse and validate requests, answer in the SPEC §5 error format."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from chalice.app import Request, Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.domain.errors import (
+    FieldProblem,
+    InvalidJson,
+    NotFound,
+    PayloadTooLarge,
+    SubmsgError,
+    UnsupportedMediaType,
+    ValidationFailed,
+    error_body,
+)
+
+M = TypeVar("M", bound=BaseModel)
+JSON = "application/json"
+PATH_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def problems(error: ValidationError, whole: str = "body") -> list[FieldProblem]:
+    """One problem per failing field; a rule about the whole input is named ``whole``."""
+    found = []
+    for detail in error.errors(include_url=False):
+        field = ".".join(str(part) for part in detail["loc"]) or whole
+        message = str(detail["msg"]).removeprefix("Value error, ")
+        found.append(FieldProblem(field, message))
+    return found
+
+
+def validated(model: type[M], data: Any, what: str = "The request", whole: str = "body") -> M:
+    return _checked(lambda: model.model_validate(data), what, whole)
+
+
+def _checked(validate: Callable[[], M], what: str, whole: str = "body") -> M:
+    try:
+        return validate()
+    except ValidationError as error:
+        raise ValidationFailed(f"{what} is not valid.", problems(error, whole)) from error
+
+
+def parse_body(request: Request, model: type[M], max_bytes: int) -> M:
+    raw = request.raw_body or b""
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != JSON:
+        raise UnsupportedMediaType("Send the body as application/json.")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as error:
+        raise InvalidJson("The body is not valid JSON.") from error
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            "The body must be a JSON object.", [FieldProblem("body", "not an object")]
+        )
+    # Strict JSON: a body has exactly the types the OpenAPI document names (no 0 for false).
+    return _checked(lambda: model.model_validate_json(raw, strict=True), "The body")
+
+
+def parse_query(request: Request, model: type[M]) -> M:
+    params = request.query_params or {}
+    return validated(model, {key: params[key] for key in params}, "The query", "query")
+
+
+def path_id(value: str, what: str) -> str:
+    """Ids in paths: anything that cannot be one of ours is simply not found."""
+    if not PATH_ID.match(value):
+        raise NotFound(f"No {what} {value[:64]!r}.")
+    return value
+
+
+def reply(body: BaseModel | dict[str, Any] | None, status: int = 200) -> Response:
+    if body is None:
+        return Response(body="", status_code=status)
+    payload = body.model_dump(mode="json", by_alias=True) if isinstance(body, BaseModel) else body
+    return Response(body=payload, status_code=status, headers={"Content-Type": JSON})
+
+
+def plain(text: str) -> Response:
+    return Response(
+        body=text, status_code=200, headers={"Content-Type": "text/plain; charset=utf-8"}
+    )
+
+
+def error_reply(error: SubmsgError) -> Response:
+    return Response(
+        body=error_body(error), status_code=error.status, headers={"Content-Type": JSON}
+    )
+
+
+def endpoint(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Turn domain errors raised by a view into their HTTP answers."""
+
+    @functools.wraps(view)
+    def answer(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return view(*args, **kwargs)
+        except SubmsgError as error:
+            return error_reply(error)
+
+    return answer
+
+
+_CHALICE_ERRORS = {
+    "MethodNotAllowedError": (405, "method_not_allowed"),
+    "UnsupportedMediaType": (415, "unsupported_media_type"),
+    "BadRequestError": (400, "invalid_json"),
+    "InternalServerError": (500, "internal_error"),
+}
+
+
+def in_error_format(response: Response) -> Response:
+    """Rewrite Chalice's own error answers ({"Code", "Message"}) into the SPEC §5 format."""
+    body = response.body
+    if response.status_code < 400 or not isinstance(body, dict) or "Code" not in body:
+        return response
+    status, code = _CHALICE_ERRORS.get(body["Code"], (response.status_code, "error"))
+    message = "Something went wrong on our side." if status >= 500 else str(body.get("Message"))
+    return Response(
+        body={"error": {"code": code, "message": message}},
+        status_code=response.status_code,
+        headers={**response.headers, "Content-Type": JSON},
+    )

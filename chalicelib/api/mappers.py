@@ -1,0 +1,125 @@
+"""From records to answers: what each route shows of templates, grants, messages, statistics."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from chalicelib.api.schemas import (
+    DayCounts,
+    GrantsOut,
+    KeywordOut,
+    MessageList,
+    MessageOut,
+    PreferencesOut,
+    ResultOut,
+    StatsOut,
+    SubscriptionItem,
+    SubscriptionsOut,
+    TemplateOut,
+    Totals,
+)
+from chalicelib.domain import clock, keywords
+from chalicelib.domain.records import (
+    LongTermStatus,
+    Message,
+    Preferences,
+    Template,
+    TemplateKind,
+    UserState,
+)
+from chalicelib.domain.statistics import COUNTERS, ratio
+from chalicelib.services.grants import Subscription
+
+
+def template_out(template: Template) -> TemplateOut:
+    return TemplateOut(
+        template_id=template.template_id,
+        title=template.title,
+        kind=template.kind,
+        category=template.category,
+        keywords=[
+            KeywordOut(
+                key=k.key,
+                name=k.name,
+                type=keywords.keyword_type(k.key).name.lower(),
+                enum_values=k.enum_values,
+            )
+            for k in template.keywords
+        ],
+        default_page=template.default_page,
+        grant_ttl_days=template.grant_ttl_days,
+        target_credits=template.target_credits,
+        updated_at=clock.zulu(template.updated_at) or "",
+    )
+
+
+def grants_out(openid: str, state: UserState, templates: list[Template]) -> GrantsOut:
+    now = clock.now()
+    credits: dict[str, int] = {}
+    long_term: dict[str, LongTermStatus] = {}
+    for template in templates:
+        if template.kind is TemplateKind.ONE_TIME:
+            credits[template.template_id] = state.credit_count(template.template_id, now)
+        else:
+            grant = state.grants.get(template.template_id)
+            if grant and grant.long_term:
+                long_term[template.template_id] = grant.long_term
+    return GrantsOut(openid=openid, credits=credits, long_term=long_term)
+
+
+def subscriptions_out(openid: str, found: list[Subscription]) -> SubscriptionsOut:
+    items = [
+        SubscriptionItem(
+            template_id=s.template.template_id,
+            kind=s.template.kind,
+            credits=len(s.usable),
+            next_expiry=clock.zulu(s.usable[0].expires_at) if s.usable else None,
+            long_term=s.grant.long_term if s.grant else None,
+            last_result=s.grant.last_result if s.grant else None,
+            last_result_at=clock.zulu(s.grant.last_result_at) if s.grant else None,
+            should_prompt=s.should_prompt,
+            reason=s.reason,
+        )
+        for s in found
+    ]
+    return SubscriptionsOut(openid=openid, items=items)
+
+
+def preferences_out(openid: str, preferences: Preferences) -> PreferencesOut:
+    return PreferencesOut(openid=openid, **preferences.model_dump())
+
+
+def message_out(message: Message) -> MessageOut:
+    return MessageOut(
+        id=message.id,
+        openid=message.openid,
+        template_id=message.template_id,
+        status=message.status,
+        send_at=clock.zulu(message.send_at) or "",
+        urgent=message.urgent,
+        attempts=message.attempts,
+        result=ResultOut(
+            **message.result.model_dump(include={"errcode", "errmsg", "msgid", "reason"})
+        ),
+        created_at=clock.zulu(message.created_at) or "",
+        sent_at=clock.zulu(message.sent_at),
+        clicked_at=clock.zulu(message.clicked_at),
+        converted_at=clock.zulu(message.converted_at),
+    )
+
+
+def messages_out(found: list[Message], next_cursor: str | None) -> MessageList:
+    return MessageList(items=[message_out(m) for m in found], next_cursor=next_cursor)
+
+
+def stats_out(first: date, last: date, per_day: dict[str, dict[str, int]]) -> StatsOut:
+    dates = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    days = [DayCounts(date=d, **per_day.get(d, {})) for d in dates]
+    sums = {c: sum(getattr(d, c) for d in days) for c in COUNTERS}
+    totals = Totals(
+        **sums,
+        delivery_rate=ratio(sums["sent"], sums["sent"] + sums["failed"]),
+        click_rate=ratio(sums["clicked"], sums["sent"]),
+        conversion_rate=ratio(sums["converted"], sums["clicked"]),
+    )
+    return StatsOut(from_=first.isoformat(), to=last.isoformat(), days=days, totals=totals)

@@ -1,0 +1,302 @@
+"""Request and response shapes of the HTTP API (SPEC §5); the OpenAPI document comes from them."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from chalicelib.domain.keywords import KeywordType
+from chalicelib.domain.records import (
+    Category,
+    GrantResult,
+    Lang,
+    LongTermStatus,
+    MessageStatus,
+    TemplateKind,
+)
+
+OpenId = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9_-]{1,128}$", examples=["oUser0000000000000000001"])
+]
+TemplateId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+KeywordKey = Annotated[
+    str, Field(pattern=rf"^({'|'.join(KeywordType)})[0-9]+$", max_length=64, examples=["thing1"])
+]
+Page = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[^\s/][^\s]*$")]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+
+# Templates ----------------------------------------------------------------------------------
+
+
+class KeywordIn(Request):
+    key: KeywordKey
+    name: str = Field(min_length=1, max_length=64)
+    enum_values: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=100
+    )
+
+
+def _only(field: str, kind: str, other: str) -> dict[str, object]:
+    return {"required": [field], "properties": {field: {"type": kind}, other: {"type": "null"}}}
+
+
+class TemplateIn(Request):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [_only("keywords", "array", "content"), _only("content", "string", "keywords")]
+        }
+    )
+
+    title: str = Field(min_length=1, max_length=64)
+    kind: TemplateKind
+    category: Category
+    keywords: list[KeywordIn] | None = Field(default=None, max_length=30)
+    content: str | None = Field(default=None, min_length=1, max_length=4096)
+    default_page: Page | None = None
+    grant_ttl_days: int = Field(default=7, ge=0, le=3650)
+    target_credits: int = Field(default=1, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def keywords_or_content(self) -> TemplateIn:
+        if (self.keywords is None) == (self.content is None):
+            raise ValueError("give either keywords or content, not both")
+        return self
+
+
+class KeywordOut(Response):
+    key: str
+    name: str
+    type: str
+    enum_values: list[str]
+
+
+class TemplateOut(Response):
+    template_id: str
+    title: str
+    kind: TemplateKind
+    category: Category
+    keywords: list[KeywordOut]
+    default_page: str | None
+    grant_ttl_days: int
+    target_credits: int
+    updated_at: str
+
+
+class TemplateList(Response):
+    items: list[TemplateOut]
+
+
+# Grants and users ---------------------------------------------------------------------------
+
+
+class GrantsIn(Request):
+    openid: OpenId
+    results: dict[TemplateId, GrantResult] = Field(min_length=1, max_length=20)
+    scene: int | str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def drop_errmsg(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("results"), dict):
+            results = {k: v for k, v in data["results"].items() if k != "errMsg"}
+            data = {**data, "results": results}
+        return data
+
+
+class GrantsOut(Response):
+    openid: str
+    credits: dict[str, int]
+    long_term: dict[str, LongTermStatus]
+
+
+class SubscriptionItem(Response):
+    template_id: str
+    kind: TemplateKind
+    credits: int
+    next_expiry: str | None
+    long_term: LongTermStatus | None
+    last_result: GrantResult | None
+    last_result_at: str | None
+    should_prompt: bool
+    reason: str
+
+
+class SubscriptionsOut(Response):
+    openid: str
+    items: list[SubscriptionItem]
+
+
+class PreferencesIn(Request):
+    timezone: str | None = Field(default=None, max_length=64)
+    opt_out_all: bool | None = None
+    opt_out_categories: list[Category] | None = Field(default=None, max_length=3)
+    opt_out_templates: list[TemplateId] | None = Field(default=None, max_length=200)
+
+    @field_validator("opt_out_all", "opt_out_categories", "opt_out_templates", mode="before")
+    @classmethod
+    def null_clears(cls, value: object, info: ValidationInfo) -> object:
+        """An explicit null switches the setting off, as a null timezone falls back to the app's."""
+        if value is not None:
+            return value
+        return False if info.field_name == "opt_out_all" else []
+
+
+class PreferencesOut(Response):
+    openid: str
+    timezone: str | None
+    opt_out_all: bool
+    opt_out_categories: list[Category]
+    opt_out_templates: list[str]
+
+
+# Messages -----------------------------------------------------------------------------------
+
+
+class MessageIn(Request):
+    openid: OpenId
+    template_id: TemplateId
+    data: dict[Annotated[str, Field(max_length=64)], str] = Field(max_length=30)
+    page: Page | None = None
+    send_at: AwareDatetime | None = None
+    urgent: bool = False
+    lang: Lang | None = None
+
+
+class RescheduleIn(Request):
+    send_at: AwareDatetime
+
+
+class EventIn(Request):
+    type: Literal["click", "conversion"]
+    value: Decimal | None = Field(default=None, ge=0, le=Decimal("1e12"), decimal_places=4)
+
+
+class ResultOut(Response):
+    errcode: int | None
+    errmsg: str | None
+    msgid: int | None
+    reason: str | None
+
+
+class MessageOut(Response):
+    id: str
+    openid: str
+    template_id: str
+    status: MessageStatus
+    send_at: str
+    urgent: bool
+    attempts: int
+    result: ResultOut
+    created_at: str
+    sent_at: str | None
+    clicked_at: str | None
+    converted_at: str | None
+
+
+class MessageList(Response):
+    items: list[MessageOut]
+    next_cursor: str | None
+
+
+class ListQuery(Request):
+    status: MessageStatus | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=2048)
+
+
+class CancelOut(Response):
+    id: str
+    status: MessageStatus
+
+
+class EventOut(Response):
+    id: str
+    type: Literal["click", "conversion"]
+    counted: bool
+
+
+# Statistics ---------------------------------------------------------------------------------
+
+
+class StatsQuery(Request):
+    from_: date = Field(alias="from")
+    to: date
+    template_id: TemplateId | None = None
+
+    @model_validator(mode="after")
+    def ordered_and_bounded(self) -> StatsQuery:
+        if self.to < self.from_:
+            raise ValueError("'to' is before 'from'")
+        if (self.to - self.from_).days > 366:
+            raise ValueError("at most 367 days at once")
+        return self
+
+
+class Counts(Response):
+    requested: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    unknown: int = 0  # sends whose outcome WeChat never told (never resent)
+    clicked: int = 0
+    converted: int = 0
+    grants_received: int = 0
+    grants_expired: int = 0
+
+
+class DayCounts(Counts):
+    date: str
+
+
+class Totals(Counts):
+    delivery_rate: float | None
+    click_rate: float | None
+    conversion_rate: float | None
+
+
+class StatsOut(Response):
+    from_: str = Field(serialization_alias="from")
+    to: str
+    days: list[DayCounts]
+    totals: Totals
+
+
+# Misc ---------------------------------------------------------------------------------------
+
+
+class Health(Response):
+    status: str
+
+
+class ErrorField(Response):
+    field: str
+    problem: str
+
+
+class ErrorDetail(Response):
+    code: str
+    message: str
+    fields: list[ErrorField] | None = None
+
+
+class ErrorOut(Response):
+    error: ErrorDetail

@@ -1,0 +1,42 @@
+"""The SQS handler: each record is one delivery; failures come back as partial batch responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from chalicelib.ports import Services
+from chalicelib.services import sender
+
+
+def process_batch(services: Services, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # A batch whose every record asks for a retry is normal (WeChat busy), not a Lambda error.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    def handle(record: SQSRecord) -> None:
+        delivery = sender.parse_record(
+            json.loads(record.body),
+            int(record.attributes.approximate_receive_count or 1),
+            record.receipt_handle,
+        )
+        sender.deliver(services, delivery)
+
+    # Earliest first: the sender waits out sub-second delays, which must not hold up others.
+    ordered = {**event, "Records": sorted(event["Records"], key=_send_at)}
+    return process_partial_response(
+        event=ordered, record_handler=handle, processor=processor, context=context
+    )
+
+
+def _send_at(record: dict[str, Any]) -> str:
+    try:
+        return str(json.loads(record["body"]).get("send_at", ""))
+    except (ValueError, AttributeError):
+        return ""  # an unreadable record goes first, and fails in the handler

@@ -1,0 +1,223 @@
+"""Stored records: what submsg keeps about apps, templates, users and messages.
+
+These models are the shapes persisted in DynamoDB (see ``chalicelib.store``); request and
+response shapes live in ``chalicelib.schemas``. Every datetime is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+
+class TemplateKind(StrEnum):
+    ONE_TIME = "one_time"
+    LONG_TERM = "long_term"
+
+
+class Category(StrEnum):
+    TRANSACTIONAL = "transactional"
+    REMINDER = "reminder"
+    MARKETING = "marketing"
+
+
+class MiniprogramState(StrEnum):
+    FORMAL = "formal"
+    TRIAL = "trial"
+    DEVELOPER = "developer"
+
+
+class Lang(StrEnum):
+    ZH_CN = "zh_CN"
+    EN_US = "en_US"
+    ZH_HK = "zh_HK"
+    ZH_TW = "zh_TW"
+
+
+class GrantSource(StrEnum):
+    API = "api"
+    CALLBACK = "callback"
+
+
+class CallbackFormat(StrEnum):
+    XML = "xml"
+    JSON = "json"
+
+
+class GrantResult(StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    BAN = "ban"
+    FILTER = "filter"
+
+
+class LongTermStatus(StrEnum):
+    ACTIVE = "active"
+    REJECTED = "rejected"
+
+
+class CapPeriod(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+
+
+class FrequencyCap(Record):
+    limit: int = Field(ge=0)
+    period: CapPeriod
+
+
+class QuietHours(Record):
+    start: time
+    end: time
+
+
+def default_caps() -> dict[Category, FrequencyCap]:
+    return {
+        Category.MARKETING: FrequencyCap(limit=1, period=CapPeriod.WEEK),
+        Category.REMINDER: FrequencyCap(limit=3, period=CapPeriod.DAY),
+    }
+
+
+class App(Record):
+    app_id: str
+    name: str
+    timezone: str = "Asia/Shanghai"
+    quiet_hours: QuietHours | None = QuietHours(start=time(22, 0), end=time(8, 0))
+    caps: dict[Category, FrequencyCap] = Field(default_factory=default_caps)
+    miniprogram_state: MiniprogramState = MiniprogramState.FORMAL
+    lang: Lang = Lang.ZH_CN
+    callback_format: CallbackFormat = CallbackFormat.XML
+    grant_source: GrantSource = GrantSource.API
+    created_at: datetime
+
+
+class ApiKey(Record):
+    key_id: str
+    key_hash: str
+    app_id: str
+    created_at: datetime
+
+
+class Keyword(Record):
+    key: str
+    name: str
+    enum_values: list[str] = Field(default_factory=list)
+
+
+class Template(Record):
+    app_id: str
+    template_id: str
+    title: str
+    kind: TemplateKind
+    category: Category
+    keywords: list[Keyword]
+    default_page: str | None = None
+    grant_ttl_days: int = Field(default=7, ge=0)
+    target_credits: int = Field(default=1, ge=0)
+    updated_at: datetime
+
+
+class Preferences(Record):
+    timezone: str | None = None
+    opt_out_all: bool = False
+    opt_out_categories: list[Category] = Field(default_factory=list)
+    opt_out_templates: list[str] = Field(default_factory=list)
+
+
+class GrantState(Record):
+    """What we remember of a user's answers for one template."""
+
+    template_id: str
+    long_term: LongTermStatus | None = None
+    last_result: GrantResult | None = None
+    last_result_at: datetime | None = None
+    last_refusal_at: datetime | None = None
+
+
+class Credit(Record):
+    """One accepted one-time grant: worth exactly one send until ``expires_at``."""
+
+    credit_id: str
+    template_id: str
+    granted_at: datetime
+    expires_at: datetime | None = None
+
+
+class MessageStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"
+    CANCELED = "canceled"
+
+
+OPEN_STATUSES = (MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.SENDING)
+
+
+class SendResult(Record):
+    errcode: int | None = None
+    errmsg: str | None = None
+    msgid: int | None = None
+    reason: str | None = None
+
+
+class Message(Record):
+    id: str
+    app_id: str
+    openid: str
+    template_id: str
+    kind: TemplateKind
+    category: Category
+    data: dict[str, str]
+    page: str | None = None
+    lang: Lang = Lang.ZH_CN
+    miniprogram_state: MiniprogramState = MiniprogramState.FORMAL
+    urgent: bool = False
+    user_timezone: str | None = None  # the user's own setting when created; None = the app's
+    send_at: datetime
+    status: MessageStatus
+    attempts: int = 0
+    credit: Credit | None = None
+    result: SendResult = Field(default_factory=SendResult)
+    created_at: datetime
+    sent_at: datetime | None = None
+    clicked_at: datetime | None = None
+    converted_at: datetime | None = None
+    conversion_value: Decimal | None = None
+    idempotency_key: str | None = None  # the client's key that created it, erased with it
+
+
+@dataclass
+class UserState:
+    """Everything submsg keeps in one user's partition that decides whether a message may go."""
+
+    preferences: Preferences = field(default_factory=Preferences)
+    grants: dict[str, GrantState] = field(default_factory=dict)
+    credits: list[Credit] = field(default_factory=list)
+
+    def usable_credits(self, template_id: str, valid_at: datetime) -> list[Credit]:
+        """Credits of a template still valid at ``valid_at``, earliest-expiring first."""
+        never = datetime.max.replace(tzinfo=valid_at.tzinfo)
+        return sorted(
+            (
+                c
+                for c in self.credits
+                if c.template_id == template_id
+                and (c.expires_at is None or c.expires_at > valid_at)
+            ),
+            key=lambda c: c.expires_at or never,
+        )
+
+    def credit_count(self, template_id: str, now: datetime) -> int:
+        return len(self.usable_credits(template_id, now))

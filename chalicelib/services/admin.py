@@ -1,0 +1,58 @@
+"""Operator actions: create and configure apps, issue and revoke API keys, store app secrets."""
+
+from __future__ import annotations
+
+from chalicelib.domain import clock
+from chalicelib.domain.records import ApiKey, App
+from chalicelib.ports import APP_SECRET, CALLBACK_TOKEN, ENCODING_AES_KEY, Services
+from chalicelib.services.auth import new_api_key
+
+
+class AppExists(Exception):
+    pass
+
+
+class UnknownApp(Exception):
+    pass
+
+
+def create_app(services: Services, app: App, secret: str) -> str:
+    """Store the app and its AppSecret; returns its first API key (shown once, stored hashed)."""
+    if services.store.catalog.get_app(app.app_id) is not None:
+        raise AppExists(app.app_id)
+    services.secrets.put(app.app_id, APP_SECRET, secret)
+    services.store.catalog.put_app(app)
+    key, _ = create_key(services, app.app_id)
+    return key
+
+
+def update_app(services: Services, app_id: str, changes: dict[str, object]) -> App:
+    current = services.store.catalog.get_app(app_id)
+    if current is None:
+        raise UnknownApp(app_id)
+    updated = App.model_validate({**current.model_dump(), **changes})
+    services.store.catalog.put_app(updated)
+    services.config.forget(("app", app_id))
+    return updated
+
+
+def set_callback_secrets(
+    services: Services, app_id: str, token: str | None, encoding_aes_key: str | None
+) -> None:
+    if token is not None:
+        services.secrets.put(app_id, CALLBACK_TOKEN, token)
+    if encoding_aes_key is not None:
+        services.secrets.put(app_id, ENCODING_AES_KEY, encoding_aes_key)
+
+
+def create_key(services: Services, app_id: str, key: str | None = None) -> tuple[str, ApiKey]:
+    """A new API key for the app (``key`` lets the local stack seed a known one)."""
+    plain, record = new_api_key(app_id, key)
+    services.store.catalog.put_api_key(record)
+    return plain, record
+
+
+def new_app(app_id: str, name: str, **settings: object) -> App:
+    return App.model_validate(
+        {"app_id": app_id, "name": name, "created_at": clock.now(), **settings}
+    )

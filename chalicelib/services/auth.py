@@ -1,0 +1,42 @@
+"""API keys: stored as SHA-256 hashes, each belonging to exactly one app."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from chalicelib.domain import clock
+from chalicelib.domain.errors import Unauthorized
+from chalicelib.domain.records import ApiKey, App
+from chalicelib.ports import Services
+
+KEY_PREFIX = "sk_"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_api_key(app_id: str, key: str | None = None) -> tuple[str, ApiKey]:
+    """A fresh key (returned once, never stored) and the record that stores its hash."""
+    key = key or KEY_PREFIX + secrets.token_urlsafe(32)
+    digest = hash_key(key)
+    return key, ApiKey(key_id=digest[:12], key_hash=digest, app_id=app_id, created_at=clock.now())
+
+
+def authenticate(services: Services, authorization: str | None) -> App:
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
+    digest = hash_key(key.strip())
+    record = services.config.get(
+        ("key", digest), lambda: services.store.catalog.find_api_key(digest)
+    )
+    app = load_app(services, record.app_id) if record else None
+    if app is None:
+        raise Unauthorized("The API key is not valid.")
+    return app
+
+
+def load_app(services: Services, app_id: str) -> App | None:
+    return services.config.get(("app", app_id), lambda: services.store.catalog.get_app(app_id))

@@ -1,0 +1,132 @@
+"""WeChat's push callback: URL verification and subscription events (docs/rules.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from chalicelib.adapters import callback_codec
+from chalicelib.adapters.callback_codec import CallbackEvent
+from chalicelib.adapters.observability import logger, mask
+from chalicelib.domain import clock
+from chalicelib.domain.errors import CallbackRefused, NotFound, PayloadTooLarge
+from chalicelib.domain.records import App, GrantResult, GrantSource
+from chalicelib.ports import CALLBACK_TOKEN, ENCODING_AES_KEY, MissingSecret, Services
+from chalicelib.services import grants, message_moves
+from chalicelib.services.auth import load_app
+
+POPUP = "subscribe_msg_popup_event"
+CHANGE = "subscribe_msg_change_event"
+SENT = "subscribe_msg_sent_event"
+
+
+class CallbackQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    timestamp: str = ""
+    nonce: str = ""
+    signature: str = ""
+    echostr: str = ""
+    encrypt_type: str = ""
+    msg_signature: str = ""
+
+
+def verify_url(services: Services, app_id: str, query: CallbackQuery) -> str:
+    """WeChat's GET check of the callback URL: echo ``echostr`` when the signature is right."""
+    _, token = _app_and_token(services, app_id)
+    callback_codec.verify_url(token, query.timestamp, query.nonce, query.signature, clock.now())
+    return query.echostr
+
+
+def receive(services: Services, app_id: str, query: CallbackQuery, body: bytes) -> None:
+    if len(body) > services.settings.max_body_bytes:
+        raise PayloadTooLarge("The event is larger than we accept.")
+    app, token = _app_and_token(services, app_id)
+    event = _open(services, app, token, query, body)
+    if event.event == POPUP:
+        _popup(services, app, event)
+    elif event.event == CHANGE:
+        _once(services, app, event, lambda: _switched_off(services, app, event))
+    elif event.event == SENT:
+        _once(services, app, event, lambda: _delivery_results(services, app, event))
+
+
+def _app_and_token(services: Services, app_id: str) -> tuple[App, str]:
+    app = load_app(services, app_id)
+    if app is None:
+        raise NotFound("No such app.")
+    try:
+        return app, services.secrets.get(app_id, CALLBACK_TOKEN)
+    except MissingSecret as error:
+        raise CallbackRefused("The app has no callback token configured.") from error
+
+
+def _open(
+    services: Services, app: App, token: str, query: CallbackQuery, body: bytes
+) -> CallbackEvent:
+    """Verify the signature and timestamp before parsing anything."""
+    fmt = app.callback_format.value
+    now = clock.now()
+    if query.encrypt_type == "aes":
+        try:
+            aes_key = services.secrets.get(app.app_id, ENCODING_AES_KEY)
+        except MissingSecret as error:
+            raise CallbackRefused("The app has no EncodingAESKey configured.") from error
+        return callback_codec.open_envelope(
+            body,
+            fmt,
+            token=token,
+            encoding_aes_key=aes_key,
+            appid=app.app_id,
+            timestamp=query.timestamp,
+            nonce=query.nonce,
+            msg_signature=query.msg_signature,
+            now=now,
+        )
+    callback_codec.verify_url(token, query.timestamp, query.nonce, query.signature, now)
+    return callback_codec.parse_event(body, fmt)
+
+
+def _popup(services: Services, app: App, event: CallbackEvent) -> None:
+    """Taps reported by WeChat; the dedupe record is written in the same transaction."""
+    known = {t.template_id for t in services.store.catalog.list_templates(app.app_id)}
+    results = {
+        item.template_id: GrantResult(item.status)
+        for item in event.items
+        if item.template_id in known and item.status in ("accept", "reject")
+    }
+    if not results:
+        return
+    try:
+        grants.record_results(
+            services,
+            app,
+            event.openid,
+            results,
+            GrantSource.CALLBACK,
+            first_time=services.store.events.first_time(app.app_id, event.dedupe_key, clock.now()),
+        )
+    except grants.AlreadyRecorded:
+        logger.info("duplicate popup event ignored", extra={"openid": mask(event.openid)})
+
+
+def _once(services: Services, app: App, event: CallbackEvent, apply: Any) -> None:
+    """Idempotent events: apply, then remember them so WeChat's retries are skipped."""
+    if services.store.events.seen(app.app_id, event.dedupe_key):
+        return
+    apply()
+    services.store.events.remember(app.app_id, event.dedupe_key, clock.now())
+
+
+def _switched_off(services: Services, app: App, event: CallbackEvent) -> None:
+    template_ids = [item.template_id for item in event.items if item.status == "reject"]
+    grants.switched_off(services, app, event.openid, template_ids)
+
+
+def _delivery_results(services: Services, app: App, event: CallbackEvent) -> None:
+    for item in event.items:
+        if item.msg_id is not None and item.error_code not in (None, 0):
+            message_moves.delivery_failed(
+                services, app, item.msg_id, item.error_code, item.error_status or ""
+            )

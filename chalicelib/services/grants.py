@@ -1,0 +1,171 @@
+"""Grants: what users answered in wx.requestSubscribeMessage, and whether to ask them again."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.adapters.store.table import Write
+from chalicelib.domain import clock, policy
+from chalicelib.domain.errors import FieldProblem, NotFound, ValidationFailed
+from chalicelib.domain.records import (
+    App,
+    Credit,
+    GrantResult,
+    GrantSource,
+    GrantState,
+    LongTermStatus,
+    Template,
+    TemplateKind,
+    UserState,
+)
+from chalicelib.domain.statistics import stats_day
+from chalicelib.ports import Services, TransactionFailed
+from chalicelib.services.templates import find_template
+
+REFUSALS = (GrantResult.REJECT, GrantResult.BAN)
+FIRST_TIME = "first_time"
+
+
+class AlreadyRecorded(Exception):
+    """An extra condition of the grant transaction (a callback's dedupe record) failed."""
+
+
+def record_results(
+    services: Services,
+    app: App,
+    openid: str,
+    results: Mapping[str, GrantResult],
+    source: GrantSource,
+    first_time: Write | None = None,
+) -> UserState:
+    """Apply one popup's answers; accepts count only when they come from the app's grant source.
+
+    ``first_time``: a condition that this report was not applied before (a push's dedupe
+    record), written in the same transaction; AlreadyRecorded when it fails.
+    """
+    templates = _templates_of(services, app, results)
+    now = clock.now()
+    store = services.store
+    state = store.users.load(app.app_id, openid)
+    transaction = store.transaction().add(FIRST_TIME, first_time)
+    for template_id, result in results.items():
+        template = templates[template_id]
+        counts_accept = result is GrantResult.ACCEPT and source is app.grant_source
+        changes = _answer_changes(template, result, counts_accept, now)
+        previous = state.grants.get(template_id) or GrantState(template_id=template_id)
+        state.grants[template_id] = previous.model_copy(update=changes)
+        transaction.add(
+            f"grant:{template_id}",
+            store.users.grant_update(app.app_id, openid, template_id, changes),
+        )
+        if counts_accept and template.kind is TemplateKind.ONE_TIME:
+            credit = _new_credit(template, now)
+            state.credits.append(credit)
+            transaction.add(
+                f"credit:{template_id}", store.users.add_credit(app.app_id, openid, credit)
+            )
+        if counts_accept:
+            counted = store.counters.increment(
+                app.app_id, stats_day(app, now), template_id, {"grants_received": 1}
+            )
+            transaction.add(f"stats:{template_id}", counted)
+    try:
+        transaction.commit()
+    except TransactionFailed as failed:
+        if failed.on(FIRST_TIME):
+            raise AlreadyRecorded from failed
+        raise
+    return state
+
+
+def _templates_of(
+    services: Services, app: App, results: Mapping[str, GrantResult]
+) -> dict[str, Template]:
+    templates: dict[str, Template] = {}
+    problems: list[FieldProblem] = []
+    for template_id in results:
+        try:
+            templates[template_id] = find_template(services, app.app_id, template_id)
+        except NotFound:
+            problems.append(FieldProblem(f"results.{template_id}", "unknown template"))
+    if problems:
+        raise ValidationFailed("The results name templates this app does not have.", problems)
+    if len({t.kind for t in templates.values()}) > 1:
+        raise ValidationFailed(
+            "One-time and long-term templates cannot be requested together.",
+            [FieldProblem("results", "mixes one-time and long-term templates")],
+        )
+    return templates
+
+
+def _answer_changes(
+    template: Template, result: GrantResult, counts_accept: bool, now: datetime
+) -> dict[str, Any]:
+    """Only what this answer changes: concurrent answers (API, push) must not erase each other."""
+    changes: dict[str, Any] = {"last_result": result, "last_result_at": now}
+    if result in REFUSALS:
+        changes["last_refusal_at"] = now
+    if template.kind is TemplateKind.LONG_TERM:
+        if counts_accept:
+            changes["long_term"] = LongTermStatus.ACTIVE
+        elif result in REFUSALS:
+            changes["long_term"] = LongTermStatus.REJECTED
+    return changes
+
+
+def _new_credit(template: Template, now: datetime) -> Credit:
+    expires_at = now + timedelta(days=template.grant_ttl_days) if template.grant_ttl_days else None
+    return Credit(
+        credit_id=clock.new_id("cr"),
+        template_id=template.template_id,
+        granted_at=now,
+        expires_at=expires_at,
+    )
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What a user holds for one template, and whether to ask again."""
+
+    template: Template
+    usable: list[Credit]
+    grant: GrantState | None
+    should_prompt: bool
+    reason: str
+
+
+def subscriptions(services: Services, app: App, openid: str) -> list[Subscription]:
+    now = clock.now()
+    state = services.store.users.load(app.app_id, openid)
+    found = []
+    for template in services.store.catalog.list_templates(app.app_id):
+        usable = state.usable_credits(template.template_id, now)
+        grant = state.grants.get(template.template_id)
+        prompt, reason = policy.should_prompt(template, len(usable), grant, now)
+        found.append(Subscription(template, usable, grant, prompt, reason))
+    return found
+
+
+def switched_off(services: Services, app: App, openid: str, template_ids: Sequence[str]) -> None:
+    """The user turned templates off in WeChat's settings: no long-term grant, no credits."""
+    now = clock.now()
+    store = services.store
+    kinds = {t.template_id: t.kind for t in store.catalog.list_templates(app.app_id)}
+    transaction = store.transaction()
+    for template_id in dict.fromkeys(template_ids):
+        changes: dict[str, Any] = {
+            "last_result": GrantResult.REJECT,
+            "last_result_at": now,
+            "last_refusal_at": now,
+        }
+        if kinds.get(template_id) is TemplateKind.LONG_TERM:
+            changes["long_term"] = LongTermStatus.REJECTED
+        transaction.add(
+            template_id, store.users.grant_update(app.app_id, openid, template_id, changes)
+        )
+    transaction.commit()
+    for template_id in template_ids:
+        store.users.drop_credits(app.app_id, openid, template_id)

@@ -1,0 +1,105 @@
+"""Moves of one message, each applied with its effects in one transaction (domain/lifecycle.py).
+
+The effects come from the move's rule: the conditional write of the message (``message``), the
+credit put back (``refund``), the cap slot given back (``cap``), the day's statistics
+(``stats``); callers add their own named writes (a condition on the user's preferences, the
+WeChat msgid pointer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.adapters.store.table import Write
+from chalicelib.domain import clock, policy
+from chalicelib.domain.lifecycle import Guard, Move, Transition, rule
+from chalicelib.domain.records import App, Message, MessageStatus
+from chalicelib.domain.statistics import stats_day
+from chalicelib.ports import Services, TransactionFailed
+
+MESSAGE = "message"
+
+
+@dataclass
+class MessageSteps:
+    """One message on its way, as one actor (API, sweep, sender, callback) sees it."""
+
+    services: Services
+    app: App
+    message: Message
+    now: datetime
+    claim_id: str = field(default_factory=lambda: clock.new_id("claim"))
+
+    def cap_window(self) -> policy.CapWindow | None:
+        cap = self.app.caps.get(self.message.category)
+        if cap is None:
+            return None
+        timezone = self.message.user_timezone or self.app.timezone
+        return policy.cap_window(self.now, timezone, cap.period)
+
+    def transition(
+        self, move: Move, target: MessageStatus | None = None, **guards: Any
+    ) -> Transition:
+        found = rule(move)
+        if target is None:
+            (target,) = found.targets
+        purge_at = None
+        if found.finishes:
+            retention = timedelta(days=self.services.settings.retention_days)
+            purge_at = int((self.now + retention).timestamp())
+        if found.guard is Guard.CLAIM:
+            guards.setdefault("claim_id", self.claim_id)
+        return Transition(self.message.id, move, target, self.now, purge_at=purge_at, **guards)
+
+    def writes(
+        self,
+        transition: Transition,
+        window: policy.CapWindow | None = None,
+        extra: Mapping[str, Write] | None = None,
+        stats_moment: datetime | None = None,
+    ) -> dict[str, Write]:
+        """The move's own write and every effect its rule asks for."""
+        store, found = self.services.store, transition.rule
+        writes: dict[str, Write] = {MESSAGE: store.messages.moved(transition)}
+        credit = self.message.credit
+        if found.refund and credit is not None:
+            writes["refund"] = store.users.add_credit(self.app.app_id, self.message.openid, credit)
+        if window is not None and (found.take_cap or found.release_cap):
+            limit = self.app.caps[self.message.category].limit if found.take_cap else None
+            writes["cap"] = store.users.cap(
+                self.app.app_id,
+                self.message.openid,
+                self.message.category,
+                window.key,
+                window.ends_at,
+                +1 if found.take_cap else -1,
+                limit,
+            )
+        if found.counts:
+            day = stats_day(self.app, stats_moment or self.now)
+            writes["stats"] = store.counters.increment(
+                self.app.app_id, day, self.message.template_id, dict(found.counts)
+            )
+        return {**writes, **(extra or {})}
+
+    def apply(
+        self,
+        transition: Transition,
+        window: policy.CapWindow | None = None,
+        extra: Mapping[str, Write] | None = None,
+        stats_moment: datetime | None = None,
+    ) -> bool:
+        """Commit the move; False when the message had moved on (a duplicate: nothing done)."""
+        transaction = self.services.store.transaction()
+        for name, write in self.writes(transition, window, extra, stats_moment).items():
+            transaction.add(name, write)
+        try:
+            transaction.commit()
+        except TransactionFailed as failed:
+            if failed.on(MESSAGE):
+                return False
+            raise
+        return True

@@ -1,0 +1,233 @@
+"""Creating a message: validate, reserve a credit and write the message in one transaction.
+
+One Query loads the user's partition; one transaction takes the earliest credit still valid at
+``send_at``, puts the message and the idempotency key and counts ``requested``. A lost race
+retries with the next credit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chalicelib.adapters.observability import logger
+from chalicelib.api.schemas import MessageIn
+from chalicelib.domain import clock, dispatch, keywords, policy
+from chalicelib.domain.errors import (
+    FieldProblem,
+    GrantExpiresBeforeSendAt,
+    IdempotencyKeyMismatch,
+    NoGrant,
+    NotFound,
+    OptedOut,
+    SubmsgError,
+    ValidationFailed,
+)
+from chalicelib.domain.records import (
+    App,
+    Credit,
+    Message,
+    MessageStatus,
+    Template,
+    TemplateKind,
+    UserState,
+)
+from chalicelib.domain.statistics import stats_day
+from chalicelib.ports import QueueUnavailable, Services, Transaction, TransactionFailed
+from chalicelib.services.templates import find_template
+
+S = MessageStatus
+CREDIT, MESSAGE, IDEMPOTENCY = "credit", "message", "idempotency"
+
+
+def idempotency_key(header: str | None) -> str | None:
+    """The Idempotency-Key header, if any: 1 to 255 visible ASCII characters."""
+    if header is None:
+        return None
+    if not 1 <= len(header) <= 255 or not header.isascii() or not header.isprintable():
+        raise ValidationFailed(
+            "The Idempotency-Key header is not valid.",
+            [FieldProblem("Idempotency-Key", "must be 1 to 255 visible ASCII characters")],
+        )
+    return header
+
+
+def body_hash(body: MessageIn) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class _Replay(Exception):
+    """The idempotency key was used before: answer with the first message."""
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A valid request to send, before a credit is reserved for it."""
+
+    app: App
+    template: Template
+    body: MessageIn
+    send_at: datetime
+    now: datetime
+    idempotency_key: str | None
+    digest: str
+
+
+def create(
+    services: Services, app: App, body: MessageIn, idempotency_key: str | None
+) -> tuple[Message, bool]:
+    """Reserve a credit and write the message; (message, False) for a replayed idempotency key."""
+    now = clock.now()
+    digest = body_hash(body)
+    try:
+        template = find_template(services, app.app_id, body.template_id)
+        send_at = scheduled_at(services, body.send_at, now)
+        problems = keywords.validate_data(template.keywords, body.data)
+        if problems:
+            raise ValidationFailed("Some keyword values break WeChat's rules.", problems)
+        message = _reserve(
+            services, _Draft(app, template, body, send_at, now, idempotency_key, digest)
+        )
+    except (SubmsgError, _Replay) as error:
+        replayed = _replayed(services, app, idempotency_key, digest, now)
+        if replayed is not None:
+            return replayed, False
+        if isinstance(error, _Replay):  # its message was erased a moment ago with its user
+            raise NotFound("The message this Idempotency-Key created no longer exists.") from error
+        raise
+    if message.status is S.QUEUED:
+        enqueue(services, message, now)
+    return message, True
+
+
+def scheduled_at(services: Services, requested: datetime | None, now: datetime) -> datetime:
+    """When a message is due: now for none or a past instant, refused beyond the limit."""
+    if requested is None or requested <= now:
+        return now
+    ahead = services.settings.max_schedule_ahead_days
+    if requested > now + timedelta(days=ahead):
+        raise ValidationFailed(
+            "send_at is too far ahead.", [FieldProblem("send_at", f"more than {ahead} days ahead")]
+        )
+    return clock.to_utc_ms(requested)
+
+
+def _reserve(services: Services, draft: _Draft) -> Message:
+    """One Query for the user, then one transaction per candidate credit until one holds."""
+    store, template = services.store, draft.template
+    for _ in range(services.settings.reserve_rounds):
+        state = store.users.load(draft.app.app_id, draft.body.openid)
+        if policy.opted_out(state.preferences, template.category, template.template_id):
+            raise OptedOut("The user opted out of this message.")
+        conflicted = False
+        for credit in _candidates(draft, state):
+            message = _new_message(services, draft, credit, state.preferences.timezone)
+            try:
+                _reservation(services, draft, message).commit()
+                return message
+            except TransactionFailed as failed:
+                conflicted = conflicted or failed.conflict
+                if failed.on(IDEMPOTENCY):
+                    raise _Replay from failed
+                if not failed.on(CREDIT) and not failed.conflict:
+                    raise
+        if not conflicted:
+            break
+    raise NoGrant("The user has no unused grant for this template.")
+
+
+def _candidates(draft: _Draft, state: UserState) -> list[Credit | None]:
+    """The credits to try, earliest-expiring first; [None] for a long-term template."""
+    template_id = draft.template.template_id
+    if draft.template.kind is TemplateKind.LONG_TERM:
+        grant = state.grants.get(template_id)
+        if grant is None or grant.long_term != "active":
+            raise NoGrant("The user has no active long-term subscription to this template.")
+        return [None]
+    candidates: list[Credit | None] = list(state.usable_credits(template_id, draft.send_at))
+    if not candidates:
+        if state.usable_credits(template_id, draft.now):
+            raise GrantExpiresBeforeSendAt("Every grant of the user expires before send_at.")
+        raise NoGrant("The user has no unused grant for this template.")
+    return candidates
+
+
+def _new_message(
+    services: Services, draft: _Draft, credit: Credit | None, user_timezone: str | None
+) -> Message:
+    app, template, body = draft.app, draft.template, draft.body
+    queued = dispatch.within_lookahead(draft.send_at, draft.now, services.settings.sweep_interval_s)
+    return Message(
+        id=clock.new_id("msg"),
+        app_id=app.app_id,
+        openid=body.openid,
+        template_id=template.template_id,
+        kind=template.kind,
+        category=template.category,
+        data=body.data,
+        page=body.page or template.default_page,
+        lang=body.lang or app.lang,
+        miniprogram_state=app.miniprogram_state,
+        urgent=body.urgent,
+        user_timezone=user_timezone,
+        send_at=draft.send_at,
+        status=S.QUEUED if queued else S.SCHEDULED,
+        credit=credit,
+        created_at=draft.now,
+        idempotency_key=draft.idempotency_key,
+    )
+
+
+def work_at(services: Services, message: Message) -> datetime:
+    """When the sweep should look at it: at send_at, or after the lease of its enqueue."""
+    if message.status is S.QUEUED:
+        return message.send_at + timedelta(seconds=services.settings.enqueue_lease_s)
+    return message.send_at
+
+
+def _reservation(services: Services, draft: _Draft, message: Message) -> Transaction:
+    """Take the credit, write the message and the idempotency key, count it: all or nothing."""
+    store, app_id = services.store, draft.app.app_id
+    transaction = store.transaction()
+    if message.credit is not None:
+        transaction.add(CREDIT, store.users.take_credit(app_id, message.openid, message.credit))
+    transaction.add(MESSAGE, store.messages.create(message, work_at(services, message)))
+    if draft.idempotency_key:
+        claim = store.idempotency.claim(
+            app_id,
+            draft.idempotency_key,
+            draft.digest,
+            message.id,
+            draft.now,
+            services.settings.idempotency_ttl_s,
+        )
+        transaction.add(IDEMPOTENCY, claim)
+    day = stats_day(draft.app, draft.now)
+    transaction.add(
+        "stats", store.counters.increment(app_id, day, message.template_id, {"requested": 1})
+    )
+    return transaction
+
+
+def _replayed(
+    services: Services, app: App, idempotency_key: str | None, digest: str, now: datetime
+) -> Message | None:
+    if not idempotency_key:
+        return None
+    record = services.store.idempotency.get(app.app_id, idempotency_key, now)
+    if record is None:
+        return None
+    if record["body_hash"] != digest:
+        raise IdempotencyKeyMismatch("This Idempotency-Key was used with a different body.")
+    return services.store.messages.get(record["message_id"])
+
+
+def enqueue(services: Services, message: Message, now: datetime) -> None:
+    try:
+        services.queue.send(dispatch.envelope(message, now))
+    except QueueUnavailable:
+        # The message waits on the needs-work index; the next sweep enqueues it again.
+        logger.warning("enqueue failed; left for the due sweep", extra={"message_id": message.id})

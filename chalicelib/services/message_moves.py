@@ -1,0 +1,129 @@
+"""A message after its creation, through the API and WeChat's callback: read, list, move,
+cancel, track, and a delivery failure reported late. Every move is one of the lifecycle's."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chalicelib.adapters.store import layout
+from chalicelib.adapters.store.messages import cursor_in
+from chalicelib.api.schemas import EventIn, ListQuery
+from chalicelib.domain import clock, dispatch
+from chalicelib.domain.errors import (
+    FieldProblem,
+    GrantExpiresBeforeSendAt,
+    NotCancelable,
+    NotFound,
+    ValidationFailed,
+)
+from chalicelib.domain.lifecycle import Move
+from chalicelib.domain.records import App, Message, MessageStatus
+from chalicelib.domain.statistics import stats_day
+from chalicelib.ports import Services, TransactionFailed
+from chalicelib.services.lifecycle import MessageSteps
+from chalicelib.services.message_create import enqueue, scheduled_at, work_at
+
+S = MessageStatus
+
+
+def get(services: Services, app: App, message_id: str) -> Message:
+    message = services.store.messages.get(message_id) if message_id.startswith("msg_") else None
+    if message is None or message.app_id != app.app_id:
+        raise NotFound(f"Message {message_id} does not exist.")
+    return message
+
+
+def list_for_user(
+    services: Services, app: App, openid: str, query: ListQuery
+) -> tuple[list[Message], str | None]:
+    try:
+        start = cursor_in(query.cursor) if query.cursor else None
+    except ValueError as error:
+        raise ValidationFailed(
+            "The cursor is not valid.", [FieldProblem("cursor", "not a cursor")]
+        ) from error
+    return services.store.messages.list_for_user(
+        app.app_id, openid, query.status, query.limit, start
+    )
+
+
+def cancel(services: Services, app: App, message_id: str) -> Message:
+    message = get(services, app, message_id)
+    if message.status is S.CANCELED:
+        return message
+    steps = MessageSteps(services, app, message, clock.now())
+    if not steps.apply(steps.transition(Move.CANCEL)):
+        raise NotCancelable(f"Message {message_id} is already being sent or finished.")
+    return message.model_copy(update={"status": S.CANCELED})
+
+
+def reschedule(services: Services, app: App, message_id: str, requested: datetime) -> Message:
+    message = get(services, app, message_id)
+    if message.status is not S.SCHEDULED:
+        raise NotCancelable(f"Message {message_id} can only be moved while scheduled.")
+    now = clock.now()
+    send_at = scheduled_at(services, requested, now)
+    credit = message.credit
+    if credit is not None and credit.expires_at is not None and credit.expires_at <= send_at:
+        raise GrantExpiresBeforeSendAt("The reserved grant expires before the new send_at.")
+    soon = dispatch.within_lookahead(send_at, now, services.settings.sweep_interval_s)
+    moved = message.model_copy(
+        update={"send_at": send_at, "status": S.QUEUED if soon else S.SCHEDULED}
+    )
+    steps = MessageSteps(services, app, message, now)
+    transition = steps.transition(
+        Move.RESCHEDULE,
+        moved.status,
+        work_at=work_at(services, moved),
+        changes={"send_at": send_at},
+        send_at_ms=layout.epoch_ms(message.send_at),
+    )
+    if not steps.apply(transition):
+        raise NotCancelable(f"Message {message_id} is no longer scheduled.")
+    if soon:
+        enqueue(services, moved, now)
+    return moved
+
+
+def track(services: Services, app: App, message_id: str, event: EventIn) -> bool:
+    """Record a click or conversion; True when it was the first of its type (and counted)."""
+    message = get(services, app, message_id)
+    now = clock.now()
+    moment, counter = (
+        ("clicked_at", "clicked") if event.type == "click" else ("converted_at", "converted")
+    )
+    fields: dict[str, Any] = {moment: now.isoformat()}
+    if event.value is not None:
+        fields["conversion_value"] = str(event.value)
+    store = services.store
+    transaction = store.transaction().add(
+        "message", store.messages.first_event(message.id, moment, fields)
+    )
+    transaction.add(
+        "stats",
+        store.counters.increment(
+            app.app_id, stats_day(app, now), message.template_id, {counter: 1}
+        ),
+    )
+    try:
+        transaction.commit()
+    except TransactionFailed:
+        return False
+    return True
+
+
+def delivery_failed(services: Services, app: App, msgid: int, errcode: int, status: str) -> None:
+    """WeChat reported later that a card it accepted was not delivered: sent becomes failed."""
+    store = services.store
+    message_id = store.messages.find_by_msgid(app.app_id, msgid)
+    message = store.messages.get(message_id) if message_id else None
+    if message is None or message.app_id != app.app_id:
+        return
+    steps = MessageSteps(services, app, message, clock.now())
+    result = {**message.result.model_dump(exclude_none=True), "errcode": errcode, "errmsg": status}
+    # Counted on the day it was counted as sent: that day's sent becomes failed.
+    steps.apply(
+        steps.transition(Move.FAIL_LATE, changes={"result": result}),
+        stats_moment=message.sent_at or steps.now,
+    )

@@ -1,0 +1,35 @@
+"""A user's preferences, and erasure of everything submsg keeps about a user."""
+
+from __future__ import annotations
+
+from chalicelib.adapters.observability import logger, mask
+from chalicelib.api.schemas import PreferencesIn
+from chalicelib.domain import policy
+from chalicelib.domain.errors import FieldProblem, ValidationFailed
+from chalicelib.domain.records import App, Preferences
+from chalicelib.ports import Services
+
+
+def get(services: Services, app: App, openid: str) -> Preferences:
+    return services.store.users.load(app.app_id, openid).preferences
+
+
+def update(services: Services, app: App, openid: str, body: PreferencesIn) -> Preferences:
+    if body.timezone is not None and not policy.valid_timezone(body.timezone):
+        raise ValidationFailed(
+            "The timezone is not known.", [FieldProblem("timezone", "not an IANA timezone name")]
+        )
+    current = services.store.users.load(app.app_id, openid).preferences
+    changes = body.model_dump(exclude_unset=True)
+    updated = Preferences.model_validate({**current.model_dump(), **changes})
+    services.store.users.put_preferences(app.app_id, openid, updated)
+    return updated
+
+
+def erase_user(services: Services, app: App, openid: str) -> None:
+    """Delete grants, preferences and messages of one user (right to erasure)."""
+    store = services.store
+    message_keys = store.messages.user_message_keys(app.app_id, openid)
+    store.messages.delete_keys(message_keys)
+    erased = store.users.erase(app.app_id, openid)
+    logger.info("user erased", extra={"openid": mask(openid), "items": erased + len(message_keys)})

@@ -1,0 +1,204 @@
+"""The sender: claims a due message, applies the send-time policy, calls WeChat, records the result.
+
+Exactly-once rules (docs/exactly-once.md): every step is one move of the lifecycle, a
+conditional write, so a duplicate SQS delivery, an overlapping sweep or a crash between two
+calls can never send a card twice nor lose a message.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from chalicelib.adapters.observability import logger
+from chalicelib.domain import clock, dispatch, policy
+from chalicelib.domain.lifecycle import Move
+from chalicelib.domain.outcomes import Outcome, SendReport
+from chalicelib.domain.records import App, Message
+from chalicelib.domain.tracking import wechat_payload
+from chalicelib.ports import APP_SECRET, MissingSecret, Services, TransactionFailed
+from chalicelib.services.auth import load_app
+from chalicelib.services.lifecycle import MessageSteps
+
+DUE_SLACK = timedelta(seconds=1)
+PREFERENCES = "preferences"
+
+
+class RetryLater(Exception):
+    """WeChat was busy: the SQS message comes back after the backoff (a partial batch failure)."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One SQS record: the message snapshot and how often SQS has handed it out."""
+
+    message: Message
+    receive_count: int
+    receipt_handle: str
+
+
+def deliver(services: Services, delivery: Delivery) -> None:
+    message = delivery.message
+    early = (message.send_at - clock.now()).total_seconds()
+    if 0 < early <= DUE_SLACK.total_seconds():
+        time.sleep(early)  # SQS delays by whole seconds: land on send_at, never before it
+    now = clock.now()
+    app = load_app(services, message.app_id)
+    if app is None:
+        logger.warning("message of an unknown app dropped", extra={"message_id": message.id})
+        return
+    steps = MessageSteps(services, app, message, now)
+    if _deferred_for_quiet_hours(steps):
+        return
+    window = steps.cap_window()
+    claim = steps.transition(
+        Move.CLAIM,
+        work_at=now + timedelta(seconds=services.settings.lease_s),
+        changes={"claim_id": steps.claim_id},
+        due_by=now + DUE_SLACK,
+    )
+    still_wanted = services.store.users.still_wanted(
+        app.app_id, message.openid, message.category, message.template_id, message.user_timezone
+    )
+    try:
+        if not steps.apply(claim, window, extra={PREFERENCES: still_wanted}):
+            return  # claimed by another copy, canceled, moved, or not due: nothing to do
+    except TransactionFailed as refused:
+        _claim_refused(services, steps, delivery, refused)
+        return
+    report = _send(services, app, message)
+    _record(services, steps, delivery, report, window)
+
+
+def _deferred_for_quiet_hours(steps: MessageSteps) -> bool:
+    message, app = steps.message, steps.app
+    if policy.exempt_from_quiet_hours(message.category, message.urgent):
+        return False
+    timezone = message.user_timezone or app.timezone
+    until = policy.quiet_until(steps.now, timezone, app.quiet_hours)
+    if until is None:
+        return False
+    deferred = steps.transition(
+        Move.DEFER, work_at=until, changes={"send_at": until}, due_by=steps.now + DUE_SLACK
+    )
+    steps.apply(deferred)  # a copy that finds it handled, canceled or moved does nothing
+    return True
+
+
+def _claim_refused(
+    services: Services, steps: MessageSteps, delivery: Delivery, refused: TransactionFailed
+) -> None:
+    message = delivery.message
+    if refused.on(PREFERENCES):
+        preferences = services.store.users.load(message.app_id, message.openid).preferences
+        if policy.opted_out(preferences, message.category, message.template_id):
+            _skip(steps, "opted_out")
+        elif preferences.timezone != message.user_timezone:
+            # The user changed timezone since the message was written: decide with the new one.
+            updated = message.model_copy(update={"user_timezone": preferences.timezone})
+            deliver(services, Delivery(updated, delivery.receive_count, delivery.receipt_handle))
+    elif refused.on("cap"):
+        _skip(steps, "frequency_cap")
+
+
+def _skip(steps: MessageSteps, reason: str) -> None:
+    steps.apply(steps.transition(Move.SKIP, changes={"result": {"reason": reason}}))
+
+
+def _send(services: Services, app: App, message: Message) -> SendReport:
+    try:
+        secret = services.secrets.get(app.app_id, APP_SECRET)
+    except MissingSecret:
+        return SendReport(Outcome.RETRY, None, "the app secret is not configured")
+    return services.wechat.send(app.app_id, secret, wechat_payload(message))
+
+
+def _record(
+    services: Services,
+    steps: MessageSteps,
+    delivery: Delivery,
+    report: SendReport,
+    window: policy.CapWindow | None,
+) -> None:
+    outcome, settings = report.outcome, services.settings
+    last_attempt = delivery.receive_count >= settings.max_attempts
+    _log_outcome(delivery, report, last_attempt)
+    result = {"result": _result(report)}
+    if outcome is Outcome.RETRY and not last_attempt:
+        delay = policy.retry_delay_s(max(1, delivery.receive_count), settings.retry_base_s)
+        work_at = steps.now + timedelta(seconds=delay + settings.lease_s)
+        steps.apply(steps.transition(Move.RETRY, work_at=work_at, changes=result), window)
+        if delivery.receipt_handle:
+            services.queue.postpone(delivery.receipt_handle, delay)
+        raise RetryLater(f"WeChat busy ({report.errcode}); retry in {delay} s")
+    if outcome is Outcome.SENT:
+        _sent(services, steps, report)
+    elif outcome is Outcome.DEFER_DAILY_QUOTA:
+        until = policy.next_daily_quota_reset(clock.now())
+        postponed = steps.transition(
+            Move.POSTPONE, work_at=until, changes={**result, "send_at": until}
+        )
+        steps.apply(postponed, window)
+    elif outcome is Outcome.UNKNOWN:
+        steps.apply(steps.transition(Move.LOSE, changes=result))
+    elif outcome is Outcome.NO_SUBSCRIPTION:
+        steps.apply(steps.transition(Move.FAIL_UNSUBSCRIBED, changes=result), window)
+        message = delivery.message
+        dropped = services.store.users.drop_credits(
+            message.app_id, message.openid, message.template_id
+        )
+        logger.info("43101: credits dropped", extra={"message_id": message.id, "dropped": dropped})
+    else:  # REJECTED, or RETRY with no attempt left
+        steps.apply(steps.transition(Move.FAIL, changes=result), window)
+
+
+def _sent(services: Services, steps: MessageSteps, report: SendReport) -> None:
+    sent = steps.transition(Move.SEND, changes={"result": _result(report), "sent_at": steps.now})
+    extra = {}
+    if report.msgid is not None and sent.purge_at is not None:
+        pointer = services.store.messages.msgid_pointer(
+            steps.app.app_id, report.msgid, steps.message.id, sent.purge_at
+        )
+        extra["msgid"] = pointer
+    steps.apply(sent, extra=extra)
+
+
+def _result(report: SendReport) -> dict[str, Any]:
+    result: dict[str, Any] = {"errmsg": report.errmsg}
+    if report.errcode is not None:
+        result["errcode"] = report.errcode
+    if report.msgid is not None:
+        result["msgid"] = report.msgid
+    return result
+
+
+_OUTCOME_LINES = {
+    Outcome.SENT: "card sent",
+    Outcome.RETRY: "WeChat busy: card released for a retry",
+    Outcome.DEFER_DAILY_QUOTA: "WeChat's daily quota reached: card deferred to the next day",
+    Outcome.NO_SUBSCRIPTION: "card failed: the user holds no subscription (43101)",
+    Outcome.REJECTED: "card failed: WeChat refused it",
+    Outcome.UNKNOWN: "card outcome unknown: not resent",
+}
+
+
+def _log_outcome(delivery: Delivery, report: SendReport, last_attempt: bool) -> None:
+    line = _OUTCOME_LINES[report.outcome]
+    if report.outcome is Outcome.RETRY and last_attempt:
+        line = "card failed: WeChat still busy after the last attempt"
+    level = logger.info if report.outcome is Outcome.SENT else logger.warning
+    level(
+        line,
+        extra={
+            "message_id": delivery.message.id,
+            "outcome": report.outcome.value,
+            "errcode": report.errcode,
+            "attempt": delivery.receive_count,
+        },
+    )
+
+
+def parse_record(body: dict[str, Any], receive_count: int, receipt_handle: str) -> Delivery:
+    return Delivery(dispatch.from_envelope(body), receive_count, receipt_handle)

@@ -1,0 +1,23 @@
+"""Statistics: the daily counters (written inside the moves they count), summed per day."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from chalicelib.domain.records import App
+from chalicelib.domain.statistics import COUNTERS
+from chalicelib.ports import Services
+
+
+def per_day(
+    services: Services, app: App, first: date, last: date, template_id: str | None = None
+) -> dict[str, dict[str, int]]:
+    """Each day's counters, summed over the shards (and templates, unless one is asked for)."""
+    days: dict[str, dict[str, int]] = {}
+    for item in services.store.counters.days(app.app_id, first.isoformat(), last.isoformat()):
+        if template_id and item.get("template_id") != template_id:
+            continue
+        day = days.setdefault(item["day"], dict.fromkeys(COUNTERS, 0))
+        for counter in COUNTERS:
+            day[counter] += int(item.get(counter, 0))
+    return days

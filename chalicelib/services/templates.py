@@ -1,0 +1,62 @@
+"""Templates of an app: keywords from a list or parsed from WeChat's content string."""
+
+from __future__ import annotations
+
+from chalicelib.api.schemas import TemplateIn
+from chalicelib.domain import clock, keywords
+from chalicelib.domain.errors import FieldProblem, NotFound, ValidationFailed
+from chalicelib.domain.records import Keyword, Template
+from chalicelib.ports import Services
+
+
+def template_cache_key(app_id: str, template_id: str) -> tuple[str, str, str]:
+    return ("template", app_id, template_id)
+
+
+def put_template(
+    services: Services, app_id: str, template_id: str, body: TemplateIn
+) -> tuple[Template, bool]:
+    if body.content is not None:
+        try:
+            parsed = keywords.parse_content(body.content)
+        except ValueError as error:
+            raise ValidationFailed(
+                "The template content has no keywords.", [FieldProblem("content", str(error))]
+            ) from error
+    else:
+        parsed = [Keyword(**k.model_dump()) for k in body.keywords or []]
+    problems = keywords.template_keyword_problems(parsed)
+    if problems:
+        raise ValidationFailed("The template's keywords are not valid.", problems)
+    template = Template(
+        app_id=app_id,
+        template_id=template_id,
+        title=body.title,
+        kind=body.kind,
+        category=body.category,
+        keywords=parsed,
+        default_page=body.default_page,
+        grant_ttl_days=body.grant_ttl_days,
+        target_credits=body.target_credits,
+        updated_at=clock.now(),
+    )
+    created = services.store.catalog.put_template(template)
+    services.config.forget(template_cache_key(app_id, template_id))
+    return template, created
+
+
+def find_template(services: Services, app_id: str, template_id: str) -> Template:
+    """The template, from the per-container cache; NotFound when the app has no such template."""
+    template = services.config.get(
+        template_cache_key(app_id, template_id),
+        lambda: services.store.catalog.get_template(app_id, template_id),
+    )
+    if template is None:
+        raise NotFound(f"Template {template_id} does not exist.")
+    return template
+
+
+def delete_template(services: Services, app_id: str, template_id: str) -> None:
+    if not services.store.catalog.delete_template(app_id, template_id):
+        raise NotFound(f"Template {template_id} does not exist.")
+    services.config.forget(template_cache_key(app_id, template_id))
