@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from local.config import HOST
 
@@ -83,27 +84,57 @@ class AwsServer:
             process.wait()
 
 
+class CachedDispatch:
+    """moto's WSGI dispatcher, asked once per (host, service) instead of on every request.
+
+    moto works out which service a request is for from its host, path and signature on every
+    request; for signed requests the answer only depends on the host and the signed service.
+    """
+
+    def __init__(self, dispatcher: Any) -> None:
+        self._dispatcher = dispatcher
+        self._apps: dict[tuple[str, str], Any] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        key = _signed_service(environ)
+        app = self._apps.get(key) if key else None
+        if app is None:
+            app = self._dispatcher.get_application(environ)
+            if key:
+                self._apps[key] = app
+        return app(environ, start_response)
+
+
+def _signed_service(environ: dict[str, Any]) -> tuple[str, str] | None:
+    """(host, service) from a SigV4 Authorization header, or None."""
+    scope = environ.get("HTTP_AUTHORIZATION", "").partition("Credential=")[2].split(",")[0]
+    parts = scope.split("/")
+    return (environ.get("HTTP_HOST", ""), parts[3]) if len(parts) >= 5 else None
+
+
 def serve(port: int) -> None:
+    """moto's server app on waitress: a pool of threads and kept-alive connections (werkzeug's
+    development server closes every connection and starts a thread per request)."""
     import logging
 
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from waitress.server import create_server
 
     from local import embedded_aws
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call otherwise
+    logging.getLogger("waitress").setLevel(logging.ERROR)
     embedded_aws.install()
-    MotoRequestHandler.disable_nagle_algorithm = True  # one answer, one round trip
-    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
-    server.start()
+    app = CachedDispatch(DomainDispatcherApplication(create_backend_app))
+    server = create_server(app, host=HOST, port=port, threads=8, ident="submsg-aws")
     stopping = threading.Event()
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda *_: stopping.set())
-    host, bound = server.get_host_and_port()
-    print(f"{READY_PREFIX}http://{host}:{bound}", flush=True)
+    serving = threading.Thread(target=server.run, name="aws", daemon=True)
+    serving.start()
+    print(f"{READY_PREFIX}http://{HOST}:{server.effective_port}", flush=True)
     while not stopping.wait(0.5):
         pass
-    server.stop()
+    server.close()
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ def receive(services: Services, app_id: str, query: CallbackQuery, body: bytes) 
         _popup(services, app, event)
     elif event.event == CHANGE:
         _once(services, app, event, lambda: _switched_off(services, app, event))
-    elif event.event == SENT:
+    elif event.event == SENT and _failures(event):
+        # A card delivered changes nothing: only failures are applied (and remembered).
         _once(services, app, event, lambda: _delivery_results(services, app, event))
 
 
@@ -124,9 +125,12 @@ def _switched_off(services: Services, app: App, event: CallbackEvent) -> None:
     grants.switched_off(services, app, event.openid, template_ids)
 
 
+def _failures(event: CallbackEvent) -> list[Any]:
+    return [i for i in event.items if i.msg_id is not None and i.error_code not in (None, 0)]
+
+
 def _delivery_results(services: Services, app: App, event: CallbackEvent) -> None:
-    for item in event.items:
-        if item.msg_id is not None and item.error_code not in (None, 0):
-            message_moves.delivery_failed(
-                services, app, item.msg_id, item.error_code, item.error_status or ""
-            )
+    for item in _failures(event):
+        message_moves.delivery_failed(
+            services, app, item.msg_id, item.error_code, item.error_status or ""
+        )

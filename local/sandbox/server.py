@@ -35,6 +35,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     timeout = 10  # a client that stalls mid-body cannot hold a thread for ever
     disable_nagle_algorithm = True  # headers and body go in two sends: no 40 ms wait between
+    protocol_version = "HTTP/1.1"  # keep-alive: a sender reuses its connection card after card
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -62,10 +63,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _body(self) -> bytes:
         length = self.headers.get("Content-Length", "0")
         if not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY_BYTES:
+            self.close_connection = True  # the unread body would be taken for the next request
             raise Refusal(47001, "data format error")
         try:
             return self.rfile.read(int(length))
         except TimeoutError:
+            self.close_connection = True
             raise Refusal(47001, "data format error") from None
 
     def _write(self, answer: Answer) -> None:
