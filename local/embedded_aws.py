@@ -26,6 +26,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
+import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +36,7 @@ from typing import Any
 
 import moto
 from moto import backends as moto_backends
-from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb import models as moto_models
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
     MockValidationException,
@@ -44,6 +46,7 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models import table as moto_table_module
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
@@ -149,7 +152,7 @@ def _write_one(
         condition = operation.get("ConditionExpression")
         names = operation.get("ExpressionAttributeNames")
         values = operation.get("ExpressionAttributeValues")
-        if condition is not None and not get_filter_expression(condition, names, values).expr(
+        if condition is not None and not cached_filter_expression(condition, names, values).expr(
             current
         ):
             if operation.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
@@ -339,8 +342,139 @@ def put_item(self: Table, *args: Any, **kwargs: Any) -> Item:
 
 
 def update_item(self: DynamoDBBackend, table_name: str, *args: Any, **kwargs: Any) -> Item:
-    item = _original["update_item"](self, table_name, *args, **kwargs)
-    _indexed(self.get_table(table_name), item.hash_key, item.range_key)
+    table = self.get_table(table_name)
+    item = _simple_update(self, table, *args, **kwargs)
+    if item is None:
+        item = _original["update_item"](self, table_name, *args, **kwargs)
+    _indexed(table, item.hash_key, item.range_key)
+    return item
+
+
+# Conditions parsed once --------------------------------------------------------------------
+
+_PARSED_LIMIT = 4096
+_parsed: dict[tuple[str, str, str], Any] = {}
+
+
+def cached_filter_expression(
+    expression: str | None, names: dict[str, str] | None, values: dict[str, Any] | None
+) -> Any:
+    """moto's parse of a condition or filter, kept for the next request that sends the same one
+    (the same names and values: a transaction checks each condition twice, many repeat)."""
+    key = (expression or "", json.dumps(names, sort_keys=True), json.dumps(values, sort_keys=True))
+    found = _parsed.get(key)
+    if found is None:
+        found = _original["get_filter_expression"](expression, names, values)
+        if len(_parsed) >= _PARSED_LIMIT:
+            _parsed.clear()
+        _parsed[key] = found
+    return found
+
+
+# Simple updates without moto's expression machinery ---------------------------------------------
+
+# moto parses, validates and executes an update expression through a dozen tree walks (about
+# 3 ms for a four-clause SET); the expressions submsg writes are plain placeholders, applied here
+# directly. Anything else (paths, functions, a key or index key of another type, sets, streams)
+# goes to moto, which stays the reference: the tests compare both on the same requests.
+_CLAUSE = re.compile(r"\s*(SET|ADD|REMOVE)\s+", re.IGNORECASE)
+_SET = re.compile(r"^(#\w+)\s*=\s*(:\w+)$")
+_ADD = re.compile(r"^(#\w+)\s+(:\w+)$")
+_REMOVE = re.compile(r"^(#\w+)$")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    set: dict[str, dict[str, Any]]
+    add: dict[str, dict[str, Any]]
+    remove: tuple[str, ...]
+
+
+def _plan(
+    expression: str | None, names: dict[str, str] | None, values: dict[str, Any] | None
+) -> _Plan | None:
+    """The clauses of a plain SET/ADD/REMOVE expression, or None for anything else."""
+    names, values = names or {}, values or {}
+    parts = _CLAUSE.split(expression or "")
+    if len(parts) < 3 or parts[0].strip() or len(parts) % 2 == 0:
+        return None
+    clauses = {parts[i].upper(): parts[i + 1] for i in range(1, len(parts), 2)}
+    if len(clauses) != (len(parts) - 1) // 2:
+        return None  # a clause twice
+    found: dict[str, dict[str, Any]] = {"SET": {}, "ADD": {}, "REMOVE": {}}
+    for clause, pattern in (("SET", _SET), ("ADD", _ADD), ("REMOVE", _REMOVE)):
+        for action in filter(None, (a.strip() for a in clauses.get(clause, "").split(","))):
+            matched = pattern.match(action)
+            if matched is None or matched.group(1) not in names:
+                return None
+            attribute = names[matched.group(1)]
+            value = values.get(matched.group(2)) if clause != "REMOVE" else {}
+            if value is None or any(attribute in f for f in found.values()):
+                return None
+            found[clause][attribute] = value
+    return _Plan(found["SET"], found["ADD"], tuple(found["REMOVE"]))
+
+
+def _plain_value(value: dict[str, Any]) -> bool:
+    return len(value) == 1 and next(iter(value)) in {"S", "N", "BOOL", "NULL", "M", "L", "B"}
+
+
+def _simple_update(
+    backend: DynamoDBBackend,
+    table: Table,
+    key: dict[str, Any],
+    update_expression: str,
+    expression_attribute_names: dict[str, str],
+    expression_attribute_values: dict[str, Any],
+    attribute_updates: Any = None,
+    expected: Any = None,
+    condition_expression: str | None = None,
+    return_values_on_condition_check_failure: str | None = None,
+) -> Item | None:
+    """The update applied as moto would apply it, or None when moto must do it."""
+    if attribute_updates or expected or table.stream_shard is not None:
+        return None
+    plan = _plan(update_expression, expression_attribute_names, expression_attribute_values)
+    if plan is None or not all(_plain_value(v) for v in [*plan.set.values(), *plan.add.values()]):
+        return None
+    keys = {table.hash_key_attr, table.range_key_attr}
+    typed = {d["AttributeName"]: d["AttributeType"] for d in table.attr}
+    touched = [*plan.set, *plan.add, *plan.remove]
+    if keys.intersection(touched):
+        return None
+    for attribute, value in plan.set.items():
+        if attribute in typed and (next(iter(value)) != typed[attribute] or "" in value.values()):
+            return None
+    if any(next(iter(v)) != "N" for v in plan.add.values()):
+        return None
+    hash_key, range_key = backend.get_keys_value(table, key)
+    item = table.get_item(hash_key, range_key)
+    for attribute in plan.add:
+        current = item.attrs.get(attribute) if item is not None else None
+        if current is not None and not current.is_number():
+            return None
+    condition = cached_filter_expression(
+        condition_expression, expression_attribute_names, expression_attribute_values
+    )
+    if not condition.expr(item):
+        old = item.to_json()["Attributes"] if item is not None else None
+        if return_values_on_condition_check_failure == "ALL_OLD" and old is not None:
+            raise ConditionalCheckFailed(item=old)
+        raise ConditionalCheckFailed
+    if item is None:
+        data = {table.hash_key_attr: key[table.hash_key_attr]}
+        if table.range_key_attr is not None:
+            data[table.range_key_attr] = key[table.range_key_attr]
+        table.put_item(data)
+        item = table.get_item(hash_key, range_key)
+    for attribute, value in plan.set.items():
+        item.attrs[attribute] = DynamoType(value)
+    for attribute, value in plan.add.items():
+        item.attrs[attribute] = item.attrs.get(attribute, DynamoType({"N": "0"})) + DynamoType(
+            value
+        )
+    for attribute in plan.remove:
+        item.attrs.pop(attribute, None)
     return item
 
 
@@ -378,7 +512,8 @@ def list_of_moto_modules() -> tuple[str, ...]:
 
 # Installing ----------------------------------------------------------------------------------
 
-_original: dict[str, Any] = {}
+_original: dict[str, Any] = {}  # moto's own functions, by name, for the patches to call
+_replaced: dict[tuple[int, str], Any] = {}  # what each patch replaced, to put back
 _PATCHES: tuple[tuple[Any, str, Callable[[Callable[..., Any]], Any]], ...] = (
     (DynamoHandler, "call_action", _call_action_alone),
     (DynamoDBBackend, "transact_write_items", lambda _: transact_write_items),
@@ -386,6 +521,8 @@ _PATCHES: tuple[tuple[Any, str, Callable[[Callable[..., Any]], Any]], ...] = (
     (Table, "query", lambda _: query),
     (Table, "all_items", lambda _: all_items),
     (Table, "put_item", lambda _: put_item),
+    (moto_models, "get_filter_expression", lambda _: cached_filter_expression),
+    (moto_table_module, "get_filter_expression", lambda _: cached_filter_expression),
     (moto_backends, "list_of_moto_modules", lambda _: list_of_moto_modules),
     (sqs_models, "unix_time", lambda _: unix_time),
     (sqs_models, "unix_time_millis", lambda _: unix_time_millis),
@@ -405,22 +542,26 @@ def install() -> None:
             f"{moto.__version__}: check what this module patches (_PATCHES) against that moto, "
             "then update SUPPORTED_MOTO and the pin in requirements-dev.txt"
         )
-    if _original:
+    if _replaced:
         return
     for owner, name, make in _PATCHES:
-        _original[name] = getattr(owner, name)
-        setattr(owner, name, make(_original[name]))
+        original = getattr(owner, name)
+        _replaced[(id(owner), name)] = original
+        _original.setdefault(name, original)
+        setattr(owner, name, make(original))
 
 
 def uninstall() -> None:
     """Give moto back its own behaviour (the tests compare the two)."""
     for owner, name, _ in _PATCHES:
-        if name in _original:
-            setattr(owner, name, _original.pop(name))
+        if (id(owner), name) in _replaced:
+            setattr(owner, name, _replaced.pop((id(owner), name)))
+    _original.clear()
+    _parsed.clear()
 
 
 def installed() -> bool:
-    return bool(_original)
+    return bool(_replaced)
 
 
 @contextlib.contextmanager
