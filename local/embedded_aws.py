@@ -37,6 +37,7 @@ from typing import Any
 import moto
 from moto import backends as moto_backends
 from moto.dynamodb import models as moto_models
+from moto.dynamodb import responses as moto_responses
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
     MockValidationException,
@@ -353,22 +354,41 @@ def update_item(self: DynamoDBBackend, table_name: str, *args: Any, **kwargs: An
 # Conditions parsed once --------------------------------------------------------------------
 
 _PARSED_LIMIT = 4096
-_parsed: dict[tuple[str, str, str], Any] = {}
+# (expression, names, values) -> (moto's parsed condition, the names and values it used)
+_parsed: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
+
+
+class ParsedCondition:
+    """Stands in for moto's ConditionExpressionParser: parses once per distinct request (the
+    same expression, names and values), however often moto asks (a transaction's condition is
+    parsed three times: to validate the request, to check it, and by the write itself)."""
+
+    def __init__(
+        self, expression: str | None, names: dict[str, str] | None, values: dict[str, Any] | None
+    ) -> None:
+        self._request = (expression, names, values)
+        self._key = (
+            expression or "",
+            json.dumps(names, sort_keys=True),
+            json.dumps(values, sort_keys=True),
+        )
+
+    def parse(self) -> Any:
+        found = _parsed.get(self._key)
+        if found is None:
+            parser = _original["create_condition_expression_parser"](*self._request)
+            found = (parser.parse(), parser.expr_attr_names_found, parser.expr_attr_values_found)
+            if len(_parsed) >= _PARSED_LIMIT:
+                _parsed.clear()
+            _parsed[self._key] = found
+        self.expr_attr_names_found, self.expr_attr_values_found = found[1], found[2]
+        return found[0]
 
 
 def cached_filter_expression(
     expression: str | None, names: dict[str, str] | None, values: dict[str, Any] | None
 ) -> Any:
-    """moto's parse of a condition or filter, kept for the next request that sends the same one
-    (the same names and values: a transaction checks each condition twice, many repeat)."""
-    key = (expression or "", json.dumps(names, sort_keys=True), json.dumps(values, sort_keys=True))
-    found = _parsed.get(key)
-    if found is None:
-        found = _original["get_filter_expression"](expression, names, values)
-        if len(_parsed) >= _PARSED_LIMIT:
-            _parsed.clear()
-        _parsed[key] = found
-    return found
+    return ParsedCondition(expression, names, values).parse()
 
 
 # Simple updates without moto's expression machinery ---------------------------------------------
@@ -523,6 +543,8 @@ _PATCHES: tuple[tuple[Any, str, Callable[[Callable[..., Any]], Any]], ...] = (
     (Table, "put_item", lambda _: put_item),
     (moto_models, "get_filter_expression", lambda _: cached_filter_expression),
     (moto_table_module, "get_filter_expression", lambda _: cached_filter_expression),
+    (moto_models, "create_condition_expression_parser", lambda _: ParsedCondition),
+    (moto_responses, "create_condition_expression_parser", lambda _: ParsedCondition),
     (moto_backends, "list_of_moto_modules", lambda _: list_of_moto_modules),
     (sqs_models, "unix_time", lambda _: unix_time),
     (sqs_models, "unix_time_millis", lambda _: unix_time_millis),
