@@ -132,6 +132,7 @@ def serve(port: int) -> None:
     serving = threading.Thread(target=server.run, name="aws", daemon=True)
     serving.start()
     print(f"{READY_PREFIX}http://{HOST}:{server.effective_port}", flush=True)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nobody reads the pipe after this line
     while not stopping.wait(0.5):
         pass
     server.close()
