@@ -32,6 +32,7 @@ from chalicelib.api.schemas import (
     TemplateList,
 )
 from chalicelib.bootstrap import services
+from chalicelib.domain import clock
 from chalicelib.domain.records import App, GrantResult, GrantSource
 from chalicelib.services import (
     callback,
@@ -39,6 +40,7 @@ from chalicelib.services import (
     message_create,
     message_moves,
     preferences,
+    rate_limit,
     stats,
     sweeps,
     templates,
@@ -58,8 +60,13 @@ def route(path: str, *methods: str) -> Callable[[Callable[..., Response]], Any]:
     return register
 
 
-def caller() -> App:
-    return authenticate(services(), app.current_request.headers.get("authorization"))
+def caller(counted: bool = True) -> App:
+    """The app of the request's API key, its request counted against the app's rate limit
+    (``counted=False``: the service counts it, inside its own transaction)."""
+    owner = authenticate(services(), app.current_request.headers.get("authorization"))
+    if counted:
+        rate_limit.charge(services(), owner, clock.now())
+    return owner
 
 
 def body(model: type[Any]) -> Any:
@@ -178,7 +185,7 @@ def list_user_messages(openid: str) -> Response:
 
 @route("/v1/messages", "POST")
 def post_message() -> Response:
-    owner = caller()
+    owner = caller(counted=False)
     request = body(MessageIn)
     key = app.current_request.headers.get("idempotency-key")
     idempotency = message_create.idempotency_key(key)

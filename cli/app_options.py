@@ -113,6 +113,10 @@ CallbackFormatOption = Annotated[CallbackFormat | None, typer.Option(help="Push 
 GrantSourceOption = Annotated[
     GrantSource | None, typer.Option(help="Whether grants come from the API or the push callback.")
 ]
+RequestsPerSecondOption = Annotated[
+    int | None,
+    typer.Option(min=1, max=100_000, help="API requests a second the app may make (all keys)."),
+]
 CapOption = Annotated[
     list[CapSetting] | None,
     typer.Option(
@@ -134,6 +138,7 @@ class AppOptions:
     encoding_aes_key: str | None = None
     callback_format: CallbackFormat | None = None
     grant_source: GrantSource | None = None
+    requests_per_second: int | None = None
     caps: list[CapSetting] = field(default_factory=list)
 
     @classmethod
@@ -150,6 +155,7 @@ class AppOptions:
             "lang": self.lang,
             "callback_format": self.callback_format,
             "grant_source": self.grant_source,
+            "requests_per_second": self.requests_per_second,
         }
         changes: dict[str, object] = {
             name: value for name, value in plain.items() if value is not None

@@ -19,6 +19,7 @@ from cli.app_options import (
     GrantSourceOption,
     LangOption,
     QuietHoursOption,
+    RequestsPerSecondOption,
     StateOption,
     TimezoneOption,
 )
@@ -63,6 +64,7 @@ def create(
     encoding_aes_key: EncodingAesKeyOption = None,
     callback_format: CallbackFormatOption = None,
     grant_source: GrantSourceOption = None,
+    requests_per_second: RequestsPerSecondOption = None,
     cap: CapOption = None,
 ) -> None:
     """Create an app; prints its first API key alone on the last line."""
@@ -91,6 +93,7 @@ def update(
     encoding_aes_key: EncodingAesKeyOption = None,
     callback_format: CallbackFormatOption = None,
     grant_source: GrantSourceOption = None,
+    requests_per_second: RequestsPerSecondOption = None,
     cap: CapOption = None,
 ) -> None:
     """Change settings of an app; options not given keep their value."""

@@ -149,13 +149,13 @@ class LocalStack:
     def _start_workers(self, resources: Provisioned) -> None:
         handlers = lambdas.Handlers(lambdas.load_app())
         sqs = boto3.session.Session().client("sqs")
+
         def poller(wait_s: int) -> Callable[[], int]:
             return lambda: poll_once(sqs, resources.send_queue_url, handlers.send, wait_s=wait_s)
 
         loops = [Loop("sqs-poller-0", poller(0), every_s=SHORT_POLL_EVERY_S)]
         loops += [
-            Loop(f"sqs-poller-{n}", poller(LONG_POLL_S), every_s=0)
-            for n in range(1, SQS_POLLERS)
+            Loop(f"sqs-poller-{n}", poller(LONG_POLL_S), every_s=0) for n in range(1, SQS_POLLERS)
         ]
         loops += [
             Loop("due-sweep", handlers.due_sweep, self.settings.local_sweep_every_s),

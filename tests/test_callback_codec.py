@@ -365,12 +365,46 @@ def test_an_unknown_event_parses_with_no_items() -> None:
     [
         b'<!DOCTYPE xml [<!ENTITY who "someone">]><xml><FromUserName>&who;</FromUserName></xml>',
         b'<!doctype xml SYSTEM "file:///etc/passwd"><xml/>',
-        b'<xml><!ENTITY lol "lol"></xml>',
     ],
 )
 def test_refuses_xml_that_declares_a_doctype_or_entities(body: bytes) -> None:
-    with pytest.raises(InvalidJson, match="DOCTYPE"):
+    with pytest.raises(InvalidJson, match=r"DOCTYPE|not valid XML"):  # "doctype" is not XML
         parse_event(body, "xml")
+
+
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(
+        b'<!ENTITY lol%d "%s">' % (n, b"&lol%d;" % (n - 1) * 10 if n > 1 else b"&lol;" * 10)
+        for n in range(1, 10)
+    )
+    + b"]><xml><Content>&lol9;</Content></xml>"
+)
+EXTERNAL_ENTITY = (
+    b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY secret SYSTEM "file:///etc/passwd">]>'
+    b"<xml><FromUserName>&secret;</FromUserName></xml>"
+)
+PARAMETER_ENTITY = (
+    b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY % remote SYSTEM "http://127.0.0.1:9/x.dtd">'
+    b"%remote;]><xml/>"
+)
+
+
+@pytest.mark.parametrize(
+    "body", [BILLION_LAUGHS, EXTERNAL_ENTITY, PARAMETER_ENTITY], ids=["laughs", "file", "remote"]
+)
+def test_hostile_xml_is_refused_by_the_parser_itself_before_anything_expands(body: bytes) -> None:
+    with pytest.raises(InvalidJson, match="DOCTYPE") as refused:
+        parse_event(body, "xml")
+    assert "defusedxml" in type(refused.value.__cause__).__module__
+
+
+def test_a_forbidden_declaration_is_found_however_it_is_written() -> None:
+    spaced = (
+        b'<!DOCTYPE\n xml [<!ENTITY who "someone">]><xml><FromUserName>&who;</FromUserName></xml>'
+    )
+    with pytest.raises(InvalidJson, match="DOCTYPE"):
+        parse_event(spaced, "xml")
 
 
 @pytest.mark.parametrize(

@@ -243,6 +243,16 @@ def test_apps_update_turns_quiet_hours_and_a_cap_off(run: Run, tenant: Tenant) -
     assert updated.quiet_hours is None
 
 
+def test_apps_update_sets_the_requests_per_second_of_the_rate_limit(
+    run: Run, tenant: Tenant, services: Services
+) -> None:
+    assert services.store.catalog.get_app(APP_ID).requests_per_second == 100
+    assert run("apps", "update", APP_ID, "--requests-per-second", "7").exit_code == 0
+    assert services.store.catalog.get_app(APP_ID).requests_per_second == 7
+    refused = run("apps", "update", APP_ID, "--requests-per-second", "0")
+    assert refused.exit_code != 0
+
+
 def test_apps_update_of_an_unknown_app_says_so(run: Run) -> None:
     assert_operator_error(run("apps", "update", NEW_APP_ID, "--lang", "en_US"), "does not exist")
 

@@ -7,6 +7,7 @@ The service's sweep look-ahead is shortened to 2 s here so that a reminder 5 s a
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -126,6 +127,35 @@ class TestThroughTheRunningStack:
 
     def test_a_client_that_saw_health_answer_200_is_served_at_once(self, stack):
         assert FIRST_ANSWERS == {"templates": 200, "grants": 201}
+
+    def test_no_answer_of_any_route_known_or_not_quotes_a_key_or_a_secret(self, stack):
+        forged = "made-up-forged-app-secret-0000"
+        headers = {
+            "Authorization": f"Bearer {stack.api_key}",
+            "X-App-Secret": forged,
+            "Content-Type": "application/json",
+        }
+        document = requests.get(f"{stack.api}/v1/openapi.json", timeout=10).json()
+        known = [
+            (method.upper(), path.replace("{", "").replace("}", ""))
+            for path, operations in document["paths"].items()
+            for method in operations
+        ]
+        unknown = [("GET", "/"), ("GET", "/v2/messages"), ("POST", "/v1/nope"), ("PUT", "/x/y/z")]
+        assert len(known) >= 15
+        for method, path in [*known, *unknown]:
+            answer = requests.request(
+                method,
+                f"{stack.api}{path}",
+                headers=headers,
+                data=json.dumps({"secret": forged, "openid": forged}),
+                timeout=10,
+            )
+            assert stack.api_key not in answer.text and forged not in answer.text, (method, path)
+            assert answer.status_code < 500, (method, path, answer.text)
+            if (method, path) in unknown:
+                assert answer.status_code == 404
+                assert answer.json()["error"]["code"] == "not_found"
 
     def test_a_card_sent_now_reaches_the_sandbox_and_reads_back_as_sent(self, stack):
         openid = "oUserE2E000000000000000000001"

@@ -16,6 +16,7 @@ from chalicelib.domain.errors import (
     InvalidJson,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     SubmsgError,
     UnsupportedMediaType,
     ValidationFailed,
@@ -93,9 +94,10 @@ def plain(text: str) -> Response:
 
 
 def error_reply(error: SubmsgError) -> Response:
-    return Response(
-        body=error_body(error), status_code=error.status, headers={"Content-Type": JSON}
-    )
+    headers = {"Content-Type": JSON}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after_s)
+    return Response(body=error_body(error), status_code=error.status, headers=headers)
 
 
 def endpoint(view: Callable[..., Response]) -> Callable[..., Response]:

@@ -115,6 +115,7 @@ ERRORS = {
     413: "The body is larger than 64 KiB (`payload_too_large`)",
     415: "The body is not `application/json` (`unsupported_media_type`)",
     422: "The Idempotency-Key was used with another body (`idempotency_key_mismatch`)",
+    429: "The app is over its requests a second (`rate_limited`); see Retry-After",
     503: "Not ready: the service cannot serve every route yet (`unavailable`)",
 }
 
@@ -242,7 +243,7 @@ def _success(status: int, operation: Operation, refs: dict[Any, dict[str, Any]])
 def _error_statuses(entry: RouteEntry, operation: Operation) -> set[int]:
     statuses = set(operation.errors)
     if not operation.public:
-        statuses.add(401)
+        statuses.update((401, 429))
     if entry.view_args:
         statuses.add(404)
     if operation.query and not operation.raw:

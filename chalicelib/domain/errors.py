@@ -69,6 +69,14 @@ class IdempotencyKeyMismatch(SubmsgError):
     status, code = 422, "idempotency_key_mismatch"
 
 
+class RateLimited(SubmsgError):
+    status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(SubmsgError):
     status, code = 503, "unavailable"
 

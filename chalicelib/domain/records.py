@@ -96,6 +96,7 @@ class App(Record):
     lang: Lang = Lang.ZH_CN
     callback_format: CallbackFormat = CallbackFormat.XML
     grant_source: GrantSource = GrantSource.API
+    requests_per_second: int = Field(default=100, ge=1, le=100_000)  # the API, all its keys
     created_at: datetime
 
 

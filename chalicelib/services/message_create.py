@@ -22,6 +22,7 @@ from chalicelib.domain.errors import (
     NoGrant,
     NotFound,
     OptedOut,
+    RateLimited,
     SubmsgError,
     ValidationFailed,
 )
@@ -36,6 +37,7 @@ from chalicelib.domain.records import (
 )
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import QueueUnavailable, Services, Transaction, TransactionFailed
+from chalicelib.services import rate_limit
 from chalicelib.services.templates import find_template
 
 S = MessageStatus
@@ -79,7 +81,11 @@ class _Draft:
 def create(
     services: Services, app: App, body: MessageIn, idempotency_key: str | None
 ) -> tuple[Message, bool]:
-    """Reserve a credit and write the message; (message, False) for a replayed idempotency key."""
+    """Reserve a credit and write the message; (message, False) for a replayed idempotency key.
+
+    The request counts against the app's rate limit: in the reservation's transaction when one
+    commits, on its own otherwise (a refused or replayed request counts too).
+    """
     now = clock.now()
     digest = body_hash(body)
     try:
@@ -92,6 +98,8 @@ def create(
             services, _Draft(app, template, body, send_at, now, idempotency_key, digest)
         )
     except (SubmsgError, _Replay) as error:
+        if not isinstance(error, RateLimited):
+            rate_limit.charge(services, app, now)
         replayed = _replayed(services, app, idempotency_key, digest, now)
         if replayed is not None:
             return replayed, False
@@ -130,6 +138,8 @@ def _reserve(services: Services, draft: _Draft) -> Message:
                 return message
             except TransactionFailed as failed:
                 conflicted = conflicted or failed.conflict
+                if failed.on(rate_limit.RATE):
+                    raise rate_limit.refusal(draft.app, draft.now) from failed
                 if failed.on(IDEMPOTENCY):
                     raise _Replay from failed
                 if not failed.on(CREDIT) and not failed.conflict:
@@ -205,6 +215,7 @@ def _reservation(services: Services, draft: _Draft, message: Message) -> Transac
             services.settings.idempotency_ttl_s,
         )
         transaction.add(IDEMPOTENCY, claim)
+    transaction.add(rate_limit.RATE, rate_limit.taken(draft.app, draft.now))
     day = stats_day(draft.app, draft.now)
     transaction.add(
         "stats", store.counters.increment(app_id, day, message.template_id, {"requested": 1})

@@ -51,6 +51,11 @@ def app_key(app_id: str) -> Key:
     return {PK: "APPS", SK: f"APP#{app_id}"}
 
 
+def rate_key(app_id: str, second: int) -> Key:
+    """One counter per app and second: the fixed window of the per-app rate limit."""
+    return {PK: f"RATE#{app_id}#{second}", SK: "RATE"}
+
+
 def apps_partition() -> str:
     return "APPS"
 
