@@ -33,7 +33,7 @@ run: $(STAMP)
 
 # The suite includes a checkov run on the packaged template, hence the tools virtualenv.
 test: $(STAMP) $(TOOLS_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
