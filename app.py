@@ -20,12 +20,16 @@ from chalicelib.api.http import (
     reply,
 )
 from chalicelib.api.schemas import (
+    CampaignIn,
+    CampaignListQuery,
     EventIn,
     EventOut,
     GrantsIn,
     ListQuery,
     MessageIn,
     PreferencesIn,
+    RecipientsIn,
+    RecipientsOut,
     RescheduleIn,
     StatsQuery,
     TemplateIn,
@@ -33,9 +37,11 @@ from chalicelib.api.schemas import (
 )
 from chalicelib.bootstrap import services
 from chalicelib.domain import clock
-from chalicelib.domain.records import App, GrantResult, GrantSource
+from chalicelib.domain.records import App, Campaign, GrantResult, GrantSource
+from chalicelib.ports import Services
 from chalicelib.services import (
     callback,
+    campaigns,
     grants,
     message_create,
     message_moves,
@@ -226,8 +232,83 @@ def post_message_event(message_id: str) -> Response:
 def get_stats() -> Response:
     owner = caller()
     query = parse_query(app.current_request, StatsQuery)
-    days = stats.per_day(services(), owner, query.from_, query.to, query.template_id)
+    if query.campaign_id:
+        days = stats.per_day_of_campaign(
+            services(), owner, query.campaign_id, query.from_, query.to
+        )
+    else:
+        days = stats.per_day(services(), owner, query.from_, query.to, query.template_id)
     return reply(mappers.stats_out(query.from_, query.to, days))
+
+
+# Campaigns ---------------------------------------------------------------------------------
+
+
+def campaign_answer(campaign: Campaign, status: int = 200) -> Response:
+    done = campaigns.progress(services(), campaign)
+    return reply(mappers.campaign_out(campaign, done), status)
+
+
+@route("/v1/campaigns", "POST")
+def post_campaign() -> Response:
+    owner = caller()
+    request = body(CampaignIn)
+    key = message_create.idempotency_key(app.current_request.headers.get("idempotency-key"))
+    campaign, created = campaigns.create(services(), owner, request, key)
+    return campaign_answer(campaign, 201 if created else 200)
+
+
+@route("/v1/campaigns", "GET")
+def list_campaigns() -> Response:
+    owner = caller()
+    query = parse_query(app.current_request, CampaignListQuery)
+    found, cursor = campaigns.list_campaigns(services(), owner, query.limit, query.cursor)
+    listed = [(c, campaigns.progress(services(), c)) for c in found]
+    return reply(mappers.campaigns_out(listed, cursor))
+
+
+@route("/v1/campaigns/{campaign_id}", "GET")
+def get_campaign(campaign_id: str) -> Response:
+    owner = caller()
+    return campaign_answer(campaigns.get(services(), owner, campaign_id).campaign)
+
+
+@route("/v1/campaigns/{campaign_id}/recipients", "POST")
+def post_recipients(campaign_id: str) -> Response:
+    owner = caller()
+    request = body(RecipientsIn)
+    campaign, added = campaigns.add_recipients(
+        services(), owner, path_id(campaign_id, "campaign"), request.recipients
+    )
+    return reply(
+        RecipientsOut(id=campaign.campaign_id, added=added, audience_size=campaign.audience_size),
+        201,
+    )
+
+
+def moved(move: Callable[[Services, App, str], Campaign], campaign_id: str) -> Response:
+    owner = caller()
+    return campaign_answer(move(services(), owner, path_id(campaign_id, "campaign")))
+
+
+@route("/v1/campaigns/{campaign_id}/start", "POST")
+def start_campaign(campaign_id: str) -> Response:
+    return moved(campaigns.start, campaign_id)
+
+
+@route("/v1/campaigns/{campaign_id}/pause", "POST")
+def pause_campaign(campaign_id: str) -> Response:
+    return moved(campaigns.pause, campaign_id)
+
+
+@route("/v1/campaigns/{campaign_id}/resume", "POST")
+def resume_campaign(campaign_id: str) -> Response:
+    return moved(campaigns.resume, campaign_id)
+
+
+@route("/v1/campaigns/{campaign_id}/cancel", "POST")
+def cancel_campaign(campaign_id: str) -> Response:
+    return moved(campaigns.cancel, campaign_id)
 
 
 # WeChat push callback ----------------------------------------------------------------------

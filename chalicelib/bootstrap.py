@@ -51,6 +51,7 @@ def build(settings: Settings) -> Services:
             session.client("ssm", config=config), settings.ssm_prefix, settings.secret_cache_s
         ),
         config=TtlCache(settings.cache_ttl_s),
+        campaign_statuses=TtlCache(settings.campaign_status_cache_s),
     )
 
 
@@ -66,6 +67,7 @@ def build_in_memory(settings: Settings) -> Services:
         queue=MemoryQueue(),
         secrets=MemorySecrets(),
         config=TtlCache(settings.cache_ttl_s),
+        campaign_statuses=TtlCache(settings.campaign_status_cache_s),
     )
 
 

@@ -80,7 +80,7 @@ def test_provision_creates_the_table_the_template_describes(session: boto3.Sessi
     for name, index in by_name(expected["GlobalSecondaryIndexes"]).items():
         assert created[name]["KeySchema"] == index["KeySchema"]
         assert created[name]["Projection"] == index["Projection"]
-    assert set(created) == {layout.WORK_INDEX, layout.EXPIRY_INDEX, layout.USER_INDEX}
+    assert set(created) == set(layout.INDEXES)
 
 
 def test_provision_turns_on_time_to_live_and_point_in_time_recovery(

@@ -363,19 +363,19 @@ def test_requires_at_least_one_template_keyword() -> None:
 @pytest.mark.parametrize(
     ("keywords", "fields"),
     [
-        ([Keyword(key="foo1", name="x")], ["keywords.0.key"]),
-        ([Keyword(key="thing", name="x")], ["keywords.0.key"]),
-        ([keyword("thing1"), keyword("thing1")], ["keywords.1.key"]),
-        ([Keyword(key="enum_string1", name="x")], ["keywords.0.enum_values"]),
-        ([Keyword(key="thing1", name="x", enum_values=["a"])], ["keywords.0.enum_values"]),
-        ([Keyword(key="thing1", name=" ")], ["keywords.0.name"]),
+        ([Keyword(key="foo1", name="x")], ["keywords[0].key"]),
+        ([Keyword(key="thing", name="x")], ["keywords[0].key"]),
+        ([keyword("thing1"), keyword("thing1")], ["keywords[1].key"]),
+        ([Keyword(key="enum_string1", name="x")], ["keywords[0].enum_values"]),
+        ([Keyword(key="thing1", name="x", enum_values=["a"])], ["keywords[0].enum_values"]),
+        ([Keyword(key="thing1", name=" ")], ["keywords[0].name"]),
         (
             [Keyword(key="enum_string1", name="x", enum_values=["a", "b\nc", ""])],
-            ["keywords.0.enum_values.1", "keywords.0.enum_values.2"],
+            ["keywords[0].enum_values[1]", "keywords[0].enum_values[2]"],
         ),
         (
             [Keyword(key="bad1", name="x"), keyword("date1"), Keyword(key="date1", name="")],
-            ["keywords.0.key", "keywords.2.key", "keywords.2.name"],
+            ["keywords[0].key", "keywords[2].key", "keywords[2].name"],
         ),
     ],
 )

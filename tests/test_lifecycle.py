@@ -63,7 +63,7 @@ def test_finished_states_never_move_again_but_a_sent_card_can_fail_late():
 
 def test_a_credit_goes_back_exactly_when_wechat_certainly_did_not_spend_it():
     refunding = {move for move, rule in LIFECYCLE.items() if rule.refund}
-    assert refunding == {Move.CANCEL, Move.SKIP, Move.FAIL}
+    assert refunding == {Move.CANCEL, Move.WITHDRAW, Move.SKIP, Move.FAIL}
 
 
 def test_a_move_refuses_to_be_built_without_its_guard_or_with_a_wrong_target():

@@ -28,11 +28,19 @@ JSON = "application/json"
 PATH_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
+def field_name(location: tuple[int | str, ...]) -> str:
+    """``recipients[3].data.thing1``: list positions in brackets, names joined by dots."""
+    name = ""
+    for part in location:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name
+
+
 def problems(error: ValidationError, whole: str = "body") -> list[FieldProblem]:
     """One problem per failing field; a rule about the whole input is named ``whole``."""
     found = []
     for detail in error.errors(include_url=False):
-        field = ".".join(str(part) for part in detail["loc"]) or whole
+        field = field_name(detail["loc"]) or whole
         message = str(detail["msg"]).removeprefix("Value error, ")
         found.append(FieldProblem(field, message))
     return found

@@ -1,25 +1,35 @@
-"""From records to answers: what each route shows of templates, grants, messages, statistics."""
+"""From records to answers: what each route shows of templates, grants, messages, campaigns,
+statistics."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
 from chalicelib.api.schemas import (
+    CampaignList,
+    CampaignOut,
     DayCounts,
+    ExperimentOut,
     GrantsOut,
     KeywordOut,
     MessageList,
     MessageOut,
     PreferencesOut,
     ResultOut,
+    SkippedOut,
     StatsOut,
     SubscriptionItem,
     SubscriptionsOut,
     TemplateOut,
     Totals,
+    VariantOut,
 )
+from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, keywords
+from chalicelib.domain.campaigns import Progress
 from chalicelib.domain.records import (
+    Campaign,
+    CampaignPhase,
     LongTermStatus,
     Message,
     Preferences,
@@ -105,6 +115,8 @@ def message_out(message: Message) -> MessageOut:
         sent_at=clock.zulu(message.sent_at),
         clicked_at=clock.zulu(message.clicked_at),
         converted_at=clock.zulu(message.converted_at),
+        campaign_id=message.campaign_id,
+        variant=message.variant,
     )
 
 
@@ -123,3 +135,70 @@ def stats_out(first: date, last: date, per_day: dict[str, dict[str, int]]) -> St
         conversion_rate=ratio(sums["converted"], sums["clicked"]),
     )
     return StatsOut(from_=first.isoformat(), to=last.isoformat(), days=days, totals=totals)
+
+
+def campaign_out(campaign: Campaign, done: Progress) -> CampaignOut:
+    totals = done.totals
+    empty = dict.fromkeys(rules.PROGRESS, 0)
+    variants = []
+    for variant in campaign.variants:
+        counts = done.by_variant.get(variant.name, empty)
+        variants.append(
+            VariantOut(
+                name=variant.name,
+                weight=variant.weight,
+                assigned=counts["created"],
+                sent=counts["sent"],
+                clicked=counts["clicked"],
+                converted=counts["converted"],
+                click_rate=ratio(counts["clicked"], counts["sent"]),
+                conversion_rate=ratio(counts["converted"], counts["clicked"]),
+            )
+        )
+    return CampaignOut(
+        id=campaign.campaign_id,
+        name=campaign.name,
+        template_id=campaign.template_id,
+        status=campaign.status,
+        audience_size=campaign.audience_size,
+        created=totals["created"],
+        sent=totals["sent"],
+        failed=totals["failed"],
+        unknown=totals["unknown"],
+        skipped=SkippedOut(**{r: totals[f"skipped_{r}"] for r in rules.SKIP_REASONS}),
+        canceled=rules.canceled_of(campaign, done),
+        pending=rules.pending_of(campaign, done),
+        clicked=totals["clicked"],
+        converted=totals["converted"],
+        rate_per_minute=campaign.rate_per_minute,
+        send_at=clock.zulu(campaign.send_at),
+        started_at=clock.zulu(campaign.started_at),
+        completed_at=clock.zulu(campaign.completed_at),
+        variants=variants,
+        experiment=_experiment_out(campaign),
+    )
+
+
+_EXPERIMENT_PHASES = {CampaignPhase.TEST: "testing", CampaignPhase.DECIDE: "deciding"}
+
+
+def _experiment_out(campaign: Campaign) -> ExperimentOut | None:
+    experiment = campaign.experiment
+    if experiment is None:
+        return None
+    decision = campaign.decision
+    phase = "decided" if decision.decided_at else _EXPERIMENT_PHASES.get(campaign.phase, "testing")
+    return ExperimentOut(
+        phase=phase,
+        metric=experiment.metric,
+        test_percent=experiment.test_percent,
+        winner=decision.winner,
+        p_value=decision.p_value,
+        method=decision.method,
+        decided_at=clock.zulu(decision.decided_at),
+        reason=decision.reason,
+    )
+
+
+def campaigns_out(found: list[tuple[Campaign, Progress]], next_cursor: str | None) -> CampaignList:
+    return CampaignList(items=[campaign_out(c, p) for c, p in found], next_cursor=next_cursor)

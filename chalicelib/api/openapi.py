@@ -89,7 +89,44 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/v1/messages/{message_id}/events", "POST"): Operation(
         "Report a click or conversion", s.EventOut, (202,), body=s.EventIn
     ),
-    ("/v1/stats", "GET"): Operation("Daily statistics", s.StatsOut, query=s.StatsQuery),
+    ("/v1/stats", "GET"): Operation(
+        "Daily statistics (of one template, or one campaign)",
+        s.StatsOut,
+        query=s.StatsQuery,
+        errors=(404,),
+    ),
+    ("/v1/campaigns", "POST"): Operation(
+        "Create a campaign (started at once unless start is false)",
+        s.CampaignOut,
+        (201, 200),
+        body=s.CampaignIn,
+        headers=(IDEMPOTENCY_KEY,),
+        errors=(409, 422),
+    ),
+    ("/v1/campaigns", "GET"): Operation(
+        "List the app's campaigns, newest first", s.CampaignList, query=s.CampaignListQuery
+    ),
+    ("/v1/campaigns/{campaign_id}", "GET"): Operation(
+        "Read a campaign and its progress", s.CampaignOut
+    ),
+    ("/v1/campaigns/{campaign_id}/recipients", "POST"): Operation(
+        "Add recipients to a draft campaign",
+        s.RecipientsOut,
+        (201,),
+        body=s.RecipientsIn,
+        errors=(409,),
+    ),
+    **{
+        (f"/v1/campaigns/{{campaign_id}}/{move}", "POST"): Operation(
+            summary, s.CampaignOut, errors=(409,)
+        )
+        for move, summary in (
+            ("start", "Start a draft campaign (now, or at its send_at)"),
+            ("pause", "Pause a running campaign"),
+            ("resume", "Resume a paused campaign"),
+            ("cancel", "Cancel a campaign: reserved credits go back"),
+        )
+    },
     (CALLBACK, "GET"): Operation(
         "WeChat's check of the callback URL",
         query=CallbackQuery,

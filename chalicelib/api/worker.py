@@ -1,4 +1,5 @@
-"""The SQS handler: each record is one delivery; failures come back as partial batch responses."""
+"""The SQS handler: each record is one delivery or one step of a campaign's fan-out; failures
+come back as partial batch responses."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.ports import Services
-from chalicelib.services import sender
+from chalicelib.services import campaign_fanout, sender
 
 
 def process_batch(services: Services, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -21,8 +22,12 @@ def process_batch(services: Services, event: dict[str, Any], context: Any) -> di
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     def handle(record: SQSRecord) -> None:
+        body = json.loads(record.body)
+        if campaign_fanout.is_step(body):
+            campaign_fanout.handle_step(services, body)
+            return
         delivery = sender.parse_record(
-            json.loads(record.body),
+            body,
             int(record.attributes.approximate_receive_count or 1),
             record.receipt_handle,
         )

@@ -57,6 +57,10 @@ class NotCancelable(SubmsgError):
     status, code = 409, "not_cancelable"
 
 
+class InvalidCampaignState(SubmsgError):
+    status, code = 409, "invalid_campaign_state"
+
+
 class PayloadTooLarge(SubmsgError):
     status, code = 413, "payload_too_large"
 

@@ -262,7 +262,7 @@ def template_keyword_problems(keywords: Sequence[Keyword]) -> list[FieldProblem]
     problems: list[FieldProblem] = []
     earlier_keys: set[str] = set()
     for index, keyword in enumerate(keywords):
-        problems += _keyword_problems(f"keywords.{index}", keyword, earlier_keys)
+        problems += _keyword_problems(f"keywords[{index}]", keyword, earlier_keys)
         earlier_keys.add(keyword.key)
     return problems
 
@@ -284,5 +284,5 @@ def _keyword_problems(field: str, keyword: Keyword, earlier_keys: set[str]) -> l
         problems.append(FieldProblem(f"{field}.enum_values", "only allowed for enum keywords"))
     for position, enum_value in enumerate(keyword.enum_values):
         if (problem := _text_problem(enum_value)) is not None:
-            problems.append(FieldProblem(f"{field}.enum_values.{position}", problem))
+            problems.append(FieldProblem(f"{field}.enum_values[{position}]", problem))
     return problems

@@ -33,6 +33,7 @@ class Move(StrEnum):
     FAIL = "fail"  # WeChat refused it for good, or retries ran out: the credit goes back
     FAIL_UNSUBSCRIBED = "fail_unsubscribed"  # 43101: WeChat spent or lost the grant
     FAIL_LATE = "fail_late"  # WeChat reported later that a sent card was not delivered
+    WITHDRAW = "withdraw"  # its campaign was paused: the recipient waits for the resume
 
 
 class Guard(Enum):
@@ -54,8 +55,13 @@ class Rule:
     take_cap: bool = False
     release_cap: bool = False  # a cap slot taken by the claim is given back
     counts: Mapping[str, int] = field(default_factory=dict)  # statistics of the day
+    progress: Mapping[str, int] | None = None  # a campaign's counters (None: as ``counts``)
     finishes: bool = False  # off the needs-work index, kept for the retention period
     attempt: bool = False  # counts one more attempt
+
+    @property
+    def campaign_counts(self) -> Mapping[str, int]:
+        return self.counts if self.progress is None else self.progress
 
     def allows(self, source: MessageStatus, target: MessageStatus) -> bool:
         return source in self.sources and target in self.targets
@@ -63,10 +69,17 @@ class Rule:
 
 UNCLAIMED = frozenset({S.SCHEDULED, S.QUEUED})
 SENDING = frozenset({S.SENDING})
+LOST = {"failed": 1, "unknown": 1}  # a campaign counts an unknown outcome as failed
+WITHDRAWN = {"created": -1, "requested": -1}  # the recipient is pending again
 
 LIFECYCLE: dict[Move, Rule] = {
     Move.RESCHEDULE: Rule(frozenset({S.SCHEDULED}), UNCLAIMED, Guard.SEND_AT),
-    Move.CANCEL: Rule(UNCLAIMED, frozenset({S.CANCELED}), refund=True, finishes=True),
+    Move.CANCEL: Rule(
+        UNCLAIMED, frozenset({S.CANCELED}), refund=True, progress={"canceled": 1}, finishes=True
+    ),
+    Move.WITHDRAW: Rule(
+        UNCLAIMED, frozenset({S.CANCELED}), refund=True, progress=WITHDRAWN, finishes=True
+    ),
     Move.ENQUEUE: Rule(UNCLAIMED, frozenset({S.QUEUED}), Guard.WORK_AT),
     Move.DEFER: Rule(UNCLAIMED, frozenset({S.SCHEDULED}), Guard.DUE),
     Move.SKIP: Rule(
@@ -77,10 +90,20 @@ LIFECYCLE: dict[Move, Rule] = {
     Move.SEND: Rule(SENDING, frozenset({S.SENT}), Guard.CLAIM, counts={"sent": 1}, finishes=True),
     Move.POSTPONE: Rule(SENDING, frozenset({S.SCHEDULED}), Guard.CLAIM, release_cap=True),
     Move.LOSE: Rule(
-        SENDING, frozenset({S.UNKNOWN}), Guard.CLAIM, counts={"unknown": 1}, finishes=True
+        SENDING,
+        frozenset({S.UNKNOWN}),
+        Guard.CLAIM,
+        counts={"unknown": 1},
+        progress=LOST,
+        finishes=True,
     ),
     Move.EXPIRE_CLAIM: Rule(
-        SENDING, frozenset({S.UNKNOWN}), Guard.WORK_AT, counts={"unknown": 1}, finishes=True
+        SENDING,
+        frozenset({S.UNKNOWN}),
+        Guard.WORK_AT,
+        counts={"unknown": 1},
+        progress=LOST,
+        finishes=True,
     ),
     Move.FAIL: Rule(
         SENDING,

@@ -2,8 +2,8 @@
 
 The effects come from the move's rule: the conditional write of the message (``message``), the
 credit put back (``refund``), the cap slot given back (``cap``), the day's statistics
-(``stats``); callers add their own named writes (a condition on the user's preferences, the
-WeChat msgid pointer).
+(``stats``), a campaign's counters (``campaign``); callers add their own named writes (a
+condition on the user's preferences, the WeChat msgid pointer).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.store.table import Write
-from chalicelib.domain import clock, policy
+from chalicelib.domain import campaigns, clock, policy
 from chalicelib.domain.lifecycle import Guard, Move, Transition, rule
 from chalicelib.domain.records import App, Message, MessageStatus
 from chalicelib.domain.statistics import stats_day
@@ -78,10 +78,20 @@ class MessageSteps:
                 +1 if found.take_cap else -1,
                 limit,
             )
+        day = stats_day(self.app, stats_moment or self.now)
         if found.counts:
-            day = stats_day(self.app, stats_moment or self.now)
             writes["stats"] = store.counters.increment(
                 self.app.app_id, day, self.message.template_id, dict(found.counts)
+            )
+        if self.message.campaign_id is not None and found.campaign_counts:
+            result = transition.changes.get("result")
+            reason = result.get("reason") if isinstance(result, dict) else None
+            writes["campaign"] = store.campaigns.count(
+                self.app.app_id,
+                self.message.campaign_id,
+                day,
+                self.message.variant or campaigns.NO_VARIANT,
+                campaigns.progress_counts(found.campaign_counts, reason),
             )
         return {**writes, **(extra or {})}
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chalicelib.adapters.observability import logger
+from chalicelib.adapters.store.table import Write
 from chalicelib.api.schemas import MessageIn
 from chalicelib.domain import clock, dispatch, keywords, policy
 from chalicelib.domain.errors import (
@@ -41,7 +43,7 @@ from chalicelib.services import rate_limit
 from chalicelib.services.templates import find_template
 
 S = MessageStatus
-CREDIT, MESSAGE, IDEMPOTENCY = "credit", "message", "idempotency"
+CREDIT, MESSAGE, IDEMPOTENCY, RECIPIENT = "credit", "message", "idempotency", "recipient"
 
 
 def idempotency_key(header: str | None) -> str | None:
@@ -66,6 +68,20 @@ class _Replay(Exception):
 
 
 @dataclass(frozen=True)
+class CampaignPart:
+    """What a campaign's message adds to its reservation: its campaign and variant, and the
+    campaign's own writes (the recipient handled once, the campaign's counters)."""
+
+    campaign_id: str
+    variant: str | None
+    writes: Callable[[Message], Mapping[str, Write]]
+
+
+class RecipientHandled(Exception):
+    """The campaign's recipient was handled already (a duplicate page): nothing was written."""
+
+
+@dataclass(frozen=True)
 class _Draft:
     """A valid request to send, before a credit is reserved for it."""
 
@@ -74,8 +90,9 @@ class _Draft:
     body: MessageIn
     send_at: datetime
     now: datetime
-    idempotency_key: str | None
-    digest: str
+    idempotency_key: str | None = None
+    digest: str = ""
+    campaign: CampaignPart | None = None
 
 
 def create(
@@ -111,6 +128,23 @@ def create(
     return message, True
 
 
+def create_for_campaign(
+    services: Services,
+    app: App,
+    template: Template,
+    body: MessageIn,
+    send_at: datetime,
+    campaign: CampaignPart,
+) -> Message:
+    """A campaign recipient's message, through the same reservation as any other; NoGrant,
+    OptedOut or GrantExpiresBeforeSendAt when it cannot be, RecipientHandled for a duplicate."""
+    now = clock.now()
+    message = _reserve(services, _Draft(app, template, body, send_at, now, campaign=campaign))
+    if message.status is S.QUEUED:
+        enqueue(services, message, now)
+    return message
+
+
 def scheduled_at(services: Services, requested: datetime | None, now: datetime) -> datetime:
     """When a message is due: now for none or a past instant, refused beyond the limit."""
     if requested is None or requested <= now:
@@ -142,6 +176,8 @@ def _reserve(services: Services, draft: _Draft) -> Message:
                     raise rate_limit.refusal(draft.app, draft.now) from failed
                 if failed.on(IDEMPOTENCY):
                     raise _Replay from failed
+                if failed.on(RECIPIENT):
+                    raise RecipientHandled from failed
                 if not failed.on(CREDIT) and not failed.conflict:
                     raise
         if not conflicted:
@@ -181,13 +217,15 @@ def _new_message(
         page=body.page or template.default_page,
         lang=body.lang or app.lang,
         miniprogram_state=app.miniprogram_state,
-        urgent=body.urgent,
+        urgent=body.urgent and draft.campaign is None,
         user_timezone=user_timezone,
         send_at=draft.send_at,
         status=S.QUEUED if queued else S.SCHEDULED,
         credit=credit,
         created_at=draft.now,
         idempotency_key=draft.idempotency_key,
+        campaign_id=draft.campaign.campaign_id if draft.campaign else None,
+        variant=draft.campaign.variant if draft.campaign else None,
     )
 
 
@@ -215,7 +253,11 @@ def _reservation(services: Services, draft: _Draft, message: Message) -> Transac
             services.settings.idempotency_ttl_s,
         )
         transaction.add(IDEMPOTENCY, claim)
-    transaction.add(rate_limit.RATE, rate_limit.taken(draft.app, draft.now))
+    if draft.campaign is None:
+        transaction.add(rate_limit.RATE, rate_limit.taken(draft.app, draft.now))
+    else:
+        for name, write in draft.campaign.writes(message).items():
+            transaction.add(name, write)
     day = stats_day(draft.app, draft.now)
     transaction.add(
         "stats", store.counters.increment(app_id, day, message.template_id, {"requested": 1})
@@ -233,7 +275,7 @@ def _replayed(
         return None
     if record["body_hash"] != digest:
         raise IdempotencyKeyMismatch("This Idempotency-Key was used with a different body.")
-    return services.store.messages.get(record["message_id"])
+    return services.store.messages.get(record["created_id"])
 
 
 def enqueue(services: Services, message: Message, now: datetime) -> None:

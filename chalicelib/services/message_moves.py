@@ -9,7 +9,7 @@ from typing import Any
 from chalicelib.adapters.store import layout
 from chalicelib.adapters.store.messages import cursor_in
 from chalicelib.api.schemas import EventIn, ListQuery
-from chalicelib.domain import clock, dispatch
+from chalicelib.domain import campaigns, clock, dispatch
 from chalicelib.domain.errors import (
     FieldProblem,
     GrantExpiresBeforeSendAt,
@@ -100,12 +100,16 @@ def track(services: Services, app: App, message_id: str, event: EventIn) -> bool
     transaction = store.transaction().add(
         "message", store.messages.first_event(message.id, moment, fields)
     )
+    day = stats_day(app, now)
     transaction.add(
-        "stats",
-        store.counters.increment(
-            app.app_id, stats_day(app, now), message.template_id, {counter: 1}
-        ),
+        "stats", store.counters.increment(app.app_id, day, message.template_id, {counter: 1})
     )
+    if message.campaign_id is not None:
+        variant = message.variant or campaigns.NO_VARIANT
+        progress = store.campaigns.count(
+            app.app_id, message.campaign_id, day, variant, {counter: 1}
+        )
+        transaction.add("campaign", progress)
     try:
         transaction.commit()
     except TransactionFailed:

@@ -14,6 +14,7 @@ from chalicelib.domain.lifecycle import Move
 from chalicelib.domain.records import Message, MessageStatus
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Services, TransactionFailed
+from chalicelib.services import campaign_fanout
 from chalicelib.services.auth import load_app
 from chalicelib.services.lifecycle import MessageSteps
 
@@ -27,6 +28,7 @@ class SweepReport:
     enqueued: int = 0
     unknown: int = 0
     expired: int = 0
+    campaigns: int = 0  # campaigns the tick looked after
 
 
 def due_sweep(services: Services) -> SweepReport:
@@ -44,6 +46,7 @@ def due_sweep(services: Services) -> SweepReport:
             _handle_due(services, items, clock.now(), report)
             if start is None:
                 break
+    report.campaigns = campaign_fanout.tick(services).watched
     return report
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chalicelib.adapters.store.campaigns import Campaigns
 from chalicelib.adapters.store.catalog import Catalog
 from chalicelib.adapters.store.counters import CallbackEvents, Counters, IdempotencyRecords
 from chalicelib.adapters.store.messages import Messages
@@ -25,17 +26,19 @@ class Store:
     counters: Counters
     idempotency: IdempotencyRecords
     events: CallbackEvents
+    campaigns: Campaigns
 
     @classmethod
     def create(cls, table: Table, settings: Settings) -> Store:
         return cls(
             table=table,
             catalog=Catalog(table),
-            users=Users(table, settings.expiry_shards),
+            users=Users(table, settings.expiry_shards, settings.campaign_shards),
             messages=Messages(table, settings.due_shards),
             counters=Counters(table, settings.stats_shards),
             idempotency=IdempotencyRecords(table),
             events=CallbackEvents(table, settings.callback_dedupe_ttl_s),
+            campaigns=Campaigns(table, settings.campaign_shards, settings.stats_shards),
         )
 
     def transaction(self) -> Transaction:

@@ -31,13 +31,14 @@ class IdempotencyRecords:
         self.table = table
 
     def claim(
-        self, app_id: str, key: str, body_hash: str, message_id: str, now: datetime, ttl_s: int
+        self, app_id: str, key: str, body_hash: str, created_id: str, now: datetime, ttl_s: int
     ) -> Put:
-        """Take the key for ``message_id``, unless it is taken and not yet expired."""
+        """Take the key for what it creates (``created_id``: a message or a campaign), unless it
+        is taken and not yet expired."""
         item = {
             **layout.idempotency_key(app_id, key),
             "body_hash": body_hash,
-            "message_id": message_id,
+            "created_id": created_id,
             layout.TTL_ATTRIBUTE: int(now.timestamp()) + ttl_s,
         }
         expired = Below(layout.TTL_ATTRIBUTE, int(now.timestamp()))

@@ -1,9 +1,11 @@
 """The DynamoDB key layout: the only module that knows how records are keyed.
 
-One table, three sparse GSIs:
+One table, four sparse GSIs:
 - ``work``: messages that need attention, sharded ``due#<n>``, sorted by ``work_at`` (epoch ms);
 - ``expiry``: unused one-time credits that expire, sharded ``exp#<n>``, sorted by ``exp_at``;
-- ``by_user``: a user's messages, newest last, for listing and erasure.
+- ``by_user``: a user's messages, newest last, for listing and erasure;
+- ``holders``: who holds a template (each unused credit, each active long-term grant), sharded
+  ``HOLD#<app>#<template>#<n>`` by openid, sorted by openid: a campaign's ``holders`` audience.
 ``purge_at`` (epoch seconds) is the TTL attribute, used for retention only.
 """
 
@@ -16,11 +18,14 @@ PK, SK = "pk", "sk"
 WORK_INDEX, WORK_PK, WORK_AT = "work", "work_pk", "work_at"
 EXPIRY_INDEX, EXP_PK, EXP_AT = "expiry", "exp_pk", "exp_at"
 USER_INDEX, USER_PK, USER_SK = "by_user", "user_pk", "user_sk"
+HOLDERS_INDEX, HOLD_PK, HOLD_SK = "holders", "hold_pk", "hold_sk"
 INDEXES = {
     WORK_INDEX: (WORK_PK, WORK_AT),
     EXPIRY_INDEX: (EXP_PK, EXP_AT),
     USER_INDEX: (USER_PK, USER_SK),
+    HOLDERS_INDEX: (HOLD_PK, HOLD_SK),
 }
+LONG_TERM_HOLD = "~"  # the holders sort key's suffix of a long-term grant (after every credit)
 TTL_ATTRIBUTE = "purge_at"
 NEVER = "9999-12-31T23:59:59Z"
 
@@ -142,3 +147,49 @@ def stats_partition(app_id: str) -> str:
 
 def stats_range(first_day: str, last_day: str) -> tuple[str, str]:
     return f"DAY#{first_day}#", f"DAY#{last_day}#~"
+
+
+# Campaigns ---------------------------------------------------------------------------------
+
+
+def holders_shard(app_id: str, template_id: str, shard: int) -> str:
+    return f"HOLD#{app_id}#{template_id}#{shard}"
+
+
+def holder_sort(openid: str, suffix: str) -> str:
+    return f"{openid}#{suffix}"
+
+
+def campaign_key(app_id: str, campaign_id: str) -> Key:
+    """Campaign ids are time-ordered, so the app's partition lists them newest first."""
+    return {PK: app_partition(app_id), SK: f"CAMP#{campaign_id}"}
+
+
+def campaigns_prefix() -> str:
+    return "CAMP#"
+
+
+def recipients_partition(app_id: str, campaign_id: str, shard: int) -> str:
+    return f"CREC#{app_id}#{campaign_id}#{shard}"
+
+
+def recipient_key(app_id: str, campaign_id: str, shard: int, openid: str) -> Key:
+    return {PK: recipients_partition(app_id, campaign_id, shard), SK: openid}
+
+
+def campaign_stats_partition(app_id: str, campaign_id: str) -> str:
+    return f"CSTATS#{app_id}#{campaign_id}"
+
+
+def campaign_stats_key(app_id: str, campaign_id: str, day: str, variant: str, shard: int) -> Key:
+    """A campaign's counters per day and variant, split over shards like the app's."""
+    return {PK: campaign_stats_partition(app_id, campaign_id), SK: f"DAY#{day}#V#{variant}#{shard}"}
+
+
+def active_campaigns_partition() -> str:
+    return "ACTIVE_CAMPAIGNS"
+
+
+def active_campaign_key(app_id: str, campaign_id: str) -> Key:
+    """Campaigns that still need the tick (scheduled, running, paused, finishing)."""
+    return {PK: active_campaigns_partition(), SK: f"{app_id}#{campaign_id}"}

@@ -28,16 +28,32 @@ from chalicelib.adapters.store.table import (
     Update,
 )
 from chalicelib.domain import policy
-from chalicelib.domain.records import Category, Credit, GrantState, Preferences, UserState
+from chalicelib.domain.records import (
+    Category,
+    Credit,
+    GrantState,
+    LongTermStatus,
+    Preferences,
+    UserState,
+)
 from chalicelib.ports import Table
 
 CREDIT_PURGE_GRACE = timedelta(days=7)
 
 
 class Users:
-    def __init__(self, table: Table, shards: int) -> None:
+    def __init__(self, table: Table, shards: int, holder_shards: int) -> None:
         self.table = table
         self.shards = shards
+        self.holder_shards = holder_shards
+
+    def _holds(self, app_id: str, openid: str, template_id: str, suffix: str) -> Item:
+        """The holders index entry of a credit or an active long-term grant."""
+        shard = layout.shard_of(openid, self.holder_shards)
+        return {
+            layout.HOLD_PK: layout.holders_shard(app_id, template_id, shard),
+            layout.HOLD_SK: layout.holder_sort(openid, suffix),
+        }
 
     def load(self, app_id: str, openid: str) -> UserState:
         state = UserState()
@@ -62,7 +78,13 @@ class Users:
     ) -> Update:
         """Set only the given fields of a grant state, creating it if needed."""
         fields = GrantState.model_validate({"template_id": template_id, **changes})
-        values = fields.model_dump(mode="json", include={"template_id", *changes})
+        values: dict[str, Any] = fields.model_dump(mode="json", include={"template_id", *changes})
+        if fields.long_term is LongTermStatus.ACTIVE:
+            holds = self._holds(app_id, openid, template_id, layout.LONG_TERM_HOLD)
+            granted_at = values.get("last_result_at")
+            values.update({**holds, "openid": openid, "granted_at": granted_at})
+        elif fields.long_term is LongTermStatus.REJECTED:
+            values.update({layout.HOLD_PK: None, layout.HOLD_SK: None})
         return Update(layout.grant_state_key(app_id, openid, template_id), set=values)
 
     def credit_item(self, app_id: str, openid: str, credit: Credit) -> Item:
@@ -74,6 +96,7 @@ class Users:
             **credit.model_dump(mode="json"),
             "app_id": app_id,
             "openid": openid,
+            **self._holds(app_id, openid, credit.template_id, credit.credit_id),
         }
         if credit.expires_at is not None:
             shard = layout.shard_of(credit.credit_id, self.shards)

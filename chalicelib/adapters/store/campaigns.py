@@ -1,0 +1,318 @@
+"""Campaigns: the campaign item, its recipients, its counters, the holders index and the
+registry of campaigns the tick looks after."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from chalicelib.adapters.store import layout
+from chalicelib.adapters.store.messages import cursor_in, cursor_out
+from chalicelib.adapters.store.table import (
+    NEW,
+    AnyOf,
+    BeginsWith,
+    Below,
+    Cursor,
+    Delete,
+    Equals,
+    Exists,
+    Item,
+    Missing,
+    Not,
+    OneOf,
+    Put,
+    Query,
+    Update,
+    every,
+)
+from chalicelib.domain import campaigns
+from chalicelib.domain.records import (
+    Campaign,
+    CampaignPhase,
+    CampaignStatus,
+    Recipient,
+    RecipientState,
+)
+from chalicelib.ports import ConditionFailed, Table
+
+_SLOT_ROUNDS = 5
+
+START, END = "", "END"  # a fan-out chain's cursor before its first page and after its last
+
+
+def cursor_attribute(shard: int) -> str:
+    return f"cursor_{shard}"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A campaign as stored, with where each fan-out chain of the current phase stands."""
+
+    campaign: Campaign
+    cursors: dict[int, str]
+
+    def chains_done(self) -> bool:
+        return all(c == END for c in self.cursors.values())
+
+
+class Campaigns:
+    def __init__(self, table: Table, shards: int, stats_shards: int) -> None:
+        self.table = table
+        self.shards = shards
+        self.stats_shards = stats_shards
+
+    # The campaign item ---------------------------------------------------------------------
+
+    def item(self, campaign: Campaign) -> Item:
+        key = layout.campaign_key(campaign.app_id, campaign.campaign_id)
+        cursors = {cursor_attribute(n): START for n in range(self.shards)}
+        return {**key, **campaign.model_dump(mode="json", exclude_none=True), **cursors}
+
+    def create(self, campaign: Campaign) -> Put:
+        return Put(self.item(campaign), NEW)
+
+    def get(self, app_id: str, campaign_id: str) -> Loaded | None:
+        item = self.table.get(layout.campaign_key(app_id, campaign_id), consistent=True)
+        return self._loaded(item) if item else None
+
+    def _loaded(self, item: Item) -> Loaded:
+        cursors = {n: str(item.get(cursor_attribute(n), START)) for n in range(self.shards)}
+        return Loaded(Campaign.model_validate(item), cursors)
+
+    def list(
+        self, app_id: str, limit: int, start: Cursor | None
+    ) -> tuple[list[Campaign], str | None]:
+        query = Query(
+            "pk",
+            layout.app_partition(app_id),
+            sort=BeginsWith(layout.campaigns_prefix()),
+            forward=False,
+            limit=limit,
+        )
+        items, after = self.table.query(query, start)
+        return [Campaign.model_validate(i) for i in items], cursor_out(after)
+
+    def moved(
+        self,
+        campaign: Campaign,
+        sources: frozenset[CampaignStatus],
+        target: CampaignStatus,
+        changes: dict[str, Any] | None = None,
+    ) -> Update:
+        """Change the status (and ``changes``), if it is still one of ``sources``."""
+        values = {"status": target.value, **_plain(changes or {})}
+        return Update(
+            layout.campaign_key(campaign.app_id, campaign.campaign_id),
+            set=values,
+            condition=OneOf("status", tuple(sorted(s.value for s in sources))),
+        )
+
+    def begin_phase(
+        self,
+        campaign: Campaign,
+        phase: CampaignPhase,
+        changes: dict[str, Any],
+        sources: frozenset[CampaignStatus],
+    ) -> Update:
+        """Start the fan-out chains of ``phase`` over, from the first page of every shard (a
+        phase without chains has them all at their end)."""
+        first = START if phase in campaigns.CHAINED else END
+        cursors = {cursor_attribute(n): first for n in range(self.shards)}
+        return self.restart_chains(campaign, {"phase": phase, **cursors, **changes}, sources)
+
+    def restart_chains(
+        self, campaign: Campaign, changes: dict[str, Any], sources: frozenset[CampaignStatus]
+    ) -> Update:
+        """A new generation of chains (the old ones stop at their next page), if the campaign
+        is still in one of ``sources`` and no one started another generation meanwhile."""
+        statuses = tuple(sorted(s.value for s in sources))
+        return Update(
+            layout.campaign_key(campaign.app_id, campaign.campaign_id),
+            set={"generation": campaign.generation + 1, **_plain(changes)},
+            condition=every(Equals("generation", campaign.generation), OneOf("status", statuses)),
+        )
+
+    def advance(
+        self,
+        campaign: Campaign,
+        shard: int,
+        from_cursor: str,
+        to_cursor: str,
+        now: datetime,
+        audience: int = 0,
+    ) -> Update:
+        """Move one chain to its next page, once: the generation and the cursor must not have
+        moved (a duplicate page finds them moved). ``audience``: recipients the page added."""
+        attribute = cursor_attribute(shard)
+        return Update(
+            layout.campaign_key(campaign.app_id, campaign.campaign_id),
+            set={attribute: to_cursor, "chained_at": now.isoformat()},
+            add={"audience_size": audience} if audience else {},
+            condition=every(
+                Equals("generation", campaign.generation), Equals(attribute, from_cursor)
+            ),
+        )
+
+    def add_audience(self, campaign: Campaign, count: int) -> Update:
+        """Recipients added to a draft."""
+        return Update(
+            layout.campaign_key(campaign.app_id, campaign.campaign_id),
+            add={"audience_size": count},
+            condition=Equals("status", CampaignStatus.DRAFT.value),
+        )
+
+    def take_slots(self, campaign: Campaign, count: int, interval_us: int, now_us: int) -> int:
+        """Hand out ``count`` send slots from the one counter every container shares; where the
+        range ends. A counter left behind the clock (idle, paused) restarts at now, so slots
+        never pile up in the past."""
+        key = layout.campaign_key(campaign.app_id, campaign.campaign_id)
+        floor = now_us - campaigns.SLOT_LAG_US
+        span = count * interval_us
+        on_time = every(Exists("next_slot_us"), Not(Below("next_slot_us", floor)))
+        for _ in range(_SLOT_ROUNDS):
+            try:
+                after = self.table.write(
+                    Update(key, add={"next_slot_us": span}, condition=on_time),
+                    return_new=True,
+                )
+            except ConditionFailed:
+                try:
+                    after = self.table.write(
+                        Update(
+                            key,
+                            set={"next_slot_us": now_us + span},
+                            condition=AnyOf(
+                                (Missing("next_slot_us"), Below("next_slot_us", floor))
+                            ),
+                        ),
+                        return_new=True,
+                    )
+                except ConditionFailed:
+                    continue  # another container moved it meanwhile
+            assert after is not None
+            return int(after["next_slot_us"])
+        raise RuntimeError("the slot counter kept moving")
+
+    # Recipients ----------------------------------------------------------------------------
+
+    def shard_of(self, openid: str) -> int:
+        return layout.shard_of(openid, self.shards)
+
+    def _recipient_key(self, campaign: Campaign, openid: str) -> dict[str, str]:
+        return layout.recipient_key(
+            campaign.app_id, campaign.campaign_id, self.shard_of(openid), openid
+        )
+
+    def new_recipient(self, campaign: Campaign, recipient: Recipient) -> Put:
+        """A recipient, unless the openid is in the audience already."""
+        item = {
+            **self._recipient_key(campaign, recipient.openid),
+            **recipient.model_dump(mode="json", exclude_none=True),
+        }
+        return Put(item, NEW)
+
+    def recipient_handled(
+        self,
+        campaign: Campaign,
+        openid: str,
+        state: RecipientState,
+        variant: str | None,
+        message_id: str | None = None,
+    ) -> Update:
+        """A pending recipient got its message (or was skipped): once, whatever the retries."""
+        return Update(
+            self._recipient_key(campaign, openid),
+            set={"state": state.value, "variant": variant, "message_id": message_id},
+            condition=Equals("state", RecipientState.PENDING.value),
+        )
+
+    def recipient_back(self, campaign_id: str, app_id: str, openid: str, message_id: str) -> Update:
+        """The message of a paused campaign was withdrawn: the recipient is pending again."""
+        key = layout.recipient_key(app_id, campaign_id, self.shard_of(openid), openid)
+        return Update(
+            key,
+            set={"state": RecipientState.PENDING.value},
+            remove=("message_id", "variant"),
+            condition=Equals("message_id", message_id),
+        )
+
+    def pending(
+        self, campaign: Campaign, shard: int, limit: int, start: str
+    ) -> tuple[list[Recipient], str]:
+        """One page of a shard's recipients still pending; the cursor after it (END: the last)."""
+        query = Query(
+            "pk",
+            layout.recipients_partition(campaign.app_id, campaign.campaign_id, shard),
+            limit=limit,
+            consistent=True,
+            filter=Equals("state", RecipientState.PENDING.value),
+        )
+        items, after = self.table.query(query, _cursor(start))
+        return [Recipient.model_validate(i) for i in items], _cursor_text(after)
+
+    def holders(
+        self, app_id: str, template_id: str, shard: int, limit: int, start: str
+    ) -> tuple[list[Item], str]:
+        """One page of the holders index of a template's shard, in openid order."""
+        query = Query(
+            layout.HOLD_PK,
+            layout.holders_shard(app_id, template_id, shard),
+            sort_key=layout.HOLD_SK,
+            index=layout.HOLDERS_INDEX,
+            limit=limit,
+        )
+        items, after = self.table.query(query, _cursor(start))
+        return items, _cursor_text(after)
+
+    # Counters ------------------------------------------------------------------------------
+
+    def count(
+        self, app_id: str, campaign_id: str, day: str, variant: str, counts: dict[str, int]
+    ) -> Update:
+        key = layout.campaign_stats_key(
+            app_id, campaign_id, day, variant, random.randrange(self.stats_shards)
+        )
+        return Update(key, set={"day": day, "variant": variant}, add=counts)
+
+    def counters(self, app_id: str, campaign_id: str) -> Iterator[Item]:
+        query = Query("pk", layout.campaign_stats_partition(app_id, campaign_id), consistent=True)
+        return self.table.query_all(query)
+
+    # The tick's registry -------------------------------------------------------------------
+
+    def watch(self, campaign: Campaign) -> Put:
+        key = layout.active_campaign_key(campaign.app_id, campaign.campaign_id)
+        return Put({**key, "app_id": campaign.app_id, "campaign_id": campaign.campaign_id})
+
+    def unwatch(self, campaign: Campaign) -> Delete:
+        return Delete(layout.active_campaign_key(campaign.app_id, campaign.campaign_id))
+
+    def watched(self) -> Iterator[Item]:
+        return self.table.query_all(Query("pk", layout.active_campaigns_partition()))
+
+
+def _cursor(text: str) -> Cursor | None:
+    return cursor_in(text) if text not in (START, END) else None
+
+
+def _cursor_text(after: Cursor | None) -> str:
+    return END if after is None else (cursor_out(after) or END)
+
+
+def _plain(changes: dict[str, Any]) -> dict[str, Any]:
+    """Datetimes and records as the JSON the item keeps."""
+    plain: dict[str, Any] = {}
+    for name, value in changes.items():
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif hasattr(value, "model_dump"):
+            value = value.model_dump(mode="json")
+        elif isinstance(value, StrEnum):
+            value = value.value
+        plain[name] = value
+    return plain

@@ -1,0 +1,212 @@
+"""Campaign rules: the moves of a campaign, who gets which variant and data, the throttle's
+clock, and the progress counters (SPEC §10). Pure: no storage, no clock of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from chalicelib.domain import experiments
+from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus, Variant
+
+C = CampaignStatus
+NO_VARIANT = "_"  # the counters' variant of a campaign without variants
+SKIP_REASONS = ("no_grant", "opted_out", "frequency_cap", "fatigue")
+# ``created``: recipients handled (a message written, or skipped for no grant or an opt-out);
+# ``unknown`` is a part of ``failed`` (the outcome never came), shown on its own as well.
+PROGRESS = (
+    "created",
+    "requested",  # messages written (created, less the recipients skipped at once)
+    "sent",
+    "failed",
+    "unknown",
+    *(f"skipped_{reason}" for reason in SKIP_REASONS),
+    "canceled",
+    "clicked",
+    "converted",
+)
+
+
+class CampaignMove(StrEnum):
+    START = "start"
+    PAUSE = "pause"
+    RESUME = "resume"
+    CANCEL = "cancel"
+    BEGIN = "begin"  # a scheduled campaign's send_at came
+    COMPLETE = "complete"
+
+
+MOVES: dict[CampaignMove, tuple[frozenset[CampaignStatus], CampaignStatus]] = {
+    CampaignMove.START: (frozenset({C.DRAFT}), C.RUNNING),  # or SCHEDULED, see target()
+    CampaignMove.BEGIN: (frozenset({C.SCHEDULED}), C.RUNNING),
+    CampaignMove.PAUSE: (frozenset({C.RUNNING}), C.PAUSED),
+    CampaignMove.RESUME: (frozenset({C.PAUSED}), C.RUNNING),
+    CampaignMove.CANCEL: (frozenset({C.DRAFT, C.SCHEDULED, C.RUNNING, C.PAUSED}), C.CANCELED),
+    CampaignMove.COMPLETE: (frozenset({C.RUNNING}), C.COMPLETED),
+}
+CHAINED = frozenset({CampaignPhase.FREEZE, CampaignPhase.TEST, CampaignPhase.SEND})
+
+
+def sources(move: CampaignMove) -> frozenset[CampaignStatus]:
+    return MOVES[move][0]
+
+
+def target(move: CampaignMove, starts_later: bool = False) -> CampaignStatus:
+    if move is CampaignMove.START and starts_later:
+        return C.SCHEDULED
+    return MOVES[move][1]
+
+
+def first_phase(campaign: Campaign) -> CampaignPhase:
+    if campaign.audience == "holders":
+        return CampaignPhase.FREEZE
+    return after_freeze(campaign)
+
+
+def after_freeze(campaign: Campaign) -> CampaignPhase:
+    return CampaignPhase.TEST if campaign.experiment is not None else CampaignPhase.SEND
+
+
+def takes_part(campaign: Campaign, openid: str) -> bool:
+    """Whether a pending recipient gets a card in the campaign's current phase."""
+    if campaign.phase is CampaignPhase.TEST:
+        assert campaign.experiment is not None
+        return experiments.in_test_group(
+            campaign.campaign_id, openid, campaign.experiment.test_percent
+        )
+    return campaign.phase is CampaignPhase.SEND
+
+
+def variant_for(campaign: Campaign, openid: str) -> Variant | None:
+    """The recipient's variant: by hash, or the experiment's winner once it was decided."""
+    if not campaign.variants:
+        return None
+    if campaign.phase is CampaignPhase.SEND and campaign.experiment is not None:
+        winner = campaign.decision.winner
+        return next(v for v in campaign.variants if v.name == winner)
+    weights = [(v.name, v.weight) for v in campaign.variants]
+    name = experiments.variant_of(campaign.campaign_id, openid, weights)
+    return next(v for v in campaign.variants if v.name == name)
+
+
+def message_data(
+    campaign: Campaign, variant: Variant | None, recipient: Mapping[str, str]
+) -> dict[str, str]:
+    """The campaign's data, under the variant's, under the recipient's own."""
+    return {**campaign.data, **(variant.data if variant else {}), **recipient}
+
+
+def message_page(campaign: Campaign, variant: Variant | None) -> str | None:
+    return (variant.page if variant else None) or campaign.page
+
+
+# The throttle ------------------------------------------------------------------------------
+
+SLOT_LAG_US = 1_000_000  # a slot counter behind the clock by more than this restarts at now
+
+
+def slot_interval_us(rate_per_minute: int) -> int:
+    """Whole microseconds between two send slots, rounded up: never faster than the rate."""
+    return -(-60_000_000 // rate_per_minute)
+
+
+def applied_rate_per_minute(rate_per_minute: int) -> float:
+    """The rate the slots really give (60 000 000 µs over the interval), at most the asked."""
+    return round(60_000_000 / slot_interval_us(rate_per_minute), 3)
+
+
+def slot_times_us(end_us: int, count: int, interval_us: int) -> list[int]:
+    """The ``count`` slots just handed out, the last ending at ``end_us``.
+
+    One counter (``next_slot_us``, moved atomically) hands slots to every container, so the
+    cards of a campaign are spaced by the interval whichever container writes them: in any 60 s
+    window at most rate + 1 slots fall.
+    """
+    first = end_us - count * interval_us
+    return [first + i * interval_us for i in range(count)]
+
+
+# Progress ----------------------------------------------------------------------------------
+
+
+def progress_counts(counts: Mapping[str, int], reason: str | None) -> dict[str, int]:
+    """A move's progress counts; ``skipped`` gets the skip's reason."""
+    named: dict[str, int] = {}
+    for name, delta in counts.items():
+        if name == "skipped":
+            name = f"skipped_{reason if reason in SKIP_REASONS else 'no_grant'}"
+        named[name] = named.get(name, 0) + delta
+    return named
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A campaign's counters, summed over days and shards (``by_variant``: per variant)."""
+
+    totals: dict[str, int]
+    by_variant: dict[str, dict[str, int]]
+
+    @classmethod
+    def of(cls, rows: list[tuple[str, Mapping[str, int]]]) -> Progress:
+        totals = dict.fromkeys(PROGRESS, 0)
+        by_variant: dict[str, dict[str, int]] = {}
+        for variant, counts in rows:
+            per = by_variant.setdefault(variant, dict.fromkeys(PROGRESS, 0))
+            for name in PROGRESS:
+                value = int(counts.get(name, 0))
+                totals[name] += value
+                per[name] += value
+        return cls(totals, by_variant)
+
+    @property
+    def finished(self) -> int:
+        """Recipients with a final answer: sent, failed, skipped or canceled."""
+        t = self.totals
+        skipped = sum(t[f"skipped_{reason}"] for reason in SKIP_REASONS)
+        return t["sent"] + t["failed"] + skipped + t["canceled"]
+
+
+def variant_rates(
+    progress: Progress, campaign: Campaign, metric: experiments.Metric
+) -> list[experiments.VariantRates]:
+    """Each variant's trials and successes for the experiment's metric, in the campaign's order."""
+    empty = dict.fromkeys(PROGRESS, 0)
+    found = []
+    for variant in campaign.variants:
+        counts = progress.by_variant.get(variant.name, empty)
+        found.append(
+            experiments.VariantRates.of(
+                metric, variant.name, counts["sent"], counts["clicked"], counts["converted"]
+            )
+        )
+    return found
+
+
+def pending_of(campaign: Campaign, done: Progress) -> int:
+    """Recipients still waiting for a card (none once the campaign stopped taking more)."""
+    if campaign.stopped_at is not None:
+        return 0
+    return max(0, campaign.audience_size - done.totals["created"])
+
+
+def canceled_of(campaign: Campaign, done: Progress) -> int:
+    canceled = done.totals["canceled"]
+    if campaign.stopped_at is not None:
+        canceled += max(0, campaign.audience_size - done.totals["created"])
+    return canceled
+
+
+def as_statistics(counts: Mapping[str, int]) -> dict[str, int]:
+    """A campaign's counters under the names of the app's statistics (``skipped`` also counts
+    the recipients skipped before a message was written; ``failed`` leaves ``unknown`` out)."""
+    value = {name: int(counts.get(name, 0)) for name in PROGRESS}
+    return {
+        "requested": value["requested"],
+        "sent": value["sent"],
+        "failed": value["failed"] - value["unknown"],
+        "unknown": value["unknown"],
+        "skipped": sum(value[f"skipped_{reason}"] for reason in SKIP_REASONS),
+        "clicked": value["clicked"],
+        "converted": value["converted"],
+    }

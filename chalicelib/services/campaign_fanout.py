@@ -1,0 +1,541 @@
+"""A running campaign: fan-out chains through SQS, the throttle, the tick, and the sender's
+check that a card's campaign still runs (SPEC §10).
+
+Each phase runs one chain per shard of recipients: a chain step is one SQS message that handles
+one page and enqueues the next. A step does nothing unless the campaign runs, the step's
+generation is the campaign's (a resume or a new phase starts another), and its cursor is where
+the chain stands; the chain moves on by a conditional write. Each recipient becomes a message
+in the transaction that marks it handled, so a duplicate step, a crash after any call, or two
+generations overlapping can never give anyone a second card or take a second credit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from chalicelib.adapters.observability import logger
+from chalicelib.adapters.store.campaigns import END, Loaded
+from chalicelib.adapters.store.layout import epoch_ms
+from chalicelib.api.schemas import MessageIn
+from chalicelib.domain import campaigns as rules
+from chalicelib.domain import clock, experiments
+from chalicelib.domain.campaigns import CampaignMove, Progress
+from chalicelib.domain.dispatch import MAX_DELAY_S, Envelope
+from chalicelib.domain.errors import (
+    GrantExpiresBeforeSendAt,
+    InvalidCampaignState,
+    NoGrant,
+    OptedOut,
+)
+from chalicelib.domain.lifecycle import Move
+from chalicelib.domain.records import (
+    App,
+    Campaign,
+    CampaignPhase,
+    CampaignStatus,
+    Decision,
+    Message,
+    Recipient,
+    RecipientState,
+    Template,
+)
+from chalicelib.domain.statistics import stats_day
+from chalicelib.ports import Services, TransactionFailed
+from chalicelib.services.auth import load_app
+from chalicelib.services.lifecycle import MessageSteps
+from chalicelib.services.message_create import (
+    CampaignPart,
+    RecipientHandled,
+    create_for_campaign,
+)
+from chalicelib.services.templates import find_template
+
+C, P = CampaignStatus, CampaignPhase
+PAGE_KIND = "campaign_page"
+CAMPAIGN, RECIPIENT, PROGRESS = "campaign", "recipient", "progress"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One SQS message of a chain: which page of which shard, for which generation."""
+
+    app_id: str
+    campaign_id: str
+    shard: int
+    generation: int
+    cursor: str
+
+    def envelope(self, delay_s: int = 0) -> Envelope:
+        return Envelope({"kind": PAGE_KIND, **asdict(self)}, max(0, min(MAX_DELAY_S, delay_s)))
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> Step:
+        return cls(
+            str(body["app_id"]),
+            str(body["campaign_id"]),
+            int(body["shard"]),
+            int(body["generation"]),
+            str(body["cursor"]),
+        )
+
+
+def is_step(body: dict[str, Any]) -> bool:
+    return body.get("kind") == PAGE_KIND
+
+
+# Starting, resuming ----------------------------------------------------------------------
+
+
+def begin(
+    services: Services,
+    campaign: Campaign,
+    now: datetime,
+    sources: frozenset[CampaignStatus] = frozenset({C.DRAFT}),
+) -> Campaign:
+    """Run it: the first phase's chains start from the first page of every shard."""
+    starts_at = max(now, campaign.send_at or now)
+    changes: dict[str, Any] = {"status": C.RUNNING, "started_at": now, "chained_at": now}
+    if campaign.rate_per_minute is not None:
+        changes["next_slot_us"] = epoch_ms(starts_at) * 1000
+    store = services.store
+    transaction = store.transaction()
+    phase = rules.first_phase(campaign)
+    transaction.add(CAMPAIGN, store.campaigns.begin_phase(campaign, phase, changes, sources))
+    transaction.add("watch", store.campaigns.watch(campaign))
+    _commit(transaction, CampaignMove.START)
+    return _launch(services, campaign)
+
+
+def resume(services: Services, campaign: Campaign, now: datetime) -> Campaign:
+    """Running again, paced from now. The phase's chains start over from their first page:
+    the recipients whose cards the pause withdrew are pending again, behind the cursors (those
+    handled already cost a read each, nothing more)."""
+    changes: dict[str, Any] = {"status": C.RUNNING, "chained_at": now}
+    if campaign.rate_per_minute is not None:
+        changes["next_slot_us"] = epoch_ms(now) * 1000
+    store = services.store
+    paused = frozenset({C.PAUSED})
+    if campaign.phase in rules.CHAINED:
+        assert campaign.phase is not None
+        restart = store.campaigns.begin_phase(campaign, campaign.phase, changes, paused)
+    else:
+        restart = store.campaigns.restart_chains(campaign, changes, paused)
+    _commit(store.transaction().add(CAMPAIGN, restart), CampaignMove.RESUME)
+    return _launch(services, campaign)
+
+
+def _commit(transaction: Any, move: CampaignMove) -> None:
+    try:
+        transaction.commit()
+    except TransactionFailed as failed:
+        if failed.on(CAMPAIGN):
+            raise InvalidCampaignState(f"The campaign moved on; it cannot {move} now.") from failed
+        raise
+
+
+def _launch(services: Services, campaign: Campaign) -> Campaign:
+    """Enqueue the first step of every chain still to run; a step the queue did not take is
+    started again by the tick (a stalled chain)."""
+    loaded = _load(services, campaign.app_id, campaign.campaign_id)
+    current = loaded.campaign
+    steps = [
+        Step(current.app_id, current.campaign_id, shard, current.generation, cursor).envelope()
+        for shard, cursor in loaded.cursors.items()
+        if cursor != END
+    ]
+    if steps:
+        services.queue.send_batch(steps)
+    return current
+
+
+def _load(services: Services, app_id: str, campaign_id: str) -> Loaded:
+    loaded = services.store.campaigns.get(app_id, campaign_id)
+    assert loaded is not None, "campaigns are never deleted"
+    return loaded
+
+
+# A chain's step --------------------------------------------------------------------------
+
+
+def handle_step(services: Services, body: dict[str, Any]) -> None:
+    step = Step.of(body)
+    loaded = services.store.campaigns.get(step.app_id, step.campaign_id)
+    if loaded is None:
+        return
+    campaign = loaded.campaign
+    current = (
+        campaign.status is C.RUNNING
+        and campaign.stopped_at is None
+        and campaign.generation == step.generation
+        and loaded.cursors.get(step.shard) == step.cursor
+    )
+    if not current:
+        return  # paused, canceled, a newer generation, or a duplicate of a step already done
+    app = load_app(services, step.app_id)
+    if app is None:
+        return
+    if campaign.phase is P.FREEZE:
+        _freeze_step(services, campaign, step)
+    elif campaign.phase in (P.TEST, P.SEND):
+        _send_step(services, app, campaign, step)
+
+
+def _freeze_step(services: Services, campaign: Campaign, step: Step) -> None:
+    """Copy one page of the holders index into recipients, with the audience count, at once."""
+    store, now = services.store, clock.now()
+    items, after = store.campaigns.holders(
+        campaign.app_id,
+        campaign.template_id,
+        step.shard,
+        services.settings.campaign_page,
+        step.cursor,
+    )
+    assert campaign.started_at is not None
+    valid_at = campaign.send_at or campaign.started_at
+    holders = [item["openid"] for item in items if _holds(item, campaign.started_at, valid_at)]
+    names = {f"{RECIPIENT}:{openid}": Recipient(openid=openid) for openid in holders}
+    while True:
+        transaction = store.transaction()
+        for name, recipient in names.items():
+            transaction.add(name, store.campaigns.new_recipient(campaign, recipient))
+        moved = store.campaigns.advance(campaign, step.shard, step.cursor, after, now, len(names))
+        transaction.add(CAMPAIGN, moved)
+        try:
+            transaction.commit()
+            break
+        except TransactionFailed as failed:
+            if failed.on(CAMPAIGN):
+                return  # a duplicate step, or the campaign moved on
+            # A user whose credits straddle two pages is a recipient already: counted once.
+            names = {n: r for n, r in names.items() if n not in failed.failed}
+    _next(services, campaign, step, after)
+
+
+def _holds(item: dict[str, Any], started_at: datetime, valid_at: datetime) -> bool:
+    """Held at the start, and still valid when the campaign sends."""
+    granted = item.get("granted_at")
+    if granted and datetime.fromisoformat(granted) > started_at:
+        return False
+    expires = item.get("expires_at")
+    return not expires or datetime.fromisoformat(expires) > valid_at
+
+
+def _send_step(services: Services, app: App, campaign: Campaign, step: Step) -> None:
+    store, now = services.store, clock.now()
+    recipients, after = store.campaigns.pending(
+        campaign, step.shard, services.settings.campaign_page, step.cursor
+    )
+    taking = [r for r in recipients if rules.takes_part(campaign, r.openid)]
+    times = _send_times(services, campaign, step, len(taking), now)
+    if times is None:
+        return  # ahead of the throttle: this step comes back later
+    template = find_template(services, app.app_id, campaign.template_id)
+    for recipient, send_at in zip(taking, times, strict=True):
+        _create(services, app, template, campaign, recipient, send_at)
+    moved = store.campaigns.advance(campaign, step.shard, step.cursor, after, clock.now())
+    try:
+        store.transaction().add(CAMPAIGN, moved).commit()
+    except TransactionFailed as failed:
+        if failed.on(CAMPAIGN):
+            return
+        raise
+    _next(services, campaign, step, after)
+
+
+def _send_times(
+    services: Services, campaign: Campaign, step: Step, count: int, now: datetime
+) -> list[datetime] | None:
+    """When each of ``count`` cards goes: at the campaign's time, or on the throttle's slots
+    (None: the slots run ahead of the clock by more than the look-ahead; the step waits)."""
+    at = max(now, campaign.send_at or now)
+    if campaign.rate_per_minute is None or count == 0:
+        return [at] * count
+    now_us = epoch_ms(now) * 1000
+    ahead_us = (campaign.next_slot_us or now_us) - now_us
+    lookahead_us = services.settings.campaign_lookahead_s * 1_000_000
+    if ahead_us > lookahead_us:
+        wait_s = math.ceil((ahead_us - lookahead_us) / 1_000_000)
+        services.queue.send(step.envelope(wait_s))
+        return None
+    interval = rules.slot_interval_us(campaign.rate_per_minute)
+    end = services.store.campaigns.take_slots(campaign, count, interval, now_us)
+    return [
+        datetime.fromtimestamp(us / 1_000_000, tz=UTC)
+        for us in rules.slot_times_us(end, count, interval)
+    ]
+
+
+def _next(services: Services, campaign: Campaign, step: Step, after: str) -> None:
+    if after != END:
+        services.queue.send(
+            Step(step.app_id, step.campaign_id, step.shard, step.generation, after).envelope()
+        )
+        return
+    loaded = _load(services, campaign.app_id, campaign.campaign_id)
+    if loaded.chains_done() and loaded.campaign.phase is P.FREEZE:
+        _begin_phase(services, loaded.campaign, rules.after_freeze(campaign), clock.now())
+
+
+def _create(
+    services: Services,
+    app: App,
+    template: Template,
+    campaign: Campaign,
+    recipient: Recipient,
+    send_at: datetime,
+) -> None:
+    """The recipient's message, or its skip: once."""
+    store = services.store
+    variant = rules.variant_for(campaign, recipient.openid)
+    name = variant.name if variant else None
+    counted = name or rules.NO_VARIANT
+    day = stats_day(app, clock.now())
+
+    def writes(message: Message) -> dict[str, Any]:
+        handled = store.campaigns.recipient_handled(
+            campaign, recipient.openid, RecipientState.CREATED, name, message.id
+        )
+        progress = store.campaigns.count(
+            app.app_id, campaign.campaign_id, day, counted, {"created": 1, "requested": 1}
+        )
+        return {RECIPIENT: handled, PROGRESS: progress}
+
+    body = MessageIn(
+        openid=recipient.openid,
+        template_id=template.template_id,
+        data=rules.message_data(campaign, variant, recipient.data),
+        page=rules.message_page(campaign, variant),
+    )
+    try:
+        create_for_campaign(
+            services, app, template, body, send_at, CampaignPart(campaign.campaign_id, name, writes)
+        )
+        return
+    except RecipientHandled:
+        return
+    except (NoGrant, GrantExpiresBeforeSendAt):
+        state, reason = RecipientState.NO_GRANT, "no_grant"
+    except OptedOut:
+        state, reason = RecipientState.OPTED_OUT, "opted_out"
+    skipped = store.campaigns.recipient_handled(campaign, recipient.openid, state, name)
+    counts = {"created": 1, f"skipped_{reason}": 1}
+    progress = store.campaigns.count(app.app_id, campaign.campaign_id, day, counted, counts)
+    try:
+        store.transaction().add(RECIPIENT, skipped).add(PROGRESS, progress).commit()
+    except TransactionFailed as failed:
+        if not failed.on(RECIPIENT):
+            raise
+
+
+def _begin_phase(
+    services: Services, campaign: Campaign, phase: CampaignPhase, now: datetime, **changes: Any
+) -> None:
+    """The next phase's chains, once: a second caller finds the generation moved."""
+    store = services.store
+    update = store.campaigns.begin_phase(
+        campaign, phase, {"chained_at": now, **changes}, frozenset({C.RUNNING})
+    )
+    try:
+        store.transaction().add(CAMPAIGN, update).commit()
+    except TransactionFailed as failed:
+        if failed.on(CAMPAIGN):
+            return
+        raise
+    if phase in (P.TEST, P.SEND):
+        _launch(services, campaign)
+
+
+# The sender's check ----------------------------------------------------------------------
+
+
+def held_back(services: Services, steps: MessageSteps) -> bool:
+    """Whether a campaign's card must not go now: its campaign paused (the message is withdrawn
+    and its recipient waits for the resume) or stopped (the message is canceled). Read through a
+    short cache, so a pause is seen within ``campaign_status_cache_s``."""
+    message = steps.message
+    if message.campaign_id is None:
+        return False
+    status, stopped = _status(services, message.app_id, message.campaign_id)
+    if status is C.RUNNING and not stopped:
+        return False
+    if status is C.PAUSED and not stopped:
+        back = services.store.campaigns.recipient_back(
+            message.campaign_id, message.app_id, message.openid, message.id
+        )
+        steps.apply(steps.transition(Move.WITHDRAW), extra={RECIPIENT: back})
+    else:
+        steps.apply(steps.transition(Move.CANCEL))
+    return True
+
+
+def _status(services: Services, app_id: str, campaign_id: str) -> tuple[CampaignStatus, bool]:
+    def load() -> tuple[CampaignStatus, bool] | None:
+        found = services.store.campaigns.get(app_id, campaign_id)
+        if found is None:
+            return None
+        return found.campaign.status, found.campaign.stopped_at is not None
+
+    return services.campaign_statuses.get((app_id, campaign_id), load) or (C.CANCELED, True)
+
+
+# The tick --------------------------------------------------------------------------------
+
+
+@dataclass
+class TickReport:
+    watched: int = 0
+    begun: int = 0
+    phases: int = 0
+    restarted: int = 0
+    completed: int = 0
+
+
+def tick(services: Services) -> TickReport:
+    """Move every watched campaign on: begin the scheduled, restart stalled chains, decide
+    experiments, close campaigns whose every recipient has its answer."""
+    report = TickReport()
+    for item in services.store.campaigns.watched():
+        report.watched += 1
+        loaded = services.store.campaigns.get(item["app_id"], item["campaign_id"])
+        if loaded is None:
+            continue
+        try:
+            _tick_one(services, loaded, clock.now(), report)
+        except InvalidCampaignState:
+            continue  # moved by an API call meanwhile: the next tick sees the new state
+    return report
+
+
+def _tick_one(services: Services, loaded: Loaded, now: datetime, report: TickReport) -> None:
+    campaign = loaded.campaign
+    settings = services.settings
+    if campaign.status is C.SCHEDULED:
+        lookahead = timedelta(seconds=settings.sweep_interval_s)
+        if campaign.send_at is None or campaign.send_at <= now + lookahead:
+            begin(services, campaign, now, frozenset({C.SCHEDULED}))
+            report.begun += 1
+        return
+    if campaign.status is C.PAUSED:
+        return
+    done = progress(services, campaign)
+    if campaign.status is C.CANCELED or campaign.stopped_at is not None:
+        _close_when_settled(services, campaign, done, now, report)
+        return
+    if campaign.status is not C.RUNNING:
+        return
+    if not loaded.chains_done():
+        stalled = timedelta(seconds=settings.enqueue_lease_s + settings.lease_s)
+        if campaign.chained_at is None or now - campaign.chained_at > stalled:
+            resume_chains(services, campaign, now)
+            report.restarted += 1
+        return
+    report.phases += _after_chains(services, campaign, done, now, report)
+
+
+def _after_chains(
+    services: Services, campaign: Campaign, done: Progress, now: datetime, report: TickReport
+) -> int:
+    """Every chain of the phase finished: on to the next phase, or the end."""
+    settled = done.finished == done.totals["created"]
+    match campaign.phase:
+        case P.FREEZE:
+            _begin_phase(services, campaign, rules.after_freeze(campaign), now)
+            return 1
+        case P.TEST if settled:
+            _begin_phase(services, campaign, P.DECIDE, now, test_done_at=now)
+            return 1
+        case P.DECIDE:
+            assert campaign.experiment is not None and campaign.test_done_at is not None
+            wait = timedelta(minutes=campaign.experiment.decide_after_minutes)
+            if now >= campaign.test_done_at + wait:
+                _decide(services, campaign, done, now)
+                return 1
+        case P.SEND:
+            _begin_phase(services, campaign, P.FINISH, now)
+            return 1
+        case P.FINISH if done.finished >= campaign.audience_size:
+            _complete(services, campaign, now)
+            report.completed += 1
+    return 0
+
+
+def _decide(services: Services, campaign: Campaign, done: Progress, now: datetime) -> None:
+    experiment = campaign.experiment
+    assert experiment is not None
+    rates = rules.variant_rates(done, campaign, experiment.metric)
+    found = experiments.decide(rates, experiment.metric, experiment.confidence, experiment.fallback)
+    decision = Decision(
+        winner=found.winner,
+        p_value=found.p_value,
+        method=found.method,
+        reason=found.reason,
+        decided_at=now,
+    )
+    logger.info(
+        "experiment decided",
+        extra={"campaign_id": campaign.campaign_id, "winner": found.winner, "reason": found.reason},
+    )
+    if found.winner is None:  # fallback "stop": the rest get nothing
+        _begin_phase(services, campaign, P.FINISH, now, decision=decision, stopped_at=now)
+        return
+    decided = campaign.model_copy(update={"decision": decision})
+    _begin_phase(services, decided, P.SEND, now, decision=decision)
+
+
+def resume_chains(services: Services, campaign: Campaign, now: datetime) -> None:
+    """A chain stopped moving (a step the queue lost): a new generation takes over."""
+    store = services.store
+    restart = store.campaigns.restart_chains(campaign, {"chained_at": now}, frozenset({C.RUNNING}))
+    try:
+        store.transaction().add(CAMPAIGN, restart).commit()
+    except TransactionFailed as failed:
+        if failed.on(CAMPAIGN):
+            return
+        raise
+    _launch(services, campaign)
+
+
+def _close_when_settled(
+    services: Services, campaign: Campaign, done: Progress, now: datetime, report: TickReport
+) -> None:
+    """Canceled or stopped: once steps under way had time to end and every message written has
+    its answer, the books close (the never-written recipients count as canceled)."""
+    stopped = campaign.stopped_at or now
+    in_flight = timedelta(seconds=services.settings.lease_s)
+    if now - stopped < in_flight or done.finished < done.totals["created"]:
+        return
+    _complete(services, campaign, now)
+    report.completed += 1
+
+
+def _complete(services: Services, campaign: Campaign, now: datetime) -> None:
+    store = services.store
+    transaction = store.transaction()
+    if campaign.status is C.RUNNING:
+        update = store.campaigns.moved(
+            campaign,
+            rules.sources(CampaignMove.COMPLETE),
+            rules.target(CampaignMove.COMPLETE),
+            {"completed_at": now},
+        )
+    else:
+        update = store.campaigns.moved(
+            campaign, frozenset({campaign.status}), campaign.status, {"completed_at": now}
+        )
+    transaction.add(CAMPAIGN, update).add("watch", store.campaigns.unwatch(campaign))
+    try:
+        transaction.commit()
+    except TransactionFailed as failed:
+        if not failed.on(CAMPAIGN):
+            raise
+
+
+def progress(services: Services, campaign: Campaign) -> Progress:
+    rows = [
+        (str(item["variant"]), item)
+        for item in services.store.campaigns.counters(campaign.app_id, campaign.campaign_id)
+    ]
+    return Progress.of(rows)
