@@ -165,3 +165,67 @@ def test_sixteen_concurrent_sends_spend_exactly_the_credits_held(
     assert outcomes.count("accepted") == held
     assert outcomes.count("no_grant") == 16 - held
     assert len(user_messages(api)) == held
+
+
+# Campaigns ---------------------------------------------------------------------------------
+
+PROMO = "TplPromotion000000000000000000000000000001"
+CAMPAIGN_HOLDERS = [f"oCrashUser{n:03d}" for n in range(6)]
+
+
+def campaign_state(api, campaign_id: str) -> dict:
+    return api.call("GET", f"/v1/campaigns/{campaign_id}").json_body
+
+
+@pytest.mark.parametrize("crash_at", range(1, 60, 4))
+def test_a_crash_after_any_aws_call_of_a_campaign_gives_each_holder_one_card(
+    api, wx, client, aws, crash_after, crash_at, monkeypatch
+):
+    monkeypatch.setenv("SUBMSG_CAMPAIGN_PAGE", "2")  # chains of several steps
+    monkeypatch.setenv("SUBMSG_CAMPAIGN_SHARDS", "2")
+    from chalicelib import bootstrap
+
+    bootstrap.reset()
+    api.put_template(PROMO, title="Promotion", category="reminder")
+    for openid in CAMPAIGN_HOLDERS:
+        api.grant(openid, PROMO)
+    body = {
+        "name": "Crash",
+        "template_id": PROMO,
+        "audience": {"holders": {}},
+        "data": {"thing1": "Sale", "character_string2": "S-1"},
+    }
+    crash_after["at"] = crash_at
+    try:
+        created = api.call("POST", "/v1/campaigns", body, {"Idempotency-Key": "crash-campaign"})
+    except Crash:
+        created = api.call("POST", "/v1/campaigns", body, {"Idempotency-Key": "crash-campaign"})
+    campaign_id = created.json_body["id"]
+    if created.json_body["status"] == "draft":  # the crash came before it started
+        api.call("POST", f"/v1/campaigns/{campaign_id}/start")
+    shift = timedelta()
+    for _ in range(12):
+        with contextlib.suppress(Crash):
+            drain(client, aws, rounds=20)
+        with contextlib.suppress(Crash):
+            run_due_sweep()
+        found = campaign_state(api, campaign_id)
+        if found["completed_at"] is not None:
+            break
+        shift += timedelta(seconds=200)  # leases and visibility timeouts end
+        with time_machine.travel(datetime.now(UTC) + shift, tick=True):
+            with contextlib.suppress(Crash):
+                run_due_sweep()
+            with contextlib.suppress(Crash):
+                drain(client, aws, rounds=20)
+    assert crash_after["at"] is None, "the campaign made fewer AWS calls than the crash point"
+
+    found = campaign_state(api, campaign_id)
+    assert found["completed_at"] is not None, found
+    assert found["audience_size"] == len(CAMPAIGN_HOLDERS)
+    cards = [card["touser"] for card in wx.sent]
+    assert len(cards) == len(set(cards))  # nobody got two
+    finished = found["sent"] + found["failed"] + sum(found["skipped"].values())
+    assert finished + found["canceled"] == len(CAMPAIGN_HOLDERS)
+    assert found["sent"] == len(cards)
+    assert found["sent"] + found["unknown"] == len(CAMPAIGN_HOLDERS)  # only a lost claim is lost

@@ -380,6 +380,7 @@ def test_an_experiment_tests_both_variants_then_sends_the_winner_to_the_rest(
             "variants[1].data.thing1",
         ),
         ({"audience": {"holders": {}, "openids": ["oA"]}}, "audience"),
+        ({"audience": {"holders": {"active_within_days": 7}}}, "audience.holders.active_within_days"),
     ],
 )
 def test_bad_campaigns_are_refused_naming_the_field(api, promo, fields, named):

@@ -21,7 +21,7 @@ from chalicelib.adapters.store.campaigns import END, Loaded
 from chalicelib.adapters.store.layout import epoch_ms
 from chalicelib.api.schemas import MessageIn
 from chalicelib.domain import campaigns as rules
-from chalicelib.domain import clock, experiments
+from chalicelib.domain import clock, dispatch, experiments
 from chalicelib.domain.campaigns import CampaignMove, Progress
 from chalicelib.domain.dispatch import MAX_DELAY_S, Envelope
 from chalicelib.domain.errors import (
@@ -38,6 +38,7 @@ from chalicelib.domain.records import (
     CampaignStatus,
     Decision,
     Message,
+    MessageStatus,
     Recipient,
     RecipientState,
     Template,
@@ -233,8 +234,13 @@ def _send_step(services: Services, app: App, campaign: Campaign, step: Step) -> 
     if times is None:
         return  # ahead of the throttle: this step comes back later
     template = find_template(services, app.app_id, campaign.template_id)
-    for recipient, send_at in zip(taking, times, strict=True):
+    written = [
         _create(services, app, template, campaign, recipient, send_at)
+        for recipient, send_at in zip(taking, times, strict=True)
+    ]
+    queued = [m for m in written if m is not None and m.status is MessageStatus.QUEUED]
+    # A card the queue did not take waits on the needs-work index: the due sweep sends it.
+    services.queue.send_batch([dispatch.envelope(m, clock.now()) for m in queued])
     moved = store.campaigns.advance(campaign, step.shard, step.cursor, after, clock.now())
     try:
         store.transaction().add(CAMPAIGN, moved).commit()
@@ -286,8 +292,8 @@ def _create(
     campaign: Campaign,
     recipient: Recipient,
     send_at: datetime,
-) -> None:
-    """The recipient's message, or its skip: once."""
+) -> Message | None:
+    """The recipient's message, or its skip (None): once."""
     store = services.store
     variant = rules.variant_for(campaign, recipient.openid)
     name = variant.name if variant else None
@@ -309,13 +315,11 @@ def _create(
         data=rules.message_data(campaign, variant, recipient.data),
         page=rules.message_page(campaign, variant),
     )
+    part = CampaignPart(campaign.campaign_id, name, writes)
     try:
-        create_for_campaign(
-            services, app, template, body, send_at, CampaignPart(campaign.campaign_id, name, writes)
-        )
-        return
+        return create_for_campaign(services, app, template, body, send_at, part)
     except RecipientHandled:
-        return
+        return None
     except (NoGrant, GrantExpiresBeforeSendAt):
         state, reason = RecipientState.NO_GRANT, "no_grant"
     except OptedOut:
@@ -328,6 +332,7 @@ def _create(
     except TransactionFailed as failed:
         if not failed.on(RECIPIENT):
             raise
+    return None
 
 
 def _begin_phase(

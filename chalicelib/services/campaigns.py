@@ -133,7 +133,13 @@ def _template(services: Services, app: App, body: CampaignIn) -> Template:
             "The campaign names a template this app does not have.",
             [FieldProblem("template_id", "unknown template")],
         ) from error
-    if body.audience.holders is not None and template.category is Category.TRANSACTIONAL:
+    holders = body.audience.holders
+    if holders is not None and holders.active_within_days is not None:
+        raise ValidationFailed(
+            "Activity is not recorded yet, so holders cannot be filtered by it.",
+            [FieldProblem("audience.holders.active_within_days", "not supported yet")],
+        )
+    if holders is not None and template.category is Category.TRANSACTIONAL:
         raise ValidationFailed(
             "A holders audience needs a reminder or marketing template.",
             [FieldProblem("template_id", "a transactional template answers one user's action")],

@@ -137,12 +137,10 @@ def create_for_campaign(
     campaign: CampaignPart,
 ) -> Message:
     """A campaign recipient's message, through the same reservation as any other; NoGrant,
-    OptedOut or GrantExpiresBeforeSendAt when it cannot be, RecipientHandled for a duplicate."""
+    OptedOut or GrantExpiresBeforeSendAt when it cannot be, RecipientHandled for a duplicate.
+    The caller enqueues it (a page's messages go to SQS in batches)."""
     now = clock.now()
-    message = _reserve(services, _Draft(app, template, body, send_at, now, campaign=campaign))
-    if message.status is S.QUEUED:
-        enqueue(services, message, now)
-    return message
+    return _reserve(services, _Draft(app, template, body, send_at, now, campaign=campaign))
 
 
 def scheduled_at(services: Services, requested: datetime | None, now: datetime) -> datetime:
