@@ -270,7 +270,8 @@ def list_campaigns() -> Response:
 @route("/v1/campaigns/{campaign_id}", "GET")
 def get_campaign(campaign_id: str) -> Response:
     owner = caller()
-    return campaign_answer(campaigns.get(services(), owner, campaign_id).campaign)
+    found = campaigns.get(services(), owner, path_id(campaign_id, "campaign"))
+    return campaign_answer(found.campaign)
 
 
 @route("/v1/campaigns/{campaign_id}/recipients", "POST")

@@ -380,7 +380,10 @@ def test_an_experiment_tests_both_variants_then_sends_the_winner_to_the_rest(
             "variants[1].data.thing1",
         ),
         ({"audience": {"holders": {}, "openids": ["oA"]}}, "audience"),
-        ({"audience": {"holders": {"active_within_days": 7}}}, "audience.holders.active_within_days"),
+        (
+            {"audience": {"holders": {"active_within_days": 7}}},
+            "audience.holders.active_within_days",
+        ),
     ],
 )
 def test_bad_campaigns_are_refused_naming_the_field(api, promo, fields, named):
@@ -405,3 +408,94 @@ def test_campaigns_list_newest_first_and_unknown_ones_are_not_found(api, promo):
     assert api.call("POST", f"/v1/campaigns/{first}/pause").json_body["error"]["code"] == (
         "invalid_campaign_state"
     )
+
+
+def busiest_minute(moments: list[datetime]) -> int:
+    window = timedelta(seconds=60)
+    return max(
+        (sum(1 for m in moments[i:] if m - start < window) for i, start in enumerate(moments)),
+        default=0,
+    )
+
+
+def send_times(api, openids) -> list[datetime]:
+    return sorted(
+        datetime.fromisoformat(m["send_at"])
+        for openid in openids
+        for m in api.call("GET", f"/v1/users/{openid}/messages").json_body["items"]
+        if m["status"] != "canceled"
+    )
+
+
+def test_a_pause_after_the_last_page_and_a_resume_still_reach_everyone_within_the_throttle(
+    api, wx, client, aws, promo, pinned_clock
+):
+    holders = users(20)
+    grant_all(api, holders)
+    created = create(api, rate_per_minute=30)  # 40 s of slots, written ahead (look-ahead 60 s)
+    campaign_id = created.json_body["id"]
+    run(client, aws)  # every page handled: cards scheduled, most not due yet
+    assert campaign(api, campaign_id)["pending"] == 0
+    assert api.call("POST", f"/v1/campaigns/{campaign_id}/pause").status_code == 200
+    pinned_clock.shift(60)  # the cards come due while paused: withdrawn
+    run(client, aws)
+    during = campaign(api, campaign_id)
+    assert during["pending"] > 0 and during["created"] + during["pending"] == 20
+    assert api.call("POST", f"/v1/campaigns/{campaign_id}/resume").status_code == 200
+
+    found = until_done(client, aws, api, campaign_id, pinned_clock, step_s=20)
+
+    assert found["sent"] == 20
+    adds_up(found)
+    assert cards_per_user(wx) == Counter({openid: 1 for openid in holders})
+    assert busiest_minute(send_times(api, holders)) <= 1.1 * 30 + 10
+
+
+def test_conversions_without_clicks_never_break_the_decision(
+    api, wx, client, aws, promo, pinned_clock
+):
+    holders = users(40)
+    grant_all(api, holders)
+    created = create(
+        api,
+        variants=[{"name": "a", "weight": 50}, {"name": "b", "weight": 50}],
+        experiment={"test_percent": 50, "metric": "conversion_rate", "decide_after_minutes": 1},
+    )
+    campaign_id = created.json_body["id"]
+    run(client, aws)
+    for card in wx.sent:  # conversions reported with no click before them
+        (message,) = api.call("GET", f"/v1/users/{card['touser']}/messages").json_body["items"]
+        api.call("POST", f"/v1/messages/{message['id']}/events", {"type": "conversion"})
+
+    found = until_done(client, aws, api, campaign_id, pinned_clock, step_s=30)
+
+    assert found["experiment"]["reason"] in ("no_data", "not_significant_best", "significant")
+    assert found["experiment"]["winner"] in ("a", "b")
+    assert found["sent"] == 40
+    adds_up(found)
+
+
+def test_erasing_a_user_cancels_their_unsent_card_and_the_campaign_still_closes(
+    api, wx, client, aws, promo, pinned_clock
+):
+    holders = users(6)
+    grant_all(api, holders)
+    campaign_id = create(api, rate_per_minute=6).json_body["id"]  # a card every 10 s
+    run(client, aws)
+    assert api.call("DELETE", f"/v1/users/{holders[-1]}").status_code == 204
+
+    found = until_done(client, aws, api, campaign_id, pinned_clock, step_s=20)
+
+    assert (found["sent"], found["canceled"]) == (5, 1)
+    adds_up(found)
+
+
+def test_a_foreign_cursor_or_an_overlong_id_is_refused_not_a_server_error(api, promo):
+    import base64
+    import json
+
+    foreign = base64.urlsafe_b64encode(json.dumps({"x": {"S": "y"}}).encode()).decode()
+    listed = api.call("GET", f"/v1/campaigns?cursor={foreign}")
+    assert listed.status_code == 400
+    assert listed.json_body["error"]["fields"][0]["field"] == "cursor"
+    assert api.call("GET", "/v1/campaigns/cmp_" + "a" * 1100).status_code in (400, 404)

@@ -68,6 +68,16 @@ def after_freeze(campaign: Campaign) -> CampaignPhase:
     return CampaignPhase.TEST if campaign.experiment is not None else CampaignPhase.SEND
 
 
+def phase_to_resume(campaign: Campaign) -> CampaignPhase | None:
+    """The phase whose chains a resume starts over: the current one, or the sending again when
+    the pause came after the last page (its withdrawn recipients are pending once more)."""
+    if campaign.phase in CHAINED:
+        return campaign.phase
+    if campaign.phase is CampaignPhase.FINISH and campaign.stopped_at is None:
+        return CampaignPhase.SEND
+    return None
+
+
 def takes_part(campaign: Campaign, openid: str) -> bool:
     """Whether a pending recipient gets a card in the campaign's current phase."""
     if campaign.phase is CampaignPhase.TEST:
@@ -177,7 +187,13 @@ def variant_rates(
         counts = progress.by_variant.get(variant.name, empty)
         found.append(
             experiments.VariantRates.of(
-                metric, variant.name, counts["sent"], counts["clicked"], counts["converted"]
+                metric,
+                variant.name,
+                counts["sent"],
+                # events reported for a card before it was counted sent, or a conversion
+                # without a click, never make a rate above 1
+                min(counts["clicked"], counts["sent"]),
+                min(counts["converted"], counts["clicked"], counts["sent"]),
             )
         )
     return found

@@ -78,7 +78,12 @@ LIFECYCLE: dict[Move, Rule] = {
         UNCLAIMED, frozenset({S.CANCELED}), refund=True, progress={"canceled": 1}, finishes=True
     ),
     Move.WITHDRAW: Rule(
-        UNCLAIMED, frozenset({S.CANCELED}), refund=True, progress=WITHDRAWN, finishes=True
+        UNCLAIMED,
+        frozenset({S.CANCELED}),
+        refund=True,
+        counts={"requested": -1},  # written again at the resume, and counted then
+        progress=WITHDRAWN,
+        finishes=True,
     ),
     Move.ENQUEUE: Rule(UNCLAIMED, frozenset({S.QUEUED}), Guard.WORK_AT),
     Move.DEFER: Rule(UNCLAIMED, frozenset({S.SCHEDULED}), Guard.DUE),

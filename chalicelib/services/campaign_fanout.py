@@ -56,7 +56,7 @@ from chalicelib.services.templates import find_template
 
 C, P = CampaignStatus, CampaignPhase
 PAGE_KIND = "campaign_page"
-CAMPAIGN, RECIPIENT, PROGRESS = "campaign", "recipient", "progress"
+CAMPAIGN, RECIPIENT, PROGRESS, PAUSED = "campaign", "recipient", "progress", "still_paused"
 
 
 @dataclass(frozen=True)
@@ -111,17 +111,16 @@ def begin(
 
 
 def resume(services: Services, campaign: Campaign, now: datetime) -> Campaign:
-    """Running again, paced from now. The phase's chains start over from their first page:
-    the recipients whose cards the pause withdrew are pending again, behind the cursors (those
-    handled already cost a read each, nothing more)."""
+    """Running again. The chains start over from their first page: the recipients whose cards
+    the pause withdrew are pending again, behind the cursors (those handled already cost a read
+    each, nothing more). The throttle's counter stays: slots handed out before the pause still
+    hold cards, and a counter left behind the clock restarts at now by itself."""
     changes: dict[str, Any] = {"status": C.RUNNING, "chained_at": now}
-    if campaign.rate_per_minute is not None:
-        changes["next_slot_us"] = epoch_ms(now) * 1000
     store = services.store
     paused = frozenset({C.PAUSED})
-    if campaign.phase in rules.CHAINED:
-        assert campaign.phase is not None
-        restart = store.campaigns.begin_phase(campaign, campaign.phase, changes, paused)
+    phase = rules.phase_to_resume(campaign)
+    if phase is not None:
+        restart = store.campaigns.begin_phase(campaign, phase, changes, paused)
     else:
         restart = store.campaigns.restart_chains(campaign, changes, paused)
     _commit(store.transaction().add(CAMPAIGN, restart), CampaignMove.RESUME)
@@ -367,10 +366,17 @@ def held_back(services: Services, steps: MessageSteps) -> bool:
     if status is C.RUNNING and not stopped:
         return False
     if status is C.PAUSED and not stopped:
-        back = services.store.campaigns.recipient_back(
+        store = services.store
+        back = store.campaigns.recipient_back(
             message.campaign_id, message.app_id, message.openid, message.id
         )
-        steps.apply(steps.transition(Move.WITHDRAW), extra={RECIPIENT: back})
+        still = store.campaigns.still_paused(message.app_id, message.campaign_id)
+        try:
+            steps.apply(steps.transition(Move.WITHDRAW), extra={RECIPIENT: back, PAUSED: still})
+        except TransactionFailed as failed:
+            if failed.on(PAUSED):
+                return False  # resumed meanwhile (the cache was behind): the card goes now
+            raise
     else:
         steps.apply(steps.transition(Move.CANCEL))
     return True
@@ -396,6 +402,7 @@ class TickReport:
     phases: int = 0
     restarted: int = 0
     completed: int = 0
+    failed: int = 0
 
 
 def tick(services: Services) -> TickReport:
@@ -411,6 +418,9 @@ def tick(services: Services) -> TickReport:
             _tick_one(services, loaded, clock.now(), report)
         except InvalidCampaignState:
             continue  # moved by an API call meanwhile: the next tick sees the new state
+        except Exception:  # one campaign's fault must not hold up the others
+            logger.exception("campaign tick failed", extra={"campaign_id": item["campaign_id"]})
+            report.failed += 1
     return report
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -37,6 +38,7 @@ from chalicelib.services.message_create import scheduled_at
 from chalicelib.services.templates import find_template
 
 C = CampaignStatus
+PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 CAMPAIGN, IDEMPOTENCY, AUDIENCE = "campaign", "idempotency", "audience"
 CHUNK = 98  # recipients per transaction, beside the campaign's audience counter (at most 100)
 
@@ -74,6 +76,8 @@ def create(
         created_at=now,
     )
     _check_campaign_data(template, campaign)
+    listed = [RecipientIn(openid=openid) for openid in body.audience.openids or []]
+    _check_recipients(template, campaign, listed, "audience.openids")
     store = services.store
     transaction = store.transaction().add(CAMPAIGN, store.campaigns.create(campaign))
     if idempotency_key:
@@ -94,8 +98,7 @@ def create(
             if found is not None:
                 return found, False
         raise
-    if body.audience.openids:
-        listed = [RecipientIn(openid=openid) for openid in body.audience.openids]
+    if listed:
         _add(services, template, campaign, listed, "audience.openids")
     if body.start:
         return start(services, app, campaign.campaign_id), True
@@ -198,6 +201,20 @@ def _add(
     recipients: Sequence[RecipientIn],
     field: str,
 ) -> int:
+    _check_recipients(template, campaign, recipients, field)
+    unique = {r.openid: Recipient(openid=r.openid, data=r.data) for r in reversed(recipients)}
+    ordered = list(reversed(unique.values()))
+    added = 0
+    for start in range(0, len(ordered), CHUNK):
+        added += _add_chunk(services, campaign, ordered[start : start + CHUNK])
+    return added
+
+
+def _check_recipients(
+    template: Template, campaign: Campaign, recipients: Sequence[RecipientIn], field: str
+) -> None:
+    """Each recipient's data, merged over the campaign's and each variant's, is complete and
+    breaks no rule (400 naming ``recipients[3].data.thing1``)."""
     problems: list[FieldProblem] = []
     for index, recipient in enumerate(recipients):
         for variant in _choices(campaign):
@@ -208,12 +225,6 @@ def _add(
                     problems.append(named)
     if problems:
         raise ValidationFailed("Some recipients' keyword values break WeChat's rules.", problems)
-    unique = {r.openid: Recipient(openid=r.openid, data=r.data) for r in reversed(recipients)}
-    ordered = list(reversed(unique.values()))
-    added = 0
-    for start in range(0, len(ordered), CHUNK):
-        added += _add_chunk(services, campaign, ordered[start : start + CHUNK])
-    return added
 
 
 def _add_chunk(services: Services, campaign: Campaign, chunk: list[Recipient]) -> int:
@@ -240,7 +251,7 @@ def _add_chunk(services: Services, campaign: Campaign, chunk: list[Recipient]) -
 
 def get(services: Services, app: App, campaign_id: str) -> Loaded:
     found = None
-    if campaign_id.startswith("cmp_"):
+    if campaign_id.startswith("cmp_") and PATH_ID.fullmatch(campaign_id):
         found = services.store.campaigns.get(app.app_id, campaign_id)
     if found is None:
         raise NotFound(f"Campaign {campaign_id} does not exist.")
@@ -254,12 +265,14 @@ def progress(services: Services, campaign: Campaign) -> Progress:
 def list_campaigns(
     services: Services, app: App, limit: int, cursor: str | None
 ) -> tuple[list[Campaign], str | None]:
-    try:
-        start = cursor_in(cursor) if cursor else None
-    except ValueError as error:
-        raise ValidationFailed(
-            "The cursor is not valid.", [FieldProblem("cursor", "not a cursor")]
-        ) from error
+    start = None
+    if cursor:
+        try:
+            start = services.store.campaigns.listing_cursor(app.app_id, cursor_in(cursor))
+        except ValueError as error:
+            raise ValidationFailed(
+                "The cursor is not valid.", [FieldProblem("cursor", "not a cursor")]
+            ) from error
     return services.store.campaigns.list(app.app_id, limit, start)
 
 

@@ -93,6 +93,9 @@ class MessageSteps:
                 self.message.variant or campaigns.NO_VARIANT,
                 campaigns.progress_counts(found.campaign_counts, reason),
             )
+        clash = writes.keys() & (extra or {}).keys()
+        if clash:
+            raise ValueError(f"extra writes named like the move's own: {sorted(clash)}")
         return {**writes, **(extra or {})}
 
     def apply(

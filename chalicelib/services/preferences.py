@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from chalicelib.adapters.observability import logger, mask
 from chalicelib.api.schemas import PreferencesIn
-from chalicelib.domain import policy
+from chalicelib.domain import clock, policy
 from chalicelib.domain.errors import FieldProblem, ValidationFailed
+from chalicelib.domain.lifecycle import Move
 from chalicelib.domain.records import App, Preferences
 from chalicelib.ports import Services
+from chalicelib.services.lifecycle import MessageSteps
 
 
 def get(services: Services, app: App, openid: str) -> Preferences:
@@ -29,6 +31,11 @@ def update(services: Services, app: App, openid: str, body: PreferencesIn) -> Pr
 def erase_user(services: Services, app: App, openid: str) -> None:
     """Delete grants, preferences and messages of one user (right to erasure)."""
     store = services.store
+    now = clock.now()
+    for message in store.messages.open_campaign_messages(app.app_id, openid):
+        # its campaign counts it canceled, so the campaign's books still close
+        steps = MessageSteps(services, app, message, now)
+        steps.apply(steps.transition(Move.CANCEL))
     message_keys = store.messages.user_message_keys(app.app_id, openid)
     store.messages.delete_keys(message_keys)
     erased = store.users.erase(app.app_id, openid)

@@ -17,6 +17,7 @@ from chalicelib.adapters.store.table import (
     AnyOf,
     BeginsWith,
     Below,
+    Check,
     Cursor,
     Delete,
     Equals,
@@ -97,6 +98,19 @@ class Campaigns:
         items, after = self.table.query(query, start)
         return [Campaign.model_validate(i) for i in items], cursor_out(after)
 
+    def listing_cursor(self, app_id: str, start: Cursor) -> Cursor:
+        """A listing cursor of this app's campaigns, as we wrote it; ValueError otherwise (a key
+        from elsewhere would make DynamoDB refuse the query)."""
+        if set(start) == {"memory"}:
+            return start  # the in-memory table's own cursor, which it checks itself
+        key = start.get("pk", {}).get("S"), start.get("sk", {}).get("S")
+        inside = key[0] == layout.app_partition(app_id) and str(key[1]).startswith(
+            layout.campaigns_prefix()
+        )
+        if set(start) != {"pk", "sk"} or not inside:
+            raise ValueError("not a cursor of this listing")
+        return start
+
     def moved(
         self,
         campaign: Campaign,
@@ -110,6 +124,12 @@ class Campaigns:
             layout.campaign_key(campaign.app_id, campaign.campaign_id),
             set=values,
             condition=OneOf("status", tuple(sorted(s.value for s in sources))),
+        )
+
+    def still_paused(self, app_id: str, campaign_id: str) -> Check:
+        return Check(
+            layout.campaign_key(app_id, campaign_id),
+            Equals("status", CampaignStatus.PAUSED.value),
         )
 
     def begin_phase(
