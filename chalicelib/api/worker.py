@@ -33,7 +33,8 @@ def process_batch(services: Services, event: dict[str, Any], context: Any) -> di
         )
         sender.deliver(services, delivery)
 
-    # Earliest first: the sender waits out sub-second delays, which must not hold up others.
+    # Earliest card first: the sender waits out sub-second delays, which must not hold up
+    # others; a campaign's fan-out steps after every card (they are not due at a second).
     ordered = {**event, "Records": sorted(event["Records"], key=_send_at)}
     return process_partial_response(
         event=ordered, record_handler=handle, processor=processor, context=context
@@ -42,6 +43,7 @@ def process_batch(services: Services, event: dict[str, Any], context: Any) -> di
 
 def _send_at(record: dict[str, Any]) -> str:
     try:
-        return str(json.loads(record["body"]).get("send_at", ""))
+        body = json.loads(record["body"])
+        return "~" if campaign_fanout.is_step(body) else str(body.get("send_at", ""))
     except (ValueError, AttributeError):
         return ""  # an unreadable record goes first, and fails in the handler

@@ -116,6 +116,17 @@ def message_page(campaign: Campaign, variant: Variant | None) -> str | None:
 SLOT_LAG_US = 1_000_000  # a slot counter behind the clock by more than this restarts at now
 
 
+STEP_SLOTS_S = 5  # a throttled step writes at most this many seconds of cards
+
+
+def step_size(campaign: Campaign, page: int) -> int:
+    """Recipients one step handles: a page, or fewer when throttled, so that a step (which
+    holds up the cards queued behind it in its batch) stays short next to the cards' pace."""
+    if campaign.rate_per_minute is None:
+        return page
+    return max(1, min(page, campaign.rate_per_minute * STEP_SLOTS_S // 60))
+
+
 def slot_interval_us(rate_per_minute: int) -> int:
     """Whole microseconds between two send slots, rounded up: never faster than the rate."""
     return -(-60_000_000 // rate_per_minute)

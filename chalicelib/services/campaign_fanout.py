@@ -226,7 +226,10 @@ def _holds(item: dict[str, Any], started_at: datetime, valid_at: datetime) -> bo
 def _send_step(services: Services, app: App, campaign: Campaign, step: Step) -> None:
     store, now = services.store, clock.now()
     recipients, after = store.campaigns.pending(
-        campaign, step.shard, services.settings.campaign_page, step.cursor
+        campaign,
+        step.shard,
+        rules.step_size(campaign, services.settings.campaign_page),
+        step.cursor,
     )
     taking = [r for r in recipients if rules.takes_part(campaign, r.openid)]
     times = _send_times(services, campaign, step, len(taking), now)
