@@ -19,7 +19,7 @@ from bench.harness import (
 PROMO = "TplBenchPromotion0000000000000000000000001"
 COST_SIZES = (100, 1_000)  # the cost per recipient must not grow with the audience
 THROTTLE_RATE = 300  # a minute
-THROTTLE_HOLDERS = 450  # 90 s of slots: more than one 60 s window
+THROTTLE_HOLDERS = 375  # 75 s of slots: more than one 60 s window
 SCHEDULED_EVENT = {
     "version": "0",
     "id": "bench",

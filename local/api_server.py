@@ -5,6 +5,8 @@
   headers, 40 ms on Linux, on every request.
 - A path no route serves answers 404 in submsg's error format, as the deployed API's gateway
   responses do, instead of chalice local's 403 that quotes the request's Authorization header.
+- The listening socket queues 128 connections, not socketserver's 5: a backend calling from
+  many threads at once is not reset by peer.
 
 ``python -m local.api_server local --host ... --port ...`` takes chalice's own arguments.
 """
@@ -15,6 +17,7 @@ import json
 import sys
 from typing import Any
 
+LISTEN_BACKLOG = 128
 NOT_FOUND = {"error": {"code": "not_found", "message": "No route serves this path."}}
 
 
@@ -43,6 +46,7 @@ def main() -> int:
     from chalice.cli import main as chalice_main
 
     chalice.local.ChaliceRequestHandler.disable_nagle_algorithm = True
+    chalice.local.ThreadedHTTPServer.request_queue_size = LISTEN_BACKLOG
     answer_unknown_routes_with_404()
     sys.argv = ["chalice", *sys.argv[1:]]
     return int(chalice_main() or 0)

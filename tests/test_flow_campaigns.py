@@ -281,6 +281,7 @@ def test_the_throttle_spaces_the_cards_across_every_chain(
     grant_all(api, holders)
     created = create(api, rate_per_minute=30)
     assert created.json_body["rate_per_minute"] == 30
+    assert created.json_body["applied_rate_per_minute"] == 30.0
     campaign_id = created.json_body["id"]
 
     found = until_done(client, aws, api, campaign_id, pinned_clock, step_s=20)
@@ -488,6 +489,20 @@ def test_erasing_a_user_cancels_their_unsent_card_and_the_campaign_still_closes(
 
     assert (found["sent"], found["canceled"]) == (5, 1)
     adds_up(found)
+    from chalicelib.adapters.store import layout
+
+    store = bootstrap.services().store
+    shard = store.campaigns.shard_of(holders[-1])
+    key = layout.recipient_key(api.tenant.app_id, campaign_id, shard, holders[-1])
+    assert store.table.get(key) is None  # nothing of the erased user stays in the campaign
+    assert (
+        store.table.get(
+            layout.recipient_key(
+                api.tenant.app_id, campaign_id, store.campaigns.shard_of(holders[0]), holders[0]
+            )
+        )
+        is not None
+    )
 
 
 def test_a_foreign_cursor_or_an_overlong_id_is_refused_not_a_server_error(api, promo):
@@ -499,3 +514,40 @@ def test_a_foreign_cursor_or_an_overlong_id_is_refused_not_a_server_error(api, p
     assert listed.status_code == 400
     assert listed.json_body["error"]["fields"][0]["field"] == "cursor"
     assert api.call("GET", "/v1/campaigns/cmp_" + "a" * 1100).status_code in (400, 404)
+
+
+def test_a_deleted_template_ends_the_campaign_with_its_pending_recipients_canceled(
+    api, wx, client, aws, promo, pinned_clock
+):
+    holders = users(10)
+    grant_all(api, holders)
+    campaign_id = create(api, start=False).json_body["id"]
+    assert api.call("POST", f"/v1/campaigns/{campaign_id}/start").status_code == 200
+    run_due_sweep()
+    drain(client, aws, rounds=1)  # the freeze, perhaps a first page
+    assert api.call("DELETE", f"/v1/templates/{PROMO}").status_code == 204
+
+    found = until_done(client, aws, api, campaign_id, pinned_clock, step_s=60)
+
+    assert found["canceled"] == 10 - found["sent"] - sum(found["skipped"].values())
+    adds_up(found)
+
+
+def test_another_apps_campaign_is_not_found_on_every_route(api, client, promo, services):
+    from tests.conftest import OTHER_APP_ID, Api, make_tenant
+
+    campaign_id = create(api, start=False).json_body["id"]
+    other = Api(client, make_tenant(services, OTHER_APP_ID, quiet_hours=None))
+    for method, path, body in (
+        ("GET", f"/v1/campaigns/{campaign_id}", None),
+        ("POST", f"/v1/campaigns/{campaign_id}/recipients", {"recipients": [{"openid": "oX"}]}),
+        ("POST", f"/v1/campaigns/{campaign_id}/start", None),
+        ("POST", f"/v1/campaigns/{campaign_id}/pause", None),
+        ("POST", f"/v1/campaigns/{campaign_id}/resume", None),
+        ("POST", f"/v1/campaigns/{campaign_id}/cancel", None),
+        ("GET", f"/v1/stats?from=2026-11-01&to=2026-11-30&campaign_id={campaign_id}", None),
+    ):
+        answer = other.call(method, path, body)
+        assert answer.status_code == 404, (path, answer.json_body)
+    assert [c["id"] for c in other.call("GET", "/v1/campaigns").json_body["items"]] == []
+    assert campaign(api, campaign_id)["status"] == "draft"

@@ -171,6 +171,9 @@ def campaign_out(campaign: Campaign, done: Progress) -> CampaignOut:
         clicked=totals["clicked"],
         converted=totals["converted"],
         rate_per_minute=campaign.rate_per_minute,
+        applied_rate_per_minute=rules.applied_rate_per_minute(campaign.rate_per_minute)
+        if campaign.rate_per_minute
+        else None,
         send_at=clock.zulu(campaign.send_at),
         started_at=clock.zulu(campaign.started_at),
         completed_at=clock.zulu(campaign.completed_at),

@@ -370,6 +370,7 @@ class CampaignOut(Response):
     clicked: int
     converted: int
     rate_per_minute: int | None
+    applied_rate_per_minute: float | None  # slots fall on whole microseconds: never faster
     send_at: str | None
     started_at: str | None
     completed_at: str | None

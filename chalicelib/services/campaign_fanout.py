@@ -28,6 +28,7 @@ from chalicelib.domain.errors import (
     GrantExpiresBeforeSendAt,
     InvalidCampaignState,
     NoGrant,
+    NotFound,
     OptedOut,
 )
 from chalicelib.domain.lifecycle import Move
@@ -44,7 +45,7 @@ from chalicelib.domain.records import (
     Template,
 )
 from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import Services, TransactionFailed
+from chalicelib.ports import Services, Transaction, TransactionFailed
 from chalicelib.services.auth import load_app
 from chalicelib.services.lifecycle import MessageSteps
 from chalicelib.services.message_create import (
@@ -106,7 +107,7 @@ def begin(
     phase = rules.first_phase(campaign)
     transaction.add(CAMPAIGN, store.campaigns.begin_phase(campaign, phase, changes, sources))
     transaction.add("watch", store.campaigns.watch(campaign))
-    _commit(transaction, CampaignMove.START)
+    commit_move(transaction, CampaignMove.START)
     return _launch(services, campaign)
 
 
@@ -123,11 +124,12 @@ def resume(services: Services, campaign: Campaign, now: datetime) -> Campaign:
         restart = store.campaigns.begin_phase(campaign, phase, changes, paused)
     else:
         restart = store.campaigns.restart_chains(campaign, changes, paused)
-    _commit(store.transaction().add(CAMPAIGN, restart), CampaignMove.RESUME)
+    commit_move(store.transaction().add(CAMPAIGN, restart), CampaignMove.RESUME)
     return _launch(services, campaign)
 
 
-def _commit(transaction: Any, move: CampaignMove) -> None:
+def commit_move(transaction: Transaction, move: CampaignMove) -> None:
+    """Commit a campaign's move; 409 when the campaign moved on meanwhile."""
     try:
         transaction.commit()
     except TransactionFailed as failed:
@@ -235,7 +237,13 @@ def _send_step(services: Services, app: App, campaign: Campaign, step: Step) -> 
     times = _send_times(services, campaign, step, len(taking), now)
     if times is None:
         return  # ahead of the throttle: this step comes back later
-    template = find_template(services, app.app_id, campaign.template_id)
+    try:
+        template = find_template(services, app.app_id, campaign.template_id)
+    except NotFound:
+        # The template was deleted: nobody else gets a card, the pending count as canceled.
+        logger.warning("campaign template deleted", extra={"campaign_id": campaign.campaign_id})
+        _begin_phase(services, campaign, P.FINISH, now, stopped_at=now)
+        return
     written = [
         _create(services, app, template, campaign, recipient, send_at)
         for recipient, send_at in zip(taking, times, strict=True)

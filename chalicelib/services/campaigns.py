@@ -32,7 +32,7 @@ from chalicelib.domain.records import (
     Template,
     Variant,
 )
-from chalicelib.ports import Services, Transaction, TransactionFailed
+from chalicelib.ports import Services, TransactionFailed
 from chalicelib.services import campaign_fanout
 from chalicelib.services.message_create import scheduled_at
 from chalicelib.services.templates import find_template
@@ -288,7 +288,7 @@ def start(services: Services, app: App, campaign_id: str) -> Campaign:
         transaction = store.transaction()
         transaction.add(CAMPAIGN, store.campaigns.moved(campaign, frozenset({C.DRAFT}), later))
         transaction.add("watch", store.campaigns.watch(campaign))
-        _commit_move(transaction, campaign, CampaignMove.START)
+        campaign_fanout.commit_move(transaction, CampaignMove.START)
         return campaign.model_copy(update={"status": later})
     return campaign_fanout.begin(services, campaign, now)
 
@@ -331,14 +331,5 @@ def _simple_move(
     transaction.add(CAMPAIGN, moved)
     if watch:
         transaction.add("watch", store.campaigns.watch(campaign))  # the tick closes the books
-    _commit_move(transaction, campaign, move)
+    campaign_fanout.commit_move(transaction, move)
     return get(services, app, campaign_id).campaign
-
-
-def _commit_move(transaction: Transaction, campaign: Campaign, move: CampaignMove) -> None:
-    try:
-        transaction.commit()
-    except TransactionFailed as failed:
-        if failed.on(CAMPAIGN):
-            raise InvalidCampaignState(f"The campaign moved on; it cannot {move} now.") from failed
-        raise

@@ -29,7 +29,8 @@ def update(services: Services, app: App, openid: str, body: PreferencesIn) -> Pr
 
 
 def erase_user(services: Services, app: App, openid: str) -> None:
-    """Delete grants, preferences and messages of one user (right to erasure)."""
+    """Delete grants, preferences, messages and campaign recipient records of one user (right
+    to erasure)."""
     store = services.store
     now = clock.now()
     for message in store.messages.open_campaign_messages(app.app_id, openid):
@@ -37,6 +38,7 @@ def erase_user(services: Services, app: App, openid: str) -> None:
         steps = MessageSteps(services, app, message, now)
         steps.apply(steps.transition(Move.CANCEL))
     message_keys = store.messages.user_message_keys(app.app_id, openid)
+    message_keys += store.campaigns.recipient_keys_of(app.app_id, openid)
     store.messages.delete_keys(message_keys)
     erased = store.users.erase(app.app_id, openid)
     logger.info("user erased", extra={"openid": mask(openid), "items": erased + len(message_keys)})

@@ -22,6 +22,8 @@ STOP_POLL_S = 0.05  # how often the serving thread checks for stop()
 
 
 class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # socketserver's 5 resets clients that call from many threads
+
     def __init__(self, address: tuple[str, int], state: WeChatState, verbose: bool) -> None:
         super().__init__(address, _Handler)
         self.state = state

@@ -129,7 +129,8 @@ class WeChatState:
                 raise PromptFailed(20002, "one-time and long-term templates cannot be mixed")
             for template_id, result in results.items():
                 self._ledger.tap((appid, openid, template_id), known[template_id].kind, result)
-        self.pusher.push(appid, events.POPUP, openid, events.popup_items(results))
+        if body.get("push", True) is not False:  # false: an app without message push set up
+            self.pusher.push(appid, events.POPUP, openid, events.popup_items(results))
         return {"errMsg": "requestSubscribeMessage:ok", **results}
 
     def switch_off(self, appid: object, openid: object, template_ids: object) -> int | None:

@@ -261,6 +261,17 @@ class Campaigns:
             condition=Equals("message_id", message_id),
         )
 
+    def recipient_keys_of(self, app_id: str, openid: str) -> list[dict[str, str]]:
+        """Where the user is a recipient: one key per campaign of the app (erasure)."""
+        query = Query(
+            "pk", layout.app_partition(app_id), sort=BeginsWith(layout.campaigns_prefix())
+        )
+        shard = self.shard_of(openid)
+        return [
+            layout.recipient_key(app_id, str(item["campaign_id"]), shard, openid)
+            for item in self.table.query_all(query)
+        ]
+
     def pending(
         self, campaign: Campaign, shard: int, limit: int, start: str
     ) -> tuple[list[Recipient], str]:
