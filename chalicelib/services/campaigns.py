@@ -3,8 +3,6 @@ cancel. The fan-out itself, the throttle and the tick live in ``campaign_fanout`
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -34,7 +32,7 @@ from chalicelib.domain.records import (
 )
 from chalicelib.ports import Services, TransactionFailed
 from chalicelib.services import campaign_fanout
-from chalicelib.services.message_create import scheduled_at
+from chalicelib.services.message_create import body_hash, scheduled_at
 from chalicelib.services.templates import find_template
 
 C = CampaignStatus
@@ -48,9 +46,7 @@ def create(
 ) -> tuple[Campaign, bool]:
     """A new campaign (started unless ``start`` is false); (campaign, False) for a replay."""
     now = clock.now()
-    digest = hashlib.sha256(
-        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
-    ).hexdigest()
+    digest = body_hash(body)
     replayed = _replayed(services, app, idempotency_key, digest, now)
     if replayed is not None:
         return replayed, False
@@ -202,8 +198,10 @@ def _add(
     field: str,
 ) -> int:
     _check_recipients(template, campaign, recipients, field)
-    unique = {r.openid: Recipient(openid=r.openid, data=r.data) for r in reversed(recipients)}
-    ordered = list(reversed(unique.values()))
+    unique: dict[str, Recipient] = {}
+    for r in recipients:  # a repeated openid keeps its first data
+        unique.setdefault(r.openid, Recipient(openid=r.openid, data=r.data))
+    ordered = list(unique.values())
     added = 0
     for start in range(0, len(ordered), CHUNK):
         added += _add_chunk(services, campaign, ordered[start : start + CHUNK])

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel
+
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.table import Write
 from chalicelib.api.schemas import MessageIn
@@ -58,7 +60,8 @@ def idempotency_key(header: str | None) -> str | None:
     return header
 
 
-def body_hash(body: MessageIn) -> str:
+def body_hash(body: BaseModel) -> str:
+    """The request as the idempotency record remembers it."""
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -71,11 +71,18 @@ class Campaigns:
 
     def item(self, campaign: Campaign) -> Item:
         key = layout.campaign_key(campaign.app_id, campaign.campaign_id)
-        cursors = {cursor_attribute(n): START for n in range(self.shards)}
-        return {**key, **campaign.model_dump(mode="json", exclude_none=True), **cursors}
+        return {
+            **key,
+            **campaign.model_dump(mode="json", exclude_none=True),
+            **self._cursors(START),
+        }
 
     def create(self, campaign: Campaign) -> Put:
         return Put(self.item(campaign), NEW)
+
+    def _cursors(self, value: str) -> dict[str, str]:
+        """Every chain's cursor, set to ``value``."""
+        return {cursor_attribute(n): value for n in range(self.shards)}
 
     def get(self, app_id: str, campaign_id: str) -> Loaded | None:
         item = self.table.get(layout.campaign_key(app_id, campaign_id), consistent=True)
@@ -142,7 +149,7 @@ class Campaigns:
         """Start the fan-out chains of ``phase`` over, from the first page of every shard (a
         phase without chains has them all at their end)."""
         first = START if phase in campaigns.CHAINED else END
-        cursors = {cursor_attribute(n): first for n in range(self.shards)}
+        cursors = self._cursors(first)
         return self.restart_chains(campaign, {"phase": phase, **cursors, **changes}, sources)
 
     def restart_chains(

@@ -220,12 +220,7 @@ class DynamoTable:
         return [from_item(i) for i in answer.get("Items", [])], answer.get("LastEvaluatedKey")
 
     def query_all(self, query: t.Query) -> Iterator[Item]:
-        start: Cursor | None = None
-        while True:
-            items, start = self.query(query, start)
-            yield from items
-            if start is None:
-                return
+        return t.all_pages(self.query, query)
 
     def delete_many(self, keys: Sequence[Key]) -> None:
         for first in range(0, len(keys), 25):

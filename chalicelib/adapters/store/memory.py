@@ -128,12 +128,7 @@ class MemoryTable:
         return [dict(i) for i in page if holds(query.filter, i)], cursor
 
     def query_all(self, query: t.Query) -> Iterator[Item]:
-        start: Cursor | None = None
-        while True:
-            items, start = self.query(query, start)
-            yield from items
-            if start is None:
-                return
+        return t.all_pages(self.query, query)
 
     def delete_many(self, keys: Sequence[Key]) -> None:
         with self._lock:

@@ -6,7 +6,7 @@ for fast tests). The repositories build these values and never see an expression
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,3 +168,15 @@ class Query:
 
 
 Cursor = dict[str, Any]  # where the next page starts: JSON-able, opaque to callers
+
+
+def all_pages(
+    query_page: Callable[[Query, Cursor | None], tuple[list[Item], Cursor | None]], query: Query
+) -> Iterator[Item]:
+    """Every item of ``query``, page after page (a table's ``query_all``)."""
+    start: Cursor | None = None
+    while True:
+        items, start = query_page(query, start)
+        yield from items
+        if start is None:
+            return
