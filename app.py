@@ -20,6 +20,8 @@ from chalicelib.api.http import (
     reply,
 )
 from chalicelib.api.schemas import (
+    ActivityIn,
+    ActivityOut,
     CampaignIn,
     CampaignListQuery,
     EventIn,
@@ -40,6 +42,7 @@ from chalicelib.domain import clock
 from chalicelib.domain.records import App, Campaign, GrantResult, GrantSource
 from chalicelib.ports import Services
 from chalicelib.services import (
+    activity,
     callback,
     campaigns,
     grants,
@@ -184,6 +187,16 @@ def list_user_messages(openid: str) -> Response:
     query = parse_query(app.current_request, ListQuery)
     found, cursor = message_moves.list_for_user(services(), owner, path_id(openid, "user"), query)
     return reply(mappers.messages_out(found, cursor))
+
+
+# Activity ----------------------------------------------------------------------------------
+
+
+@route("/v1/activity", "POST")
+def post_activity() -> Response:
+    owner = caller()
+    request = body(ActivityIn)
+    return reply(ActivityOut(accepted=activity.record(services(), owner, request.events)), 202)
 
 
 # Messages ----------------------------------------------------------------------------------

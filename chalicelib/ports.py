@@ -46,6 +46,9 @@ class Table(Protocol):
 
     def get(self, key: Key, consistent: bool = False) -> Item | None: ...
 
+    def get_many(self, keys: Sequence[Key]) -> list[Item]:
+        """The items of ``keys`` that exist, in no particular order (eventually consistent)."""
+
     def write(self, write: Write, return_new: bool = False) -> Item | None:
         """One conditional write; ConditionFailed when its condition does not hold.
 

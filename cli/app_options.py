@@ -117,6 +117,13 @@ RequestsPerSecondOption = Annotated[
     int | None,
     typer.Option(min=1, max=100_000, help="API requests a second the app may make (all keys)."),
 ]
+AdaptiveMarketingOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--adaptive-marketing/--no-adaptive-marketing",
+        help="Marketing budget follows engagement: +1 engaged, 0 fatigued (default on).",
+    ),
+]
 CapOption = Annotated[
     list[CapSetting] | None,
     typer.Option(
@@ -139,6 +146,7 @@ class AppOptions:
     callback_format: CallbackFormat | None = None
     grant_source: GrantSource | None = None
     requests_per_second: int | None = None
+    adaptive_marketing: bool | None = None
     caps: list[CapSetting] = field(default_factory=list)
 
     @classmethod
@@ -156,6 +164,7 @@ class AppOptions:
             "callback_format": self.callback_format,
             "grant_source": self.grant_source,
             "requests_per_second": self.requests_per_second,
+            "adaptive_marketing": self.adaptive_marketing,
         }
         changes: dict[str, object] = {
             name: value for name, value in plain.items() if value is not None

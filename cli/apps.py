@@ -11,6 +11,7 @@ from chalicelib.domain.records import App, default_caps
 from chalicelib.services import admin
 from cli import target
 from cli.app_options import (
+    AdaptiveMarketingOption,
     AppOptions,
     CallbackFormatOption,
     CallbackTokenOption,
@@ -65,6 +66,7 @@ def create(
     callback_format: CallbackFormatOption = None,
     grant_source: GrantSourceOption = None,
     requests_per_second: RequestsPerSecondOption = None,
+    adaptive_marketing: AdaptiveMarketingOption = None,
     cap: CapOption = None,
 ) -> None:
     """Create an app; prints its first API key alone on the last line."""
@@ -94,6 +96,7 @@ def update(
     callback_format: CallbackFormatOption = None,
     grant_source: GrantSourceOption = None,
     requests_per_second: RequestsPerSecondOption = None,
+    adaptive_marketing: AdaptiveMarketingOption = None,
     cap: CapOption = None,
 ) -> None:
     """Change settings of an app; options not given keep their value."""
@@ -139,4 +142,6 @@ def quiet_hours_text(app: App) -> str:
 
 def caps_text(app: App) -> str:
     caps = [f"{category}={cap.limit}/{cap.period}" for category, cap in sorted(app.caps.items())]
+    if app.adaptive_marketing:
+        caps.append("marketing adaptive")
     return "\n".join(caps) or "none"

@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from chalicelib.api.schemas import (
+    BestTimeOut,
     CampaignList,
     CampaignOut,
     DayCounts,
     ExperimentOut,
     GrantsOut,
     KeywordOut,
+    MarketingBudgetOut,
     MessageList,
     MessageOut,
     PreferencesOut,
@@ -38,7 +40,7 @@ from chalicelib.domain.records import (
     UserState,
 )
 from chalicelib.domain.statistics import COUNTERS, ratio
-from chalicelib.services.grants import Subscription
+from chalicelib.services.grants import UserSubscriptions
 
 
 def template_out(template: Template) -> TemplateOut:
@@ -77,7 +79,7 @@ def grants_out(openid: str, state: UserState, templates: list[Template]) -> Gran
     return GrantsOut(openid=openid, credits=credits, long_term=long_term)
 
 
-def subscriptions_out(openid: str, found: list[Subscription]) -> SubscriptionsOut:
+def subscriptions_out(openid: str, found: UserSubscriptions) -> SubscriptionsOut:
     items = [
         SubscriptionItem(
             template_id=s.template.template_id,
@@ -90,9 +92,16 @@ def subscriptions_out(openid: str, found: list[Subscription]) -> SubscriptionsOu
             should_prompt=s.should_prompt,
             reason=s.reason,
         )
-        for s in found
+        for s in found.items
     ]
-    return SubscriptionsOut(openid=openid, items=items)
+    budget = found.marketing_budget
+    return SubscriptionsOut(
+        openid=openid,
+        items=items,
+        marketing_budget=MarketingBudgetOut(
+            per_week=budget.per_week, reason=budget.reason.value, until=clock.zulu(budget.until)
+        ),
+    )
 
 
 def preferences_out(openid: str, preferences: Preferences) -> PreferencesOut:
@@ -117,6 +126,7 @@ def message_out(message: Message) -> MessageOut:
         converted_at=clock.zulu(message.converted_at),
         campaign_id=message.campaign_id,
         variant=message.variant,
+        send_time_reason=message.send_time_reason,
     )
 
 
@@ -173,6 +183,9 @@ def campaign_out(campaign: Campaign, done: Progress) -> CampaignOut:
         rate_per_minute=campaign.rate_per_minute,
         applied_rate_per_minute=rules.applied_rate_per_minute(campaign.rate_per_minute)
         if campaign.rate_per_minute
+        else None,
+        best_time=BestTimeOut(within_hours=campaign.best_time_within_hours)
+        if campaign.best_time_within_hours
         else None,
         send_at=clock.zulu(campaign.send_at),
         started_at=clock.zulu(campaign.started_at),

@@ -60,6 +60,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/v1/grants", "POST"): Operation(
         "Report a requestSubscribeMessage result", s.GrantsOut, (201,), body=s.GrantsIn
     ),
+    ("/v1/activity", "POST"): Operation(
+        "Record when users were active (the best send time learns from it)",
+        s.ActivityOut,
+        (202,),
+        body=s.ActivityIn,
+    ),
     ("/v1/users/{openid}/subscriptions", "GET"): Operation(
         "Credits, subscriptions and prompt advice of a user", s.SubscriptionsOut
     ),

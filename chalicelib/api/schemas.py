@@ -141,9 +141,16 @@ class SubscriptionItem(Response):
     reason: str
 
 
+class MarketingBudgetOut(Response):
+    per_week: int | None  # None: the app caps no marketing
+    reason: Literal["base", "engaged", "fatigued", "switched_off"]
+    until: str | None
+
+
 class SubscriptionsOut(Response):
     openid: str
     items: list[SubscriptionItem]
+    marketing_budget: MarketingBudgetOut
 
 
 class PreferencesIn(Request):
@@ -172,14 +179,30 @@ class PreferencesOut(Response):
 # Messages -----------------------------------------------------------------------------------
 
 
+class BestTimeIn(Request):
+    within_hours: int = Field(ge=1, le=72)
+
+
+class BestTimeOut(Response):
+    within_hours: int
+
+
 class MessageIn(Request):
     openid: OpenId
     template_id: TemplateId
     data: dict[Annotated[str, Field(max_length=64)], str] = Field(max_length=30)
     page: Page | None = None
     send_at: AwareDatetime | None = None
+    best_time: BestTimeIn | None = None
     urgent: bool = False
     lang: Lang | None = None
+
+    @field_validator("best_time")
+    @classmethod
+    def not_with_send_at(cls, best: BestTimeIn | None, info: ValidationInfo) -> BestTimeIn | None:
+        if best is not None and info.data.get("send_at") is not None:
+            raise ValueError("give either send_at or best_time, not both")
+        return best
 
 
 class RescheduleIn(Request):
@@ -213,6 +236,7 @@ class MessageOut(Response):
     converted_at: str | None
     campaign_id: str | None
     variant: str | None
+    send_time_reason: Literal["user_history", "app_history", "no_history"] | None
 
 
 class MessageList(Response):
@@ -235,6 +259,23 @@ class EventOut(Response):
     id: str
     type: Literal["click", "conversion"]
     counted: bool
+
+
+# Activity -----------------------------------------------------------------------------------
+
+
+class ActivityEventIn(Request):
+    openid: OpenId
+    at: AwareDatetime
+    kind: Literal["open", "purchase", "custom"]
+
+
+class ActivityIn(Request):
+    events: list[ActivityEventIn] = Field(min_length=1, max_length=500)
+
+
+class ActivityOut(Response):
+    accepted: int
 
 
 # Campaigns ----------------------------------------------------------------------------------
@@ -285,7 +326,19 @@ class CampaignIn(Request):
     rate_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
     variants: list[VariantIn] | None = Field(default=None, min_length=2, max_length=10)
     experiment: ExperimentIn | None = None
+    best_time: BestTimeIn | None = None
     start: bool = True
+
+    @field_validator("best_time")
+    @classmethod
+    def spread_alone(cls, best: BestTimeIn | None, info: ValidationInfo) -> BestTimeIn | None:
+        """Best times spread the cards over hours: no throttle paces them, and an experiment
+        would compare variants sent at different hours."""
+        if best is not None and info.data.get("rate_per_minute") is not None:
+            raise ValueError("best_time sends each card at its own hour: drop rate_per_minute")
+        if best is not None and info.data.get("experiment") is not None:
+            raise ValueError("an experiment compares variants sent together: drop best_time")
+        return best
 
     @field_validator("variants")
     @classmethod
@@ -371,6 +424,7 @@ class CampaignOut(Response):
     converted: int
     rate_per_minute: int | None
     applied_rate_per_minute: float | None  # slots fall on whole microseconds: never faster
+    best_time: BestTimeOut | None
     send_at: str | None
     started_at: str | None
     completed_at: str | None

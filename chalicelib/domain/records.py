@@ -6,6 +6,7 @@ response shapes live in ``chalicelib.schemas``. Every datetime is timezone-aware
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Decimal
@@ -98,6 +99,7 @@ class App(Record):
     callback_format: CallbackFormat = CallbackFormat.XML
     grant_source: GrantSource = GrantSource.API
     requests_per_second: int = Field(default=100, ge=1, le=100_000)  # the API, all its keys
+    adaptive_marketing: bool = True  # the marketing budget follows engagement (SPEC §11)
     created_at: datetime
 
 
@@ -188,6 +190,7 @@ class Message(Record):
     urgent: bool = False
     user_timezone: str | None = None  # the user's own setting when created; None = the app's
     send_at: datetime
+    send_time_reason: str | None = None  # chosen by best_time: user_history, app_history, ...
     status: MessageStatus
     attempts: int = 0
     credit: Credit | None = None
@@ -202,6 +205,21 @@ class Message(Record):
     variant: str | None = None
 
 
+Bucket = tuple[int, int]  # (era, hour of the week) of an activity histogram
+
+
+@dataclass(frozen=True)
+class Engagement:
+    """What one user's engagement item remembers (domain/engagement.py reads it)."""
+
+    weights: Mapping[Bucket, float] = field(default_factory=dict)
+    events: int = 0
+    last_click_at: datetime | None = None
+    unclicked: int = 0  # marketing cards sent since the user last clicked one
+    last_unclicked_at: datetime | None = None  # when the latest of them was sent
+    switched_off_at: datetime | None = None  # a subscribe_msg_change_event reject
+
+
 @dataclass
 class UserState:
     """Everything submsg keeps in one user's partition that decides whether a message may go."""
@@ -209,6 +227,8 @@ class UserState:
     preferences: Preferences = field(default_factory=Preferences)
     grants: dict[str, GrantState] = field(default_factory=dict)
     credits: list[Credit] = field(default_factory=list)
+    engagement: Engagement = field(default_factory=Engagement)
+    cap_counts: dict[str, int] = field(default_factory=dict)  # "<category>#<window>" -> sends
 
     def usable_credits(self, template_id: str, valid_at: datetime) -> list[Credit]:
         """Credits of a template still valid at ``valid_at``, earliest-expiring first."""
@@ -283,6 +303,7 @@ class Campaign(Record):
     page: str | None = None
     send_at: datetime | None = None
     rate_per_minute: int | None = None
+    best_time_within_hours: int | None = None  # each card at its recipient's best hour
     variants: list[Variant] = Field(default_factory=list)
     experiment: Experiment | None = None
     status: CampaignStatus

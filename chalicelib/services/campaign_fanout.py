@@ -19,7 +19,7 @@ from typing import Any
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.campaigns import END, Loaded
 from chalicelib.adapters.store.layout import epoch_ms
-from chalicelib.api.schemas import MessageIn
+from chalicelib.api.schemas import BestTimeIn, MessageIn
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, dispatch, experiments
 from chalicelib.domain.campaigns import CampaignMove, Progress
@@ -324,6 +324,9 @@ def _create(
         template_id=template.template_id,
         data=rules.message_data(campaign, variant, recipient.data),
         page=rules.message_page(campaign, variant),
+        best_time=BestTimeIn(within_hours=campaign.best_time_within_hours)
+        if campaign.best_time_within_hours
+        else None,
     )
     part = CampaignPart(campaign.campaign_id, name, writes)
     try:

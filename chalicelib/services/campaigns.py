@@ -64,6 +64,7 @@ def create(
         page=body.page,
         send_at=_send_at(services, body.send_at, now),
         rate_per_minute=body.rate_per_minute,
+        best_time_within_hours=body.best_time.within_hours if body.best_time else None,
         variants=[Variant.model_validate(v.model_dump()) for v in body.variants or []],
         experiment=Experiment.model_validate(body.experiment.model_dump())
         if body.experiment

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.store.table import Write
-from chalicelib.domain import clock, policy
+from chalicelib.domain import clock, engagement, policy
 from chalicelib.domain.errors import FieldProblem, NotFound, ValidationFailed
 from chalicelib.domain.records import (
     App,
+    Category,
     Credit,
     GrantResult,
     GrantSource,
@@ -23,10 +24,11 @@ from chalicelib.domain.records import (
 )
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Services, TransactionFailed
+from chalicelib.services import activity
 from chalicelib.services.templates import find_template
 
 REFUSALS = (GrantResult.REJECT, GrantResult.BAN)
-FIRST_TIME = "first_time"
+FIRST_TIME, POPUP, SWITCHED_OFF = "first_time", "popup", "switched_off"
 
 
 class AlreadyRecorded(Exception):
@@ -72,12 +74,19 @@ def record_results(
                 app.app_id, stats_day(app, now), template_id, {"grants_received": 1}
             )
             transaction.add(f"stats:{template_id}", counted)
+    # A tap is activity, counted once: from the source the app trusts for its grants.
+    tapped = None
+    if source is app.grant_source:
+        tapped = engagement.tally([now], policy.user_timezone(state.preferences, app))
+        transaction.add(POPUP, store.engagement.active(app.app_id, openid, tapped))
     try:
         transaction.commit()
     except TransactionFailed as failed:
         if failed.on(FIRST_TIME):
             raise AlreadyRecorded from failed
         raise
+    if tapped is not None:
+        activity.app_also_active(services, app, tapped, shard_of=openid)
     return state
 
 
@@ -127,6 +136,14 @@ def _new_credit(template: Template, now: datetime) -> Credit:
 
 
 @dataclass(frozen=True)
+class UserSubscriptions:
+    """What a user holds, template by template, and the user's marketing budget."""
+
+    items: list[Subscription]
+    marketing_budget: engagement.Budget
+
+
+@dataclass(frozen=True)
 class Subscription:
     """What a user holds for one template, and whether to ask again."""
 
@@ -137,7 +154,7 @@ class Subscription:
     reason: str
 
 
-def subscriptions(services: Services, app: App, openid: str) -> list[Subscription]:
+def subscriptions(services: Services, app: App, openid: str) -> UserSubscriptions:
     now = clock.now()
     state = services.store.users.load(app.app_id, openid)
     found = []
@@ -146,7 +163,11 @@ def subscriptions(services: Services, app: App, openid: str) -> list[Subscriptio
         grant = state.grants.get(template.template_id)
         prompt, reason = policy.should_prompt(template, len(usable), grant, now)
         found.append(Subscription(template, usable, grant, prompt, reason))
-    return found
+    cap = app.caps.get(Category.MARKETING)
+    budget = engagement.marketing_budget(
+        cap.limit if cap else None, state.engagement, now, app.adaptive_marketing
+    )
+    return UserSubscriptions(found, budget)
 
 
 def switched_off(services: Services, app: App, openid: str, template_ids: Sequence[str]) -> None:
@@ -166,6 +187,8 @@ def switched_off(services: Services, app: App, openid: str, template_ids: Sequen
         transaction.add(
             template_id, store.users.grant_update(app.app_id, openid, template_id, changes)
         )
+    if template_ids:
+        transaction.add(SWITCHED_OFF, store.engagement.switched_off(app.app_id, openid, now))
     transaction.commit()
     for template_id in template_ids:
         store.users.drop_credits(app.app_id, openid, template_id)

@@ -60,15 +60,20 @@ class MessageSteps:
         window: policy.CapWindow | None = None,
         extra: Mapping[str, Write] | None = None,
         stats_moment: datetime | None = None,
+        cap_limit: int | None = None,
     ) -> dict[str, Write]:
-        """The move's own write and every effect its rule asks for."""
+        """The move's own write and every effect its rule asks for (``cap_limit``: sends the
+        window allows instead of the app's cap, the user's marketing budget)."""
         store, found = self.services.store, transition.rule
         writes: dict[str, Write] = {MESSAGE: store.messages.moved(transition)}
         credit = self.message.credit
         if found.refund and credit is not None:
             writes["refund"] = store.users.add_credit(self.app.app_id, self.message.openid, credit)
         if window is not None and (found.take_cap or found.release_cap):
-            limit = self.app.caps[self.message.category].limit if found.take_cap else None
+            limit = None
+            if found.take_cap:
+                limit = self.app.caps[self.message.category].limit
+                limit = limit if cap_limit is None else cap_limit
             writes["cap"] = store.users.cap(
                 self.app.app_id,
                 self.message.openid,
@@ -104,10 +109,12 @@ class MessageSteps:
         window: policy.CapWindow | None = None,
         extra: Mapping[str, Write] | None = None,
         stats_moment: datetime | None = None,
+        cap_limit: int | None = None,
     ) -> bool:
         """Commit the move; False when the message had moved on (a duplicate: nothing done)."""
         transaction = self.services.store.transaction()
-        for name, write in self.writes(transition, window, extra, stats_moment).items():
+        writes = self.writes(transition, window, extra, stats_moment, cap_limit)
+        for name, write in writes.items():
             transaction.add(name, write)
         try:
             transaction.commit()

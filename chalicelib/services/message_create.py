@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -41,7 +41,7 @@ from chalicelib.domain.records import (
 )
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import QueueUnavailable, Services, Transaction, TransactionFailed
-from chalicelib.services import rate_limit
+from chalicelib.services import activity, rate_limit
 from chalicelib.services.templates import find_template
 
 S = MessageStatus
@@ -96,6 +96,11 @@ class _Draft:
     idempotency_key: str | None = None
     digest: str = ""
     campaign: CampaignPart | None = None
+    send_time_reason: str | None = None
+
+    @property
+    def urgent(self) -> bool:
+        return self.body.urgent and self.campaign is None
 
 
 def create(
@@ -165,6 +170,8 @@ def _reserve(services: Services, draft: _Draft) -> Message:
         state = store.users.load(draft.app.app_id, draft.body.openid)
         if policy.opted_out(state.preferences, template.category, template.template_id):
             raise OptedOut("The user opted out of this message.")
+        if draft.body.best_time is not None:
+            draft = _at_best_time(services, draft, state)
         conflicted = False
         for credit in _candidates(draft, state):
             message = _new_message(services, draft, credit, state.preferences.timezone)
@@ -184,6 +191,14 @@ def _reserve(services: Services, draft: _Draft) -> Message:
         if not conflicted:
             break
     raise NoGrant("The user has no unused grant for this template.")
+
+
+def _at_best_time(services: Services, draft: _Draft, state: UserState) -> _Draft:
+    within = draft.body.best_time.within_hours if draft.body.best_time else 0
+    send_at, reason = activity.best_time(
+        services, draft.app, draft.template, state, within, draft.urgent, draft.now
+    )
+    return replace(draft, send_at=clock.to_utc_ms(send_at), send_time_reason=reason.value)
 
 
 def _candidates(draft: _Draft, state: UserState) -> list[Credit | None]:
@@ -218,9 +233,10 @@ def _new_message(
         page=body.page or template.default_page,
         lang=body.lang or app.lang,
         miniprogram_state=app.miniprogram_state,
-        urgent=body.urgent and draft.campaign is None,
+        urgent=draft.urgent,
         user_timezone=user_timezone,
         send_at=draft.send_at,
+        send_time_reason=draft.send_time_reason,
         status=S.QUEUED if queued else S.SCHEDULED,
         credit=credit,
         created_at=draft.now,

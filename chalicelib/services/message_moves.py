@@ -9,7 +9,7 @@ from typing import Any
 from chalicelib.adapters.store import layout
 from chalicelib.adapters.store.messages import cursor_in
 from chalicelib.api.schemas import EventIn, ListQuery
-from chalicelib.domain import campaigns, clock, dispatch
+from chalicelib.domain import campaigns, clock, dispatch, engagement
 from chalicelib.domain.errors import (
     FieldProblem,
     GrantExpiresBeforeSendAt,
@@ -18,9 +18,10 @@ from chalicelib.domain.errors import (
     ValidationFailed,
 )
 from chalicelib.domain.lifecycle import Move
-from chalicelib.domain.records import App, Message, MessageStatus
+from chalicelib.domain.records import App, Category, Message, MessageStatus
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Services, TransactionFailed
+from chalicelib.services import activity
 from chalicelib.services.lifecycle import MessageSteps
 from chalicelib.services.message_create import enqueue, scheduled_at, work_at
 
@@ -110,10 +111,20 @@ def track(services: Services, app: App, message_id: str, event: EventIn) -> bool
             app.app_id, message.campaign_id, day, variant, {counter: 1}
         )
         transaction.add("campaign", progress)
+    clicked = None
+    if event.type == "click":
+        clicked = engagement.tally([now], message.user_timezone or app.timezone)
+        marketing = message.category is Category.MARKETING
+        transaction.add(
+            "engagement",
+            store.engagement.clicked(app.app_id, message.openid, now, clicked, marketing),
+        )
     try:
         transaction.commit()
     except TransactionFailed:
         return False
+    if clicked is not None:
+        activity.app_also_active(services, app, clicked, shard_of=message.openid)
     return True
 
 

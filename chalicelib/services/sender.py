@@ -10,13 +10,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from chalicelib.adapters.observability import logger
+from chalicelib.adapters.store.table import Check, Write
 from chalicelib.domain import clock, dispatch, policy
 from chalicelib.domain.lifecycle import Move
 from chalicelib.domain.outcomes import Outcome, SendReport
-from chalicelib.domain.records import App, Message
+from chalicelib.domain.records import App, Category, Message
 from chalicelib.domain.tracking import wechat_payload
 from chalicelib.ports import APP_SECRET, MissingSecret, Services, TransactionFailed
 from chalicelib.services import campaign_fanout
@@ -24,7 +26,7 @@ from chalicelib.services.auth import load_app
 from chalicelib.services.lifecycle import MessageSteps
 
 DUE_SLACK = timedelta(seconds=1)
-PREFERENCES = "preferences"
+PREFERENCES, BUDGET, UNCLICKED = "preferences", "budget", "unclicked"
 
 
 class RetryLater(Exception):
@@ -65,14 +67,49 @@ def deliver(services: Services, delivery: Delivery) -> None:
     still_wanted = services.store.users.still_wanted(
         app.app_id, message.openid, message.category, message.template_id, message.user_timezone
     )
-    try:
-        if not steps.apply(claim, window, extra={PREFERENCES: still_wanted}):
-            return  # claimed by another copy, canceled, moved, or not due: nothing to do
-    except TransactionFailed as refused:
-        _claim_refused(services, steps, delivery, refused)
-        return
+    tiers = _budget_tiers(services, steps, window)
+    for n, tier in enumerate(tiers):
+        extra = {PREFERENCES: still_wanted, **({BUDGET: tier.check} if tier.check else {})}
+        try:
+            if not steps.apply(claim, window, extra=extra, cap_limit=tier.cap_limit):
+                return  # claimed by another copy, canceled, moved, or not due: nothing to do
+            break
+        except TransactionFailed as refused:
+            if refused.on(PREFERENCES) or not refused.on(BUDGET, "cap"):
+                _claim_refused(services, steps, delivery, refused)
+            elif refused.on(BUDGET) and n == 0:
+                _skip(steps, "fatigue")  # fatigued, or switched off lately
+            elif n + 1 < len(tiers) and not refused.on(BUDGET):
+                continue  # over the base cap: an engaged user may have one more
+            else:
+                _skip(steps, "frequency_cap")
+            return
     report = _send(services, app, message)
     _record(services, steps, delivery, report, window)
+
+
+@dataclass(frozen=True)
+class _Tier:
+    """One way to claim: the cap's limit (None: the app's) and the engagement it needs."""
+
+    cap_limit: int | None = None
+    check: Check | None = None
+
+
+def _budget_tiers(
+    services: Services, steps: MessageSteps, window: policy.CapWindow | None
+) -> list[_Tier]:
+    """The adaptive marketing budget (SPEC §11) as claims to try in turn: within the app's cap
+    unless fatigued or switched off, then one more for a user who clicked lately."""
+    app, message = steps.app, steps.message
+    if message.category is not Category.MARKETING or not app.adaptive_marketing:
+        return [_Tier()]
+    budget = partial(services.store.engagement.within_budget, app.app_id, message.openid, steps.now)
+    tiers = [_Tier(check=budget(engaged=False))]
+    if window is not None:
+        base = app.caps[message.category].limit
+        tiers.append(_Tier(cap_limit=base + 1, check=budget(engaged=True)))
+    return tiers
 
 
 def _deferred_for_quiet_hours(steps: MessageSteps) -> bool:
@@ -159,7 +196,12 @@ def _record(
 
 def _sent(services: Services, steps: MessageSteps, report: SendReport) -> None:
     sent = steps.transition(Move.SEND, changes={"result": _result(report), "sent_at": steps.now})
-    extra = {}
+    extra: dict[str, Write] = {}
+    message = steps.message
+    if message.category is Category.MARKETING:
+        extra[UNCLICKED] = services.store.engagement.marketing_sent(
+            message.app_id, message.openid, steps.now
+        )
     if report.msgid is not None and sent.purge_at is not None:
         pointer = services.store.messages.msgid_pointer(
             steps.app.app_id, report.msgid, steps.message.id, sent.purge_at

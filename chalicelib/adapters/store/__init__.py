@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from chalicelib.adapters.store.campaigns import Campaigns
 from chalicelib.adapters.store.catalog import Catalog
 from chalicelib.adapters.store.counters import CallbackEvents, Counters, IdempotencyRecords
+from chalicelib.adapters.store.engagement import EngagementItems
 from chalicelib.adapters.store.messages import Messages
 from chalicelib.adapters.store.users import Users
 from chalicelib.ports import Table, Transaction
@@ -27,6 +28,7 @@ class Store:
     idempotency: IdempotencyRecords
     events: CallbackEvents
     campaigns: Campaigns
+    engagement: EngagementItems
 
     @classmethod
     def create(cls, table: Table, settings: Settings) -> Store:
@@ -39,6 +41,7 @@ class Store:
             idempotency=IdempotencyRecords(table),
             events=CallbackEvents(table, settings.callback_dedupe_ttl_s),
             campaigns=Campaigns(table, settings.campaign_shards, settings.stats_shards),
+            engagement=EngagementItems(table, settings.stats_shards),
         )
 
     def transaction(self) -> Transaction:

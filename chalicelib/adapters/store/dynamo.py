@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 CONFLICT_RETRIES = 3
+BATCH_GET = 100  # keys per BatchGetItem, DynamoDB's limit
 
 
 def to_wire(value: Any) -> dict[str, Any]:
@@ -144,6 +145,18 @@ class DynamoTable:
             TableName=self.name, Key=to_item(key), ConsistentRead=consistent
         )
         return from_item(answer["Item"]) if "Item" in answer else None
+
+    def get_many(self, keys: Sequence[Key]) -> list[Item]:
+        found: list[Item] = []
+        for first in range(0, len(keys), BATCH_GET):
+            pending: dict[str, Any] = {
+                self.name: {"Keys": [to_item(k) for k in keys[first : first + BATCH_GET]]}
+            }
+            while pending:
+                answer = self.client.batch_get_item(RequestItems=pending)
+                found += [from_item(i) for i in answer.get("Responses", {}).get(self.name, [])]
+                pending = answer.get("UnprocessedKeys") or {}
+        return found
 
     def answers(self) -> bool:
         try:

@@ -112,6 +112,36 @@ def cap_counter_key(app_id: str, openid: str, category: str, window: str) -> Key
     return {PK: user_partition(app_id, openid), SK: f"CAP#{category}#{window}"}
 
 
+def engagement_key(app_id: str, openid: str) -> Key:
+    """One item per user: the activity histogram, clicks and the marketing streak."""
+    return {PK: user_partition(app_id, openid), SK: "ENGAGE"}
+
+
+def app_activity_partition(app_id: str) -> str:
+    return f"ACTIVITY#{app_id}"
+
+
+def app_activity_key(app_id: str, shard: int) -> Key:
+    """The app's combined histogram, split over a few items that concurrent writes share."""
+    return {PK: app_activity_partition(app_id), SK: f"SHARD#{shard}"}
+
+
+ACTIVITY_PREFIX = "h"
+
+
+def activity_attribute(era: int, hour: int) -> str:
+    """The attribute of one hour of the week of one era: ``h<era>_<hour>``."""
+    return f"{ACTIVITY_PREFIX}{era}_{hour}"
+
+
+def activity_bucket(attribute: str) -> tuple[int, int] | None:
+    """The (era, hour) an attribute holds, or None for another attribute."""
+    era, sep, hour = attribute.removeprefix(ACTIVITY_PREFIX).partition("_")
+    if not attribute.startswith(ACTIVITY_PREFIX) or not (sep and era.isdigit() and hour.isdigit()):
+        return None
+    return int(era), int(hour)
+
+
 def message_key(message_id: str) -> Key:
     return {PK: f"MSG#{message_id}", SK: "MSG"}
 

@@ -83,6 +83,9 @@ class MemoryTable:
             found = self.items.get((key["pk"], key["sk"]))
             return dict(found) if found is not None else None
 
+    def get_many(self, keys: Sequence[Key]) -> list[Item]:
+        return [found for key in keys if (found := self.get(key)) is not None]
+
     def answers(self) -> bool:
         return True
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.store import layout
+from chalicelib.adapters.store.engagement import engagement_of
 from chalicelib.adapters.store.table import (
     EXISTING,
     NEW,
@@ -67,7 +68,17 @@ class Users:
                 state.grants[grant.template_id] = grant
             elif kind == "CREDIT":
                 state.credits.append(Credit.model_validate(item))
+            elif kind == "ENGAGE":
+                state.engagement = engagement_of(item)
+            elif kind == "CAP":
+                state.cap_counts[item["sk"].removeprefix("CAP#")] = int(item.get("n", 0))
         return state
+
+    def timezones(self, app_id: str, openids: Sequence[str]) -> dict[str, str | None]:
+        """Each user's own timezone (None: the app's), read in batches."""
+        keys = [layout.preferences_key(app_id, openid) for openid in dict.fromkeys(openids)]
+        found = {item["pk"]: item.get("timezone") for item in self.table.get_many(keys)}
+        return {openid: found.get(layout.user_partition(app_id, openid)) for openid in openids}
 
     def put_preferences(self, app_id: str, openid: str, preferences: Preferences) -> None:
         key = layout.preferences_key(app_id, openid)

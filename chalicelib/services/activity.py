@@ -1,0 +1,106 @@
+"""Activity (SPEC §11): events reported by the app, card clicks and popup taps, kept as one
+decayed histogram per user and one per app; and the best send time read from them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from chalicelib.api.schemas import ActivityEventIn
+from chalicelib.domain import clock, engagement, policy
+from chalicelib.domain.engagement import SendTimeReason, Tally, Window
+from chalicelib.domain.errors import FieldProblem, ValidationFailed
+from chalicelib.domain.records import App, Category, Template, UserState
+from chalicelib.ports import Services
+
+APP_TALLY = "app_activity"
+
+
+def record(services: Services, app: App, events: Sequence[ActivityEventIn]) -> int:
+    """One blind update per user (its events in its own timezone), one for the app."""
+    now = clock.now()
+    _check_moments(events, now)
+    by_user: dict[str, list[datetime]] = {}
+    for event in events:
+        by_user.setdefault(event.openid, []).append(event.at)
+    store = services.store
+    zones = store.users.timezones(app.app_id, list(by_user))
+    combined = Tally()
+    for openid, moments in by_user.items():
+        tally = engagement.tally(moments, zones[openid] or app.timezone)
+        store.table.write(store.engagement.active(app.app_id, openid, tally))
+        combined = combined.plus(tally)
+    app_also_active(services, app, combined, shard_of=next(iter(by_user)))
+    return len(events)
+
+
+def app_also_active(services: Services, app: App, tally: Tally, shard_of: str) -> None:
+    """The app's combined histogram gets what a user's got (after the user's own write)."""
+    store = services.store
+    store.table.write(store.engagement.app_active(app.app_id, shard_of, tally))
+
+
+def _check_moments(events: Sequence[ActivityEventIn], now: datetime) -> None:
+    oldest = now - engagement.EVENTS_MAX_AGE
+    problems = [
+        FieldProblem(f"events[{n}].at", "in the future" if e.at > now else "older than 90 days")
+        for n, e in enumerate(events)
+        if not oldest <= e.at <= now
+    ]
+    if problems:
+        raise ValidationFailed("Some events are not within the last 90 days.", problems)
+
+
+def best_time(
+    services: Services,
+    app: App,
+    template: Template,
+    state: UserState,
+    within_hours: int,
+    urgent: bool,
+    now: datetime,
+) -> tuple[datetime, SendTimeReason]:
+    """The hour the user is most likely active within the window, respecting quiet hours and
+    the template's cap; the app's habits for a user with little history."""
+    window = _window(app, template, state, urgent, now)
+    user = state.engagement
+    if user.events >= engagement.MIN_USER_EVENTS:
+        reason, weights = SendTimeReason.USER_HISTORY, user.weights
+    else:
+        combined = _app_tally(services, app)
+        if combined.events >= engagement.MIN_APP_EVENTS:
+            reason, weights = SendTimeReason.APP_HISTORY, combined.weights
+        else:
+            at = engagement.best_send_time(now, within_hours, window, None)
+            return at, SendTimeReason.NO_HISTORY
+    scores = engagement.smoothed(engagement.decayed(weights, now))
+    return engagement.best_send_time(now, within_hours, window, scores), reason
+
+
+def _window(app: App, template: Template, state: UserState, urgent: bool, now: datetime) -> Window:
+    category = template.category
+    quiet = None if policy.exempt_from_quiet_hours(category, urgent) else app.quiet_hours
+    cap = app.caps.get(category)
+    if cap is None:
+        return Window(policy.user_timezone(state.preferences, app), quiet)
+    limit = cap.limit
+    if category is Category.MARKETING:
+        budget = engagement.marketing_budget(
+            cap.limit, state.engagement, now, app.adaptive_marketing
+        )
+        limit = budget.per_week if budget.per_week is not None else cap.limit
+    prefix = f"{category.value}#"
+    full = frozenset(
+        name.removeprefix(prefix)
+        for name, sends in state.cap_counts.items()
+        if name.startswith(prefix) and sends >= limit
+    )
+    return Window(policy.user_timezone(state.preferences, app), quiet, cap.period, full)
+
+
+def _app_tally(services: Services, app: App) -> Tally:
+    """The app's combined histogram, read at most once a cache period per container."""
+    found = services.config.get(
+        (APP_TALLY, app.app_id), lambda: services.store.engagement.app_tally(app.app_id)
+    )
+    return found or Tally()
