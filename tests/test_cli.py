@@ -783,3 +783,16 @@ def test_local_templates_sync_of_an_app_the_sandbox_does_not_know_says_so(
     assert created.exit_code == 0, created.output
 
     assert_operator_error(invoke("--local", "templates", "sync", APP_ID), "demo app")
+
+
+def test_apps_update_turns_the_adaptive_marketing_budget_off_and_on(
+    run: Run, tenant: Tenant
+) -> None:
+    assert fresh_services().store.catalog.get_app(APP_ID).adaptive_marketing is True
+    assert run("apps", "update", APP_ID, "--no-adaptive-marketing").exit_code == 0
+    assert fresh_services().store.catalog.get_app(APP_ID).adaptive_marketing is False
+    listed = run("apps", "list")
+    assert "adaptive" not in listed.output
+    assert run("apps", "update", APP_ID, "--adaptive-marketing").exit_code == 0
+    assert fresh_services().store.catalog.get_app(APP_ID).adaptive_marketing is True
+    assert "marketing adaptive" in run("apps", "list").output

@@ -312,3 +312,68 @@ def test_erasing_a_user_erases_the_engagement(api, templates, services):
     activity(api, OPENID, [9])
     assert api.call("DELETE", f"/v1/users/{OPENID}").status_code == 204
     assert services.store.users.load(APP_ID, OPENID).engagement.events == 0
+
+
+# Campaigns ------------------------------------------------------------------------------------
+
+
+def test_a_best_time_campaign_sends_each_holder_at_their_own_hour_and_counts_fatigue(
+    api, templates, services, client, aws, wx, pinned_clock
+):
+    from tests.test_flow_campaigns import adds_up, until_done
+
+    admin.update_app(services, APP_ID, {"caps": {"marketing": {"limit": 10, "period": "week"}}})
+    habits = {"oMorning0": 10, "oMorning1": 10, "oEvening0": 19}
+    for openid, hour in habits.items():
+        activity(api, openid, [hour])
+        api.grant(openid, PROMO)
+    tired = "oTired"
+    admin.update_app(services, APP_ID, {"quiet_hours": None})
+    for _ in range(3):
+        marketing(api, client, aws, tired)
+    admin.update_app(services, APP_ID, {"quiet_hours": {"start": "22:00", "end": "08:00"}})
+    api.grant(tired, PROMO)
+    bootstrap.services().config.forget(("app", APP_ID))
+
+    body = {
+        "name": "Spring tea",
+        "template_id": PROMO,
+        "audience": {"holders": {}},
+        "data": DATA,
+        "best_time": {"within_hours": 24},
+    }
+    created = api.call("POST", "/v1/campaigns", body)
+    assert created.status_code == 201, created.json_body
+    assert created.json_body["best_time"] == {"within_hours": 24}
+    found = until_done(client, aws, api, created.json_body["id"], pinned_clock, step_s=1800)
+
+    assert found["sent"] == 3
+    assert found["skipped"]["fatigue"] == 1
+    adds_up(found)
+    for openid, hour in habits.items():
+        (card,) = api.call("GET", f"/v1/users/{openid}/messages").json_body["items"]
+        assert card["status"] == "sent"
+        assert card["send_time_reason"] == "user_history"
+        assert datetime.fromisoformat(card["send_at"]).astimezone(SHANGHAI).hour == hour
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"rate_per_minute": 100},
+        {
+            "variants": [{"name": "a", "weight": 50}, {"name": "b", "weight": 50}],
+            "experiment": {"test_percent": 10, "metric": "click_rate", "decide_after_minutes": 5},
+        },
+    ],
+)
+def test_a_best_time_campaign_is_neither_throttled_nor_an_experiment(api, templates, extra):
+    body = {
+        "name": "Spring tea",
+        "template_id": PROMO,
+        "audience": {"holders": {}},
+        "data": DATA,
+        **extra,
+        "best_time": {"within_hours": 24},
+    }
+    assert "best_time" in field_names(api.call("POST", "/v1/campaigns", body))
