@@ -16,6 +16,7 @@ from chalicelib.domain.statistics import stats_day
 from chalicelib.services import stats
 from cli import target
 from cli.output import fits, results
+from cli.sparkline import averages, run_length, sparkline
 
 DEFAULT_DAYS = 7
 DAY_FORMATS = ["%Y-%m-%d"]
@@ -28,6 +29,8 @@ ALL_HEADERS = {**MESSAGE_HEADERS, **{n: f"grants\n{h}" for n, h in GRANT_HEADERS
 SHORT = {"requested": "req", "skipped": "skip", "unknown": "unkn", "converted": "conv"}
 SHORT_HEADERS = {name: SHORT.get(name, name) for name in MESSAGE_HEADERS}
 LEGEND = ", ".join(f"{short} = {name}" for name, short in SHORT.items())
+# Marks of a trend line: with the metric and total columns, a trend table fits 80 columns.
+TREND_MARKS = 40
 
 
 def show(
@@ -53,7 +56,8 @@ def show(
     query = StatsQuery.model_validate({"from": first, "to": last, "template_id": template})
     console = results()
     days = stats.per_day(services, app, query.from_, query.to, query.template_id)
-    console.print(*stats_tables(stats_out(query.from_, query.to, days), console))
+    report = stats_out(query.from_, query.to, days)
+    console.print(*stats_tables(report, console), trend_table(report))
 
 
 def stats_tables(report: StatsOut, console: Console) -> list[Table]:
@@ -82,6 +86,25 @@ def counts_table(report: StatsOut, headers: dict[str, str], title: str | None = 
         table.add_row(day.date, *(str(getattr(day, name)) for name in headers))
     table.add_section()
     table.add_row("Total", *(str(getattr(report.totals, name)) for name in headers))
+    return table
+
+
+def trend_table(report: StatsOut) -> Table:
+    """Each counter's sparkline over the days, and its total."""
+    size = run_length(len(report.days), TREND_MARKS)
+    every = "one mark a day" if size == 1 else f"one mark per {size} days (their average)"
+    title = f"Trend, {report.from_} to {report.to}, {every}"
+    table = Table(
+        Column("Metric", no_wrap=True),
+        Column("Trend", no_wrap=True, style="cyan"),
+        Column("Total", justify="right", no_wrap=True),
+        title=title,
+        title_justify="left",
+        min_width=len(title),  # a title never wraps: it is as wide as the table
+    )
+    for name in COLUMNS:
+        marks = averages([getattr(day, name) for day in report.days], size)
+        table.add_row(name, sparkline(marks), str(getattr(report.totals, name)))
     return table
 
 
