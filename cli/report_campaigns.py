@@ -165,6 +165,8 @@ def _experiment(experiment: ExperimentOut | None, confidence: float | None, zone
     ]
     cells = "".join(f"<div><span>{name}</span><b>{value}</b></div>" for name, value in facts)
     return (
-        f'<div class="experiment"><p>{escape(tested)}.</p><div class="facts">{cells}</div>'
+        f'<div class="experiment"><p>{escape(tested)}. The test compared the test group\'s '
+        "cards; the rates above count every card of the campaign.</p>"
+        f'<div class="facts">{cells}</div>'
         f"<p>{escape(reason)} <code>{escape(experiment.reason or '')}</code></p></div>"
     )

@@ -76,7 +76,9 @@ def _tiles(totals: Totals) -> str:
         (
             "Sent",
             number(totals.sent),
-            f"{percent(ratio(totals.sent, totals.requested))} of requested",
+            f"{percent(ratio(totals.sent, totals.requested))} of requested"
+            if totals.requested
+            else "none requested",
         ),
         ("Delivery rate", percent(totals.delivery_rate), f"{number(totals.failed)} failed"),
         ("Click rate", percent(totals.click_rate), f"{number(totals.clicked)} clicks of sent"),

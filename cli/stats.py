@@ -6,8 +6,9 @@ from datetime import date, datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Column, Table
+from rich.text import Text
 
 from chalicelib.api.mappers import stats_out
 from chalicelib.api.schemas import Counts, StatsOut, StatsQuery
@@ -57,7 +58,7 @@ def show(
     console = results()
     days = stats.per_day(services, app, query.from_, query.to, query.template_id)
     report = stats_out(query.from_, query.to, days)
-    console.print(*stats_tables(report, console), trend_table(report))
+    console.print(*stats_tables(report, console), trend(report))
 
 
 def stats_tables(report: StatsOut, console: Console) -> list[Table]:
@@ -89,23 +90,20 @@ def counts_table(report: StatsOut, headers: dict[str, str], title: str | None = 
     return table
 
 
-def trend_table(report: StatsOut) -> Table:
-    """Each counter's sparkline over the days, and its total."""
+def trend(report: StatsOut) -> Group:
+    """Each counter's sparkline over the days, and its total, under a line saying what a mark
+    stands for (a line of its own: a table's title would wrap at the table's width)."""
     size = run_length(len(report.days), TREND_MARKS)
     every = "one mark a day" if size == 1 else f"one mark per {size} days (their average)"
-    title = f"Trend, {report.from_} to {report.to}, {every}"
     table = Table(
         Column("Metric", no_wrap=True),
         Column("Trend", no_wrap=True, style="cyan"),
         Column("Total", justify="right", no_wrap=True),
-        title=title,
-        title_justify="left",
-        min_width=len(title),  # a title never wraps: it is as wide as the table
     )
     for name in COLUMNS:
         marks = averages([getattr(day, name) for day in report.days], size)
         table.add_row(name, sparkline(marks), str(getattr(report.totals, name)))
-    return table
+    return Group(Text(f"Trend, {report.from_} to {report.to}, {every}", style="italic"), table)
 
 
 def rates(report: StatsOut) -> str:
