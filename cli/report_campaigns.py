@@ -21,7 +21,7 @@ REASONS = {
     "not_significant_first": "Not significant; the first variant was kept (fallback: first).",
     "not_significant_stopped": "Not significant; the rest of the audience got nothing "
     "(fallback: stop).",
-    "no_data": "No cards to compare: the first variant was kept.",
+    "no_data": "No card of the test had an answer to compare.",
 }
 
 

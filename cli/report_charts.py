@@ -86,8 +86,7 @@ def axis_top(largest: int) -> tuple[int, int]:
     four steps up to at least ``largest``."""
     rough = max(largest, 1) / 4
     power = 10 ** math.floor(math.log10(rough))
-    step = max(1, next(m * power for m in (1, 2, 5, 10) if m * power >= rough))
-    step = int(step)
+    step = int(max(1, next(m * power for m in (1, 2, 5, 10) if m * power >= rough)))
     return step * max(1, math.ceil(largest / step)), step
 
 

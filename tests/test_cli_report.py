@@ -262,6 +262,37 @@ def test_the_report_shows_each_campaign_with_its_variants_and_the_experiments_p_
     assert "Requested 40 cards asked for Sent 40 " in only_text  # the 40 holders, no others
 
 
+def test_only_the_newest_campaigns_with_activity_are_shown_and_the_page_says_so(
+    run, api, client, aws, wx, tmp_path, monkeypatch
+):
+    monkeypatch.setattr("cli.report.MAX_CAMPAIGNS", 2)
+    monkeypatch.setattr("cli.report.LISTING_PAGE", 1)  # a page per campaign: the cursor is used
+    api.put_template(PROMO, title="Winter promotion", category="reminder")
+    api.grant("oReportUser0001", PROMO)
+    names = ["First sale", "Second sale", "Third sale", "Draft sale"]
+    for name in names:
+        body = tmp_path / "campaign.json"
+        fields = {
+            "name": name,
+            "template_id": PROMO,
+            "audience": {"openids": ["oReportUser0001"]},
+            "data": {"thing1": "Winter sale", "character_string2": "SALE-1"},
+            "start": name != "Draft sale",
+        }
+        body.write_text(json.dumps(fields), encoding="utf-8")
+        assert run("campaigns", "create", APP_ID, str(body)).exit_code == 0
+        run_the_pipeline(client, aws)
+
+    text = visible(report(run, tmp_path))
+
+    assert "Third sale" in text and "Second sale" in text
+    assert "First sale" not in text and "Draft sale" not in text
+    assert "Only the 2 newest are shown; --campaign ID reports on another." in text
+    monkeypatch.setattr("cli.report.MAX_CAMPAIGNS", 10)
+    every = visible(report(run, tmp_path))
+    assert "First sale" in every and "Draft sale" not in every and "Only the" not in every
+
+
 def test_a_range_without_sends_says_so_instead_of_drawing_empty_charts(run, api, tmp_path):
     api.put_template(PROMO, title="Winter promotion", category="reminder")
 
