@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 CHECKOV := CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(TOOLS_VENV)/bin/checkov
+# The report's browser test drives Debian's Chromium (never a browser playwright downloads).
+CHROMIUM_STAMP := $(VENV)/.chromium
 STAGE ?= dev
 
 .PHONY: run test bench lint package clean
@@ -28,11 +30,18 @@ $(TOOLS_STAMP): infra/requirements-checkov.txt
 	$(TOOLS_VENV)/bin/python -m pip install --quiet -r infra/requirements-checkov.txt
 	touch $(TOOLS_STAMP)
 
+$(CHROMIUM_STAMP): | $(STAMP)
+	@command -v chromium >/dev/null || { \
+		echo "Installing Debian's chromium for the report's browser test (needs root)"; \
+		apt-get update && apt-get install -y --no-install-recommends chromium; }
+	touch $(CHROMIUM_STAMP)
+
 run: $(STAMP)
 	$(BIN)/python -m local
 
-# The suite includes a checkov run on the packaged template, hence the tools virtualenv.
-test: $(STAMP) $(TOOLS_STAMP)
+# The suite includes a checkov run on the packaged template, hence the tools virtualenv, and
+# the report in a headless browser, hence Chromium.
+test: $(STAMP) $(TOOLS_STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)

@@ -1,4 +1,5 @@
-"""The operator CLI `submsg`: apps, keys, templates, campaigns, stats, users, dead letters."""
+"""The operator CLI `submsg`: apps, keys, templates, campaigns, stats, report, users, dead
+letters."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ from typing import Annotated
 
 import typer
 
-from cli import apps, campaigns, dlq, keys, stats, template_sync, users
+from cli import apps, campaigns, dlq, keys, report, stats, template_sync, users
 from cli.errors import OperatorGroup
 from cli.target import Target
 
 app = typer.Typer(
     cls=OperatorGroup,
-    help="Operate submsg: apps, API keys, templates, campaigns, statistics, users, dead letters.",
+    help=(
+        "Operate submsg: apps, API keys, templates, campaigns, statistics and the report, "
+        "users, dead letters."
+    ),
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
@@ -23,6 +27,7 @@ app.add_typer(campaigns.commands, name="campaigns")
 app.add_typer(users.commands, name="users")
 app.add_typer(dlq.commands, name="dlq")
 app.command("stats")(stats.show)
+app.command("report")(report.write)
 
 
 @app.callback()

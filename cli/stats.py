@@ -6,8 +6,9 @@ from datetime import date, datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Column, Table
+from rich.text import Text
 
 from chalicelib.api.mappers import stats_out
 from chalicelib.api.schemas import Counts, StatsOut, StatsQuery
@@ -16,6 +17,7 @@ from chalicelib.domain.statistics import stats_day
 from chalicelib.services import stats
 from cli import target
 from cli.output import fits, results
+from cli.sparkline import averages, run_length, sparkline
 
 DEFAULT_DAYS = 7
 DAY_FORMATS = ["%Y-%m-%d"]
@@ -28,6 +30,8 @@ ALL_HEADERS = {**MESSAGE_HEADERS, **{n: f"grants\n{h}" for n, h in GRANT_HEADERS
 SHORT = {"requested": "req", "skipped": "skip", "unknown": "unkn", "converted": "conv"}
 SHORT_HEADERS = {name: SHORT.get(name, name) for name in MESSAGE_HEADERS}
 LEGEND = ", ".join(f"{short} = {name}" for name, short in SHORT.items())
+# Marks of a trend line: with the metric and total columns, a trend table fits 80 columns.
+TREND_MARKS = 40
 
 
 def show(
@@ -53,7 +57,8 @@ def show(
     query = StatsQuery.model_validate({"from": first, "to": last, "template_id": template})
     console = results()
     days = stats.per_day(services, app, query.from_, query.to, query.template_id)
-    console.print(*stats_tables(stats_out(query.from_, query.to, days), console))
+    report = stats_out(query.from_, query.to, days)
+    console.print(*stats_tables(report, console), trend(report))
 
 
 def stats_tables(report: StatsOut, console: Console) -> list[Table]:
@@ -83,6 +88,22 @@ def counts_table(report: StatsOut, headers: dict[str, str], title: str | None = 
     table.add_section()
     table.add_row("Total", *(str(getattr(report.totals, name)) for name in headers))
     return table
+
+
+def trend(report: StatsOut) -> Group:
+    """Each counter's sparkline over the days, and its total, under a line saying what a mark
+    stands for (a line of its own: a table's title would wrap at the table's width)."""
+    size = run_length(len(report.days), TREND_MARKS)
+    every = "one mark a day" if size == 1 else f"one mark per {size} days (their average)"
+    table = Table(
+        Column("Metric", no_wrap=True),
+        Column("Trend", no_wrap=True, style="cyan"),
+        Column("Total", justify="right", no_wrap=True),
+    )
+    for name in COLUMNS:
+        marks = averages([getattr(day, name) for day in report.days], size)
+        table.add_row(name, sparkline(marks), str(getattr(report.totals, name)))
+    return Group(Text(f"Trend, {report.from_} to {report.to}, {every}", style="italic"), table)
 
 
 def rates(report: StatsOut) -> str:

@@ -40,3 +40,15 @@ def per_day_of_campaign(
         for counter, value in campaigns.as_statistics(item).items():
             day[counter] += value
     return days
+
+
+def per_template(
+    services: Services, app: App, first: date, last: date
+) -> dict[str, dict[str, int]]:
+    """Each template's counters, summed over the shards and the days from ``first`` to ``last``."""
+    templates: dict[str, dict[str, int]] = {}
+    for item in services.store.counters.days(app.app_id, first.isoformat(), last.isoformat()):
+        totals = templates.setdefault(item.get("template_id", ""), dict.fromkeys(COUNTERS, 0))
+        for counter in COUNTERS:
+            totals[counter] += int(item.get(counter, 0))
+    return templates
