@@ -25,6 +25,7 @@ KEYS = (
     "campaign_10k_s",
     "campaign_throttle_ratio",
     "cold_start_ratio_bare",
+    "best_time_click_lift",
 )
 
 
@@ -129,6 +130,22 @@ def campaign_figures(report: Report, console: Console) -> None:
     )
 
 
+def engagement_figures(report: Report, console: Console) -> None:
+    from bench import engagement
+
+    with console.status("best send time, simulated population"):
+        found = engagement.measure()
+    report.figures["best_time_click_lift"] = round(found.lift, 3)
+    reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(found.reasons.items()))
+    report.row(
+        "click rate, best time vs sent at 10:00 (simulated)",
+        f"{found.best_rate:.1%} vs {found.now_rate:.1%}",
+        "reported",
+        f"lift {found.lift:+.0%} over {found.users:,} users; {reasons}; "
+        f"cards {found.delayed_hours_mean:.1f} h later on average",
+    )
+
+
 def local_campaign_figures(report: Report, console: Console) -> None:
     from bench import local_stack
 
@@ -188,6 +205,7 @@ def main() -> None:
         sweep_figures,
         moto_figures,
         campaign_figures,
+        engagement_figures,
         local_stack_figures,
         local_campaign_figures,
     ):

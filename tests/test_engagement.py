@@ -233,3 +233,28 @@ def test_without_adaptive_marketing_the_budget_is_the_base_whatever_happened():
 def test_an_app_without_a_marketing_cap_keeps_no_limit_for_the_engaged():
     clicked = Engagement(last_click_at=NOW)
     assert marketing_budget(None, clicked, NOW, True).per_week is None
+
+
+# On the in-memory store -----------------------------------------------------------------------
+
+
+def test_activity_adds_up_on_the_in_memory_store_too():
+    from chalicelib import bootstrap
+    from chalicelib.api.schemas import ActivityEventIn
+    from chalicelib.domain import clock
+    from chalicelib.services import activity, admin
+    from chalicelib.settings import Settings
+
+    services = bootstrap.build_in_memory(Settings())
+    app = admin.new_app("wx0000000000000009", "Memory")
+    admin.create_app(services, app, "made-up-secret")
+    now = clock.now()  # the pinned clock
+    moment = now - timedelta(days=1)
+    for _ in range(2):
+        event = ActivityEventIn(openid="oMemory", at=moment, kind="open")
+        assert activity.record(services, app, [event]) == 1
+    found = services.store.users.load(app.app_id, "oMemory").engagement
+    assert found.events == 2
+    hours = decayed(found.weights, moment)
+    assert sum(hours) == pytest.approx(2, rel=1e-9)
+    assert services.store.engagement.app_tally(app.app_id).events == 2

@@ -5,6 +5,7 @@ request per user whatever it holds."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from chalicelib.adapters.store import layout
@@ -34,8 +35,10 @@ _INSTANTS = (LAST_CLICK_AT, LAST_UNCLICKED_AT, SWITCHED_OFF_AT)
 
 
 def _added(tally: Tally) -> dict[str, Any]:
+    """ADDs of the tally's weights, as decimals of 12 significant digits (as DynamoDB keeps)."""
     added: dict[str, Any] = {
-        layout.activity_attribute(era, hour): value for (era, hour), value in tally.weights.items()
+        layout.activity_attribute(era, hour): Decimal(f"{value:.12g}")
+        for (era, hour), value in tally.weights.items()
     }
     if tally.events:
         added[EVENTS] = tally.events
