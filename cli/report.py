@@ -21,7 +21,7 @@ from cli.errors import OperatorError
 from cli.output import notes
 from cli.report_campaigns import CampaignLine
 from cli.report_page import ReportData, TemplateLine, page
-from cli.stats import DAY_FORMATS, DEFAULT_DAYS
+from cli.stats import DEFAULT_DAYS, FromOption, ToOption
 
 MAX_DAYS = 367  # as GET /v1/stats
 MAX_CAMPAIGNS = 10  # shown without --campaign, the newest first
@@ -31,16 +31,8 @@ LISTING_PAGE = 100
 def write(
     ctx: typer.Context,
     app_id: Annotated[str, typer.Argument(help="The mini-program's appid.")],
-    from_: Annotated[
-        datetime | None,
-        typer.Option(
-            "--from", formats=DAY_FORMATS, help="First day (default: 6 days before --to)."
-        ),
-    ] = None,
-    to: Annotated[
-        datetime | None,
-        typer.Option(formats=DAY_FORMATS, help="Last day (default: today in the app's timezone)."),
-    ] = None,
+    from_: FromOption = None,
+    to: ToOption = None,
     campaign: Annotated[
         str | None, typer.Option(help="Only this campaign's cards (cmp_…).")
     ] = None,

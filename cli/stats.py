@@ -34,19 +34,21 @@ LEGEND = ", ".join(f"{short} = {name}" for name, short in SHORT.items())
 TREND_MARKS = 40
 
 
+FromOption = Annotated[
+    datetime | None,
+    typer.Option("--from", formats=DAY_FORMATS, help="First day (default: 6 days before --to)."),
+]
+ToOption = Annotated[
+    datetime | None,
+    typer.Option(formats=DAY_FORMATS, help="Last day (default: today in the app's timezone)."),
+]
+
+
 def show(
     ctx: typer.Context,
     app_id: Annotated[str, typer.Argument(help="The mini-program's appid.")],
-    from_: Annotated[
-        datetime | None,
-        typer.Option(
-            "--from", formats=DAY_FORMATS, help="First day (default: 6 days before --to)."
-        ),
-    ] = None,
-    to: Annotated[
-        datetime | None,
-        typer.Option(formats=DAY_FORMATS, help="Last day (default: today in the app's timezone)."),
-    ] = None,
+    from_: FromOption = None,
+    to: ToOption = None,
     template: Annotated[str | None, typer.Option(help="Only this template id.")] = None,
 ) -> None:
     """Daily counters of an app, in the app's timezone."""

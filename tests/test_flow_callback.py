@@ -54,6 +54,22 @@ def popup_xml(status: str, template_id: str = TEMPLATE, created: int = 170000000
     )
 
 
+def change_event_json(*rejected: str) -> str:
+    """A subscribe_msg_change_event, in JSON, switching ``rejected`` templates off."""
+    return json.dumps(
+        {
+            "ToUserName": "gh_000000000001",
+            "FromUserName": OPENID,
+            "CreateTime": "1700000100",
+            "MsgType": "event",
+            "Event": "subscribe_msg_change_event",
+            "SubscribeMsgChangeEvent": {
+                "List": [{"TemplateId": t, "SubscribeStatusString": "reject"} for t in rejected]
+            },
+        }
+    )
+
+
 def subscriptions(api) -> dict[str, dict]:
     items = api.call("GET", f"/v1/users/{OPENID}/subscriptions").json_body["items"]
     return {i["template_id"]: i for i in items}
@@ -105,21 +121,7 @@ def test_switching_a_template_off_rejects_the_long_term_grant_and_drops_credits(
     api.grant()
     api.grant(template_id=LONG_TERM)
     assert subscriptions(api)[LONG_TERM]["long_term"] == "active"
-    body = json.dumps(
-        {
-            "ToUserName": "gh_000000000001",
-            "FromUserName": OPENID,
-            "CreateTime": "1700000100",
-            "MsgType": "event",
-            "Event": "subscribe_msg_change_event",
-            "SubscribeMsgChangeEvent": {
-                "List": [
-                    {"TemplateId": LONG_TERM, "SubscribeStatusString": "reject"},
-                    {"TemplateId": TEMPLATE, "SubscribeStatusString": "reject"},
-                ]
-            },
-        }
-    )
+    body = change_event_json(LONG_TERM, TEMPLATE)
     admin.update_app(configured, APP_ID, {"callback_format": "json"})
     assert push(client, body, signed(), "application/json").status_code == 200
     found = subscriptions(api)

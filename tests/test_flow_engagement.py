@@ -3,7 +3,6 @@ marketing budget; against moto, with the sender run as Lambda runs it."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,7 +12,7 @@ from chalicelib import bootstrap
 from chalicelib.domain import clock
 from chalicelib.services import admin
 from tests.conftest import APP_ID, OPENID, drain, make_tenant, run_due_sweep
-from tests.test_flow_callback import TOKEN, push, signed
+from tests.test_flow_callback import TOKEN, change_event_json, push, signed
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 REMINDER = "TplClassReminder00000000000000000000000001"
@@ -279,17 +278,9 @@ def test_switching_messages_off_makes_the_budget_zero(
 ):
     admin.set_callback_secrets(services, APP_ID, TOKEN, None)
     admin.update_app(services, APP_ID, {"callback_format": "json"})
-    body = {
-        "ToUserName": "gh_000000000001",
-        "FromUserName": OPENID,
-        "CreateTime": "1700000100",
-        "MsgType": "event",
-        "Event": "subscribe_msg_change_event",
-        "SubscribeMsgChangeEvent": {
-            "List": [{"TemplateId": REMINDER, "SubscribeStatusString": "reject"}]
-        },
-    }
-    assert push(client, json.dumps(body), signed(), "application/json").status_code == 200
+    assert (
+        push(client, change_event_json(REMINDER), signed(), "application/json").status_code == 200
+    )
     found = budget(api)
     assert (found["per_week"], found["reason"]) == (0, "switched_off")
     card = marketing(api, client, aws)
@@ -317,6 +308,18 @@ def test_erasing_a_user_erases_the_engagement(api, templates, services):
 # Campaigns ------------------------------------------------------------------------------------
 
 
+def best_time_campaign(api, **extra):
+    body = {
+        "name": "Spring tea",
+        "template_id": PROMO,
+        "audience": {"holders": {}},
+        "data": DATA,
+        "best_time": {"within_hours": 24},
+        **extra,
+    }
+    return api.call("POST", "/v1/campaigns", body)
+
+
 def test_a_best_time_campaign_sends_each_holder_at_their_own_hour_and_counts_fatigue(
     api, templates, services, client, aws, wx, pinned_clock
 ):
@@ -335,14 +338,7 @@ def test_a_best_time_campaign_sends_each_holder_at_their_own_hour_and_counts_fat
     api.grant(tired, PROMO)
     bootstrap.services().config.forget(("app", APP_ID))
 
-    body = {
-        "name": "Spring tea",
-        "template_id": PROMO,
-        "audience": {"holders": {}},
-        "data": DATA,
-        "best_time": {"within_hours": 24},
-    }
-    created = api.call("POST", "/v1/campaigns", body)
+    created = best_time_campaign(api)
     assert created.status_code == 201, created.json_body
     assert created.json_body["best_time"] == {"within_hours": 24}
     found = until_done(client, aws, api, created.json_body["id"], pinned_clock, step_s=1800)
@@ -368,12 +364,4 @@ def test_a_best_time_campaign_sends_each_holder_at_their_own_hour_and_counts_fat
     ],
 )
 def test_a_best_time_campaign_is_neither_throttled_nor_an_experiment(api, templates, extra):
-    body = {
-        "name": "Spring tea",
-        "template_id": PROMO,
-        "audience": {"holders": {}},
-        "data": DATA,
-        **extra,
-        "best_time": {"within_hours": 24},
-    }
-    assert "best_time" in field_names(api.call("POST", "/v1/campaigns", body))
+    assert "best_time" in field_names(best_time_campaign(api, **extra))
