@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from chalicelib.domain.engagement import MAX_WITHIN_HOURS
 from chalicelib.domain.keywords import KeywordType
 from chalicelib.domain.records import (
     CampaignStatus,
@@ -180,7 +181,7 @@ class PreferencesOut(Response):
 
 
 class BestTimeIn(Request):
-    within_hours: int = Field(ge=1, le=72)
+    within_hours: int = Field(ge=1, le=MAX_WITHIN_HOURS)
 
 
 class BestTimeOut(Response):

@@ -27,6 +27,7 @@ MIN_USER_EVENTS = 5  # fewer: the app's combined histogram decides
 MIN_APP_EVENTS = 20  # fewer: no history, the card goes at once
 MAX_WITHIN_HOURS = 72
 EVENTS_MAX_AGE = timedelta(days=90)
+CLOCK_SKEW = timedelta(seconds=60)  # an event this far ahead is the reporter's clock, not news
 
 FATIGUE_AFTER_UNCLICKED = 3  # marketing cards in a row
 FATIGUED_FOR = timedelta(days=14)
@@ -37,14 +38,6 @@ ENGAGED_WITHIN = timedelta(days=28)
 # a user seen at 23:00 is likelier at 21:00 than at noon. The same hour on the other days of the
 # week adds its average, so a user seen at 15:00 on Monday is likely at 15:00 on Tuesday.
 NEIGHBOUR_SHARES = (0.5, 0.25, 0.125)
-
-
-class ActivityKind(StrEnum):
-    OPEN = "open"
-    PURCHASE = "purchase"
-    CUSTOM = "custom"
-    CLICK = "click"  # a card was clicked (recorded by submsg)
-    POPUP = "popup"  # the subscription popup was answered (recorded by submsg)
 
 
 class SendTimeReason(StrEnum):

@@ -41,11 +41,11 @@ def app_also_active(services: Services, app: App, tally: Tally, shard_of: str) -
 
 
 def _check_moments(events: Sequence[ActivityEventIn], now: datetime) -> None:
-    oldest = now - engagement.EVENTS_MAX_AGE
+    oldest, latest = now - engagement.EVENTS_MAX_AGE, now + engagement.CLOCK_SKEW
     problems = [
-        FieldProblem(f"events[{n}].at", "in the future" if e.at > now else "older than 90 days")
+        FieldProblem(f"events[{n}].at", "in the future" if e.at > latest else "older than 90 days")
         for n, e in enumerate(events)
-        if not oldest <= e.at <= now
+        if not oldest <= e.at <= latest
     ]
     if problems:
         raise ValidationFailed("Some events are not within the last 90 days.", problems)

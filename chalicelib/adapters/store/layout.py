@@ -142,6 +142,11 @@ def activity_bucket(attribute: str) -> tuple[int, int] | None:
     return int(era), int(hour)
 
 
+def cap_counter_of(sort_key: str) -> str:
+    """``<category>#<window>`` of a cap counter's sort key."""
+    return sort_key.removeprefix("CAP#")
+
+
 def message_key(message_id: str) -> Key:
     return {PK: f"MSG#{message_id}", SK: "MSG"}
 

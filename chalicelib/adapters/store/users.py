@@ -71,7 +71,7 @@ class Users:
             elif kind == "ENGAGE":
                 state.engagement = engagement_of(item)
             elif kind == "CAP":
-                state.cap_counts[item["sk"].removeprefix("CAP#")] = int(item.get("n", 0))
+                state.cap_counts[layout.cap_counter_of(item["sk"])] = int(item.get("n", 0))
         return state
 
     def timezones(self, app_id: str, openids: Sequence[str]) -> dict[str, str | None]:
