@@ -132,6 +132,24 @@ def test_a_lost_sqs_message_is_found_again_after_its_lease(granted, clock, clien
     assert len(wx.sent) == 1
 
 
+def test_a_card_still_queued_is_enqueued_again_less_and_less_often(
+    granted, clock, client, aws, wx
+):
+    """A long queue, not a lost message: each copy waits as long as the card has waited."""
+    message_id = granted.send().json_body["id"]
+    copies = []
+    for seconds in range(30, 500, 30):
+        clock.at(START + timedelta(seconds=seconds))
+        if run_due_sweep()["enqueued"]:
+            copies.append(seconds)
+    # Sweeps every 30 s: the first after its 60 s lease, then at twice the age each time
+    # (one a minute would be 8 copies).
+    assert copies == [90, 180, 360]
+    drain(client, aws)
+    assert status(granted, message_id) == "sent"
+    assert len(wx.sent) == 1
+
+
 def test_overlapping_sweeps_and_a_crash_between_enqueue_and_mark_send_once(
     granted, clock, client, aws, wx, monkeypatch
 ):

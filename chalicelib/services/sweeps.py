@@ -80,6 +80,11 @@ def _mark_queued(services: Services, message: Message, work_at: int, now: dateti
     if steps is None:
         return 0
     lease = timedelta(seconds=services.settings.enqueue_lease_s)
+    if message.status is S.QUEUED:
+        # Enqueued before and still not claimed: far likelier waiting in a long queue than
+        # lost, so each new copy waits as long as the card has already waited (a lost one is
+        # still found one lease after send_at; a backlog gets a few copies, not one a lease).
+        lease = max(lease, now - message.send_at)
     enqueued = steps.transition(
         Move.ENQUEUE, work_at=max(message.send_at, now) + lease, work_at_ms=work_at
     )
