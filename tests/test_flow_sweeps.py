@@ -132,9 +132,7 @@ def test_a_lost_sqs_message_is_found_again_after_its_lease(granted, clock, clien
     assert len(wx.sent) == 1
 
 
-def test_a_card_still_queued_is_enqueued_again_less_and_less_often(
-    granted, clock, client, aws, wx
-):
+def test_a_card_still_queued_is_enqueued_again_less_and_less_often(granted, clock, client, aws, wx):
     """A long queue, not a lost message: each copy waits as long as the card has waited."""
     message_id = granted.send().json_body["id"]
     copies = []

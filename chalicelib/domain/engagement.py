@@ -35,8 +35,9 @@ SWITCHED_OFF_FOR = timedelta(days=14)
 ENGAGED_WITHIN = timedelta(days=28)
 
 # An hour lends half its weight to each neighbour, a quarter two hours away, an eighth three:
-# a user seen at 23:00 is likelier at 21:00 than at noon. The same hour on the other days of the
-# week adds its average, so a user seen at 15:00 on Monday is likely at 15:00 on Tuesday.
+# a user seen at 23:00 is likelier at 21:00 than at noon. The same hour of every day of the week
+# adds its total: a habit seen on five days outweighs one event today at another hour, and the
+# weekday itself still counts twice (Monday 15:00 beats Tuesday 15:00 for a Monday habit).
 NEIGHBOUR_SHARES = (0.5, 0.25, 0.125)
 
 
@@ -107,7 +108,7 @@ def decayed(weights: Mapping[Bucket, float], now: datetime) -> list[float]:
 
 
 def smoothed(hours: Sequence[float]) -> list[float]:
-    """Each hour blended with its neighbours (around the week) and with its hour on other days."""
+    """Each hour blended with its neighbours (around the week), plus its hour of every day."""
     n = len(hours)
     local = [
         hours[i]
@@ -117,7 +118,7 @@ def smoothed(hours: Sequence[float]) -> list[float]:
         )
         for i in range(n)
     ]
-    daily = [sum(local[h::24]) / 7 for h in range(24)]
+    daily = [sum(local[h::24]) for h in range(24)]
     return [local[i] + daily[i % 24] for i in range(n)]
 
 
