@@ -33,7 +33,8 @@ $(TOOLS_STAMP): infra/requirements-checkov.txt
 $(CHROMIUM_STAMP): | $(STAMP)
 	@command -v chromium >/dev/null || { \
 		echo "Installing Debian's chromium for the report's browser test (needs root)"; \
-		apt-get update && apt-get install -y --no-install-recommends chromium; }
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+			chromium; }
 	touch $(CHROMIUM_STAMP)
 
 run: $(STAMP)
