@@ -28,7 +28,8 @@ from chalicelib.services import activity
 from chalicelib.services.templates import find_template
 
 REFUSALS = (GrantResult.REJECT, GrantResult.BAN)
-FIRST_TIME, POPUP, SWITCHED_OFF = "first_time", "popup", "switched_off"
+FIRST_TIME, POPUP = "first_time", "popup"
+SWITCHED_OFF = "engagement:switched_off"  # a colon: never a template id (those name the others)
 
 
 class AlreadyRecorded(Exception):
