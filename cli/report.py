@@ -77,8 +77,9 @@ def gather(
         campaign_lines = [_campaign_line(services, campaign, templates, report.totals)]
         more = False
     else:
-        report = stats_out(first, last, stats.per_day(services, app, first, last))
-        template_lines = _template_lines(services, app, first, last, templates)
+        items = stats.counted(services, app, first, last)  # one read for both
+        report = stats_out(first, last, stats.summed_by(items, "day"))
+        template_lines = _template_lines(stats.summed_by(items, "template_id"), templates, first)
         campaign_lines, more = _active_campaigns(services, app, first, last, templates)
     return ReportData(
         app_id=app.app_id,
@@ -104,11 +105,10 @@ def _template_line(template_id: str, known: dict[str, Template], totals: Totals)
 
 
 def _template_lines(
-    services: Services, app: App, first: date, last: date, known: dict[str, Template]
+    counted: dict[str, dict[str, int]], known: dict[str, Template], first: date
 ) -> list[TemplateLine]:
     """Every template of the app, and deleted ones that still counted in the range; the
     busiest first."""
-    counted = stats.per_template(services, app, first, last)
     lines = [
         _template_line(template_id, known, totals_of(counted.get(template_id, {}), first))
         for template_id in sorted(set(known) | set(counted))

@@ -17,7 +17,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain import policy
-from chalicelib.domain.records import Bucket, CapPeriod, Engagement, QuietHours
+from chalicelib.domain.records import App, Bucket, CapPeriod, Category, Engagement, QuietHours
 
 WEEK_HOURS = 7 * 24
 HALF_LIFE = timedelta(days=28)
@@ -189,6 +189,12 @@ class Budget:
     per_week: int | None  # None: no marketing cap
     reason: BudgetReason
     until: datetime | None = None
+
+
+def app_marketing_budget(app: App, engagement: Engagement, now: datetime) -> Budget:
+    """A user's marketing budget under the app's settings: its marketing cap as the base."""
+    cap = app.caps.get(Category.MARKETING)
+    return marketing_budget(cap.limit if cap else None, engagement, now, app.adaptive_marketing)
 
 
 def marketing_budget(

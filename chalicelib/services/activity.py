@@ -85,10 +85,8 @@ def _window(app: App, template: Template, state: UserState, urgent: bool, now: d
         return Window(policy.user_timezone(state.preferences, app), quiet)
     limit = cap.limit
     if category is Category.MARKETING:
-        budget = engagement.marketing_budget(
-            cap.limit, state.engagement, now, app.adaptive_marketing
-        )
-        limit = budget.per_week if budget.per_week is not None else cap.limit
+        budget = engagement.app_marketing_budget(app, state.engagement, now).per_week
+        limit = cap.limit if budget is None else budget
     prefix = f"{category.value}#"
     full = frozenset(
         name.removeprefix(prefix)

@@ -12,7 +12,6 @@ from chalicelib.domain import clock, engagement, policy
 from chalicelib.domain.errors import FieldProblem, NotFound, ValidationFailed
 from chalicelib.domain.records import (
     App,
-    Category,
     Credit,
     GrantResult,
     GrantSource,
@@ -164,10 +163,7 @@ def subscriptions(services: Services, app: App, openid: str) -> UserSubscription
         grant = state.grants.get(template.template_id)
         prompt, reason = policy.should_prompt(template, len(usable), grant, now)
         found.append(Subscription(template, usable, grant, prompt, reason))
-    cap = app.caps.get(Category.MARKETING)
-    budget = engagement.marketing_budget(
-        cap.limit if cap else None, state.engagement, now, app.adaptive_marketing
-    )
+    budget = engagement.app_marketing_budget(app, state.engagement, now)
     return UserSubscriptions(found, budget)
 
 

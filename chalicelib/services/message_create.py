@@ -171,7 +171,7 @@ def _reserve(services: Services, draft: _Draft) -> Message:
         if policy.opted_out(state.preferences, template.category, template.template_id):
             raise OptedOut("The user opted out of this message.")
         if draft.body.best_time is not None:
-            draft = _at_best_time(services, draft, state)
+            draft = _at_best_time(services, draft, state, draft.body.best_time.within_hours)
         conflicted = False
         for credit in _candidates(draft, state):
             message = _new_message(services, draft, credit, state.preferences.timezone)
@@ -193,8 +193,7 @@ def _reserve(services: Services, draft: _Draft) -> Message:
     raise NoGrant("The user has no unused grant for this template.")
 
 
-def _at_best_time(services: Services, draft: _Draft, state: UserState) -> _Draft:
-    within = draft.body.best_time.within_hours if draft.body.best_time else 0
+def _at_best_time(services: Services, draft: _Draft, state: UserState, within: int) -> _Draft:
     send_at, reason = activity.best_time(
         services, draft.app, draft.template, state, within, draft.urgent, draft.now
     )

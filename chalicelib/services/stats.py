@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
+from chalicelib.adapters.store.table import Item
 from chalicelib.domain import campaigns
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.records import App
@@ -15,14 +17,25 @@ def per_day(
     services: Services, app: App, first: date, last: date, template_id: str | None = None
 ) -> dict[str, dict[str, int]]:
     """Each day's counters, summed over the shards (and templates, unless one is asked for)."""
-    days: dict[str, dict[str, int]] = {}
-    for item in services.store.counters.days(app.app_id, first.isoformat(), last.isoformat()):
-        if template_id and item.get("template_id") != template_id:
-            continue
-        day = days.setdefault(item["day"], dict.fromkeys(COUNTERS, 0))
+    items = counted(services, app, first, last)
+    if template_id:
+        items = [item for item in items if item.get("template_id") == template_id]
+    return summed_by(items, "day")
+
+
+def counted(services: Services, app: App, first: date, last: date) -> list[Item]:
+    """The counter items of the app's days from ``first`` to ``last`` (one Query)."""
+    return list(services.store.counters.days(app.app_id, first.isoformat(), last.isoformat()))
+
+
+def summed_by(items: Iterable[Item], attribute: str) -> dict[str, dict[str, int]]:
+    """The counters of ``items`` summed per value of ``attribute`` (a day, a template)."""
+    sums: dict[str, dict[str, int]] = {}
+    for item in items:
+        totals = sums.setdefault(item.get(attribute, ""), dict.fromkeys(COUNTERS, 0))
         for counter in COUNTERS:
-            day[counter] += int(item.get(counter, 0))
-    return days
+            totals[counter] += int(item.get(counter, 0))
+    return sums
 
 
 def per_day_of_campaign(
@@ -40,15 +53,3 @@ def per_day_of_campaign(
         for counter, value in campaigns.as_statistics(item).items():
             day[counter] += value
     return days
-
-
-def per_template(
-    services: Services, app: App, first: date, last: date
-) -> dict[str, dict[str, int]]:
-    """Each template's counters, summed over the shards and the days from ``first`` to ``last``."""
-    templates: dict[str, dict[str, int]] = {}
-    for item in services.store.counters.days(app.app_id, first.isoformat(), last.isoformat()):
-        totals = templates.setdefault(item.get("template_id", ""), dict.fromkeys(COUNTERS, 0))
-        for counter in COUNTERS:
-            totals[counter] += int(item.get(counter, 0))
-    return templates
