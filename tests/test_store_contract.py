@@ -6,6 +6,7 @@ Each test runs against both; the repositories and services are written once, for
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 
 import boto3
 import pytest
@@ -63,6 +64,21 @@ def test_a_put_answers_what_it_replaced_and_a_get_reads_it_back(table):
     assert table.get(key("A")) == {**key("A"), "n": 1, "tags": ["x"]}
     assert table.write(Put({**key("A"), "n": 2}))["n"] == 1
     assert table.get(key("missing")) is None
+
+
+def test_get_many_answers_the_items_that_exist_past_a_batch_of_100(table):
+    for n in range(150):
+        table.write(Put({**key(f"U{n}"), "n": n}))
+    keys = [key(f"U{n}") for n in range(150)] + [key("missing")]
+    found = table.get_many(keys)
+    assert sorted(item["n"] for item in found) == list(range(150))
+    assert table.get_many([]) == []
+
+
+def test_adds_of_decimals_sum_exactly(table):
+    table.write(Update(key("A"), add={"w": Decimal("0.1")}))
+    table.write(Update(key("A"), add={"w": Decimal("0.2")}))
+    assert Decimal(str(table.get(key("A"))["w"])) == Decimal("0.3")
 
 
 def test_none_is_stored_as_null_only_when_asked(table):
