@@ -39,8 +39,13 @@ def build(settings: Settings) -> Services:
     from chalicelib.adapters.store.dynamo import DynamoTable
 
     session = boto3.session.Session()
+    # Every request is built by the store's and queue's own operations from validated records,
+    # and AWS validates it again: checking it in the client too costs CPU on every call.
     config = Config(
-        connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+        connect_timeout=2,
+        read_timeout=5,
+        retries={"mode": "standard", "max_attempts": 3},
+        parameter_validation=False,
     )
     table = DynamoTable(session.client("dynamodb", config=config), settings.table_name)
     return Services(

@@ -9,12 +9,18 @@ moto 5.2.5 has habits that real DynamoDB and SQS do not:
   hash key (an index kept as items are written).
 - Nothing stops two requests from interleaving inside a transaction. Here every DynamoDB request
   runs alone, as DynamoDB's transactions are isolated.
-- Its server lists moto's own folder on disk for every request it dispatches. Here once.
+- Its server lists moto's own folder on disk for every request it dispatches, and the methods
+  of a handler's class for every request it answers. Here once each.
+- Building an item re-measures the whole item for every attribute added (a check of the 400 KB
+  limit that is quadratic in the attributes); the validation of a transaction parses each update
+  expression again on every request. Here an item is measured once, and an expression parsed
+  once per distinct text.
 - SQS reads the clock through ``datetime`` arithmetic several times per message held, and looks
   up the queue's retention period by computing every queue attribute (three counts over all
   messages) once per message received: a receive from a queue of 2 000 messages costs tens of
   milliseconds. Here the clock is read as ``time.time()`` (the same instant) and the retention
-  period is read as it is stored.
+  period is read as it is stored. A send computes every attribute of its queue to read one (is
+  content-based deduplication on?); here it reads that one.
 
 Conditions, error answers and the reasons of ``TransactionCanceledException`` stay moto's own:
 the transaction below walks the items in moto's order and calls moto's operations and checks.
@@ -36,10 +42,15 @@ from typing import Any
 
 import moto
 from moto import backends as moto_backends
+from moto.core import responses as moto_core_responses
+from moto.core.parse import BaseJSONParser
+from moto.core.serialize import BaseJSONSerializer
+from moto.core.utils import camelcase_to_underscores
 from moto.dynamodb import models as moto_models
 from moto.dynamodb import responses as moto_responses
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
+    ItemSizeTooLarge,
     MockValidationException,
     MultipleTransactionsException,
     TooManyTransactionsException,
@@ -47,16 +58,19 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models import dynamo_type as moto_dynamo_type
 from moto.dynamodb.models import table as moto_table_module
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.sqs import models as sqs_models
 from moto.sqs.models import Message as SqsMessage
+from moto.sqs.models import Queue as SqsQueue
 from moto.sqs.models import SQSBackend
 
 SUPPORTED_MOTO = "5.2.5"
 MAX_TRANSACTION_ITEMS = 100
+MAX_ITEM_BYTES = 405_000  # moto's own figure for DynamoDB's 400 KB item limit
 OPERATIONS = ("ConditionCheck", "Put", "Delete", "Update")
 
 ItemKey = tuple[DynamoType, DynamoType | None]
@@ -85,21 +99,34 @@ def _call_action_alone(original: Callable[[DynamoHandler], Any]) -> Callable[...
 
 @dataclass
 class _UndoLog:
-    """The items a transaction touched, as they were before it; ``undo`` puts them back."""
+    """The items a transaction touched, as they were before it; ``undo`` puts them back.
 
-    before: dict[tuple[str, ItemKey], tuple[Table, Item | None]] = field(default_factory=dict)
+    Each entry keeps the stored item and its attribute dict: a Put or a Delete puts another item
+    in its place, and an update without moto gives it a new dict, so neither changes what is
+    kept. Only before moto updates an item in place is a copy taken (``copy_before``).
+    """
+
+    before: dict[tuple[str, ItemKey], tuple[Table, Item | None, Any]] = field(default_factory=dict)
 
     def remember(self, table: Table, key: ItemKey, current: Item | None) -> None:
-        self.before.setdefault((table.name, key), (table, copy.deepcopy(current)))
+        attrs = current.attrs if current is not None else None
+        self.before.setdefault((table.name, key), (table, current, attrs))
+
+    def copy_before(self, table: Table, key: ItemKey) -> None:
+        _, item, _ = self.before[(table.name, key)]
+        kept = copy.deepcopy(item)
+        self.before[(table.name, key)] = (table, kept, kept.attrs if kept is not None else None)
 
     def undo(self) -> None:
-        for (_, (hash_key, range_key)), (table, item) in self.before.items():
+        for (_, (hash_key, range_key)), (table, item, attrs) in self.before.items():
             if item is None:
                 _remove(table, hash_key, range_key)
-            elif range_key is None:
-                table.items[hash_key] = item
             else:
-                table.items[hash_key][range_key] = item
+                item.attrs = attrs
+                if range_key is None:
+                    table.items[hash_key] = item
+                else:
+                    table.items[hash_key][range_key] = item
             _indexed(table, hash_key, range_key)
 
 
@@ -161,8 +188,9 @@ def _write_one(
             raise ConditionalCheckFailed(item=old_image)
         if kind != "ConditionCheck":
             table = backend.get_table(table_name)
-            undo.remember(table, backend.get_keys_value(table, key), current)
-            _apply(backend, kind, operation, key, condition, names, values)
+            item_key = backend.get_keys_value(table, key)
+            undo.remember(table, item_key, current)
+            _apply(backend, kind, operation, key, condition, names, values, undo, item_key)
         return (None, None, None)
     except (MultipleTransactionsException, MockValidationException):
         raise
@@ -191,6 +219,8 @@ def _apply(
     condition: str | None,
     names: dict[str, str] | None,
     values: dict[str, Any] | None,
+    undo: _UndoLog,
+    item_key: ItemKey,
 ) -> None:
     table_name = operation["TableName"]
     expression = {
@@ -203,9 +233,9 @@ def _apply(
     elif kind == "Delete":
         backend.delete_item(table_name, key, **expression)
     else:
-        backend.update_item(
-            table_name, key, update_expression=operation["UpdateExpression"], **expression
-        )
+        update = {"key": key, "update_expression": operation["UpdateExpression"], **expression}
+        table = backend.get_table(table_name)
+        _update(backend, table_name, (), update, lambda: undo.copy_before(table, item_key))
 
 
 # Queries that read what they ask for ------------------------------------------------------------
@@ -343,10 +373,23 @@ def put_item(self: Table, *args: Any, **kwargs: Any) -> Item:
 
 
 def update_item(self: DynamoDBBackend, table_name: str, *args: Any, **kwargs: Any) -> Item:
-    table = self.get_table(table_name)
-    item = _simple_update(self, table, *args, **kwargs)
+    return _update(self, table_name, args, kwargs)
+
+
+def _update(
+    backend: DynamoDBBackend,
+    table_name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    before_moto: Callable[[], None] | None = None,
+) -> Item:
+    """The update without moto when it is plain, else moto's (``before_moto`` runs first)."""
+    table = backend.get_table(table_name)
+    item = _simple_update(backend, table, *args, **kwargs)
     if item is None:
-        item = _original["update_item"](self, table_name, *args, **kwargs)
+        if before_moto is not None:
+            before_moto()
+        item = _original["update_item"](backend, table_name, *args, **kwargs)
     _indexed(table, item.hash_key, item.range_key)
     return item
 
@@ -370,7 +413,7 @@ class ParsedCondition:
         self._key = (
             expression or "",
             json.dumps(names, sort_keys=True),
-            json.dumps(values, sort_keys=True),
+            json.dumps(values, sort_keys=True, default=repr),  # repr: binary values
         )
 
     def parse(self) -> Any:
@@ -487,15 +530,164 @@ def _simple_update(
             data[table.range_key_attr] = key[table.range_key_attr]
         table.put_item(data)
         item = table.get_item(hash_key, range_key)
+    attrs = _Measured(item.attrs)
     for attribute, value in plan.set.items():
-        item.attrs[attribute] = DynamoType(value)
+        attrs.put(attribute, DynamoType(value))
     for attribute, value in plan.add.items():
-        item.attrs[attribute] = item.attrs.get(attribute, DynamoType({"N": "0"})) + DynamoType(
-            value
-        )
+        attrs.put(attribute, attrs.get(attribute, DynamoType({"N": "0"})) + DynamoType(value))
     for attribute in plan.remove:
-        item.attrs.pop(attribute, None)
+        attrs.pop(attribute)
+    item.attrs = attrs.done()  # a new dict: what a transaction keeps to undo stays as it was
     return item
+
+
+class _Measured:
+    """A copy of an item's attributes, changed with moto's size check (each attribute put is
+    refused when the item, the attribute's old value still counted, would pass the limit),
+    the size kept as a running total instead of summed again on every put."""
+
+    def __init__(self, attrs: dict[str, DynamoType]) -> None:
+        self._attrs = dict(attrs)
+        self._size = sum(_attribute_size(name, value) for name, value in attrs.items())
+
+    def get(self, name: str, default: DynamoType) -> DynamoType:
+        return self._attrs.get(name, default)
+
+    def put(self, name: str, value: DynamoType) -> None:
+        added = _attribute_size(name, value)
+        if self._size + added > MAX_ITEM_BYTES:
+            raise ItemSizeTooLarge
+        old = self._attrs.get(name)
+        self._size += added - (_attribute_size(name, old) if old is not None else 0)
+        self._attrs[name] = value
+
+    def pop(self, name: str) -> None:
+        old = self._attrs.pop(name, None)
+        if old is not None:
+            self._size -= _attribute_size(name, old)
+
+    def done(self) -> Any:
+        attrs = moto_dynamo_type.LimitedSizeDict()
+        dict.update(attrs, self._attrs)
+        return attrs
+
+
+def _attribute_size(name: str, value: DynamoType) -> int:
+    return moto_dynamo_type.bytesize(name) + value.size()
+
+
+# Items measured once, expressions and method names looked up once -------------------------------
+
+
+def item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, attrs: Any) -> None:
+    """moto's ``Item.__init__``: the same attributes and the same ItemSizeTooLarge, the size
+    summed once rather than once per attribute added."""
+    self.hash_key = hash_key
+    self.range_key = range_key
+    self.attrs = moto_dynamo_type.LimitedSizeDict()
+    size = 0
+    for name, value in attrs.items():
+        typed = DynamoType(value)
+        size += _attribute_size(name, typed)
+        if size > MAX_ITEM_BYTES:
+            raise ItemSizeTooLarge
+        dict.__setitem__(self.attrs, name, typed)
+
+
+class UpdateExpressionsParsedOnce:
+    """Stands in for ``UpdateExpressionParser`` where moto's request handler only reads the tree
+    (to check the names a transaction's updates use); the writes still parse their own."""
+
+    def __init__(self, parser: Any) -> None:
+        self._parser = parser
+        self._trees: dict[str, Any] = {}
+
+    def make(self, expression: str) -> Any:
+        tree = self._trees.get(expression)
+        if tree is None:
+            tree = self._parser.make(expression)
+            if len(self._trees) >= _PARSED_LIMIT:
+                self._trees.clear()
+            self._trees[expression] = tree
+        return tree
+
+
+def parse_structure(self: BaseJSONParser, shape: Any, value: Any) -> Any:
+    """moto's JSON structure parser; a value of one member (as every attribute value of
+    DynamoDB is) is parsed as that member alone, which gives the same result."""
+    if type(value) is dict and len(value) == 1 and not shape.is_document_type:
+        ((name, inner),) = value.items()
+        if name in _wire_names(shape):
+            parsed = self.MAP_TYPE()
+            if inner is not None:
+                parsed[name] = self._parse_shape(shape.members[name], inner)
+            return parsed
+    return _original["_parse_structure"](self, shape, value)
+
+
+_wire_names_of: dict[int, tuple[Any, frozenset[str]]] = {}
+
+
+def _wire_names(shape: Any) -> frozenset[str]:
+    """The members of ``shape`` sent under their own name, and no other member under it."""
+    found = _wire_names_of.get(id(shape))
+    if found is None or found[0] is not shape:
+        wire = {
+            name: member.serialization.get("name", name) for name, member in shape.members.items()
+        }
+        names = list(wire.values())
+        own = frozenset(n for n, w in wire.items() if w == n and names.count(n) == 1)
+        found = _wire_names_of[id(shape)] = (shape, own)
+    return found[1]
+
+
+def serialize_type_structure(
+    self: BaseJSONSerializer, serialized: Any, value: Any, shape: Any, key: str
+) -> None:
+    if key and shape.name == "AttributeValue" and _is_dynamodb(self):
+        plain = _plain_attribute_value(value)
+        if plain is not None:
+            self._default_serialize(serialized, plain, shape, key)
+            return
+    _original["_serialize_type_structure"](self, serialized, value, shape, key)
+
+
+def _is_dynamodb(serializer: BaseJSONSerializer) -> bool:
+    return bool(serializer.operation_model.service_model.service_name == "dynamodb")
+
+
+_PLAIN_SCALARS = {"S": str, "N": str, "BOOL": bool}
+
+
+def _plain_attribute_value(value: Any) -> dict[str, Any] | None:
+    """``value`` as moto's serializer would write it, when it is plain; else None."""
+    if type(value) is not dict or len(value) != 1:
+        return None
+    ((kind, inner),) = value.items()
+    if kind in _PLAIN_SCALARS:
+        return {kind: inner} if type(inner) is _PLAIN_SCALARS[kind] else None
+    if kind == "NULL":
+        return {kind: True} if inner is True else None
+    if kind in ("SS", "NS"):
+        plain = type(inner) is list and all(type(member) is str for member in inner)
+        return {kind: list(inner)} if plain else None
+    if kind == "L" and type(inner) is list:
+        members = [_plain_attribute_value(member) for member in inner]
+        return {kind: members} if all(m is not None for m in members) else None
+    if kind == "M" and type(inner) is dict:
+        entries = {name: _plain_attribute_value(member) for name, member in inner.items()}
+        return {kind: entries} if all(e is not None for e in entries.values()) else None
+    return None
+
+
+_method_names: dict[type, list[str]] = {}
+
+
+def method_names_from_class(owner: type) -> list[str]:
+    found = _method_names.get(owner)
+    if found is None:
+        found = _method_names[owner] = _original["method_names_from_class"](owner)
+    return found
 
 
 # SQS that reads the clock cheaply -------------------------------------------------------------
@@ -515,6 +707,27 @@ def is_message_valid_based_on_retention_period(
 ) -> bool:
     retention_s = int(self.get_queue(queue_name).message_retention_period)
     return bool(retention_s + message.sent_timestamp / 1000 > time.time())
+
+
+_sending: contextvars.ContextVar[bool] = contextvars.ContextVar("sending", default=False)
+
+
+def send_message(self: SQSBackend, *args: Any, **kwargs: Any) -> SqsMessage:
+    token = _sending.set(True)
+    try:
+        return _original["send_message"](self, *args, **kwargs)
+    finally:
+        _sending.reset(token)
+
+
+def queue_attributes(self: SqsQueue) -> dict[str, Any]:
+    """moto's ``Queue.attributes``; while a message is sent, only the one the send reads."""
+    if not _sending.get():
+        return _original["attributes"].fget(self)  # type: ignore[no-any-return]
+    if not self.fifo_queue:
+        return {}  # moto lists ContentBasedDeduplication for FIFO queues only
+    value = getattr(self, camelcase_to_underscores("ContentBasedDeduplication"))
+    return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
 
 
 # The server's dispatch ----------------------------------------------------------------------
@@ -546,8 +759,15 @@ _PATCHES: tuple[tuple[Any, str, Callable[[Callable[..., Any]], Any]], ...] = (
     (moto_models, "create_condition_expression_parser", lambda _: ParsedCondition),
     (moto_responses, "create_condition_expression_parser", lambda _: ParsedCondition),
     (moto_backends, "list_of_moto_modules", lambda _: list_of_moto_modules),
+    (moto_core_responses, "method_names_from_class", lambda _: method_names_from_class),
+    (Item, "__init__", lambda _: item_init),
+    (moto_responses, "UpdateExpressionParser", UpdateExpressionsParsedOnce),
+    (BaseJSONParser, "_parse_structure", lambda _: parse_structure),
+    (BaseJSONSerializer, "_serialize_type_structure", lambda _: serialize_type_structure),
     (sqs_models, "unix_time", lambda _: unix_time),
     (sqs_models, "unix_time_millis", lambda _: unix_time_millis),
+    (SQSBackend, "send_message", lambda _: send_message),
+    (SqsQueue, "attributes", lambda _: property(queue_attributes)),
     (
         SQSBackend,
         "is_message_valid_based_on_retention_period",
@@ -580,6 +800,7 @@ def uninstall() -> None:
             setattr(owner, name, _replaced.pop((id(owner), name)))
     _original.clear()
     _parsed.clear()
+    _method_names.clear()
 
 
 def installed() -> bool:

@@ -122,6 +122,7 @@ def test_a_canceled_transaction_leaves_every_item_as_it_was(dynamodb):
     client, table = dynamodb
     client.put_item(TableName=table, Item=message("M1", 0, 100, status=s("scheduled")))
     client.put_item(TableName=table, Item={**key("B"), "n": n(1)})
+    client.put_item(TableName=table, Item={**key("C"), "m": {"M": {"k": n(1)}}})
     before = everything(client, table)
     assert due(client, table, 0, 1_000) == [("M1", "100")]
 
@@ -139,6 +140,14 @@ def test_a_canceled_transaction_leaves_every_item_as_it_was(dynamodb):
                     }
                 },
                 {"Delete": {"TableName": table, "Key": key("B")}},
+                {  # a path: moto changes the stored map itself
+                    "Update": {
+                        "TableName": table,
+                        "Key": key("C"),
+                        "UpdateExpression": "SET m.k = :two, m.added = :two",
+                        "ExpressionAttributeValues": {":two": n(2)},
+                    }
+                },
                 {
                     "ConditionCheck": {
                         "TableName": table,
@@ -152,6 +161,7 @@ def test_a_canceled_transaction_leaves_every_item_as_it_was(dynamodb):
 
     assert refused is not None and refused["code"] == "TransactionCanceledException"
     assert [r["Code"] for r in refused["reasons"]] == [
+        "None",
         "None",
         "None",
         "None",
@@ -425,6 +435,64 @@ def test_queries_answer_as_moto_answers_them():
     assert patched == plain
 
 
+def every_kind_of_value() -> dict[str, Any]:
+    return {
+        "s": s("文字 and text"),
+        "empty": s(""),
+        "n": n(-12),
+        "decimal": {"N": "3.1400"},
+        "yes": {"BOOL": True},
+        "no": {"BOOL": False},
+        "null": {"NULL": True},
+        "ss": {"SS": ["b", "a"]},
+        "ns": {"NS": ["2", "1.5"]},
+        "b": {"B": b"\x00\xffbinary"},
+        "bs": {"BS": [b"one", b"\x02"]},
+        "list": {"L": [s("x"), n(1), {"L": []}, {"M": {"deep": {"B": b"\x01"}}}]},
+        "map": {
+            "M": {"inner": {"M": {"k": {"SS": ["z"]}}}, "empty": {"M": {}}, "t": {"BOOL": True}}
+        },
+    }
+
+
+def test_every_kind_of_value_is_read_and_written_as_moto_does_it():
+    def run(client: Client, table: str) -> Observation:
+        item = {**key("ALL"), **every_kind_of_value()}
+        client.put_item(TableName=table, Item=item)
+        answers = [client.get_item(TableName=table, Key=key("ALL"))["Item"]]
+        answers.append(client.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": s("ALL")},
+        )["Items"])  # fmt: skip
+        answers.append(client.scan(TableName=table)["Items"])
+        batch = client.batch_get_item(RequestItems={table: {"Keys": [key("ALL"), key("NONE")]}})
+        answers.append(batch["Responses"][table])
+        updated = client.update_item(
+            TableName=table,
+            Key=key("ALL"),
+            UpdateExpression="SET #b = :b, #m = :m",
+            ExpressionAttributeNames={"#b": "b", "#m": "map"},
+            ExpressionAttributeValues={":b": {"B": b"new"}, ":m": {"M": {"l": {"L": [n(7)]}}}},
+            ReturnValues="ALL_NEW",
+        )
+        answers.append(updated["Attributes"])
+        refused = error_of(lambda: client.transact_write_items(TransactItems=[{
+            "Put": {
+                "TableName": table,
+                "Item": {**key("ALL"), "n": n(1)},
+                "ConditionExpression": "attribute_not_exists(pk)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }]))  # fmt: skip
+        answers.append(refused)
+        return answers
+
+    plain, patched = both_ways(run)
+    assert plain[0]["b"] == {"B": b"\x00\xffbinary"} and plain[5]["reasons"][0]["Item"]
+    assert patched == plain
+
+
 def test_a_query_reads_its_partition_not_the_whole_table(dynamodb, monkeypatch):
     client, table = dynamodb
     for i in range(30):
@@ -537,7 +605,24 @@ def sqs_scenario(clock: Any) -> Observation:
     seen += [receive()]
     clock.shift(200)  # past the retention period
     seen += [receive(), depth()]
-    return seen
+    return seen + fifo_scenario(sqs)
+
+
+def fifo_scenario(sqs: Any) -> Observation:
+    """Content-based deduplication, which a send reads from its queue's attributes."""
+    url = sqs.create_queue(
+        QueueName="shim.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+    )["QueueUrl"]
+    for body in ("same", "same", "other"):
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="g")
+    answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    stamps = ("CreatedTimestamp", "LastModifiedTimestamp")
+    return [
+        sorted(m["Body"] for m in answer["Messages"]),
+        {name: value for name, value in attributes.items() if name not in stamps},
+    ]
 
 
 def test_sqs_answers_as_moto_answers():
@@ -553,7 +638,7 @@ def test_sqs_answers_as_moto_answers():
     assert patched == plain
 
 
-def test_a_receive_does_not_count_the_queue_once_per_message(monkeypatch):
+def test_neither_a_send_nor_a_receive_counts_the_queue(monkeypatch):
     from moto.sqs.models import Queue
 
     counted = []
@@ -568,6 +653,8 @@ def test_a_receive_does_not_count_the_queue_once_per_message(monkeypatch):
         url = sqs.create_queue(QueueName="count")["QueueUrl"]
         entries = [{"Id": str(i), "MessageBody": f"m{i}"} for i in range(10)]
         sqs.send_message_batch(QueueUrl=url, Entries=entries)
-        counted.clear()
+        sqs.send_message(QueueUrl=url, MessageBody="one more")
         assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]) == 10
-    assert counted == []
+        assert counted == []
+        depth = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert depth["ApproximateNumberOfMessages"] == "1" and len(counted) == 1

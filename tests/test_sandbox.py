@@ -195,6 +195,23 @@ def test_send_records_the_card_with_an_increasing_msgid(wechat: WeChat, token: s
     assert wechat.sandbox.received()[0]["touser"] == OPENID  # received() gives copies
 
 
+def test_messages_since_a_count_leave_out_the_cards_already_read(
+    wechat: WeChat, token: str
+) -> None:
+    for _ in range(3):
+        wechat.subscribe({SHIPPED.template_id: "accept"})
+    sent = [wechat.send(token)["msgid"] for _ in range(3)]
+    url = f"{wechat.url}/sandbox/messages"
+
+    def since(value: str) -> requests.Response:
+        return requests.get(url, params={"since": value}, timeout=5)
+
+    assert [card["msgid"] for card in since("1").json()] == sent[1:]
+    assert since("3").json() == [] and since("99").json() == []
+    for bad in ("-1", "two", "١"):
+        assert since(bad).json()["errcode"] == 47001
+
+
 def test_each_one_time_accept_is_worth_exactly_one_send(wechat: WeChat, token: str) -> None:
     assert wechat.send(token)["errcode"] == 43101
     for _ in range(3):

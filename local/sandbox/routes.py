@@ -121,6 +121,15 @@ def _repeat_push(state: WeChatState, request: Request) -> Answer:
     return json_answer({**OK, "push_id": push_id})
 
 
+def _messages(state: WeChatState, request: Request) -> Answer:
+    """The cards received, in order; ``?since=N`` leaves out the first N (a poller that keeps
+    count reads only the new ones)."""
+    since = request.query.get("since", ["0"])[-1]
+    if not (since.isascii() and since.isdigit()):
+        raise bad_input("since must be a whole number of cards")
+    return json_answer(state.received(since=int(since)))
+
+
 def _home_page(state: WeChatState, _: Request) -> Answer:
     cards, ledger = state.received(), state.ledger()
     templates = {
@@ -138,7 +147,7 @@ ROUTES: dict[tuple[str, str], Callable[[WeChatState, Request], Answer]] = {
     ("GET", "/wxaapi/newtmpl/gettemplate"): _get_templates,
     ("POST", "/sandbox/subscribe"): _prompt,
     ("POST", "/sandbox/templates"): _add_template,
-    ("GET", "/sandbox/messages"): lambda state, _: json_answer(state.received()),
+    ("GET", "/sandbox/messages"): _messages,
     ("GET", "/sandbox/ledger"): lambda state, _: json_answer(state.ledger()),
     ("POST", "/sandbox/faults"): _faults,
     ("POST", "/sandbox/switch_off"): _switch_off,

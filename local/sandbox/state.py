@@ -169,9 +169,9 @@ class WeChatState:
             raise bad_input("the app has no callback_url")
         return push_id
 
-    def received(self) -> list[Json]:
+    def received(self, since: int = 0) -> list[Json]:
         with self._lock:
-            return copy.deepcopy(self._cards)
+            return copy.deepcopy(self._cards[since:])
 
     def ledger(self) -> list[Json]:
         with self._lock:
