@@ -84,16 +84,24 @@ class AwsServer:
             process.wait()
 
 
+# Services whose requests are answered by their handler directly (see CachedDispatch).
+DIRECT_SERVICES = frozenset({"dynamodb", "sqs"})
+
+
 class CachedDispatch:
     """moto's WSGI dispatcher, asked once per (host, service) instead of on every request.
 
     moto works out which service a request is for from its host, path and signature on every
     request; for signed requests the answer only depends on the host and the signed service.
+    For DynamoDB and SQS the request then goes straight to the handler moto's Flask app would
+    call for its path (found once per path), as that app's view does, without Flask's request
+    context and routing around it.
     """
 
     def __init__(self, dispatcher: Any) -> None:
         self._dispatcher = dispatcher
         self._apps: dict[tuple[str, str], Any] = {}
+        self._handlers: dict[tuple[str, str, str, str], Any] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         key = _signed_service(environ)
@@ -102,7 +110,46 @@ class CachedDispatch:
             app = self._dispatcher.get_application(environ)
             if key:
                 self._apps[key] = app
-        return app(environ, start_response)
+        handler = self._handler(app, key, environ) if key and key[1] in DIRECT_SERVICES else None
+        if handler is None:
+            return app(environ, start_response)
+        return _answer(handler, environ, start_response)
+
+    def _handler(self, app: Any, key: tuple[str, str], environ: dict[str, Any]) -> Any:
+        """The handler moto's Flask view for this path calls, or None for any other view."""
+        from moto.core.utils import convert_to_flask_response
+        from werkzeug.exceptions import HTTPException
+
+        route = (*key, environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
+        if route not in self._handlers:
+            try:
+                endpoint, _ = app.url_map.bind_to_environ(environ).match()
+            except HTTPException:
+                endpoint = None
+            view = app.view_functions.get(endpoint)
+            callback = view.callback if isinstance(view, convert_to_flask_response) else None
+            self._handlers[route] = callback
+        return self._handlers[route]
+
+
+def _answer(handler: Any, environ: dict[str, Any], start_response: Any) -> Any:
+    """What moto's ``convert_to_flask_response`` answers, outside Flask."""
+    from botocore.exceptions import ClientError
+    from flask import Response
+    from moto.moto_api import recorder
+    from moto.moto_server.werkzeug_app import BackendRequest
+
+    request = BackendRequest(environ)
+    recorder._record_request(request)
+    try:
+        result = handler(request, request.raw_url, dict(request.headers))
+    except ClientError as exc:
+        result = 400, {}, exc.response["Error"]["Message"]
+    status, headers, content = result if len(result) == 3 else (200, {}, result)
+    response = Response(response=content, status=status, headers=headers)
+    if request.method == "HEAD" and "content-length" in headers:
+        response.headers["Content-Length"] = headers["content-length"]
+    return response(environ, start_response)
 
 
 def _signed_service(environ: dict[str, Any]) -> tuple[str, str] | None:

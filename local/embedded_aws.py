@@ -20,7 +20,8 @@ moto 5.2.5 has habits that real DynamoDB and SQS do not:
   messages) once per message received: a receive from a queue of 2 000 messages costs tens of
   milliseconds. Here the clock is read as ``time.time()`` (the same instant) and the retention
   period is read as it is stored. A send computes every attribute of its queue to read one (is
-  content-based deduplication on?); here it reads that one.
+  content-based deduplication on?); here it reads that one. A batch delete walks the queue twice
+  per receipt handle; here once per batch.
 
 Conditions, error answers and the reasons of ``TransactionCanceledException`` stay moto's own:
 the transaction below walks the items in moto's order and calls moto's operations and checks.
@@ -404,26 +405,28 @@ _parsed: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
 class ParsedCondition:
     """Stands in for moto's ConditionExpressionParser: parses once per distinct request (the
     same expression, names and values), however often moto asks (a transaction's condition is
-    parsed three times: to validate the request, to check it, and by the write itself)."""
+    parsed three times: to validate the request, to check it, and by the write itself). No
+    expression is parsed at once: that costs less than the key of the cache."""
 
     def __init__(
         self, expression: str | None, names: dict[str, str] | None, values: dict[str, Any] | None
     ) -> None:
         self._request = (expression, names, values)
-        self._key = (
-            expression or "",
+        self._key = expression and (
+            expression,
             json.dumps(names, sort_keys=True),
             json.dumps(values, sort_keys=True, default=repr),  # repr: binary values
         )
 
     def parse(self) -> Any:
-        found = _parsed.get(self._key)
+        found = _parsed.get(self._key) if self._key else None
         if found is None:
             parser = _original["create_condition_expression_parser"](*self._request)
             found = (parser.parse(), parser.expr_attr_names_found, parser.expr_attr_values_found)
-            if len(_parsed) >= _PARSED_LIMIT:
-                _parsed.clear()
-            _parsed[self._key] = found
+            if self._key:
+                if len(_parsed) >= _PARSED_LIMIT:
+                    _parsed.clear()
+                _parsed[self._key] = found
         self.expr_attr_names_found, self.expr_attr_values_found = found[1], found[2]
         return found[0]
 
@@ -730,6 +733,35 @@ def queue_attributes(self: SqsQueue) -> dict[str, Any]:
     return {"ContentBasedDeduplication": str(value).lower() if isinstance(value, bool) else value}
 
 
+def delete_message_batch(
+    self: SQSBackend, queue_name: str, receipts: list[dict[str, Any]]
+) -> tuple[list[str], list[dict[str, str]]]:
+    """moto's batch delete in one walk of the queue; a handle no message ever had is answered
+    by moto's own delete (its error)."""
+    queue = self.get_queue(queue_name)
+    wanted = {receipt["ReceiptHandle"] for receipt in receipts} - queue.deleted_messages
+    if wanted:
+        kept = []
+        for message in queue._messages:
+            handles = message.all_receipt_handles
+            if wanted.isdisjoint(handles):
+                kept.append(message)
+            else:
+                queue.pending_messages.discard(message)
+                queue.deleted_messages.update(handles)
+        queue._messages = kept
+    success: list[str] = []
+    errors: list[dict[str, str]] = []
+    for receipt in receipts:
+        if receipt["ReceiptHandle"] in queue.deleted_messages:
+            success.append(receipt["Id"])
+        else:
+            done, failed = _original["delete_message_batch"](self, queue_name, [receipt])
+            success += done
+            errors += failed
+    return success, errors
+
+
 # The server's dispatch ----------------------------------------------------------------------
 
 _MOTO_MODULES: tuple[str, ...] = ()
@@ -767,6 +799,7 @@ _PATCHES: tuple[tuple[Any, str, Callable[[Callable[..., Any]], Any]], ...] = (
     (sqs_models, "unix_time", lambda _: unix_time),
     (sqs_models, "unix_time_millis", lambda _: unix_time_millis),
     (SQSBackend, "send_message", lambda _: send_message),
+    (SQSBackend, "delete_message_batch", lambda _: delete_message_batch),
     (SqsQueue, "attributes", lambda _: property(queue_attributes)),
     (
         SQSBackend,

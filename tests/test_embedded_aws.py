@@ -605,7 +605,36 @@ def sqs_scenario(clock: Any) -> Observation:
     seen += [receive()]
     clock.shift(200)  # past the retention period
     seen += [receive(), depth()]
-    return seen + fifo_scenario(sqs)
+    return seen + delete_scenario(sqs, clock) + fifo_scenario(sqs)
+
+
+def delete_scenario(sqs: Any, clock: Any) -> Observation:
+    """Batch deletes: by a current handle, by an old one, by one no message had, twice."""
+    url = sqs.create_queue(QueueName="deletes")["QueueUrl"]
+    entries = [{"Id": str(i), "MessageBody": f"d{i}"} for i in range(6)]
+    sqs.send_message_batch(QueueUrl=url, Entries=entries)
+
+    def handles(visible_for: int) -> dict[str, str]:
+        answer = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=visible_for
+        )
+        return {m["Body"]: m["ReceiptHandle"] for m in answer.get("Messages", [])}
+
+    first = handles(5)
+    clock.shift(6)
+    again = handles(30)
+
+    def delete(*chosen: str) -> Any:
+        batch = [{"Id": str(n), "ReceiptHandle": h} for n, h in enumerate(chosen)]
+        answer = sqs.delete_message_batch(QueueUrl=url, Entries=batch)
+        return sorted(e["Id"] for e in answer["Successful"]), answer["Failed"]
+
+    outcomes = [
+        delete(first["d0"], again["d1"], "no-message-had-this-handle"),
+        delete(again["d1"], again["d2"]),
+    ]
+    clock.shift(31)
+    return [*outcomes, sorted(handles(5)), sorted(first) == sorted(again)]
 
 
 def fifo_scenario(sqs: Any) -> Observation:
