@@ -15,12 +15,7 @@ from moto import mock_aws
 from infra.provision import provision
 from local import embedded_aws
 from local.aws_server import AwsServer
-
-CREDENTIALS = {
-    "region_name": "us-east-1",
-    "aws_access_key_id": "testing",
-    "aws_secret_access_key": "testing",
-}
+from tests.conftest import use_fake_aws_credentials
 
 
 @pytest.fixture(scope="module")
@@ -101,18 +96,12 @@ def without_ids(answers: list[Any]) -> list[Any]:
 def test_the_server_answers_as_moto_in_process_does(
     server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    session = boto3.session.Session(**CREDENTIALS)
+    use_fake_aws_credentials(monkeypatch)
+    session = boto3.session.Session()
     over_http = without_ids(scenario(session, server))
     assert embedded_aws.installed()
     with mock_aws():
-        in_process = without_ids(scenario(boto3.session.Session(**CREDENTIALS), None))
+        in_process = without_ids(scenario(boto3.session.Session(), None))
 
     assert over_http == in_process
     statuses = [answer.get("status") for answer in in_process]

@@ -24,6 +24,7 @@ from moto.dynamodb.models.table import Table
 from infra.provision import provision
 from local import embedded_aws
 from local.embedded_aws import UnsupportedMoto, plain_moto
+from tests.conftest import use_fake_aws_credentials
 
 Client = Any
 Observation = Any
@@ -31,13 +32,7 @@ Observation = Any
 
 @pytest.fixture(autouse=True)
 def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    use_fake_aws_credentials(monkeypatch)
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from chalicelib.adapters.store.table import (
 )
 from chalicelib.ports import ConditionFailed, Table, Transaction, TransactionFailed
 from infra.provision import provision
+from tests.conftest import use_fake_aws_credentials
 
 
 @pytest.fixture(params=["memory", "moto"])
@@ -43,13 +44,7 @@ def table(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
     if request.param == "memory":
         yield MemoryTable(layout.INDEXES)
         return
-    for name, value in {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    use_fake_aws_credentials(monkeypatch)
     with mock_aws():
         name = provision(boto3.session.Session(), stage="contract").table_name
         yield DynamoTable(boto3.client("dynamodb"), name)
