@@ -5,8 +5,9 @@ moto 5.2.5 has habits that real DynamoDB and SQS do not:
   be able to roll back; a 4-item transaction costs 28 ms with 100 items stored and 3.5 s with
   20 000. Here a transaction keeps an undo log of the items it touches instead.
 - A ``Query`` walks every item of the table, even for one partition. Here a Query on the table
-  reads its partition, and a Query on a global secondary index reads the items that carry its
-  hash key (an index kept as items are written).
+  reads its partition, and a Query on a global secondary index reads, of the items that carry
+  its hash key, those its sort key condition allows (an index kept in sort key order as items
+  are written): a sweep for what is due now reads what is due, not everything due next month.
 - Nothing stops two requests from interleaving inside a transaction. Here every DynamoDB request
   runs alone, as DynamoDB's transactions are isolated.
 - Its server lists moto's own folder on disk for every request it dispatches, and the methods
@@ -30,6 +31,7 @@ the transaction below walks the items in moto's order and calls moto's operation
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import contextvars
 import copy
@@ -39,6 +41,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import moto
@@ -247,43 +250,168 @@ _candidates: contextvars.ContextVar[tuple[Table, list[Item]] | None] = contextva
 )
 
 
-class _IndexBuckets:
-    """For each global secondary index with one hash attribute: hash value -> item keys.
+Order = tuple[str, Any]  # a sort key value as Python orders it: ("N", Decimal) or ("S", str)
+Window = tuple[str, list[DynamoType]]  # a Query's condition on the index's sort key
 
-    Keys are added whenever an item is written; a key whose item no longer carries that value
-    (deleted, or moved to another value) is dropped when the bucket is next read.
+
+def _order(value: DynamoType | None) -> Order | None:
+    """How DynamoDB orders a sort key value (numbers by value, strings by code point, which is
+    their UTF-8 byte order), or None for a value kept out of the order (absent, or binary)."""
+    if value is None:
+        return None
+    if value.type == "S":
+        return ("S", value.value)
+    if value.type == "N":
+        with contextlib.suppress(ArithmeticError, TypeError, ValueError):
+            return ("N", Decimal(value.value))
+    return None
+
+
+def _first(entry: tuple[Order, ItemKey]) -> Order:
+    return entry[0]
+
+
+@dataclass
+class _Bucket:
+    """The keys of the items that carry one value of an index's hash attribute: in the order of
+    the index's sort attribute, and apart those that have no orderable sort value."""
+
+    ordered: list[tuple[Order, ItemKey]] = field(default_factory=list)
+    unordered: dict[ItemKey, None] = field(default_factory=dict)
+    placed: dict[ItemKey, Order | None] = field(default_factory=dict)
+
+    def place(self, key: ItemKey, order: Order | None) -> None:
+        if key in self.placed:
+            if self.placed[key] == order:
+                return
+            self.discard(key)
+        self.placed[key] = order
+        if order is None:
+            self.unordered[key] = None
+        else:
+            bisect.insort(self.ordered, (order, key), key=_first)
+
+    def discard(self, key: ItemKey) -> None:
+        order = self.placed.pop(key)
+        if order is None:
+            del self.unordered[key]
+            return
+        at = bisect.bisect_left(self.ordered, order, key=_first)
+        while self.ordered[at][1] != key:
+            at += 1
+        del self.ordered[at]
+
+    def bounds(self, window: Window | None) -> tuple[int, int]:
+        """The slice of ``ordered`` that holds every key that can meet ``window``."""
+        return _bounds(self.ordered, window)
+
+
+def _bounds(ordered: list[tuple[Order, ItemKey]], window: Window | None) -> tuple[int, int]:
+    everything = (0, len(ordered))
+    if window is None:
+        return everything
+    comparison, values = window
+    orders = [_order(value) for value in values]
+    if not orders or None in orders:
+        return everything
+    first, last = orders[0], orders[-1]
+
+    def left(order: Order | None) -> int:
+        return bisect.bisect_left(ordered, order, key=_first)
+
+    def right(order: Order | None) -> int:
+        return bisect.bisect_right(ordered, order, key=_first)
+
+    bounds = {
+        "EQ": lambda: (left(first), right(first)),
+        "LT": lambda: (0, left(first)),
+        "LE": lambda: (0, right(first)),
+        "GT": lambda: (right(first), len(ordered)),
+        "GE": lambda: (left(first), len(ordered)),
+        "BETWEEN": lambda: (left(first), right(last)),
+        "BEGINS_WITH": lambda: (left(first), _end_of_prefix(ordered, first, left(first))),
+    }
+    found = bounds.get(_COMPARISONS.get(comparison, comparison.upper()))
+    return found() if found is not None else everything
+
+
+_COMPARISONS = {"=": "EQ", "<": "LT", "<=": "LE", ">": "GT", ">=": "GE"}  # moto's spellings
+
+
+def _end_of_prefix(ordered: list[tuple[Order, ItemKey]], prefix: Order | None, at: int) -> int:
+    if prefix is None or prefix[0] != "S":
+        return len(ordered)
+    while (
+        at < len(ordered) and ordered[at][0][0] == "S" and ordered[at][0][1].startswith(prefix[1])
+    ):
+        at += 1
+    return at
+
+
+class _IndexBuckets:
+    """For each global secondary index with one hash attribute: hash value -> a ``_Bucket``.
+
+    Keys are placed whenever an item is written; a key whose item no longer carries that value
+    or that sort value (deleted, or moved) is dropped when a read comes across it.
     """
 
     def __init__(self, table: Table) -> None:
-        self.attributes = {
-            index.name: hashes[0]["AttributeName"]
-            for index in table.global_indexes
-            if len(hashes := [k for k in index.schema if k["KeyType"] == "HASH"]) == 1
-        }
-        self.buckets: dict[str, dict[DynamoType, dict[ItemKey, None]]] = {
-            name: {} for name in self.attributes
-        }
+        self.attributes: dict[str, str] = {}
+        self.sort_attributes: dict[str, str | None] = {}
+        for index in table.global_indexes:
+            hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+            ranges = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
+            if len(hashes) == 1 and len(ranges) <= 1:
+                self.attributes[index.name] = hashes[0]
+                self.sort_attributes[index.name] = ranges[0] if ranges else None
+        self.buckets: dict[str, dict[DynamoType, _Bucket]] = {name: {} for name in self.attributes}
         for item in _original["all_items"](table):
             self.add(item)
 
     def add(self, item: Item) -> None:
+        key = (item.hash_key, item.range_key)
         for name, attribute in self.attributes.items():
             value = item.attrs.get(attribute)
             if value is not None:
-                self.buckets[name].setdefault(value, {})[(item.hash_key, item.range_key)] = None
+                bucket = self.buckets[name].setdefault(value, _Bucket())
+                bucket.place(key, self._order_in(name, item))
 
-    def read(self, table: Table, index_name: str, value: DynamoType) -> list[Item]:
-        bucket = self.buckets[index_name].get(value, {})
-        found, stale = [], []
-        for hash_key, range_key in bucket:
-            item = _stored(table, hash_key, range_key)
-            current = item.attrs.get(self.attributes[index_name]) if item is not None else None
-            if current is not None and current == value:
-                found.append(item)
-            else:
-                stale.append((hash_key, range_key))
+    def _order_in(self, index_name: str, item: Item) -> Order | None:
+        sort_attribute = self.sort_attributes[index_name]
+        return _order(item.attrs.get(sort_attribute)) if sort_attribute else None
+
+    def read(
+        self, table: Table, index_name: str, value: DynamoType, window: Window | None
+    ) -> list[Item]:
+        bucket = self.buckets[index_name].get(value)
+        if bucket is None:
+            return []
+        attribute = self.attributes[index_name]
+        stale: list[ItemKey] = []
+
+        def current(key: ItemKey, order: Order | None) -> Item | None:
+            item = _stored(table, *key)
+            found = item.attrs.get(attribute) if item is not None else None
+            if found is not None and found == value and self._order_in(index_name, item) == order:
+                return item
+            stale.append(key)
+            return None
+
+        def nearest(side: range) -> list[Item]:
+            for at in side:
+                order, key = bucket.ordered[at]
+                if (item := current(key, order)) is not None:
+                    return [item]
+            return []
+
+        low, high = bucket.bounds(window)
+        found = [item for order, key in bucket.ordered[low:high] if (item := current(key, order))]
+        found += [item for key in list(bucket.unordered) if (item := current(key, None))]
+        # moto's Query walks the whole bucket, so a page that reaches its limit ends with a
+        # LastEvaluatedKey whenever any item lies beyond its last match: keep one on each side.
+        found += nearest(range(low - 1, -1, -1)) + nearest(range(high, len(bucket.ordered)))
         for key in stale:
-            del bucket[key]
+            bucket.discard(key)
         return found
 
 
@@ -310,7 +438,11 @@ def _indexed(table: Table, hash_key: DynamoType, range_key: DynamoType | None) -
 
 
 def _query_candidates(
-    table: Table, hash_key: DynamoType | None, index_name: str | None, conditions: list[Any]
+    table: Table,
+    hash_key: DynamoType | None,
+    index_name: str | None,
+    kwargs: dict[str, Any],
+    window: Window | None,
 ) -> list[Item] | None:
     """The items a Query can match, or None when only a walk of the whole table can tell."""
     if index_name is None:
@@ -322,35 +454,19 @@ def _query_candidates(
         return list(table.items.get(hash_key, {}).values())
     buckets = _buckets(table)
     attribute = buckets.attributes.get(index_name)
-    values = [value for name, value in conditions or [] if name == attribute]
+    values = [value for name, value in kwargs.get("hash_key_conditions") or [] if name == attribute]
     if attribute is None or len(values) != 1:
         return None
-    return buckets.read(table, index_name, values[0])
-
-
-def _in_range(
-    table: Table, index_name: str | None, found: list[Item], comparison: Any, conditions: Any
-) -> list[Item]:
-    """Only the candidates whose index sort key meets the Query's condition on it (moto's own
-    comparison), so that moto sorts what it may answer rather than the whole bucket."""
-    if index_name is None or not comparison or not conditions or len(conditions) != 1:
-        return found
-    attribute, condition, values = conditions[0]
-    schema = next((i.schema for i in table.global_indexes if i.name == index_name), [])
-    if [k["AttributeName"] for k in schema if k["KeyType"] == "RANGE"] != [attribute]:
-        return found
-    return [
-        item
-        for item in found
-        if (value := item.attrs.get(attribute)) is not None and value.compare(condition, values)
-    ]
+    conditions = kwargs.get("range_key_conditions") or []
+    if len(conditions) != 1 or conditions[0][0] != buckets.sort_attributes[index_name]:
+        window = None
+    return buckets.read(table, index_name, values[0], window)
 
 
 def query(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
     index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
-    found = _query_candidates(self, hash_key, index_name, kwargs.get("hash_key_conditions"))
-    if found is not None:
-        found = _in_range(self, index_name, found, args[0], kwargs.get("range_key_conditions"))
+    window = (args[0], list(args[1])) if args and args[0] else None
+    found = _query_candidates(self, hash_key, index_name, kwargs, window)
     if found is None:
         return _original["query"](self, hash_key, *args, **kwargs)
     token = _candidates.set((self, found))

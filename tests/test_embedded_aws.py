@@ -430,6 +430,122 @@ def test_queries_answer_as_moto_answers_them():
     assert patched == plain
 
 
+def holder(pk: str, shard: int, sort: str) -> dict[str, Any]:
+    return {**key(pk), "hold_pk": s(f"HOLD#{shard}"), "hold_sk": s(sort)}
+
+
+def on_index(client: Client, table: str, index: str, condition: str, **values: Any) -> Any:
+    """Every page of a Query on ``index``, two items a page, backwards when asked."""
+    backwards = values.pop("backwards", False)
+    request: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": index,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": {f":{name}": value for name, value in values.items()},
+        "Limit": 2,
+        "ScanIndexForward": not backwards,
+    }
+    pages = []
+    while True:
+        page = client.query(**request)
+        pages.append([item["pk"]["S"] for item in page["Items"]])
+        if "LastEvaluatedKey" not in page:
+            return pages
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def test_every_condition_on_an_index_sort_key_answers_as_moto_does():
+    work = "work_pk = :shard AND "
+    hold = "hold_pk = :shard AND "
+    numbers = [
+        ("work_at = :at", {"at": n(30)}),
+        ("work_at < :at", {"at": n(30)}),
+        ("work_at <= :at", {"at": n(30)}),
+        ("work_at > :at", {"at": n(30)}),
+        ("work_at >= :at", {"at": n(30)}),
+        ("work_at BETWEEN :low AND :high", {"low": n(-5), "high": {"N": "40.5"}}),
+        ("work_at <= :at", {"at": n(-1000)}),
+    ]
+    strings = [
+        ("begins_with(hold_sk, :p)", {"p": s("o1")}),
+        ("begins_with(hold_sk, :p)", {"p": s("文")}),
+        ("hold_sk BETWEEN :low AND :high", {"low": s("o0"), "high": s("o2")}),
+        ("hold_sk > :after", {"after": s("o15")}),
+        ("hold_sk < :before", {"before": s("o")}),
+    ]
+
+    def answers(client: Client, table: str) -> list[Any]:
+        found = []
+        for condition, values in numbers:
+            for backwards in (False, True):
+                found.append(on_index(
+                    client, table, "work", work + condition, shard=s("due#1"),
+                    backwards=backwards, **values,
+                ))  # fmt: skip
+        for condition, values in strings:
+            found.append(
+                on_index(client, table, "holders", hold + condition, shard=s("HOLD#0"), **values)
+            )
+        found.append(on_index(client, table, "work", "work_pk = :shard", shard=s("due#1")))
+        return found
+
+    def run(client: Client, table: str) -> Observation:
+        for i in range(30):
+            at = (i * 7) % 50 - 10  # negative, repeated and out-of-order sort values
+            client.put_item(TableName=table, Item=message(f"M{i:02}", 1, at))
+            client.put_item(
+                TableName=table,
+                Item={**key(f"M{i:02}", "D"), "work_pk": s("due#1"), "work_at": {"N": f"{at}.25"}},
+            )
+            client.put_item(TableName=table, Item=holder(f"H{i:02}", i % 2, f"o{i}"))
+        client.put_item(TableName=table, Item=holder("HZ", 0, "文字"))
+        client.put_item(TableName=table, Item={**key("NOSORT"), "work_pk": s("due#1")})
+        before = answers(client, table)
+        client.delete_item(TableName=table, Key=key("M03"))
+        for moved, at in (("M04", "31"), ("M05", "-7"), ("M06", "30.0")):
+            client.update_item(
+                TableName=table,
+                Key=key(moved),
+                UpdateExpression="SET work_at = :at",
+                ExpressionAttributeValues={":at": {"N": at}},
+            )
+        client.update_item(
+            TableName=table,
+            Key=key("M07"),
+            UpdateExpression="SET work_pk = :other",
+            ExpressionAttributeValues={":other": s("due#2")},
+        )
+        client.put_item(TableName=table, Item=message("M08", 1, 12))
+        client.put_item(TableName=table, Item={**key("M09"), "n": n(1)})  # off the index
+        refused = error_of(lambda: client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": message("M10", 1, 99)}},
+            {"ConditionCheck": {
+                "TableName": table, "Key": key("NOBODY"),
+                "ConditionExpression": "attribute_exists(pk)",
+            }},
+        ]))  # fmt: skip
+        return before, answers(client, table), refused
+
+    plain, patched = both_ways(run)
+    assert all(plain[0]) and plain[0] != plain[1] and plain[2] is not None
+    assert patched == plain
+
+
+def test_a_query_on_an_index_reads_what_its_sort_key_condition_allows(dynamodb, monkeypatch):
+    client, table = dynamodb
+    for i in range(200):
+        client.put_item(TableName=table, Item=message(f"LATER{i:03}", 3, 10_000 + i))
+    client.put_item(TableName=table, Item=message("NOW", 3, 5))
+    assert due(client, table, 3, 10) == [("NOW", "5")]  # builds the index once
+    reads = []
+    real_read = embedded_aws._stored
+    monkeypatch.setattr(embedded_aws, "_stored", lambda *key: reads.append(key) or real_read(*key))
+    client.put_item(TableName=table, Item=message("SOON", 3, 7))
+    assert due(client, table, 3, 10) == [("NOW", "5"), ("SOON", "7")]
+    assert len(reads) <= 5  # the put, the two due, and the nearest item on either side
+    assert len(due(client, table, 3, 10_100)) == 103
+
+
 def every_kind_of_value() -> dict[str, Any]:
     return {
         "s": s("文字 and text"),
