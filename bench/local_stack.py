@@ -193,9 +193,7 @@ def _send_ms(client: Client, openid: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _alternating_medians(
-    empty: Client, loaded: Client, openids: list[str]
-) -> tuple[float, float]:
+def _alternating_medians(empty: Client, loaded: Client, openids: list[str]) -> tuple[float, float]:
     """Median send latency of each stack, the two called in turn with the same openids."""
     empty_ms, loaded_ms = [], []
     for openid in openids:
