@@ -301,12 +301,12 @@ class _Bucket:
             at += 1
         del self.ordered[at]
 
-    def bounds(self, window: Window | None) -> tuple[int, int]:
-        """The slice of ``ordered`` that holds every key that can meet ``window``."""
-        return _bounds(self.ordered, window)
+
+_COMPARISONS = {"=": "EQ", "<": "LT", "<=": "LE", ">": "GT", ">=": "GE"}  # moto's spellings
 
 
 def _bounds(ordered: list[tuple[Order, ItemKey]], window: Window | None) -> tuple[int, int]:
+    """The slice of ``ordered`` that holds every key that can meet ``window``."""
     everything = (0, len(ordered))
     if window is None:
         return everything
@@ -333,9 +333,6 @@ def _bounds(ordered: list[tuple[Order, ItemKey]], window: Window | None) -> tupl
     }
     found = bounds.get(_COMPARISONS.get(comparison, comparison.upper()))
     return found() if found is not None else everything
-
-
-_COMPARISONS = {"=": "EQ", "<": "LT", "<=": "LE", ">": "GT", ">=": "GE"}  # moto's spellings
 
 
 def _end_of_prefix(ordered: list[tuple[Order, ItemKey]], prefix: Order | None, at: int) -> int:
@@ -404,7 +401,7 @@ class _IndexBuckets:
                     return [item]
             return []
 
-        low, high = bucket.bounds(window)
+        low, high = _bounds(bucket.ordered, window)
         found = [item for order, key in bucket.ordered[low:high] if (item := current(key, order))]
         found += [item for key in list(bucket.unordered) if (item := current(key, None))]
         # moto's Query walks the whole bucket, so a page that reaches its limit ends with a
