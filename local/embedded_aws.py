@@ -314,25 +314,22 @@ def _bounds(ordered: list[tuple[Order, ItemKey]], window: Window | None) -> tupl
     orders = [_order(value) for value in values]
     if not orders or None in orders:
         return everything
-    first, last = orders[0], orders[-1]
-
-    def left(order: Order | None) -> int:
-        return bisect.bisect_left(ordered, order, key=_first)
-
-    def right(order: Order | None) -> int:
-        return bisect.bisect_right(ordered, order, key=_first)
-
-    bounds = {
-        "EQ": lambda: (left(first), right(first)),
-        "LT": lambda: (0, left(first)),
-        "LE": lambda: (0, right(first)),
-        "GT": lambda: (right(first), len(ordered)),
-        "GE": lambda: (left(first), len(ordered)),
-        "BETWEEN": lambda: (left(first), right(last)),
-        "BEGINS_WITH": lambda: (left(first), _end_of_prefix(ordered, first, left(first))),
-    }
-    found = bounds.get(_COMPARISONS.get(comparison, comparison.upper()))
-    return found() if found is not None else everything
+    low = bisect.bisect_left(ordered, orders[0], key=_first)
+    high = bisect.bisect_right(ordered, orders[-1], key=_first)
+    match _COMPARISONS.get(comparison, comparison.upper()):
+        case "EQ" | "BETWEEN":
+            return low, high
+        case "LT":
+            return 0, low
+        case "LE":
+            return 0, high
+        case "GT":
+            return high, len(ordered)
+        case "GE":
+            return low, len(ordered)
+        case "BEGINS_WITH":
+            return low, _end_of_prefix(ordered, orders[0], low)
+    return everything
 
 
 def _end_of_prefix(ordered: list[tuple[Order, ItemKey]], prefix: Order | None, at: int) -> int:
@@ -439,7 +436,6 @@ def _query_candidates(
     hash_key: DynamoType | None,
     index_name: str | None,
     kwargs: dict[str, Any],
-    window: Window | None,
 ) -> list[Item] | None:
     """The items a Query can match, or None when only a walk of the whole table can tell."""
     if index_name is None:
@@ -455,15 +451,16 @@ def _query_candidates(
     if attribute is None or len(values) != 1:
         return None
     conditions = kwargs.get("range_key_conditions") or []
-    if len(conditions) != 1 or conditions[0][0] != buckets.sort_attributes[index_name]:
-        window = None
+    window: Window | None = None
+    if len(conditions) == 1 and conditions[0][0] == buckets.sort_attributes[index_name]:
+        _, comparison, operands = conditions[0]
+        window = (comparison, list(operands))
     return buckets.read(table, index_name, values[0], window)
 
 
 def query(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
     index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
-    window = (args[0], list(args[1])) if args and args[0] else None
-    found = _query_candidates(self, hash_key, index_name, kwargs, window)
+    found = _query_candidates(self, hash_key, index_name, kwargs)
     if found is None:
         return _original["query"](self, hash_key, *args, **kwargs)
     token = _candidates.set((self, found))
