@@ -17,6 +17,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.adapters.store import layout
+from infra.locks import RUNTIME_LOCK, differences, pinned_versions, zipped_versions
 from infra.provision import Provisioned, allowed_actions, load_resources, provision
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -297,6 +298,8 @@ def assert_zip_holds_only_runtime_code(zip_path: Path) -> None:
     top_level = {name.split("/")[0] for name in names}
     assert top_level >= RUNTIME_ENTRIES
     assert not [name for name in names if name.startswith(NOT_SHIPPED)]
+    # exactly the locked distributions, at their locked versions
+    assert differences(pinned_versions(RUNTIME_LOCK), zipped_versions(zip_path)) == []
 
 
 def test_packaged_prod_template_passes_cfn_lint_and_wires_the_stack(
@@ -323,6 +326,14 @@ def test_packaged_prod_template_passes_cfn_lint_and_wires_the_stack(
     assert_functions_use_the_stack_resources(template)
     assert_iam_is_scoped(template)
     assert_zip_holds_only_runtime_code(out_dir / "deployment.zip")
+
+
+def test_every_function_runs_on_python_3_13(template: dict[str, Any]) -> None:
+    functions = of_type(template, "AWS::Serverless::Function")
+
+    assert {name: f["Properties"]["Runtime"] for name, f in functions.items()} == dict.fromkeys(
+        FUNCTIONS, "python3.13"
+    )
 
 
 # --- production posture ---------------------------------------------------------------------
