@@ -13,7 +13,6 @@ STAMP := $(VENV)/.installed
 # infra/requirements-checkov.txt.
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
-CHECKOV := CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(TOOLS_VENV)/bin/checkov
 # The report's browser test drives Debian's Chromium (never a browser playwright downloads).
 CHROMIUM_STAMP := $(VENV)/.chromium
 STAGE ?= dev
@@ -78,12 +77,14 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) build .pytest_cache
 
-# Writes build/package/sam.json + deployment.zip; the stack then needs --parameter-overrides Stage=$(STAGE).
-# checkov runs offline: no platform API key, no download (--skip-download), no update check.
+# build/package/sam.json + deployment.zip for STAGE, then checked: the zip holds exactly the runtime
+# lock, cfn-lint, and checkov offline (no platform API key, no download, no update check).
 package: $(STAMP) $(TOOLS_STAMP)
-	rm -rf build/package
-	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) \
-		--merge-template infra/resources.json build/package
-	$(BIN)/cfn-lint build/package/sam.json
-	$(CHECKOV) -f build/package/sam.json --framework cloudformation --skip-download --compact \
-		--quiet
+	$(BIN)/python -m infra.package --stage $(STAGE)
+
+# Package, upload and deploy the stack submsg-$(STAGE), then print its URLs (docs/deploy.md).
+# REGION=… (default: the AWS configuration's), PARAMETERS="Name=value …" (stack parameters),
+# DRY_RUN=1 prints the steps and calls nothing.
+deploy: $(STAMP) $(TOOLS_STAMP)
+	$(BIN)/python -m infra.deploy --stage $(STAGE) $(if $(REGION),--region $(REGION)) \
+		$(foreach parameter,$(PARAMETERS),--parameter $(parameter)) $(if $(DRY_RUN),--dry-run)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,14 +15,17 @@ from moto import mock_aws
 
 from chalicelib.adapters.store import layout
 from infra.locks import RUNTIME_LOCK, differences, pinned_versions, zipped_versions
+from infra.package import CHECKOV, Package, build, checkov_report, lint
 from infra.provision import Provisioned, allowed_actions, load_resources, provision
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-BIN_DIR = Path(sys.executable).parent
-# checkov has a virtualenv of its own (see the Makefile): its boto3 pin conflicts with ours.
-CHECKOV = PROJECT_DIR / ".venv-tools" / "bin" / "checkov"
 FUNCTIONS = ("APIHandler", "DueSweep", "ExpirySweep", "SendWorker")
 RUNTIME_ENTRIES = {"app.py", "chalicelib"}
+# The account-wide API Gateway logging role, and the one condition that may name them.
+ACCOUNT_LOGGING_RESOURCES = ("ApiGatewayCloudWatchRole", "ApiGatewayAccount")
+IF_THE_STACK_SETS_THE_ROLE = {
+    "Fn::If": ["CreatesApiGatewayLoggingRole", {"Ref": "ApiGatewayAccount"}, ""]
+}
 NOT_SHIPPED = ("local/", "cli/", "bench/", "tests/", "infra/", ".chalice/")
 
 
@@ -176,21 +176,8 @@ def test_allowed_actions_name_single_actions_and_leave_out_put_metric_data() -> 
 
 
 def package(stage: str, out_dir: Path) -> dict[str, Any]:
-    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
-    command = [
-        str(BIN_DIR / "chalice"),
-        "--project-dir",
-        str(PROJECT_DIR),
-        "package",
-        "--stage",
-        stage,
-        "--merge-template",
-        str(PROJECT_DIR / "infra" / "resources.json"),
-        str(out_dir),
-    ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads((out_dir / "sam.json").read_text(encoding="utf-8"))
+    """What `make package` builds (before its checks): chalice package, the zip as locked."""
+    return build(stage, out_dir).template
 
 
 @pytest.fixture(scope="module")
@@ -203,11 +190,6 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 @pytest.fixture(scope="module")
 def template(packaged: tuple[Path, dict[str, Any]]) -> dict[str, Any]:
     return packaged[1]
-
-
-def lint(template_path: Path) -> subprocess.CompletedProcess[str]:
-    command = [str(BIN_DIR / "cfn-lint"), str(template_path)]
-    return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
 def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -308,8 +290,7 @@ def test_packaged_prod_template_passes_cfn_lint_and_wires_the_stack(
     out_dir, template = packaged
     resources = template["Resources"]
 
-    linted = lint(out_dir / "sam.json")
-    assert linted.returncode == 0, linted.stdout + linted.stderr
+    lint(Package(out_dir, template))  # PackageError with cfn-lint's findings, if any
     table = resources["Table"]
     assert table["DeletionPolicy"] == "Retain"
     assert table["Properties"]["PointInTimeRecoverySpecification"] == {
@@ -373,7 +354,7 @@ def test_the_stage_logs_every_request_as_json_with_its_request_id(
     assert "$context.path" not in fields.values()
     assert not any("$context.error.message" in value for value in fields.values())
     # API Gateway writes logs through the account's CloudWatch role, set before the stage.
-    assert api["DependsOn"] == ["ApiGatewayAccount"]
+    assert api["DependsOn"] == ["ApiGatewayLoggingRoleReady"]
     account = resources["ApiGatewayAccount"]["Properties"]
     assert account["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}
     assert resources["ApiGatewayCloudWatchRole"]["DeletionPolicy"] == "Retain"
@@ -399,6 +380,67 @@ def test_the_stage_and_every_function_are_traced_with_permission_to_upload_trace
         assert {"Ref": "TracingPolicy"} in role["ManagedPolicyArns"]
     # Tracing is the runtime's doing, not the code's: the service policy stays exact.
     assert not TRACE_UPLOAD_ACTIONS & allowed_actions()
+
+
+def test_the_account_logging_role_is_set_by_the_stack_only_when_asked_to(
+    template: dict[str, Any],
+) -> None:
+    parameter = template["Parameters"]["ApiGatewayLoggingRole"]
+    resources = template["Resources"]
+    (condition,) = {resources[name]["Condition"] for name in ACCOUNT_LOGGING_RESOURCES}
+
+    assert parameter["AllowedValues"] == ["Create", "Keep"]
+    assert parameter["Default"] == "Create"
+    assert template["Conditions"][condition] == {
+        "Fn::Equals": [{"Ref": "ApiGatewayLoggingRole"}, "Create"]
+    }
+    # No other resource names them outside that condition (cfn-lint's E3005 and W1001 agree):
+    # the stage waits for a handle, which waits for the account setting when there is one.
+    others = {n: r for n, r in resources.items() if n not in ACCOUNT_LOGGING_RESOURCES}
+    for name, resource in others.items():
+        outside = json.dumps(resource).replace(json.dumps(IF_THE_STACK_SETS_THE_ROLE), "")
+        assert not any(f'"{kept}"' in outside for kept in ACCOUNT_LOGGING_RESOURCES), name
+    ready = resources["ApiGatewayLoggingRoleReady"]
+    assert ready["Type"] == "AWS::CloudFormation::WaitConditionHandle"
+    assert IF_THE_STACK_SETS_THE_ROLE in ready["Metadata"].values()
+    assert resources["RestAPI"]["DependsOn"] == ["ApiGatewayLoggingRoleReady"]
+
+
+def test_the_endpoint_type_is_a_parameter_with_regional_for_china(
+    template: dict[str, Any],
+) -> None:
+    parameter = template["Parameters"]["EndpointType"]
+    api = template["Resources"]["RestAPI"]["Properties"]
+
+    assert parameter["AllowedValues"] == ["EDGE", "REGIONAL"]
+    assert parameter["Default"] == "EDGE"
+    assert api["EndpointConfiguration"] == {"Ref": "EndpointType"}
+
+
+def test_the_outputs_give_the_api_url_with_its_stage_and_the_callback_route(
+    template: dict[str, Any],
+) -> None:
+    outputs = template["Outputs"]
+    api = template["Resources"]["RestAPI"]["Properties"]
+    host = "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+
+    api_url = outputs["ApiUrl"]["Value"]["Fn::Sub"]
+    callback = outputs["CallbackUrlPattern"]["Value"]["Fn::Sub"]
+    assert api_url == f"{host}/{api['StageName']}" == f"{host}/api"
+    assert callback.startswith(f"{api_url}/")
+    assert callback.removeprefix(api_url) in api["DefinitionBody"]["paths"]
+    assert callback.endswith("/v1/wechat/{app_id}/callback")
+
+
+def test_arns_and_hostnames_name_the_partition_so_the_stack_deploys_in_china(
+    template: dict[str, Any],
+) -> None:
+    text = json.dumps(template)
+
+    assert "arn:${AWS::Partition}:" in text
+    assert "arn:aws:" not in text
+    assert "${AWS::Region}.amazonaws.com" not in text
+    assert "${AWS::Region}.${AWS::URLSuffix}" in text
 
 
 def test_the_sender_runs_at_most_the_reserved_concurrency_parameter(
@@ -507,28 +549,13 @@ def test_every_checkov_skip_carries_its_reason_and_is_listed_in_the_readme(
 def test_checkov_finds_no_failed_check_offline(packaged: tuple[Path, dict[str, Any]]) -> None:
     out_dir, template = packaged
     assert CHECKOV.exists(), "checkov is installed into .venv-tools by `make test`"
-    env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
-    env.pop("BC_API_KEY", None)
-    command = [
-        str(CHECKOV),
-        "--file",
-        str(out_dir / "sam.json"),
-        "--framework",
-        "cloudformation",
-        "--skip-download",
-        "--output",
-        "json",
-    ]
-    result = subprocess.run(
-        command, env=env, cwd=out_dir, capture_output=True, text=True, timeout=180, check=False
-    )
-    report = json.loads(result.stdout)
+
+    report = checkov_report(Package(out_dir, template))
     failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
     skipped = {
         (c["resource"].split(".", 1)[1], c["check_id"]) for c in report["results"]["skipped_checks"]
     }
 
     assert failed == []
-    assert result.returncode == 0, result.stderr
     assert report["summary"]["passed"] > 0
     assert skipped == set(checkov_skips(template))  # every skip is used, and only those
