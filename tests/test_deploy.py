@@ -41,31 +41,21 @@ def without_credentials() -> dict[str, str]:
     return {**env, **NO_CREDENTIALS}
 
 
+def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
 def deploy_command(*arguments: str) -> subprocess.CompletedProcess[str]:
     """``python -m infra.deploy``, what `make deploy` runs, with no AWS credentials at all."""
-    return subprocess.run(
-        [sys.executable, "-m", "infra.deploy", *arguments],
-        cwd=PROJECT_DIR,
-        env=without_credentials(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run([sys.executable, "-m", "infra.deploy", *arguments], without_credentials())
 
 
 def make_deploy(*variables: str) -> subprocess.CompletedProcess[str]:
     """`make deploy`, its virtualenvs taken as they are (the suite runs inside them)."""
-    command = ["make", "-s", "-o", ".venv/.installed", "-o", ".venv-tools/.installed", "deploy"]
-    return subprocess.run(
-        [*command, *variables],
-        cwd=PROJECT_DIR,
-        env=without_credentials(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    make = ["make", "-s", "-o", ".venv/.installed", "-o", ".venv-tools/.installed", "deploy"]
+    return run([*make, *variables], without_credentials())
 
 
 def assert_refused_in_one_line(result: subprocess.CompletedProcess[str], *phrases: str) -> None:
@@ -142,16 +132,10 @@ def test_the_local_stack_stage_is_not_deployable() -> None:
 
 
 def test_a_missing_region_is_refused() -> None:
-    env_region = {"AWS_REGION", "AWS_DEFAULT_REGION"} & set(os.environ)
-    result = subprocess.run(
-        [sys.executable, "-m", "infra.deploy", "--stage", "dev", "--dry-run"],
-        cwd=PROJECT_DIR,
-        env={k: v for k, v in without_credentials().items() if k not in env_region},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    regions = ("AWS_REGION", "AWS_DEFAULT_REGION")
+    env = {k: v for k, v in without_credentials().items() if k not in regions}
+
+    result = run([sys.executable, "-m", "infra.deploy", "--stage", "dev", "--dry-run"], env)
 
     assert_refused_in_one_line(result, "No AWS region", "REGION=")
 
