@@ -44,8 +44,8 @@ def load_resources() -> dict[str, Any]:
 
 
 def allowed_actions() -> frozenset[str]:
-    """Every AWS action the functions' code may call. Writing logs and X-Ray traces is the
-    Lambda runtime's doing, allowed by each role's own log policy and TracingPolicy."""
+    """Every AWS action the functions' code may call. Writing logs is the Lambda runtime's
+    doing, allowed by each role's own log policy."""
     statements = load_resources()[SERVICE_POLICY]["Properties"]["PolicyDocument"]["Statement"]
     return frozenset(action for statement in statements for action in statement["Action"])
 

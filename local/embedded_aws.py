@@ -925,7 +925,7 @@ def install() -> None:
         raise UnsupportedMoto(
             f"local/embedded_aws.py was written for moto {SUPPORTED_MOTO}, found "
             f"{moto.__version__}: check what this module patches (_PATCHES) against that moto, "
-            "then update SUPPORTED_MOTO and the pin in requirements-dev.txt"
+            "then update SUPPORTED_MOTO and the pin in requirements-dev.in"
         )
     if _replaced:
         return

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,14 +14,18 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.adapters.store import layout
+from infra.locks import RUNTIME_LOCK, differences, pinned_versions, zipped_versions
+from infra.package import CHECKOV, Package, build, checkov_report, lint
 from infra.provision import Provisioned, allowed_actions, load_resources, provision
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-BIN_DIR = Path(sys.executable).parent
-# checkov has a virtualenv of its own (see the Makefile): its boto3 pin conflicts with ours.
-CHECKOV = PROJECT_DIR / ".venv-tools" / "bin" / "checkov"
 FUNCTIONS = ("APIHandler", "DueSweep", "ExpirySweep", "SendWorker")
 RUNTIME_ENTRIES = {"app.py", "chalicelib"}
+# The account-wide API Gateway logging role, and the one condition that may name them.
+ACCOUNT_LOGGING_RESOURCES = ("ApiGatewayCloudWatchRole", "ApiGatewayAccount")
+IF_THE_STACK_SETS_THE_ROLE = {
+    "Fn::If": ["CreatesApiGatewayLoggingRole", {"Ref": "ApiGatewayAccount"}, ""]
+}
 NOT_SHIPPED = ("local/", "cli/", "bench/", "tests/", "infra/", ".chalice/")
 
 
@@ -175,21 +176,8 @@ def test_allowed_actions_name_single_actions_and_leave_out_put_metric_data() -> 
 
 
 def package(stage: str, out_dir: Path) -> dict[str, Any]:
-    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
-    command = [
-        str(BIN_DIR / "chalice"),
-        "--project-dir",
-        str(PROJECT_DIR),
-        "package",
-        "--stage",
-        stage,
-        "--merge-template",
-        str(PROJECT_DIR / "infra" / "resources.json"),
-        str(out_dir),
-    ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads((out_dir / "sam.json").read_text(encoding="utf-8"))
+    """What `make package` builds (before its checks): chalice package, the zip as locked."""
+    return build(stage, out_dir).template
 
 
 @pytest.fixture(scope="module")
@@ -202,11 +190,6 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 @pytest.fixture(scope="module")
 def template(packaged: tuple[Path, dict[str, Any]]) -> dict[str, Any]:
     return packaged[1]
-
-
-def lint(template_path: Path) -> subprocess.CompletedProcess[str]:
-    command = [str(BIN_DIR / "cfn-lint"), str(template_path)]
-    return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
 def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -248,10 +231,6 @@ def alarmed_metrics(template: dict[str, Any]) -> set[tuple[str, str]]:
     return metrics
 
 
-# X-Ray has no resource-level permissions: uploading traces is the one wildcard resource left.
-TRACE_UPLOAD_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-
-
 def function_role(template: dict[str, Any], function: str) -> dict[str, Any]:
     properties = template["Resources"][function]["Properties"]
     return template["Resources"][properties["Role"]["Fn::GetAtt"][0]]
@@ -261,8 +240,7 @@ def assert_iam_is_scoped(template: dict[str, Any]) -> None:
     for statement in policy_statements(template):
         actions = as_list(statement["Action"])
         assert all("*" not in action for action in actions), statement
-        if "*" in as_list(statement["Resource"]):
-            assert set(actions) <= TRACE_UPLOAD_ACTIONS, statement
+        assert "*" not in as_list(statement["Resource"]), statement
     for function in of_type(template, "AWS::Serverless::Function"):
         role = function_role(template, function)["Properties"]
         assert {"Ref": "ServicePolicy"} in role["ManagedPolicyArns"]
@@ -297,6 +275,8 @@ def assert_zip_holds_only_runtime_code(zip_path: Path) -> None:
     top_level = {name.split("/")[0] for name in names}
     assert top_level >= RUNTIME_ENTRIES
     assert not [name for name in names if name.startswith(NOT_SHIPPED)]
+    # exactly the locked distributions, at their locked versions
+    assert differences(pinned_versions(RUNTIME_LOCK), zipped_versions(zip_path)) == []
 
 
 def test_packaged_prod_template_passes_cfn_lint_and_wires_the_stack(
@@ -305,8 +285,7 @@ def test_packaged_prod_template_passes_cfn_lint_and_wires_the_stack(
     out_dir, template = packaged
     resources = template["Resources"]
 
-    linted = lint(out_dir / "sam.json")
-    assert linted.returncode == 0, linted.stdout + linted.stderr
+    lint(Package(out_dir, template))  # PackageError with cfn-lint's findings, if any
     table = resources["Table"]
     assert table["DeletionPolicy"] == "Retain"
     assert table["Properties"]["PointInTimeRecoverySpecification"] == {
@@ -323,6 +302,14 @@ def test_packaged_prod_template_passes_cfn_lint_and_wires_the_stack(
     assert_functions_use_the_stack_resources(template)
     assert_iam_is_scoped(template)
     assert_zip_holds_only_runtime_code(out_dir / "deployment.zip")
+
+
+def test_every_function_runs_on_python_3_13(template: dict[str, Any]) -> None:
+    functions = of_type(template, "AWS::Serverless::Function")
+
+    assert {name: f["Properties"]["Runtime"] for name, f in functions.items()} == dict.fromkeys(
+        FUNCTIONS, "python3.13"
+    )
 
 
 # --- production posture ---------------------------------------------------------------------
@@ -357,12 +344,12 @@ def test_the_stage_logs_every_request_as_json_with_its_request_id(
 
     assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
     assert fields["requestId"] == "$context.requestId"
-    assert {"status", "httpMethod", "resourcePath", "xrayTraceId"} <= set(fields)
+    assert {"status", "httpMethod", "resourcePath", "responseLatency"} <= set(fields)
     # The path holds openids and the error message may echo a header: neither is logged.
     assert "$context.path" not in fields.values()
     assert not any("$context.error.message" in value for value in fields.values())
     # API Gateway writes logs through the account's CloudWatch role, set before the stage.
-    assert api["DependsOn"] == ["ApiGatewayAccount"]
+    assert api["DependsOn"] == ["ApiGatewayLoggingRoleReady"]
     account = resources["ApiGatewayAccount"]["Properties"]
     assert account["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}
     assert resources["ApiGatewayCloudWatchRole"]["DeletionPolicy"] == "Retain"
@@ -374,20 +361,139 @@ def test_the_stage_logs_every_request_as_json_with_its_request_id(
     )
 
 
-def test_the_stage_and_every_function_are_traced_with_permission_to_upload_traces(
+def test_nothing_is_traced_with_x_ray_and_nothing_may_upload_traces(
     template: dict[str, Any],
 ) -> None:
     resources = template["Resources"]
+    statements = policy_statements(template)
 
-    assert resources["RestAPI"]["Properties"]["TracingEnabled"] is True
-    (upload,) = resources["TracingPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    assert set(upload["Action"]) == TRACE_UPLOAD_ACTIONS
+    assert "TracingEnabled" not in resources["RestAPI"]["Properties"]
     for function in FUNCTIONS:
-        assert resources[function]["Properties"]["Tracing"] == "Active"
-        role = function_role(template, function)["Properties"]
-        assert {"Ref": "TracingPolicy"} in role["ManagedPolicyArns"]
-    # Tracing is the runtime's doing, not the code's: the service policy stays exact.
-    assert not TRACE_UPLOAD_ACTIONS & allowed_actions()
+        # Lambda's default, which cannot be turned off: traces only what a traced caller sent.
+        assert resources[function]["Properties"]["Tracing"] == "PassThrough"
+    assert not [s for s in statements if any(a.startswith("xray:") for a in as_list(s["Action"]))]
+    assert "xrayTraceId" not in resources["RestAPI"]["Properties"]["AccessLogSetting"]["Format"]
+    # The decision, and why, is written down with the check it skips.
+    assert "X-Ray" in checkov_skips(template)[("RestAPI", "CKV_AWS_73")]
+
+
+def dashboard_widgets(template: dict[str, Any]) -> list[dict[str, Any]]:
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]
+    return body["Fn::ToJsonString"]["widgets"]
+
+
+def charted(widgets: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(namespace, metric, first dimension's value as JSON) of every metric widget's lines."""
+    return {
+        (line[0], line[1], json.dumps(line[3]))
+        for widget in widgets
+        if widget["type"] == "metric"
+        for line in widget["properties"]["metrics"]
+    }
+
+
+def test_the_dashboard_shows_every_alarm_then_dead_letters_errors_and_durations(
+    template: dict[str, Any],
+) -> None:
+    widgets = dashboard_widgets(template)
+    lines = charted(widgets)
+    dead_letters = json.dumps({"Fn::GetAtt": ["SendDeadLetterQueue", "QueueName"]})
+
+    # Fn::ToJsonString, which turns the widgets into the body's string, needs this transform.
+    assert template["Transform"][0] == "AWS::LanguageExtensions"
+    assert widgets[0]["type"] == "alarm"
+    assert sorted(widgets[0]["properties"]["alarms"], key=json.dumps) == sorted(
+        ({"Fn::GetAtt": [alarm, "Arn"]} for alarm in of_type(template, "AWS::CloudWatch::Alarm")),
+        key=json.dumps,
+    )
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", dead_letters) in lines
+    for function in FUNCTIONS:
+        for metric in ("Errors", "Duration", "Throttles"):
+            assert ("AWS/Lambda", metric, json.dumps({"Ref": function})) in lines
+    for widget in widgets[1:]:
+        assert widget["properties"]["region"] == {"Ref": "AWS::Region"}
+        assert not {"x", "y"} & set(widget)  # laid out in order: new widgets slot in
+    assert template["Outputs"]["DashboardName"]["Value"] == {"Ref": "Dashboard"}
+
+
+def test_the_dashboard_charts_this_stage_s_api_by_the_name_it_gives_it(
+    template: dict[str, Any],
+) -> None:
+    api = template["Resources"]["RestAPI"]["Properties"]
+    lines = [
+        line
+        for widget in dashboard_widgets(template)
+        if widget["type"] == "metric"
+        for line in widget["properties"]["metrics"]
+        if line[0] == "AWS/ApiGateway"
+    ]
+
+    # API Gateway's metrics know an API by its name: each stage's must differ.
+    assert api["Name"] == {"Fn::Sub": "submsg-${Stage}"}
+    assert {line[1] for line in lines} >= {"Count", "5XXError", "Latency"}
+    for line in lines:
+        assert line[2:6] == ["ApiName", api["Name"], "Stage", api["StageName"]]
+
+
+def test_the_account_logging_role_is_set_by_the_stack_only_when_asked_to(
+    template: dict[str, Any],
+) -> None:
+    parameter = template["Parameters"]["ApiGatewayLoggingRole"]
+    resources = template["Resources"]
+    (condition,) = {resources[name]["Condition"] for name in ACCOUNT_LOGGING_RESOURCES}
+
+    assert parameter["AllowedValues"] == ["Create", "Keep"]
+    assert parameter["Default"] == "Create"
+    assert template["Conditions"][condition] == {
+        "Fn::Equals": [{"Ref": "ApiGatewayLoggingRole"}, "Create"]
+    }
+    # No other resource names them outside that condition (cfn-lint's E3005 and W1001 agree):
+    # the stage waits for a handle, which waits for the account setting when there is one.
+    others = {n: r for n, r in resources.items() if n not in ACCOUNT_LOGGING_RESOURCES}
+    for name, resource in others.items():
+        outside = json.dumps(resource).replace(json.dumps(IF_THE_STACK_SETS_THE_ROLE), "")
+        assert not any(f'"{kept}"' in outside for kept in ACCOUNT_LOGGING_RESOURCES), name
+    ready = resources["ApiGatewayLoggingRoleReady"]
+    assert ready["Type"] == "AWS::CloudFormation::WaitConditionHandle"
+    assert IF_THE_STACK_SETS_THE_ROLE in ready["Metadata"].values()
+    assert resources["RestAPI"]["DependsOn"] == ["ApiGatewayLoggingRoleReady"]
+
+
+def test_the_endpoint_type_is_a_parameter_with_regional_for_china(
+    template: dict[str, Any],
+) -> None:
+    parameter = template["Parameters"]["EndpointType"]
+    api = template["Resources"]["RestAPI"]["Properties"]
+
+    assert parameter["AllowedValues"] == ["EDGE", "REGIONAL"]
+    assert parameter["Default"] == "EDGE"
+    assert api["EndpointConfiguration"] == {"Ref": "EndpointType"}
+
+
+def test_the_outputs_give_the_api_url_with_its_stage_and_the_callback_route(
+    template: dict[str, Any],
+) -> None:
+    outputs = template["Outputs"]
+    api = template["Resources"]["RestAPI"]["Properties"]
+    host = "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+
+    api_url = outputs["ApiUrl"]["Value"]["Fn::Sub"]
+    callback = outputs["CallbackUrlPattern"]["Value"]["Fn::Sub"]
+    assert api_url == f"{host}/{api['StageName']}" == f"{host}/api"
+    assert callback.startswith(f"{api_url}/")
+    assert callback.removeprefix(api_url) in api["DefinitionBody"]["paths"]
+    assert callback.endswith("/v1/wechat/{app_id}/callback")
+
+
+def test_arns_and_hostnames_name_the_partition_so_the_stack_deploys_in_china(
+    template: dict[str, Any],
+) -> None:
+    text = json.dumps(template)
+
+    assert "arn:${AWS::Partition}:" in text
+    assert "arn:aws:" not in text
+    assert "${AWS::Region}.amazonaws.com" not in text
+    assert "${AWS::Region}.${AWS::URLSuffix}" in text
 
 
 def test_the_sender_runs_at_most_the_reserved_concurrency_parameter(
@@ -496,28 +602,13 @@ def test_every_checkov_skip_carries_its_reason_and_is_listed_in_the_readme(
 def test_checkov_finds_no_failed_check_offline(packaged: tuple[Path, dict[str, Any]]) -> None:
     out_dir, template = packaged
     assert CHECKOV.exists(), "checkov is installed into .venv-tools by `make test`"
-    env = {**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
-    env.pop("BC_API_KEY", None)
-    command = [
-        str(CHECKOV),
-        "--file",
-        str(out_dir / "sam.json"),
-        "--framework",
-        "cloudformation",
-        "--skip-download",
-        "--output",
-        "json",
-    ]
-    result = subprocess.run(
-        command, env=env, cwd=out_dir, capture_output=True, text=True, timeout=180, check=False
-    )
-    report = json.loads(result.stdout)
+
+    report = checkov_report(Package(out_dir, template))
     failed = [(c["check_id"], c["resource"]) for c in report["results"]["failed_checks"]]
     skipped = {
         (c["resource"].split(".", 1)[1], c["check_id"]) for c in report["results"]["skipped_checks"]
     }
 
     assert failed == []
-    assert result.returncode == 0, result.stderr
     assert report["summary"]["passed"] > 0
     assert skipped == set(checkov_skips(template))  # every skip is used, and only those

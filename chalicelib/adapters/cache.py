@@ -9,12 +9,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
-
-V = TypeVar("V")
 
 
-class TtlCache(Generic[V]):
+class TtlCache[V]:
     def __init__(self, ttl_s: float, max_items: int = 1024) -> None:
         self.ttl_s = ttl_s
         self.max_items = max_items

@@ -6,7 +6,7 @@ import functools
 import json
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from chalice.app import Request, Response
 from pydantic import BaseModel, ValidationError
@@ -23,7 +23,6 @@ from chalicelib.domain.errors import (
     error_body,
 )
 
-M = TypeVar("M", bound=BaseModel)
 JSON = "application/json"
 PATH_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
@@ -46,18 +45,20 @@ def problems(error: ValidationError, whole: str = "body") -> list[FieldProblem]:
     return found
 
 
-def validated(model: type[M], data: Any, what: str = "The request", whole: str = "body") -> M:
+def validated[M: BaseModel](
+    model: type[M], data: Any, what: str = "The request", whole: str = "body"
+) -> M:
     return _checked(lambda: model.model_validate(data), what, whole)
 
 
-def _checked(validate: Callable[[], M], what: str, whole: str = "body") -> M:
+def _checked[M: BaseModel](validate: Callable[[], M], what: str, whole: str = "body") -> M:
     try:
         return validate()
     except ValidationError as error:
         raise ValidationFailed(f"{what} is not valid.", problems(error, whole)) from error
 
 
-def parse_body(request: Request, model: type[M], max_bytes: int) -> M:
+def parse_body[M: BaseModel](request: Request, model: type[M], max_bytes: int) -> M:
     raw = request.raw_body or b""
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
@@ -76,7 +77,7 @@ def parse_body(request: Request, model: type[M], max_bytes: int) -> M:
     return _checked(lambda: model.model_validate_json(raw, strict=True), "The body")
 
 
-def parse_query(request: Request, model: type[M]) -> M:
+def parse_query[M: BaseModel](request: Request, model: type[M]) -> M:
     params = request.query_params or {}
     return validated(model, {key: params[key] for key in params}, "The query", "query")
 
