@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import boto3
 import pytest
 
 from chalicelib.adapters import callback_codec
@@ -291,3 +292,34 @@ def test_a_push_racing_the_api_report_does_not_erase_the_long_term_grant(
     )
     monkeypatch.setattr(Users, "load", stale)
     assert subscriptions(api)[LONG_TERM]["long_term"] == "active"
+
+
+def table_items(aws) -> list[dict]:
+    pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=aws.table_name)
+    return [item for page in pages for item in page["Items"]]
+
+
+def test_after_an_erasure_no_item_of_the_table_holds_the_openid(client, configured, api, wx, aws):
+    admin.update_app(configured, APP_ID, {"grant_source": "callback", "callback_format": "json"})
+    api.call("PUT", f"/v1/users/{OPENID}/preferences", {"timezone": "Asia/Tokyo"})
+    pushes = [
+        popup_json((TEMPLATE, "acceptWithAudio")),
+        popup_json((TEMPLATE, "accept"), created=1),
+    ]
+    for body in pushes:
+        assert push(client, body, signed(), "application/json").status_code == 200
+    sent = api.send(headers={"Idempotency-Key": "erase-me"}).json_body["id"]
+    drain(client, aws)
+    msgid = api.call("GET", f"/v1/messages/{sent}").json_body["result"]["msgid"]
+    undelivered = {"TemplateId": TEMPLATE, "MsgID": msgid, "ErrorCode": 10005, "ErrorStatus": "x"}
+    fields = {"FromUserName": OPENID, "CreateTime": 2, "Event": "subscribe_msg_sent_event"}
+    for body in (json.dumps({**fields, "List": undelivered}), change_event_json(ARRIVED)):
+        assert push(client, body, signed(), "application/json").status_code == 200
+    assert api.call("POST", f"/v1/messages/{sent}/events", {"type": "click"}).status_code == 202
+    assert api.call("GET", f"/v1/messages/{sent}").json_body["status"] == "failed"
+    assert sum(OPENID in json.dumps(item) for item in table_items(aws)) >= 5
+
+    assert api.call("DELETE", f"/v1/users/{OPENID}").status_code == 204
+
+    left = [item for item in table_items(aws) if OPENID in json.dumps(item)]
+    assert left == []

@@ -208,6 +208,26 @@ def test_an_idempotency_key_is_erased_with_its_users_messages(granted):
     assert credits(granted) == 0
 
 
+@pytest.mark.parametrize("message_key", ["k1", "campaign:k1"])
+def test_a_campaigns_idempotency_key_and_a_messages_are_independent(granted, message_key):
+    granted.grant()
+    campaign = {
+        "name": "Order follow-up",
+        "template_id": TEMPLATE,
+        "audience": {"openids": [OPENID]},
+        "data": {"thing1": "Blue mug", "character_string2": "SO-2026-0001"},
+        "start": False,
+    }
+    first = granted.call("POST", "/v1/campaigns", campaign, {"Idempotency-Key": "k1"})
+    sent = granted.send(headers={"Idempotency-Key": message_key})
+    again = granted.call("POST", "/v1/campaigns", campaign, {"Idempotency-Key": "k1"})
+    resent = granted.send(headers={"Idempotency-Key": message_key})
+
+    assert (first.status_code, sent.status_code) == (201, 201), sent.json_body
+    assert (again.status_code, again.json_body["id"]) == (200, first.json_body["id"])
+    assert (resent.status_code, resent.json_body["id"]) == (200, sent.json_body["id"])
+
+
 def test_subscriptions_advise_when_to_prompt_again(api):
     api.put_template(target_credits=2)
     item = lambda: api.call("GET", f"/v1/users/{OPENID}/subscriptions").json_body["items"][0]  # noqa: E731

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from chalicelib.adapters.store.campaigns import Loaded
+from chalicelib.adapters.store.counters import Protected
 from chalicelib.adapters.store.messages import cursor_in
 from chalicelib.api.schemas import CampaignIn, RecipientIn
 from chalicelib.domain import campaigns as rules
@@ -80,7 +81,8 @@ def create(
     if idempotency_key:
         claim = store.idempotency.claim(
             app.app_id,
-            _idempotency_name(idempotency_key),
+            Protected.CAMPAIGN,
+            idempotency_key,
             digest,
             campaign.campaign_id,
             now,
@@ -102,16 +104,12 @@ def create(
     return get(services, app, campaign.campaign_id).campaign, True
 
 
-def _idempotency_name(key: str) -> str:
-    return f"campaign:{key}"  # apart from the keys of POST /v1/messages
-
-
 def _replayed(
     services: Services, app: App, key: str | None, digest: str, now: datetime
 ) -> Campaign | None:
     if not key:
         return None
-    record = services.store.idempotency.get(app.app_id, _idempotency_name(key), now)
+    record = services.store.idempotency.get(app.app_id, Protected.CAMPAIGN, key, now)
     if record is None:
         return None
     if record["body_hash"] != digest:

@@ -11,6 +11,7 @@ One table, four sparse GSIs:
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from datetime import datetime
 
@@ -159,8 +160,10 @@ def user_messages_sort(created_at: datetime, message_id: str) -> str:
     return f"{sortable(created_at)}#{message_id}"
 
 
-def idempotency_key(app_id: str, key: str) -> Key:
-    return {PK: f"IDEM#{app_id}#{key}", SK: "IDEM"}
+def idempotency_key(app_id: str, protects: str, key: str) -> Key:
+    """A client's Idempotency-Key, apart for each kind of record it protects (``protects`` has
+    no ``#``, so no key of one kind can spell a key of another)."""
+    return {PK: f"IDEM#{app_id}#{protects}#{key}", SK: "IDEM"}
 
 
 def wechat_msgid_key(app_id: str, msgid: int) -> Key:
@@ -168,7 +171,10 @@ def wechat_msgid_key(app_id: str, msgid: int) -> Key:
 
 
 def callback_event_key(app_id: str, dedupe_key: str) -> Key:
-    return {PK: f"EVT#{app_id}#{dedupe_key}", SK: "EVT"}
+    """Keyed by a hash of the dedupe tuple: it holds an openid, which erasure must not leave
+    behind in a key that only the TTL would remove."""
+    digest = hashlib.sha256(dedupe_key.encode()).hexdigest()
+    return {PK: f"EVT#{app_id}#{digest}", SK: "EVT"}
 
 
 def stats_key(app_id: str, day: str, template_id: str, shard: int) -> Key:

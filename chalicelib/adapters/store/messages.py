@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.adapters.store import layout
+from chalicelib.adapters.store.counters import Protected
 from chalicelib.adapters.store.table import (
     EXISTING,
     NEW,
@@ -110,7 +111,8 @@ class Messages:
         for item in self.table.query_all(query):
             keys.append({"pk": item["pk"], "sk": item["sk"]})
             if item.get("idempotency_key"):
-                keys.append(layout.idempotency_key(app_id, item["idempotency_key"]))
+                key = item["idempotency_key"]
+                keys.append(layout.idempotency_key(app_id, Protected.MESSAGE, key))
         return keys
 
     def open_campaign_messages(self, app_id: str, openid: str) -> list[Message]:
