@@ -9,7 +9,6 @@ from datetime import datetime
 
 from chalicelib.adapters.store.campaigns import Loaded
 from chalicelib.adapters.store.counters import Protected
-from chalicelib.adapters.store.messages import cursor_in
 from chalicelib.api.schemas import CampaignIn, RecipientIn
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, keywords
@@ -262,15 +261,7 @@ def progress(services: Services, campaign: Campaign) -> Progress:
 def list_campaigns(
     services: Services, app: App, limit: int, cursor: str | None
 ) -> tuple[list[Campaign], str | None]:
-    start = None
-    if cursor:
-        try:
-            start = services.store.campaigns.listing_cursor(app.app_id, cursor_in(cursor))
-        except ValueError as error:
-            raise ValidationFailed(
-                "The cursor is not valid.", [FieldProblem("cursor", "not a cursor")]
-            ) from error
-    return services.store.campaigns.list(app.app_id, limit, start)
+    return services.store.campaigns.list(app.app_id, limit, cursor)
 
 
 # Moves -----------------------------------------------------------------------------------

@@ -7,15 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.adapters.store import layout
-from chalicelib.adapters.store.messages import cursor_in
 from chalicelib.api.schemas import EventIn, ListQuery
 from chalicelib.domain import campaigns, clock, dispatch, engagement
 from chalicelib.domain.errors import (
-    FieldProblem,
     GrantExpiresBeforeSendAt,
     NotCancelable,
     NotFound,
-    ValidationFailed,
 )
 from chalicelib.domain.lifecycle import Move
 from chalicelib.domain.records import App, Category, Message, MessageStatus
@@ -38,14 +35,8 @@ def get(services: Services, app: App, message_id: str) -> Message:
 def list_for_user(
     services: Services, app: App, openid: str, query: ListQuery
 ) -> tuple[list[Message], str | None]:
-    try:
-        start = cursor_in(query.cursor) if query.cursor else None
-    except ValueError as error:
-        raise ValidationFailed(
-            "The cursor is not valid.", [FieldProblem("cursor", "not a cursor")]
-        ) from error
     return services.store.messages.list_for_user(
-        app.app_id, openid, query.status, query.limit, start
+        app.app_id, openid, query.status, query.limit, query.cursor
     )
 
 
