@@ -187,6 +187,9 @@ class MessageStatus(StrEnum):
 
 
 OPEN_STATUSES = (MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.SENDING)
+# A card WeChat took, or may have (a click on an unknown one says it was delivered): only these
+# can be clicked or lead to a conversion.
+DELIVERED_STATUSES = (MessageStatus.SENT, MessageStatus.UNKNOWN)
 
 
 class SendResult(Record):

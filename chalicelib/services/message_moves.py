@@ -15,7 +15,13 @@ from chalicelib.domain.errors import (
     NotFound,
 )
 from chalicelib.domain.lifecycle import Move
-from chalicelib.domain.records import App, Category, Message, MessageStatus
+from chalicelib.domain.records import (
+    DELIVERED_STATUSES,
+    App,
+    Category,
+    Message,
+    MessageStatus,
+)
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Services, TransactionFailed
 from chalicelib.services import activity
@@ -79,8 +85,11 @@ def reschedule(services: Services, app: App, message_id: str, requested: datetim
 
 
 def track(services: Services, app: App, message_id: str, event: EventIn) -> bool:
-    """Record a click or conversion; True when it was the first of its type (and counted)."""
+    """Record a click or conversion; True when it was the first of its type on a card WeChat
+    took (and counted). An event on a card never sent is not counted."""
     message = get(services, app, message_id)
+    if message.status not in DELIVERED_STATUSES:
+        return False
     now = clock.now()
     moment, counter = (
         ("clicked_at", "clicked") if event.type == "click" else ("converted_at", "converted")

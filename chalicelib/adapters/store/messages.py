@@ -27,7 +27,7 @@ from chalicelib.adapters.store.table import (
     start_after,
 )
 from chalicelib.domain.lifecycle import Guard, Transition
-from chalicelib.domain.records import Message, MessageStatus
+from chalicelib.domain.records import DELIVERED_STATUSES, Message, MessageStatus
 from chalicelib.ports import Table
 
 
@@ -181,9 +181,13 @@ class Messages:
         )
 
     def first_event(self, message_id: str, moment: str, fields: dict[str, Any]) -> Update:
-        """Set a click or conversion only the first time (``moment`` not set yet)."""
+        """Set a click or conversion only the first time (``moment`` not set yet), and only on a
+        card WeChat took."""
+        delivered = OneOf("status", tuple(status.value for status in DELIVERED_STATUSES))
         return Update(
-            layout.message_key(message_id), set=fields, condition=every(Missing(moment), EXISTING)
+            layout.message_key(message_id),
+            set=fields,
+            condition=every(Missing(moment), EXISTING, delivered),
         )
 
     def msgid_pointer(self, app_id: str, msgid: int, message_id: str, purge_at: int) -> Put:
