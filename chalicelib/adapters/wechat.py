@@ -28,7 +28,6 @@ _BEFORE_WRITING = (
     requests.exceptions.InvalidURL,
     requests.exceptions.MissingSchema,
     requests.exceptions.InvalidSchema,
-    requests.exceptions.InvalidHeader,
 )
 
 
