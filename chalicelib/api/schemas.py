@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -110,9 +111,19 @@ class TemplateList(Response):
 # Grants and users ---------------------------------------------------------------------------
 
 
+def _known_answer(value: object) -> object:
+    if not isinstance(value, str) or value not in {answer.value for answer in GrantResult}:
+        answers = ", ".join(GrantResult)
+        raise ValueError(f"not one of {answers}: nothing of this report was recorded")
+    return value
+
+
+Answer = Annotated[GrantResult, BeforeValidator(_known_answer)]
+
+
 class GrantsIn(Request):
     openid: OpenId
-    results: dict[TemplateId, GrantResult] = Field(min_length=1, max_length=20)
+    results: dict[TemplateId, Answer] = Field(min_length=1, max_length=20)
     scene: int | str | None = None
 
     @model_validator(mode="before")

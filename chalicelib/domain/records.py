@@ -55,10 +55,30 @@ class CallbackFormat(StrEnum):
 
 
 class GrantResult(StrEnum):
+    """A template's answer in wx.requestSubscribeMessage (and SubscribeStatusString)."""
+
     ACCEPT = "accept"
+    ACCEPT_WITH_AUDIO = "acceptWithAudio"  # the user turned on the voice reminder
+    ACCEPT_WITH_ALERT = "acceptWithAlert"  # a strong reminder
+    ACCEPT_WITH_FORCE_PUSH = "acceptWithForcePush"  # a strong reminder
     REJECT = "reject"
     BAN = "ban"
     FILTER = "filter"
+
+    @property
+    def allows(self) -> bool:
+        """Every kind of "allow" is worth one credit (or makes a long-term grant active)."""
+        return self in ALLOWS
+
+
+ALLOWS = frozenset(
+    {
+        GrantResult.ACCEPT,
+        GrantResult.ACCEPT_WITH_AUDIO,
+        GrantResult.ACCEPT_WITH_ALERT,
+        GrantResult.ACCEPT_WITH_FORCE_PUSH,
+    }
+)
 
 
 class LongTermStatus(StrEnum):
@@ -167,6 +187,9 @@ class MessageStatus(StrEnum):
 
 
 OPEN_STATUSES = (MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.SENDING)
+# A card WeChat took, or may have (a click on an unknown one says it was delivered): only these
+# can be clicked or lead to a conversion.
+DELIVERED_STATUSES = (MessageStatus.SENT, MessageStatus.UNKNOWN)
 
 
 class SendResult(Record):

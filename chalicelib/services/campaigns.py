@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from chalicelib.adapters.store.campaigns import Loaded
-from chalicelib.adapters.store.messages import cursor_in
+from chalicelib.adapters.store.counters import Protected
 from chalicelib.api.schemas import CampaignIn, RecipientIn
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, keywords
@@ -80,7 +80,8 @@ def create(
     if idempotency_key:
         claim = store.idempotency.claim(
             app.app_id,
-            _idempotency_name(idempotency_key),
+            Protected.CAMPAIGN,
+            idempotency_key,
             digest,
             campaign.campaign_id,
             now,
@@ -102,16 +103,12 @@ def create(
     return get(services, app, campaign.campaign_id).campaign, True
 
 
-def _idempotency_name(key: str) -> str:
-    return f"campaign:{key}"  # apart from the keys of POST /v1/messages
-
-
 def _replayed(
     services: Services, app: App, key: str | None, digest: str, now: datetime
 ) -> Campaign | None:
     if not key:
         return None
-    record = services.store.idempotency.get(app.app_id, _idempotency_name(key), now)
+    record = services.store.idempotency.get(app.app_id, Protected.CAMPAIGN, key, now)
     if record is None:
         return None
     if record["body_hash"] != digest:
@@ -264,15 +261,7 @@ def progress(services: Services, campaign: Campaign) -> Progress:
 def list_campaigns(
     services: Services, app: App, limit: int, cursor: str | None
 ) -> tuple[list[Campaign], str | None]:
-    start = None
-    if cursor:
-        try:
-            start = services.store.campaigns.listing_cursor(app.app_id, cursor_in(cursor))
-        except ValueError as error:
-            raise ValidationFailed(
-                "The cursor is not valid.", [FieldProblem("cursor", "not a cursor")]
-            ) from error
-    return services.store.campaigns.list(app.app_id, limit, start)
+    return services.store.campaigns.list(app.app_id, limit, cursor)
 
 
 # Moves -----------------------------------------------------------------------------------

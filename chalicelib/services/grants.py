@@ -55,7 +55,7 @@ def record_results(
     transaction = store.transaction().add(FIRST_TIME, first_time)
     for template_id, result in results.items():
         template = templates[template_id]
-        counts_accept = result is GrantResult.ACCEPT and source is app.grant_source
+        counts_accept = result.allows and source is app.grant_source
         changes = _answer_changes(template, result, counts_accept, now)
         previous = state.grants.get(template_id) or GrantState(template_id=template_id)
         state.grants[template_id] = previous.model_copy(update=changes)

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
-from chalicelib.adapters.store import layout
-from chalicelib.adapters.store.messages import cursor_in, cursor_out
+from chalicelib.adapters.store import cursors, layout
+from chalicelib.adapters.store.cursors import cursor_in, cursor_out
 from chalicelib.adapters.store.table import (
     NEW,
     AnyOf,
@@ -93,8 +94,11 @@ class Campaigns:
         return Loaded(Campaign.model_validate(item), cursors)
 
     def list(
-        self, app_id: str, limit: int, start: Cursor | None
+        self, app_id: str, limit: int, cursor: str | None
     ) -> tuple[list[Campaign], str | None]:
+        """The app's campaigns, newest first; InvalidCursor for a cursor of another listing."""
+        check = partial(layout.campaigns_start, app_id)
+        start = cursors.opened(cursor, check) if cursor else None
         query = Query(
             "pk",
             layout.app_partition(app_id),
@@ -104,19 +108,6 @@ class Campaigns:
         )
         items, after = self.table.query(query, start)
         return [Campaign.model_validate(i) for i in items], cursor_out(after)
-
-    def listing_cursor(self, app_id: str, start: Cursor) -> Cursor:
-        """A listing cursor of this app's campaigns, as we wrote it; ValueError otherwise (a key
-        from elsewhere would make DynamoDB refuse the query)."""
-        if set(start) == {"memory"}:
-            return start  # the in-memory table's own cursor, which it checks itself
-        key = start.get("pk", {}).get("S"), start.get("sk", {}).get("S")
-        inside = key[0] == layout.app_partition(app_id) and str(key[1]).startswith(
-            layout.campaigns_prefix()
-        )
-        if set(start) != {"pk", "sk"} or not inside:
-            raise ValueError("not a cursor of this listing")
-        return start
 
     def moved(
         self,
