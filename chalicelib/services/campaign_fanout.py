@@ -1,5 +1,5 @@
-"""A running campaign: fan-out chains through SQS, the throttle, the tick, and the sender's
-check that a card's campaign still runs (SPEC §10).
+"""A running campaign: fan-out chains through SQS and the throttle (SPEC §10). The tick is in
+``campaign_tick``, the sender's look at a card's campaign in ``campaign_cards``.
 
 Each phase runs one chain per shard of recipients: a chain step is one SQS message that handles
 one page and enqueues the next. A step does nothing unless the campaign runs, the step's
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.adapters.observability import logger
@@ -21,7 +21,7 @@ from chalicelib.adapters.store.campaigns import END, Loaded
 from chalicelib.adapters.store.layout import epoch_ms
 from chalicelib.api.schemas import BestTimeIn, MessageIn
 from chalicelib.domain import campaigns as rules
-from chalicelib.domain import clock, dispatch, experiments
+from chalicelib.domain import clock, dispatch
 from chalicelib.domain.campaigns import CampaignMove, Progress
 from chalicelib.domain.dispatch import MAX_DELAY_S, Envelope
 from chalicelib.domain.errors import (
@@ -31,13 +31,11 @@ from chalicelib.domain.errors import (
     NotFound,
     OptedOut,
 )
-from chalicelib.domain.lifecycle import Move
 from chalicelib.domain.records import (
     App,
     Campaign,
     CampaignPhase,
     CampaignStatus,
-    Decision,
     Message,
     MessageStatus,
     Recipient,
@@ -47,7 +45,6 @@ from chalicelib.domain.records import (
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Services, Transaction, TransactionFailed
 from chalicelib.services.auth import load_app
-from chalicelib.services.lifecycle import MessageSteps
 from chalicelib.services.message_create import (
     CampaignPart,
     RecipientHandled,
@@ -242,7 +239,7 @@ def _send_step(services: Services, app: App, campaign: Campaign, step: Step) -> 
     except NotFound:
         # The template was deleted: nobody else gets a card, the pending count as canceled.
         logger.warning("campaign template deleted", extra={"campaign_id": campaign.campaign_id})
-        _begin_phase(services, campaign, P.FINISH, now, stopped_at=now)
+        begin_phase(services, campaign, P.FINISH, now, stopped_at=now)
         return
     written = [
         _create(services, app, template, campaign, recipient, send_at)
@@ -292,7 +289,7 @@ def _next(services: Services, campaign: Campaign, step: Step, after: str) -> Non
         return
     loaded = _load(services, campaign.app_id, campaign.campaign_id)
     if loaded.chains_done() and loaded.campaign.phase is P.FREEZE:
-        _begin_phase(services, loaded.campaign, rules.after_freeze(campaign), clock.now())
+        begin_phase(services, loaded.campaign, rules.after_freeze(campaign), clock.now())
 
 
 def _create(
@@ -348,7 +345,7 @@ def _create(
     return None
 
 
-def _begin_phase(
+def begin_phase(
     services: Services, campaign: Campaign, phase: CampaignPhase, now: datetime, **changes: Any
 ) -> None:
     """The next phase's chains, once: a second caller finds the generation moved."""
@@ -366,154 +363,6 @@ def _begin_phase(
         _launch(services, campaign)
 
 
-# The sender's check ----------------------------------------------------------------------
-
-
-def held_back(services: Services, steps: MessageSteps) -> bool:
-    """Whether a campaign's card must not go now: its campaign paused (the message is withdrawn
-    and its recipient waits for the resume) or stopped (the message is canceled). Read through a
-    short cache, so a pause is seen within ``campaign_status_cache_s``."""
-    message = steps.message
-    if message.campaign_id is None:
-        return False
-    status, stopped = _status(services, message.app_id, message.campaign_id)
-    if status is C.RUNNING and not stopped:
-        return False
-    if status is C.PAUSED and not stopped:
-        store = services.store
-        back = store.campaigns.recipient_back(
-            message.campaign_id, message.app_id, message.openid, message.id
-        )
-        still = store.campaigns.still_paused(message.app_id, message.campaign_id)
-        try:
-            steps.apply(steps.transition(Move.WITHDRAW), extra={RECIPIENT: back, PAUSED: still})
-        except TransactionFailed as failed:
-            if failed.on(PAUSED):
-                return False  # resumed meanwhile (the cache was behind): the card goes now
-            raise
-    else:
-        steps.apply(steps.transition(Move.CANCEL))
-    return True
-
-
-def _status(services: Services, app_id: str, campaign_id: str) -> tuple[CampaignStatus, bool]:
-    def load() -> tuple[CampaignStatus, bool] | None:
-        found = services.store.campaigns.get(app_id, campaign_id)
-        if found is None:
-            return None
-        return found.campaign.status, found.campaign.stopped_at is not None
-
-    return services.campaign_statuses.get((app_id, campaign_id), load) or (C.CANCELED, True)
-
-
-# The tick --------------------------------------------------------------------------------
-
-
-@dataclass
-class TickReport:
-    watched: int = 0
-    begun: int = 0
-    phases: int = 0
-    restarted: int = 0
-    completed: int = 0
-    failed: int = 0
-
-
-def tick(services: Services) -> TickReport:
-    """Move every watched campaign on: begin the scheduled, restart stalled chains, decide
-    experiments, close campaigns whose every recipient has its answer."""
-    report = TickReport()
-    for item in services.store.campaigns.watched():
-        report.watched += 1
-        loaded = services.store.campaigns.get(item["app_id"], item["campaign_id"])
-        if loaded is None:
-            continue
-        try:
-            _tick_one(services, loaded, clock.now(), report)
-        except InvalidCampaignState:
-            continue  # moved by an API call meanwhile: the next tick sees the new state
-        except Exception:  # one campaign's fault must not hold up the others
-            logger.exception("campaign tick failed", extra={"campaign_id": item["campaign_id"]})
-            report.failed += 1
-    return report
-
-
-def _tick_one(services: Services, loaded: Loaded, now: datetime, report: TickReport) -> None:
-    campaign = loaded.campaign
-    settings = services.settings
-    if campaign.status is C.SCHEDULED:
-        lookahead = timedelta(seconds=settings.sweep_interval_s)
-        if campaign.send_at is None or campaign.send_at <= now + lookahead:
-            begin(services, campaign, now, frozenset({C.SCHEDULED}))
-            report.begun += 1
-        return
-    if campaign.status is C.PAUSED:
-        return
-    done = progress(services, campaign)
-    if campaign.status is C.CANCELED or campaign.stopped_at is not None:
-        _close_when_settled(services, campaign, done, now, report)
-        return
-    if campaign.status is not C.RUNNING:
-        return
-    if not loaded.chains_done():
-        stalled = timedelta(seconds=settings.enqueue_lease_s + settings.lease_s)
-        if campaign.chained_at is None or now - campaign.chained_at > stalled:
-            resume_chains(services, campaign, now)
-            report.restarted += 1
-        return
-    report.phases += _after_chains(services, campaign, done, now, report)
-
-
-def _after_chains(
-    services: Services, campaign: Campaign, done: Progress, now: datetime, report: TickReport
-) -> int:
-    """Every chain of the phase finished: on to the next phase, or the end."""
-    settled = done.finished == done.totals["created"]
-    match campaign.phase:
-        case P.FREEZE:
-            _begin_phase(services, campaign, rules.after_freeze(campaign), now)
-            return 1
-        case P.TEST if settled:
-            _begin_phase(services, campaign, P.DECIDE, now, test_done_at=now)
-            return 1
-        case P.DECIDE:
-            assert campaign.experiment is not None and campaign.test_done_at is not None
-            wait = timedelta(minutes=campaign.experiment.decide_after_minutes)
-            if now >= campaign.test_done_at + wait:
-                _decide(services, campaign, done, now)
-                return 1
-        case P.SEND:
-            _begin_phase(services, campaign, P.FINISH, now)
-            return 1
-        case P.FINISH if done.finished >= campaign.audience_size:
-            _complete(services, campaign, now)
-            report.completed += 1
-    return 0
-
-
-def _decide(services: Services, campaign: Campaign, done: Progress, now: datetime) -> None:
-    experiment = campaign.experiment
-    assert experiment is not None
-    rates = rules.variant_rates(done, campaign, experiment.metric)
-    found = experiments.decide(rates, experiment.metric, experiment.confidence, experiment.fallback)
-    decision = Decision(
-        winner=found.winner,
-        p_value=found.p_value,
-        method=found.method,
-        reason=found.reason,
-        decided_at=now,
-    )
-    logger.info(
-        "experiment decided",
-        extra={"campaign_id": campaign.campaign_id, "winner": found.winner, "reason": found.reason},
-    )
-    if found.winner is None:  # fallback "stop": the rest get nothing
-        _begin_phase(services, campaign, P.FINISH, now, decision=decision, stopped_at=now)
-        return
-    decided = campaign.model_copy(update={"decision": decision})
-    _begin_phase(services, decided, P.SEND, now, decision=decision)
-
-
 def resume_chains(services: Services, campaign: Campaign, now: datetime) -> None:
     """A chain stopped moving (a step the queue lost): a new generation takes over."""
     store = services.store
@@ -525,41 +374,6 @@ def resume_chains(services: Services, campaign: Campaign, now: datetime) -> None
             return
         raise
     _launch(services, campaign)
-
-
-def _close_when_settled(
-    services: Services, campaign: Campaign, done: Progress, now: datetime, report: TickReport
-) -> None:
-    """Canceled or stopped: once steps under way had time to end and every message written has
-    its answer, the books close (the never-written recipients count as canceled)."""
-    stopped = campaign.stopped_at or now
-    in_flight = timedelta(seconds=services.settings.lease_s)
-    if now - stopped < in_flight or done.finished < done.totals["created"]:
-        return
-    _complete(services, campaign, now)
-    report.completed += 1
-
-
-def _complete(services: Services, campaign: Campaign, now: datetime) -> None:
-    store = services.store
-    transaction = store.transaction()
-    if campaign.status is C.RUNNING:
-        update = store.campaigns.moved(
-            campaign,
-            rules.sources(CampaignMove.COMPLETE),
-            rules.target(CampaignMove.COMPLETE),
-            {"completed_at": now},
-        )
-    else:
-        update = store.campaigns.moved(
-            campaign, frozenset({campaign.status}), campaign.status, {"completed_at": now}
-        )
-    transaction.add(CAMPAIGN, update).add("watch", store.campaigns.unwatch(campaign))
-    try:
-        transaction.commit()
-    except TransactionFailed as failed:
-        if not failed.on(CAMPAIGN):
-            raise
 
 
 def progress(services: Services, campaign: Campaign) -> Progress:
