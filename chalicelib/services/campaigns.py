@@ -50,6 +50,7 @@ def create(
     replayed = _replayed(services, app, idempotency_key, digest, now)
     if replayed is not None:
         return replayed, False
+    _check_list(body)
     template = _template(services, app, body)
     campaign = Campaign(
         campaign_id=clock.new_id("cmp"),
@@ -123,6 +124,16 @@ def _send_at(services: Services, requested: datetime | None, now: datetime) -> d
     if requested is None or requested <= now:
         return None
     return scheduled_at(services, requested, now)
+
+
+def _check_list(body: CampaignIn) -> None:
+    """An empty list is a draft to fill through /recipients: it cannot start."""
+    if body.audience.openids == [] and body.start:
+        raise ValidationFailed(
+            "An empty list of openids makes a draft: create it with start false, then add "
+            "recipients.",
+            [FieldProblem("audience.openids", "empty while start is true")],
+        )
 
 
 def _template(services: Services, app: App, body: CampaignIn) -> Template:
@@ -280,6 +291,11 @@ def list_campaigns(
 
 def start(services: Services, app: App, campaign_id: str) -> Campaign:
     campaign = _movable(services, app, campaign_id, CampaignMove.START)
+    if campaign.audience == "list" and campaign.audience_size == 0:
+        raise InvalidCampaignState(
+            "A list campaign without recipients cannot start: add them through "
+            f"POST /v1/campaigns/{campaign_id}/recipients first."
+        )
     now = clock.now()
     if campaign.send_at is not None and campaign.send_at > now:
         later = rules.target(CampaignMove.START, starts_later=True)
