@@ -23,6 +23,7 @@ from chalicelib.adapters.store.table import (
     Equals,
     Exists,
     Item,
+    Key,
     Missing,
     Not,
     OneOf,
@@ -59,6 +60,15 @@ class Loaded:
 
     def chains_done(self) -> bool:
         return all(c == END for c in self.cursors.values())
+
+
+@dataclass(frozen=True)
+class Membership:
+    """One campaign's recipient record of a user (None: none there)."""
+
+    campaign_id: str
+    key: Key
+    recipient: Recipient | None
 
 
 class Campaigns:
@@ -268,16 +278,31 @@ class Campaigns:
             condition=Equals("message_id", message_id),
         )
 
-    def recipient_keys_of(self, app_id: str, openid: str) -> list[dict[str, str]]:
-        """Where the user is a recipient: one key per campaign of the app (erasure)."""
+    def memberships(self, app_id: str, openid: str) -> list[Membership]:
+        """Where the user may be a recipient: one per campaign of the app, with the record a
+        batch read finds there (erasure)."""
         query = Query(
             "pk", layout.app_partition(app_id), sort=BeginsWith(layout.campaigns_prefix())
         )
         shard = self.shard_of(openid)
-        return [
-            layout.recipient_key(app_id, str(item["campaign_id"]), shard, openid)
+        keys = {
+            str(item["campaign_id"]): layout.recipient_key(
+                app_id, str(item["campaign_id"]), shard, openid
+            )
             for item in self.table.query_all(query)
+        }
+        found = {item["pk"]: item for item in self.table.get_many(list(keys.values()))}
+        return [
+            Membership(campaign_id, key, _recipient(found.get(key["pk"])))
+            for campaign_id, key in keys.items()
         ]
+
+    def recipient_at(self, key: Key) -> Recipient | None:
+        return _recipient(self.table.get(key, consistent=True))
+
+    def pending_erased(self, key: Key) -> Delete:
+        """An erased user's recipient record, if it is still waiting for its card."""
+        return Delete(key, Equals("state", RecipientState.PENDING.value))
 
     def pending(
         self, campaign: Campaign, shard: int, limit: int, start: str
@@ -332,6 +357,10 @@ class Campaigns:
 
     def watched(self) -> Iterator[Item]:
         return self.table.query_all(Query("pk", layout.active_campaigns_partition()))
+
+
+def _recipient(item: Item | None) -> Recipient | None:
+    return Recipient.model_validate(item) if item else None
 
 
 def _cursor(text: str) -> Cursor | None:
