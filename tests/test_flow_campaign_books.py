@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib import bootstrap
 from tests.test_flow_campaigns import (
     PROMO,
     adds_up,
@@ -101,3 +102,152 @@ def test_a_user_erased_between_their_card_and_its_send_gets_nothing_and_is_count
     assert found["status"] == "completed"
     adds_up(found)
     assert [card["touser"] for card in wx.sent] == [first]
+
+
+# Cancel withdraws every card at once -----------------------------------------------------------
+
+
+def campaign_cards(api, openids) -> list[dict]:
+    return [
+        message
+        for openid in openids
+        for message in api.call("GET", f"/v1/users/{openid}/messages").json_body["items"]
+    ]
+
+
+def balanced(found: dict) -> None:
+    skipped = sum(found["skipped"].values())
+    assert found["sent"] + found["failed"] + skipped + found["canceled"] == found["audience_size"]
+    assert found["pending"] == 0
+
+
+def test_a_throttled_campaign_canceled_withdraws_its_cards_written_ahead_at_once(
+    api, wx, client, aws, promo, pinned_clock
+):
+    holders = users(30, "oThrottled")
+    grant_all(api, holders)
+    campaign_id = create(api, rate_per_minute=6).json_body["id"]  # a slot every 10 s
+    run(client, aws)  # the cards of the next 60 s are written; the first ones go
+    before = campaign(api, campaign_id)
+    waiting = [c for c in campaign_cards(api, holders) if c["status"] in ("scheduled", "queued")]
+    assert len(waiting) >= 4, before  # written ahead on their slots, their credits reserved
+
+    canceled = api.call("POST", f"/v1/campaigns/{campaign_id}/cancel")
+    assert canceled.status_code == 200, canceled.json_body
+    run(client, aws)  # the withdrawal's steps; the clock moves on by a second or two
+
+    found = campaign(api, campaign_id)
+    assert found["status"] == "canceled"
+    balanced(found)
+    assert found["sent"] == len(wx.sent) < 30
+    cards = campaign_cards(api, holders)
+    assert {c["status"] for c in cards} <= {"sent", "canceled"}
+    assert sum(credits_of(api, openid) for openid in holders) == 30 - len(wx.sent)
+
+    pinned_clock.shift(200)  # fan-out steps under way at the cancel had their lease to end
+    run(client, aws)
+    closed = campaign(api, campaign_id)
+    assert closed["completed_at"] is not None
+    assert closed["status"] == "canceled"
+    assert (closed["sent"], closed["canceled"]) == (found["sent"], found["canceled"])
+
+
+def test_a_best_time_campaign_canceled_gives_back_the_credits_of_cards_waiting_for_the_evening(
+    api, wx, client, aws, promo, pinned_clock
+):
+    from tests.test_flow_engagement import activity
+
+    holders = users(6, "oEvening")
+    for openid in holders:
+        assert activity(api, openid, [19]).status_code == 202  # each evening at 19:00
+    grant_all(api, holders)
+    campaign_id = create(api, best_time={"within_hours": 24}).json_body["id"]
+    run(client, aws)
+    cards = campaign_cards(api, holders)
+    assert [c["status"] for c in cards] == ["scheduled"] * 6  # at 19:00, 18 hours on
+    assert sum(credits_of(api, openid) for openid in holders) == 0
+
+    assert api.call("POST", f"/v1/campaigns/{campaign_id}/cancel").status_code == 200
+    run(client, aws)
+
+    found = campaign(api, campaign_id)
+    assert (found["created"], found["sent"], found["canceled"]) == (6, 0, 6)
+    balanced(found)
+    assert [c["status"] for c in campaign_cards(api, holders)] == ["canceled"] * 6
+    assert all(credits_of(api, openid) == 1 for openid in holders)
+    assert wx.sent == []
+
+
+def test_cards_written_by_a_step_under_way_at_the_cancel_are_withdrawn_once_its_lease_ends(
+    api, wx, client, aws, promo, pinned_clock, monkeypatch
+):
+    from tests.test_flow_engagement import activity
+
+    listed = users(6, "oLateStep")
+    for openid in listed:
+        assert activity(api, openid, [19]).status_code == 202
+    grant_all(api, listed)
+    campaign_id = create(
+        api, audience={"openids": listed}, best_time={"within_hours": 24}, start=False
+    ).json_body["id"]
+    recipients = bootstrap.services().store.campaigns
+    read_page, canceled = recipients.pending, []
+
+    def canceled_under_way(campaign, shard, limit, start, *state):
+        page = read_page(campaign, shard, limit, start, *state)
+        if page[0] and not state and not canceled:
+            # This step saw the campaign running; the cancel and its whole withdrawal happen
+            # now, before the step writes its page's cards.
+            canceled.append(api.call("POST", f"/v1/campaigns/{campaign_id}/cancel"))
+            run(client, aws)
+        return page
+
+    monkeypatch.setattr(recipients, "pending", canceled_under_way)
+    assert api.call("POST", f"/v1/campaigns/{campaign_id}/start").status_code == 200
+    run(client, aws)
+    assert canceled[0].status_code == 200
+    late = [c for c in campaign_cards(api, listed) if c["status"] == "scheduled"]
+    assert late  # written behind the withdrawal, for 19:00
+
+    pinned_clock.shift(130)  # the step's lease has ended: one more pass, then the books close
+    run(client, aws)
+
+    found = campaign(api, campaign_id)
+    assert found["completed_at"] is not None
+    balanced(found)
+    assert {c["status"] for c in campaign_cards(api, listed)} == {"canceled"}
+    assert all(credits_of(api, openid) == 1 for openid in listed)
+
+
+def test_a_withdrawal_whose_steps_were_lost_is_started_again_by_the_tick(
+    api, wx, client, aws, promo, pinned_clock, monkeypatch
+):
+    from tests.test_flow_engagement import activity
+
+    listed = users(4, "oLostStep")
+    for openid in listed:
+        assert activity(api, openid, [19]).status_code == 202
+    grant_all(api, listed)
+    body = {"audience": {"openids": listed}, "best_time": {"within_hours": 24}}
+    campaign_id = create(api, **body).json_body["id"]
+    run(client, aws)
+    queue = bootstrap.services().queue
+    send_batch = queue.send_batch
+
+    def loses_the_withdrawal(envelopes):
+        kept = [e for e in envelopes if e.body.get("kind") != "campaign_withdrawal"]
+        return send_batch(kept) if kept else set()
+
+    monkeypatch.setattr(queue, "send_batch", loses_the_withdrawal)
+    assert api.call("POST", f"/v1/campaigns/{campaign_id}/cancel").status_code == 200
+    monkeypatch.setattr(queue, "send_batch", send_batch)
+    run(client, aws)
+    assert campaign(api, campaign_id)["canceled"] == 0  # nothing withdrawn yet
+
+    pinned_clock.shift(200)  # the chains stood still past their lease: a new generation
+    run(client, aws)
+
+    found = campaign(api, campaign_id)
+    assert found["canceled"] == 4
+    balanced(found)
+    assert all(credits_of(api, openid) == 1 for openid in listed)

@@ -318,6 +318,7 @@ class Campaign(Record):
     canceled_at: datetime | None = None
     stopped_at: datetime | None = None  # no recipient gets a card after this (cancel, "stop")
     chained_at: datetime | None = None  # the fan-out chains last moved (a stalled one restarts)
+    withdrawn_at: datetime | None = None  # a cancel's last pass over the cards began
     completed_at: datetime | None = None
 
 

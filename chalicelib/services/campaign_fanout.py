@@ -67,8 +67,8 @@ class Step:
     generation: int
     cursor: str
 
-    def envelope(self, delay_s: int = 0) -> Envelope:
-        return Envelope({"kind": PAGE_KIND, **asdict(self)}, max(0, min(MAX_DELAY_S, delay_s)))
+    def envelope(self, delay_s: int = 0, kind: str = PAGE_KIND) -> Envelope:
+        return Envelope({"kind": kind, **asdict(self)}, max(0, min(MAX_DELAY_S, delay_s)))
 
     @classmethod
     def of(cls, body: dict[str, Any]) -> Step:
@@ -79,10 +79,6 @@ class Step:
             int(body["generation"]),
             str(body["cursor"]),
         )
-
-
-def is_step(body: dict[str, Any]) -> bool:
-    return body.get("kind") == PAGE_KIND
 
 
 # Starting, resuming ----------------------------------------------------------------------

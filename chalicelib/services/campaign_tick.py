@@ -14,6 +14,7 @@ from chalicelib.domain.campaigns import CampaignMove, Progress
 from chalicelib.domain.errors import InvalidCampaignState
 from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus, Decision
 from chalicelib.ports import Services, TransactionFailed
+from chalicelib.services import campaign_withdraw
 from chalicelib.services.campaign_fanout import begin, begin_phase, progress, resume_chains
 
 C, P = CampaignStatus, CampaignPhase
@@ -64,7 +65,12 @@ def _tick_one(services: Services, loaded: Loaded, now: datetime, report: TickRep
     if campaign.status is C.PAUSED:
         return
     done = progress(services, campaign)
-    if campaign.status is C.CANCELED or campaign.stopped_at is not None:
+    if campaign.status is C.CANCELED:
+        if campaign_withdraw.settled(services, loaded, done, now):
+            _complete(services, campaign, now)
+            report.completed += 1
+        return
+    if campaign.stopped_at is not None:
         _close_when_settled(services, campaign, done, now, report)
         return
     if campaign.status is not C.RUNNING:
@@ -131,8 +137,9 @@ def _decide(services: Services, campaign: Campaign, done: Progress, now: datetim
 def _close_when_settled(
     services: Services, campaign: Campaign, done: Progress, now: datetime, report: TickReport
 ) -> None:
-    """Canceled or stopped: once steps under way had time to end and every message written has
-    its answer, the books close (the never-written recipients count as canceled)."""
+    """Stopped (an experiment's ``stop``, a deleted template): once steps under way had time to
+    end and every message written has its answer, the books close (the never-written recipients
+    count as canceled)."""
     stopped = campaign.stopped_at or now
     in_flight = timedelta(seconds=services.settings.lease_s)
     if now - stopped < in_flight or done.finished < done.totals["created"]:

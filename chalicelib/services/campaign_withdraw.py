@@ -1,21 +1,135 @@
-"""A campaign's cards called off (SPEC §10): an erased user leaves every campaign, so that each
-campaign's books still close."""
+"""A campaign's cards called off (SPEC §10): a cancel withdraws every card not claimed yet, at
+once, wherever the throttle or ``best_time`` placed it; an erased user leaves every campaign.
+Either way each campaign's books balance.
+
+The withdrawal runs like the fan-out: one chain per shard of recipients, each step one SQS
+message that reads one page of the shard's recipients who got a card, cancels those cards still
+unclaimed (each with its credit refunded, counted canceled), moves the chain's cursor by a
+conditional write and enqueues the next page. Its chains use the campaign item's cursors and
+generation, which the cancel resets: a duplicate or stale step does nothing.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from chalicelib.adapters.store.campaigns import Membership
+from chalicelib.adapters.store.campaigns import END, Loaded, Membership
 from chalicelib.adapters.store.table import Key
 from chalicelib.domain import campaigns as rules
+from chalicelib.domain import clock
+from chalicelib.domain.campaigns import CampaignMove, Progress
 from chalicelib.domain.lifecycle import UNCLAIMED, Move
-from chalicelib.domain.records import App, Recipient, RecipientState
+from chalicelib.domain.records import App, Campaign, CampaignStatus, Recipient, RecipientState
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Services, TransactionFailed
+from chalicelib.services.auth import load_app
+from chalicelib.services.campaign_fanout import Step, commit_move
 from chalicelib.services.lifecycle import MessageSteps
 
-RECIPIENT, PROGRESS = "recipient", "progress"
+C = CampaignStatus
+STEP_KIND = "campaign_withdrawal"
+CAMPAIGN, RECIPIENT, PROGRESS = "campaign", "recipient", "progress"
 ERASED = {"created": 1, "canceled": 1}  # handled, and never to get a card
+
+
+def cancel(services: Services, campaign: Campaign, now: datetime) -> None:
+    """Canceled at once; the withdrawal's chains start (a draft has no card to withdraw)."""
+    store = services.store
+    draft = campaign.status is C.DRAFT
+    sources = frozenset({C.DRAFT}) if draft else rules.sources(CampaignMove.CANCEL) - {C.DRAFT}
+    changes = {"canceled_at": now, "stopped_at": now, "chained_at": now, "withdrawn_at": now}
+    transaction = store.transaction()
+    canceled = store.campaigns.canceled(campaign, sources, changes, not draft)
+    transaction.add(CAMPAIGN, canceled)
+    transaction.add("watch", store.campaigns.watch(campaign))  # the tick closes the books
+    commit_move(transaction, CampaignMove.CANCEL)
+    _launch(services, campaign)
+
+
+def _launch(services: Services, campaign: Campaign) -> None:
+    """The next step of every chain still to run; a step the queue did not take is started
+    again by the tick (a stalled chain)."""
+    loaded = services.store.campaigns.get(campaign.app_id, campaign.campaign_id)
+    assert loaded is not None, "campaigns are never deleted"
+    current = loaded.campaign
+    steps = [
+        Step(current.app_id, current.campaign_id, shard, current.generation, cursor).envelope(
+            kind=STEP_KIND
+        )
+        for shard, cursor in loaded.cursors.items()
+        if cursor != END
+    ]
+    if steps:
+        services.queue.send_batch(steps)
+
+
+def handle_step(services: Services, body: dict[str, Any]) -> None:
+    """One page of a shard: its recipients' cards not claimed yet are canceled."""
+    step = Step.of(body)
+    store = services.store
+    loaded = store.campaigns.get(step.app_id, step.campaign_id)
+    if loaded is None:
+        return
+    campaign = loaded.campaign
+    current = (
+        campaign.status is C.CANCELED
+        and campaign.generation == step.generation
+        and loaded.cursors.get(step.shard) == step.cursor
+    )
+    app = load_app(services, step.app_id) if current else None
+    if app is None:
+        return  # a duplicate or a stale step
+    page = services.settings.campaign_page
+    written, after = store.campaigns.pending(
+        campaign, step.shard, page, step.cursor, RecipientState.CREATED
+    )
+    ids = [r.message_id for r in written if r.message_id is not None]
+    cancel_unclaimed(services, app, ids, clock.now())
+    moved = store.campaigns.advance(campaign, step.shard, step.cursor, after, clock.now())
+    try:
+        store.transaction().add(CAMPAIGN, moved).commit()
+    except TransactionFailed as failed:
+        if failed.on(CAMPAIGN):
+            return
+        raise
+    if after != END:
+        next_step = Step(step.app_id, step.campaign_id, step.shard, step.generation, after)
+        services.queue.send(next_step.envelope(kind=STEP_KIND))
+
+
+def settled(services: Services, loaded: Loaded, done: Progress, now: datetime) -> bool:
+    """The tick's look at a canceled campaign: whether its books can close. Meanwhile a stalled
+    chain goes on in a new generation; and once fan-out steps under way at the cancel had their
+    lease to end, a last pass withdraws the cards they may have written behind the chains."""
+    campaign, settings = loaded.campaign, services.settings
+    if not loaded.chains_done():
+        stalled = timedelta(seconds=settings.enqueue_lease_s + settings.lease_s)
+        if campaign.chained_at is None or now - campaign.chained_at > stalled:
+            _pass(services, campaign, {"chained_at": now}, from_start=False)
+        return False
+    steps_ended = (campaign.stopped_at or now) + timedelta(seconds=settings.lease_s)
+    if now < steps_ended:
+        return False
+    if done.finished >= done.totals["created"]:
+        return True
+    if campaign.withdrawn_at is None or campaign.withdrawn_at < steps_ended:
+        _pass(services, campaign, {"chained_at": now, "withdrawn_at": now}, from_start=True)
+    return False
+
+
+def _pass(
+    services: Services, campaign: Campaign, changes: dict[str, Any], from_start: bool
+) -> None:
+    store = services.store
+    restart = store.campaigns.restart_chains(campaign, changes, frozenset({C.CANCELED}), from_start)
+    try:
+        store.transaction().add(CAMPAIGN, restart).commit()
+    except TransactionFailed as failed:
+        if failed.on(CAMPAIGN):
+            return  # another tick did it
+        raise
+    _launch(services, campaign)
 
 
 def leave_campaigns(services: Services, app: App, openid: str, now: datetime) -> list[Key]:

@@ -31,7 +31,7 @@ from chalicelib.domain.records import (
     Variant,
 )
 from chalicelib.ports import Services, TransactionFailed
-from chalicelib.services import campaign_fanout
+from chalicelib.services import campaign_fanout, campaign_withdraw
 from chalicelib.services.message_create import body_hash, scheduled_at
 from chalicelib.services.templates import find_template
 
@@ -313,9 +313,9 @@ def pause(services: Services, app: App, campaign_id: str) -> Campaign:
 
 
 def cancel(services: Services, app: App, campaign_id: str) -> Campaign:
-    now = clock.now()
-    changes = {"canceled_at": now, "stopped_at": now}
-    return _simple_move(services, app, campaign_id, CampaignMove.CANCEL, changes, watch=True)
+    campaign = _movable(services, app, campaign_id, CampaignMove.CANCEL)
+    campaign_withdraw.cancel(services, campaign, clock.now())
+    return get(services, app, campaign_id).campaign
 
 
 def resume(services: Services, app: App, campaign_id: str) -> Campaign:
@@ -336,7 +336,6 @@ def _simple_move(
     campaign_id: str,
     move: CampaignMove,
     changes: dict[str, object],
-    watch: bool = False,
 ) -> Campaign:
     campaign = _movable(services, app, campaign_id, move)
     store = services.store
@@ -344,7 +343,5 @@ def _simple_move(
     transaction = store.transaction()
     moved = store.campaigns.moved(campaign, rules.sources(move), target, changes)
     transaction.add(CAMPAIGN, moved)
-    if watch:
-        transaction.add("watch", store.campaigns.watch(campaign))  # the tick closes the books
     campaign_fanout.commit_move(transaction, move)
     return get(services, app, campaign_id).campaign

@@ -163,15 +163,41 @@ class Campaigns:
         return self.restart_chains(campaign, {"phase": phase, **cursors, **changes}, sources)
 
     def restart_chains(
-        self, campaign: Campaign, changes: dict[str, Any], sources: frozenset[CampaignStatus]
+        self,
+        campaign: Campaign,
+        changes: dict[str, Any],
+        sources: frozenset[CampaignStatus],
+        from_start: bool = False,
     ) -> Update:
         """A new generation of chains (the old ones stop at their next page), if the campaign
-        is still in one of ``sources`` and no one started another generation meanwhile."""
+        is still in one of ``sources`` and no one started another generation meanwhile; from
+        each chain's cursor, or ``from_start``: from the first page of every shard."""
         statuses = tuple(sorted(s.value for s in sources))
+        cursors = self._cursors(START) if from_start else {}
         return Update(
             layout.campaign_key(campaign.app_id, campaign.campaign_id),
-            set={"generation": campaign.generation + 1, **_plain(changes)},
+            set={"generation": campaign.generation + 1, **cursors, **_plain(changes)},
             condition=every(Equals("generation", campaign.generation), OneOf("status", statuses)),
+        )
+
+    def canceled(
+        self,
+        campaign: Campaign,
+        sources: frozenset[CampaignStatus],
+        changes: dict[str, Any],
+        withdraw: bool,
+    ) -> Update:
+        """Canceled, if still one of ``sources``, whatever generation runs: the fan-out chains
+        stop at their next page, and ``withdraw`` starts the withdrawal's from the first page of
+        every shard (otherwise none runs)."""
+        statuses = tuple(sorted(s.value for s in sources))
+        cursors = self._cursors(START if withdraw else END)
+        values = {"status": CampaignStatus.CANCELED.value, **cursors, **_plain(changes)}
+        return Update(
+            layout.campaign_key(campaign.app_id, campaign.campaign_id),
+            set=values,
+            add={"generation": 1},
+            condition=OneOf("status", statuses),
         )
 
     def advance(
@@ -305,15 +331,21 @@ class Campaigns:
         return Delete(key, Equals("state", RecipientState.PENDING.value))
 
     def pending(
-        self, campaign: Campaign, shard: int, limit: int, start: str
+        self,
+        campaign: Campaign,
+        shard: int,
+        limit: int,
+        start: str,
+        state: RecipientState = RecipientState.PENDING,
     ) -> tuple[list[Recipient], str]:
-        """One page of a shard's recipients still pending; the cursor after it (END: the last)."""
+        """One page of a shard's recipients, those in ``state`` kept (still pending, unless
+        asked otherwise); the cursor after it (END: the last)."""
         query = Query(
             "pk",
             layout.recipients_partition(campaign.app_id, campaign.campaign_id, shard),
             limit=limit,
             consistent=True,
-            filter=Equals("state", RecipientState.PENDING.value),
+            filter=Equals("state", state.value),
         )
         items, after = self.table.query(query, _cursor(start))
         return [Recipient.model_validate(i) for i in items], _cursor_text(after)
