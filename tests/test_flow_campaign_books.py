@@ -4,20 +4,29 @@ the real routes, the SQS handler and the due sweep."""
 
 from __future__ import annotations
 
+import itertools
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from chalicelib import bootstrap
+from chalicelib.services import admin
 from tests.test_flow_campaigns import (
     PROMO,
     adds_up,
+    busiest_minute,
     campaign,
     create,
     grant_all,
     promo_template,
     run,
+    send_times,
     until_done,
     users,
 )
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
@@ -251,3 +260,27 @@ def test_a_withdrawal_whose_steps_were_lost_is_started_again_by_the_tick(
     assert found["canceled"] == 4
     balanced(found)
     assert all(credits_of(api, openid) == 1 for openid in listed)
+
+
+# The throttle after quiet hours ------------------------------------------------------------------
+
+
+def test_cards_deferred_by_quiet_hours_keep_the_throttle_when_the_hours_end(
+    api, wx, client, aws, promo, services, pinned_clock
+):
+    quiet = {"start": "22:00", "end": "08:00"}  # the clock says 00:30 in Shanghai
+    admin.update_app(services, api.tenant.app_id, {"quiet_hours": quiet})
+    bootstrap.services().config.forget(("app", api.tenant.app_id))
+    holders = users(20, "oNightOwl")
+    grant_all(api, holders)
+    campaign_id = create(api, rate_per_minute=6).json_body["id"]  # a slot every 10 s
+
+    found = until_done(client, aws, api, campaign_id, pinned_clock, step_s=1800)
+
+    assert found["sent"] == 20
+    adds_up(found)
+    moments = send_times(api, holders)
+    window_end = datetime(2026, 11, 23, 8, 0, tzinfo=SHANGHAI)
+    assert min(moments) >= window_end
+    assert busiest_minute(moments) <= 1.1 * 6 + 10
+    assert min(b - a for a, b in itertools.pairwise(moments)) >= timedelta(seconds=10)

@@ -77,7 +77,10 @@ def _tick_one(services: Services, loaded: Loaded, now: datetime, report: TickRep
         return
     if not loaded.chains_done():
         stalled = timedelta(seconds=settings.enqueue_lease_s + settings.lease_s)
-        if campaign.chained_at is None or now - campaign.chained_at > stalled:
+        # Steps waiting for the throttle's slots (quiet hours moved them on) are not lost.
+        waiting = rules.slots_reopen_at(campaign, settings.campaign_lookahead_s)
+        still = max(filter(None, (campaign.chained_at, waiting)), default=None)
+        if still is None or now - still > stalled:
             resume_chains(services, campaign, now)
             report.restarted += 1
         return

@@ -120,8 +120,9 @@ def _deferred_for_quiet_hours(steps: MessageSteps) -> bool:
     until = policy.quiet_until(steps.now, timezone, app.quiet_hours)
     if until is None:
         return False
+    send_at = campaign_cards.deferred_send_at(steps.services, message, until)
     deferred = steps.transition(
-        Move.DEFER, work_at=until, changes={"send_at": until}, due_by=steps.now + DUE_SLACK
+        Move.DEFER, work_at=send_at, changes={"send_at": send_at}, due_by=steps.now + DUE_SLACK
     )
     steps.apply(deferred)  # a copy that finds it handled, canceled or moved does nothing
     return True

@@ -235,24 +235,29 @@ class Campaigns:
         never pile up in the past."""
         key = layout.campaign_key(campaign.app_id, campaign.campaign_id)
         floor = now_us - campaigns.SLOT_LAG_US
-        span = count * interval_us
-        on_time = every(Exists("next_slot_us"), Not(Below("next_slot_us", floor)))
+        return self._take(key, count * interval_us, now_us, floor)
+
+    def take_slot_from(self, app_id: str, campaign_id: str, at_us: int, interval_us: int) -> int:
+        """One send slot at ``at_us`` or after, from the same counter; where it starts. A counter
+        behind ``at_us`` moves there, so the slots after it keep the pace."""
+        key = layout.campaign_key(app_id, campaign_id)
+        return self._take(key, interval_us, at_us, at_us) - interval_us
+
+    def _take(self, key: Key, span_us: int, start_us: int, floor_us: int) -> int:
+        """Move the counter on by ``span_us``, from ``start_us`` when it stands below
+        ``floor_us``: where it ends."""
+        on_time = every(Exists("next_slot_us"), Not(Below("next_slot_us", floor_us)))
+        behind = AnyOf((Missing("next_slot_us"), Below("next_slot_us", floor_us)))
         for _ in range(_SLOT_ROUNDS):
             try:
                 after = self.table.write(
-                    Update(key, add={"next_slot_us": span}, condition=on_time),
+                    Update(key, add={"next_slot_us": span_us}, condition=on_time),
                     return_new=True,
                 )
             except ConditionFailed:
                 try:
                     after = self.table.write(
-                        Update(
-                            key,
-                            set={"next_slot_us": now_us + span},
-                            condition=AnyOf(
-                                (Missing("next_slot_us"), Below("next_slot_us", floor))
-                            ),
-                        ),
+                        Update(key, set={"next_slot_us": start_us + span_us}, condition=behind),
                         return_new=True,
                     )
                 except ConditionFailed:
