@@ -387,7 +387,7 @@ def test_an_experiment_tests_both_variants_then_sends_the_winner_to_the_rest(
         ),
         ({"audience": {"holders": {}, "openids": ["oA"]}}, "audience"),
         (
-            {"audience": {"holders": {"active_within_days": 7}}},
+            {"audience": {"holders": {"active_within_days": 0}}},
             "audience.holders.active_within_days",
         ),
     ],

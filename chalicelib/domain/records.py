@@ -153,6 +153,7 @@ class Credit(Record):
     template_id: str
     granted_at: datetime
     expires_at: datetime | None = None
+    active_day: str | None = None  # the holder's last active day, as the holders index has it
 
 
 class MessageStatus(StrEnum):
@@ -218,6 +219,7 @@ class Engagement:
     unclicked: int = 0  # marketing cards sent since the user last clicked one
     last_unclicked_at: datetime | None = None  # when the latest of them was sent
     switched_off_at: datetime | None = None  # a subscribe_msg_change_event reject
+    active_day: str | None = None  # the last day with activity (YYYY-MM-DD, the app's calendar)
 
 
 @dataclass

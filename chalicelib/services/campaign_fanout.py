@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.observability import logger
@@ -173,12 +173,12 @@ def handle_step(services: Services, body: dict[str, Any]) -> None:
     if app is None:
         return
     if campaign.phase is P.FREEZE:
-        _freeze_step(services, campaign, step)
+        _freeze_step(services, app, campaign, step)
     elif campaign.phase in (P.TEST, P.SEND):
         _send_step(services, app, campaign, step)
 
 
-def _freeze_step(services: Services, campaign: Campaign, step: Step) -> None:
+def _freeze_step(services: Services, app: App, campaign: Campaign, step: Step) -> None:
     """Copy one page of the holders index into recipients, with the audience count, at once."""
     store, now = services.store, clock.now()
     items, after = store.campaigns.holders(
@@ -190,7 +190,8 @@ def _freeze_step(services: Services, campaign: Campaign, step: Step) -> None:
     )
     assert campaign.started_at is not None
     valid_at = campaign.send_at or campaign.started_at
-    holders = [item["openid"] for item in items if _holds(item, campaign.started_at, valid_at)]
+    since = _active_since(app, campaign, campaign.started_at)
+    holders = [i["openid"] for i in items if _holds(i, campaign.started_at, valid_at, since)]
     names = {f"{RECIPIENT}:{openid}": Recipient(openid=openid) for openid in holders}
     while True:
         transaction = store.transaction()
@@ -209,13 +210,25 @@ def _freeze_step(services: Services, campaign: Campaign, step: Step) -> None:
     _next(services, campaign, step, after)
 
 
-def _holds(item: dict[str, Any], started_at: datetime, valid_at: datetime) -> bool:
-    """Held at the start, and still valid when the campaign sends."""
+def _holds(
+    item: dict[str, Any], started_at: datetime, valid_at: datetime, active_since: str | None
+) -> bool:
+    """Held at the start, still valid when the campaign sends, and by a user active on
+    ``active_since`` or later (the entry's last active day, kept there by the activity)."""
     granted = item.get("granted_at")
     if granted and datetime.fromisoformat(granted) > started_at:
         return False
+    if active_since is not None and str(item.get("active_day") or "") < active_since:
+        return False
     expires = item.get("expires_at")
     return not expires or datetime.fromisoformat(expires) > valid_at
+
+
+def _active_since(app: App, campaign: Campaign, started_at: datetime) -> str | None:
+    """The first day of ``active_within_days`` (the app's calendar) before the start."""
+    if campaign.active_within_days is None:
+        return None
+    return stats_day(app, started_at - timedelta(days=campaign.active_within_days))
 
 
 def _send_step(services: Services, app: App, campaign: Campaign, step: Step) -> None:

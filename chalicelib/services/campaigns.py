@@ -145,11 +145,6 @@ def _template(services: Services, app: App, body: CampaignIn) -> Template:
             [FieldProblem("template_id", "unknown template")],
         ) from error
     holders = body.audience.holders
-    if holders is not None and holders.active_within_days is not None:
-        raise ValidationFailed(
-            "Activity is not recorded yet, so holders cannot be filtered by it.",
-            [FieldProblem("audience.holders.active_within_days", "not supported yet")],
-        )
     if holders is not None and template.category is Category.TRANSACTIONAL:
         raise ValidationFailed(
             "A holders audience needs a reminder or marketing template.",
