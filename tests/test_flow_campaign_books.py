@@ -98,6 +98,17 @@ def balanced(found: dict) -> None:
     assert found["pending"] == 0
 
 
+def evening_holders(api, count: int, prefix: str) -> list[str]:
+    """Holders active every evening at 19:00 (Shanghai): a best-time card waits for it."""
+    from tests.test_flow_engagement import activity
+
+    holders = users(count, prefix)
+    for openid in holders:
+        assert activity(api, openid, [19]).status_code == 202
+    grant_all(api, holders)
+    return holders
+
+
 def test_a_throttled_campaign_canceled_withdraws_its_cards_written_ahead_at_once(
     api, wx, client, aws, promo, pinned_clock
 ):
@@ -132,12 +143,7 @@ def test_a_throttled_campaign_canceled_withdraws_its_cards_written_ahead_at_once
 def test_a_best_time_campaign_canceled_gives_back_the_credits_of_cards_waiting_for_the_evening(
     api, wx, client, aws, promo, pinned_clock
 ):
-    from tests.test_flow_engagement import activity
-
-    holders = users(6, "oEvening")
-    for openid in holders:
-        assert activity(api, openid, [19]).status_code == 202  # each evening at 19:00
-    grant_all(api, holders)
+    holders = evening_holders(api, 6, "oEvening")
     campaign_id = create(api, best_time={"within_hours": 24}).json_body["id"]
     run(client, aws)
     cards = campaign_cards(api, holders)
@@ -158,12 +164,7 @@ def test_a_best_time_campaign_canceled_gives_back_the_credits_of_cards_waiting_f
 def test_cards_written_by_a_step_under_way_at_the_cancel_are_withdrawn_once_its_lease_ends(
     api, wx, client, aws, promo, pinned_clock, monkeypatch
 ):
-    from tests.test_flow_engagement import activity
-
-    listed = users(6, "oLateStep")
-    for openid in listed:
-        assert activity(api, openid, [19]).status_code == 202
-    grant_all(api, listed)
+    listed = evening_holders(api, 6, "oLateStep")
     campaign_id = create(
         api, audience={"openids": listed}, best_time={"within_hours": 24}, start=False
     ).json_body["id"]
@@ -199,12 +200,7 @@ def test_cards_written_by_a_step_under_way_at_the_cancel_are_withdrawn_once_its_
 def test_a_withdrawal_whose_steps_were_lost_is_started_again_by_the_tick(
     api, wx, client, aws, promo, pinned_clock, monkeypatch
 ):
-    from tests.test_flow_engagement import activity
-
-    listed = users(4, "oLostStep")
-    for openid in listed:
-        assert activity(api, openid, [19]).status_code == 202
-    grant_all(api, listed)
+    listed = evening_holders(api, 4, "oLostStep")
     body = {"audience": {"openids": listed}, "best_time": {"within_hours": 24}}
     campaign_id = create(api, **body).json_body["id"]
     run(client, aws)

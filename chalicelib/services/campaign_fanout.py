@@ -70,6 +70,14 @@ class Step:
     def envelope(self, delay_s: int = 0, kind: str = PAGE_KIND) -> Envelope:
         return Envelope({"kind": kind, **asdict(self)}, max(0, min(MAX_DELAY_S, delay_s)))
 
+    def stands_in(self, loaded: Loaded) -> bool:
+        """Of the campaign's generation, where its chain stands (not a duplicate, not stale)."""
+        generation = loaded.campaign.generation
+        return generation == self.generation and loaded.cursors.get(self.shard) == self.cursor
+
+    def after(self, cursor: str) -> Step:
+        return Step(self.app_id, self.campaign_id, self.shard, self.generation, cursor)
+
     @classmethod
     def of(cls, body: dict[str, Any]) -> Step:
         return cls(
@@ -101,7 +109,7 @@ def begin(
     transaction.add(CAMPAIGN, store.campaigns.begin_phase(campaign, phase, changes, sources))
     transaction.add("watch", store.campaigns.watch(campaign))
     commit_move(transaction, CampaignMove.START)
-    return _launch(services, campaign)
+    return launch(services, campaign)
 
 
 def resume(services: Services, campaign: Campaign, now: datetime) -> Campaign:
@@ -118,7 +126,7 @@ def resume(services: Services, campaign: Campaign, now: datetime) -> Campaign:
     else:
         restart = store.campaigns.restart_chains(campaign, changes, paused)
     commit_move(store.transaction().add(CAMPAIGN, restart), CampaignMove.RESUME)
-    return _launch(services, campaign)
+    return launch(services, campaign)
 
 
 def commit_move(transaction: Transaction, move: CampaignMove) -> None:
@@ -131,13 +139,15 @@ def commit_move(transaction: Transaction, move: CampaignMove) -> None:
         raise
 
 
-def _launch(services: Services, campaign: Campaign) -> Campaign:
+def launch(services: Services, campaign: Campaign, kind: str = PAGE_KIND) -> Campaign:
     """Enqueue the first step of every chain still to run; a step the queue did not take is
     started again by the tick (a stalled chain)."""
     loaded = _load(services, campaign.app_id, campaign.campaign_id)
     current = loaded.campaign
     steps = [
-        Step(current.app_id, current.campaign_id, shard, current.generation, cursor).envelope()
+        Step(current.app_id, current.campaign_id, shard, current.generation, cursor).envelope(
+            kind=kind
+        )
         for shard, cursor in loaded.cursors.items()
         if cursor != END
     ]
@@ -161,13 +171,8 @@ def handle_step(services: Services, body: dict[str, Any]) -> None:
     if loaded is None:
         return
     campaign = loaded.campaign
-    current = (
-        campaign.status is C.RUNNING
-        and campaign.stopped_at is None
-        and campaign.generation == step.generation
-        and loaded.cursors.get(step.shard) == step.cursor
-    )
-    if not current:
+    current = campaign.status is C.RUNNING and campaign.stopped_at is None
+    if not (current and step.stands_in(loaded)):
         return  # paused, canceled, a newer generation, or a duplicate of a step already done
     app = load_app(services, step.app_id)
     if app is None:
@@ -257,14 +262,22 @@ def _send_step(services: Services, app: App, campaign: Campaign, step: Step) -> 
     queued = [m for m in written if m is not None and m.status is MessageStatus.QUEUED]
     # A card the queue did not take waits on the needs-work index: the due sweep sends it.
     services.queue.send_batch([dispatch.envelope(m, clock.now()) for m in queued])
+    if move_chain(services, campaign, step, after):
+        _next(services, campaign, step, after)
+
+
+def move_chain(services: Services, campaign: Campaign, step: Step, after: str) -> bool:
+    """The step's chain moves on to ``after``; False when a duplicate or a newer generation
+    moved it first."""
+    store = services.store
     moved = store.campaigns.advance(campaign, step.shard, step.cursor, after, clock.now())
     try:
         store.transaction().add(CAMPAIGN, moved).commit()
     except TransactionFailed as failed:
         if failed.on(CAMPAIGN):
-            return
+            return False
         raise
-    _next(services, campaign, step, after)
+    return True
 
 
 def _send_times(
@@ -292,9 +305,7 @@ def _send_times(
 
 def _next(services: Services, campaign: Campaign, step: Step, after: str) -> None:
     if after != END:
-        services.queue.send(
-            Step(step.app_id, step.campaign_id, step.shard, step.generation, after).envelope()
-        )
+        services.queue.send(step.after(after).envelope())
         return
     loaded = _load(services, campaign.app_id, campaign.campaign_id)
     if loaded.chains_done() and loaded.campaign.phase is P.FREEZE:
@@ -369,7 +380,7 @@ def begin_phase(
             return
         raise
     if phase in (P.TEST, P.SEND):
-        _launch(services, campaign)
+        launch(services, campaign)
 
 
 def resume_chains(services: Services, campaign: Campaign, now: datetime) -> None:
@@ -382,7 +393,7 @@ def resume_chains(services: Services, campaign: Campaign, now: datetime) -> None
         if failed.on(CAMPAIGN):
             return
         raise
-    _launch(services, campaign)
+    launch(services, campaign)
 
 
 def progress(services: Services, campaign: Campaign) -> Progress:

@@ -24,7 +24,7 @@ from chalicelib.domain.records import App, Campaign, CampaignStatus, Recipient, 
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Services, TransactionFailed
 from chalicelib.services.auth import load_app
-from chalicelib.services.campaign_fanout import Step, commit_move
+from chalicelib.services.campaign_fanout import Step, commit_move, launch, move_chain
 from chalicelib.services.lifecycle import MessageSteps
 
 C = CampaignStatus
@@ -44,24 +44,7 @@ def cancel(services: Services, campaign: Campaign, now: datetime) -> None:
     transaction.add(CAMPAIGN, canceled)
     transaction.add("watch", store.campaigns.watch(campaign))  # the tick closes the books
     commit_move(transaction, CampaignMove.CANCEL)
-    _launch(services, campaign)
-
-
-def _launch(services: Services, campaign: Campaign) -> None:
-    """The next step of every chain still to run; a step the queue did not take is started
-    again by the tick (a stalled chain)."""
-    loaded = services.store.campaigns.get(campaign.app_id, campaign.campaign_id)
-    assert loaded is not None, "campaigns are never deleted"
-    current = loaded.campaign
-    steps = [
-        Step(current.app_id, current.campaign_id, shard, current.generation, cursor).envelope(
-            kind=STEP_KIND
-        )
-        for shard, cursor in loaded.cursors.items()
-        if cursor != END
-    ]
-    if steps:
-        services.queue.send_batch(steps)
+    launch(services, campaign, STEP_KIND)
 
 
 def handle_step(services: Services, body: dict[str, Any]) -> None:
@@ -72,11 +55,7 @@ def handle_step(services: Services, body: dict[str, Any]) -> None:
     if loaded is None:
         return
     campaign = loaded.campaign
-    current = (
-        campaign.status is C.CANCELED
-        and campaign.generation == step.generation
-        and loaded.cursors.get(step.shard) == step.cursor
-    )
+    current = campaign.status is C.CANCELED and step.stands_in(loaded)
     app = load_app(services, step.app_id) if current else None
     if app is None:
         return  # a duplicate or a stale step
@@ -86,16 +65,8 @@ def handle_step(services: Services, body: dict[str, Any]) -> None:
     )
     ids = [r.message_id for r in written if r.message_id is not None]
     cancel_unclaimed(services, app, ids, clock.now())
-    moved = store.campaigns.advance(campaign, step.shard, step.cursor, after, clock.now())
-    try:
-        store.transaction().add(CAMPAIGN, moved).commit()
-    except TransactionFailed as failed:
-        if failed.on(CAMPAIGN):
-            return
-        raise
-    if after != END:
-        next_step = Step(step.app_id, step.campaign_id, step.shard, step.generation, after)
-        services.queue.send(next_step.envelope(kind=STEP_KIND))
+    if move_chain(services, campaign, step, after) and after != END:
+        services.queue.send(step.after(after).envelope(kind=STEP_KIND))
 
 
 def settled(services: Services, loaded: Loaded, done: Progress, now: datetime) -> bool:
@@ -129,7 +100,7 @@ def _pass(
         if failed.on(CAMPAIGN):
             return  # another tick did it
         raise
-    _launch(services, campaign)
+    launch(services, campaign, STEP_KIND)
 
 
 def leave_campaigns(services: Services, app: App, openid: str, now: datetime) -> list[Key]:
