@@ -219,7 +219,6 @@ class Engagement:
     unclicked: int = 0  # marketing cards sent since the user last clicked one
     last_unclicked_at: datetime | None = None  # when the latest of them was sent
     switched_off_at: datetime | None = None  # a subscribe_msg_change_event reject
-    active_day: str | None = None  # the last day with activity (YYYY-MM-DD, the app's calendar)
 
 
 @dataclass

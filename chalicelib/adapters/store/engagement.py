@@ -59,7 +59,6 @@ def engagement_of(item: Item | None) -> Engagement:
         weights=weights,
         events=int(item.get(EVENTS, 0)),
         unclicked=int(item.get(UNCLICKED, 0)),
-        active_day=item.get(ACTIVE_DAY),
         **instants,
     )
 
