@@ -304,7 +304,7 @@ class AudienceIn(Request):
     """Exactly one of ``holders`` and ``openids``."""
 
     holders: HoldersIn | None = None
-    openids: list[OpenId] | None = Field(default=None, min_length=1, max_length=1000)
+    openids: list[OpenId] | None = Field(default=None, max_length=1000)  # empty: a draft to fill
 
     @model_validator(mode="after")
     def exactly_one(self) -> AudienceIn:
@@ -363,11 +363,15 @@ class CampaignIn(Request):
             raise ValueError("weights must sum to 100")
         return variants
 
-    @model_validator(mode="after")
-    def experiment_needs_variants(self) -> CampaignIn:
-        if self.experiment is not None and self.variants is None:
+    @field_validator("experiment")
+    @classmethod
+    def experiment_needs_variants(
+        cls, experiment: ExperimentIn | None, info: ValidationInfo
+    ) -> ExperimentIn | None:
+        # variants missing from info.data were refused already: they are named on their own
+        if experiment is not None and "variants" in info.data and info.data["variants"] is None:
             raise ValueError("an experiment compares variants: give at least two")
-        return self
+        return experiment
 
 
 class RecipientIn(Request):

@@ -173,6 +173,7 @@ class Credit(Record):
     template_id: str
     granted_at: datetime
     expires_at: datetime | None = None
+    active_day: str | None = None  # the holder's last active day, as the holders index has it
 
 
 class MessageStatus(StrEnum):
@@ -341,6 +342,7 @@ class Campaign(Record):
     canceled_at: datetime | None = None
     stopped_at: datetime | None = None  # no recipient gets a card after this (cancel, "stop")
     chained_at: datetime | None = None  # the fan-out chains last moved (a stalled one restarts)
+    withdrawn_at: datetime | None = None  # a cancel's last pass over the cards began
     completed_at: datetime | None = None
 
 

@@ -125,6 +125,7 @@ def track(services: Services, app: App, message_id: str, event: EventIn) -> bool
         return False
     if clicked is not None:
         activity.app_also_active(services, app, clicked, shard_of=message.openid)
+        activity.mark_active(services, app, message.openid, day)
     return True
 
 

@@ -24,6 +24,7 @@ from chalicelib.adapters.store.table import (
     Equals,
     Exists,
     Item,
+    Key,
     Missing,
     Not,
     OneOf,
@@ -60,6 +61,15 @@ class Loaded:
 
     def chains_done(self) -> bool:
         return all(c == END for c in self.cursors.values())
+
+
+@dataclass(frozen=True)
+class Membership:
+    """One campaign's recipient record of a user (None: none there)."""
+
+    campaign_id: str
+    key: Key
+    recipient: Recipient | None
 
 
 class Campaigns:
@@ -144,15 +154,41 @@ class Campaigns:
         return self.restart_chains(campaign, {"phase": phase, **cursors, **changes}, sources)
 
     def restart_chains(
-        self, campaign: Campaign, changes: dict[str, Any], sources: frozenset[CampaignStatus]
+        self,
+        campaign: Campaign,
+        changes: dict[str, Any],
+        sources: frozenset[CampaignStatus],
+        from_start: bool = False,
     ) -> Update:
         """A new generation of chains (the old ones stop at their next page), if the campaign
-        is still in one of ``sources`` and no one started another generation meanwhile."""
+        is still in one of ``sources`` and no one started another generation meanwhile; from
+        each chain's cursor, or ``from_start``: from the first page of every shard."""
         statuses = tuple(sorted(s.value for s in sources))
+        cursors = self._cursors(START) if from_start else {}
         return Update(
             layout.campaign_key(campaign.app_id, campaign.campaign_id),
-            set={"generation": campaign.generation + 1, **_plain(changes)},
+            set={"generation": campaign.generation + 1, **cursors, **_plain(changes)},
             condition=every(Equals("generation", campaign.generation), OneOf("status", statuses)),
+        )
+
+    def canceled(
+        self,
+        campaign: Campaign,
+        sources: frozenset[CampaignStatus],
+        changes: dict[str, Any],
+        withdraw: bool,
+    ) -> Update:
+        """Canceled, if still one of ``sources``, whatever generation runs: the fan-out chains
+        stop at their next page, and ``withdraw`` starts the withdrawal's from the first page of
+        every shard (otherwise none runs)."""
+        statuses = tuple(sorted(s.value for s in sources))
+        cursors = self._cursors(START if withdraw else END)
+        values = {"status": CampaignStatus.CANCELED.value, **cursors, **_plain(changes)}
+        return Update(
+            layout.campaign_key(campaign.app_id, campaign.campaign_id),
+            set=values,
+            add={"generation": 1},
+            condition=OneOf("status", statuses),
         )
 
     def advance(
@@ -190,24 +226,29 @@ class Campaigns:
         never pile up in the past."""
         key = layout.campaign_key(campaign.app_id, campaign.campaign_id)
         floor = now_us - campaigns.SLOT_LAG_US
-        span = count * interval_us
-        on_time = every(Exists("next_slot_us"), Not(Below("next_slot_us", floor)))
+        return self._take(key, count * interval_us, now_us, floor)
+
+    def take_slot_from(self, app_id: str, campaign_id: str, at_us: int, interval_us: int) -> int:
+        """One send slot at ``at_us`` or after, from the same counter; where it starts. A counter
+        behind ``at_us`` moves there, so the slots after it keep the pace."""
+        key = layout.campaign_key(app_id, campaign_id)
+        return self._take(key, interval_us, at_us, at_us) - interval_us
+
+    def _take(self, key: Key, span_us: int, start_us: int, floor_us: int) -> int:
+        """Move the counter on by ``span_us``, from ``start_us`` when it stands below
+        ``floor_us``: where it ends."""
+        on_time = every(Exists("next_slot_us"), Not(Below("next_slot_us", floor_us)))
+        behind = AnyOf((Missing("next_slot_us"), Below("next_slot_us", floor_us)))
         for _ in range(_SLOT_ROUNDS):
             try:
                 after = self.table.write(
-                    Update(key, add={"next_slot_us": span}, condition=on_time),
+                    Update(key, add={"next_slot_us": span_us}, condition=on_time),
                     return_new=True,
                 )
             except ConditionFailed:
                 try:
                     after = self.table.write(
-                        Update(
-                            key,
-                            set={"next_slot_us": now_us + span},
-                            condition=AnyOf(
-                                (Missing("next_slot_us"), Below("next_slot_us", floor))
-                            ),
-                        ),
+                        Update(key, set={"next_slot_us": start_us + span_us}, condition=behind),
                         return_new=True,
                     )
                 except ConditionFailed:
@@ -259,27 +300,48 @@ class Campaigns:
             condition=Equals("message_id", message_id),
         )
 
-    def recipient_keys_of(self, app_id: str, openid: str) -> list[dict[str, str]]:
-        """Where the user is a recipient: one key per campaign of the app (erasure)."""
+    def memberships(self, app_id: str, openid: str) -> list[Membership]:
+        """Where the user may be a recipient: one per campaign of the app, with the record a
+        batch read finds there (erasure)."""
         query = Query(
             "pk", layout.app_partition(app_id), sort=BeginsWith(layout.campaigns_prefix())
         )
         shard = self.shard_of(openid)
-        return [
-            layout.recipient_key(app_id, str(item["campaign_id"]), shard, openid)
+        keys = {
+            str(item["campaign_id"]): layout.recipient_key(
+                app_id, str(item["campaign_id"]), shard, openid
+            )
             for item in self.table.query_all(query)
+        }
+        found = {item["pk"]: item for item in self.table.get_many(list(keys.values()))}
+        return [
+            Membership(campaign_id, key, _recipient(found.get(key["pk"])))
+            for campaign_id, key in keys.items()
         ]
 
+    def recipient_at(self, key: Key) -> Recipient | None:
+        return _recipient(self.table.get(key, consistent=True))
+
+    def pending_erased(self, key: Key) -> Delete:
+        """An erased user's recipient record, if it is still waiting for its card."""
+        return Delete(key, Equals("state", RecipientState.PENDING.value))
+
     def pending(
-        self, campaign: Campaign, shard: int, limit: int, start: str
+        self,
+        campaign: Campaign,
+        shard: int,
+        limit: int,
+        start: str,
+        state: RecipientState = RecipientState.PENDING,
     ) -> tuple[list[Recipient], str]:
-        """One page of a shard's recipients still pending; the cursor after it (END: the last)."""
+        """One page of a shard's recipients, those in ``state`` kept (still pending, unless
+        asked otherwise); the cursor after it (END: the last)."""
         query = Query(
             "pk",
             layout.recipients_partition(campaign.app_id, campaign.campaign_id, shard),
             limit=limit,
             consistent=True,
-            filter=Equals("state", RecipientState.PENDING.value),
+            filter=Equals("state", state.value),
         )
         items, after = self.table.query(query, _cursor(start))
         return [Recipient.model_validate(i) for i in items], _cursor_text(after)
@@ -323,6 +385,10 @@ class Campaigns:
 
     def watched(self) -> Iterator[Item]:
         return self.table.query_all(Query("pk", layout.active_campaigns_partition()))
+
+
+def _recipient(item: Item | None) -> Recipient | None:
+    return Recipient.model_validate(item) if item else None
 
 
 def _cursor(text: str) -> Cursor | None:

@@ -118,17 +118,10 @@ class Messages:
                 keys.append(layout.idempotency_key(app_id, Protected.MESSAGE, key))
         return keys
 
-    def open_campaign_messages(self, app_id: str, openid: str) -> list[Message]:
-        """A user's campaign messages not claimed yet (erasure cancels them first)."""
-        query = Query(
-            layout.USER_PK,
-            layout.user_messages_partition(app_id, openid),
-            sort_key=layout.USER_SK,
-            index=layout.USER_INDEX,
-            filter=OneOf("status", (MessageStatus.SCHEDULED.value, MessageStatus.QUEUED.value)),
-        )
-        found = [Message.model_validate(item) for item in self.table.query_all(query)]
-        return [message for message in found if message.campaign_id is not None]
+    def get_many(self, message_ids: list[str]) -> list[Message]:
+        """The messages found of ``message_ids``, read in batches (not strongly consistent)."""
+        keys = [layout.message_key(message_id) for message_id in message_ids]
+        return [Message.model_validate(item) for item in self.table.get_many(keys)]
 
     def find_by_msgid(self, app_id: str, msgid: int) -> str | None:
         item = self.table.get(layout.wechat_msgid_key(app_id, msgid))
