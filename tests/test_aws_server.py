@@ -15,7 +15,7 @@ from moto import mock_aws
 from infra.provision import provision
 from local import embedded_aws
 from local.aws_server import AwsServer
-from tests.conftest import use_fake_aws_credentials
+from tests.support.aws import use_fake_aws_credentials
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,9 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import bootstrap
-from tests.conftest import OPENID, TEMPLATE, Api, make_tenant, moto_stack, pinned_for_the_module
+from tests.support.aws import moto_stack
+from tests.support.clocks import pinned_for_the_module
+from tests.support.tenants import OPENID, TEMPLATE, Api, make_tenant
 
 pinned_clock = pinned_for_the_module()
 

@@ -29,7 +29,8 @@ from infra.provision import Provisioned, provision
 from local.config import LocalSettings
 from local.demo import DEMO_TEMPLATES, DemoApp, seed_sandbox
 from local.sandbox import Sandbox
-from tests.conftest import APP_ID, OPENID, SECRET, TEMPLATE, WECHAT, Api, Tenant, WeChatDouble
+from tests.support.tenants import APP_ID, OPENID, SECRET, TEMPLATE, Api, Tenant
+from tests.support.wechat import WECHAT, WeChatDouble
 
 NEW_APP_ID = "wx0000000000000009"
 NEW_SECRET = "made-up-app-secret-0009"

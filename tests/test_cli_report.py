@@ -16,7 +16,8 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.domain import clock
 from cli.report_campaigns import p_value_text
-from tests.conftest import APP_ID, TEMPLATE, app_day
+from tests.support.clocks import app_day
+from tests.support.tenants import APP_ID, TEMPLATE
 from tests.test_cli import assert_operator_error, invoke, lines_at, protect_target_variables
 from tests.test_flow_campaigns import run as run_the_pipeline
 

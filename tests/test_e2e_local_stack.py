@@ -20,7 +20,7 @@ import requests
 from local.config import LocalSettings
 from local.demo import CLASS_STARTS, ORDER_SHIPPED
 from local.stack import Endpoints, LocalStack
-from tests.conftest import pinned_for_the_module, wait_for
+from tests.support.clocks import pinned_for_the_module, wait_for
 
 ALLOWED_LATENESS_S = 3.0
 

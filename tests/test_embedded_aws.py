@@ -24,7 +24,7 @@ from moto.dynamodb.models.table import Table
 from infra.provision import provision
 from local import embedded_aws
 from local.embedded_aws import UnsupportedMoto, plain_moto
-from tests.conftest import use_fake_aws_credentials
+from tests.support.aws import use_fake_aws_credentials
 
 Client = Any
 Observation = Any

@@ -20,7 +20,8 @@ from chalicelib.domain.errors import NoGrant
 from chalicelib.services import message_create
 from chalicelib.services.auth import load_app
 from local.poller import sqs_event
-from tests.conftest import APP_ID, OPENID, TEMPLATE, drain, run_due_sweep
+from tests.support.events import drain, run_due_sweep
+from tests.support.tenants import APP_ID, OPENID, TEMPLATE
 
 PIPELINE_CALLS = {
     "Query",

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from tests.conftest import APP_ID, OPENID, Api, drain, make_tenant
+from tests.support.events import drain
+from tests.support.tenants import APP_ID, OPENID, Api, make_tenant
 
 PROMO = "TplSpringSale0000000000000000000000000000001"
 REMINDER = "TplClassStarts000000000000000000000000000001"

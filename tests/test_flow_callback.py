@@ -9,7 +9,9 @@ import pytest
 
 from chalicelib.adapters import callback_codec
 from chalicelib.services import admin
-from tests.conftest import APP_ID, OPENID, TEMPLATE, app_day, drain
+from tests.support.clocks import app_day
+from tests.support.events import drain
+from tests.support.tenants import APP_ID, OPENID, TEMPLATE
 
 TOKEN = "made-up-callback-token"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, made up

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from chalicelib import bootstrap
-from tests.conftest import drain, run_due_sweep
+from tests.support.events import drain, run_due_sweep
 
 PROMO = "TplPromotion000000000000000000000000000001"
 DATA = {"thing1": "Winter sale", "character_string2": "SALE-2026"}
@@ -534,7 +534,7 @@ def test_a_deleted_template_ends_the_campaign_with_its_pending_recipients_cancel
 
 
 def test_another_apps_campaign_is_not_found_on_every_route(api, client, promo, services):
-    from tests.conftest import OTHER_APP_ID, Api, make_tenant
+    from tests.support.tenants import OTHER_APP_ID, Api, make_tenant
 
     campaign_id = create(api, start=False).json_body["id"]
     other = Api(client, make_tenant(services, OTHER_APP_ID, quiet_hours=None))

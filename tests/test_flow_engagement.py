@@ -11,7 +11,8 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.domain import clock
 from chalicelib.services import admin
-from tests.conftest import APP_ID, OPENID, drain, make_tenant, run_due_sweep
+from tests.support.events import drain, run_due_sweep
+from tests.support.tenants import APP_ID, OPENID, make_tenant
 from tests.test_flow_callback import TOKEN, change_event_json, push, signed
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import OPENID, TEMPLATE, app_day, drain
+from tests.support.clocks import app_day
+from tests.support.events import drain
+from tests.support.tenants import OPENID, TEMPLATE
 
 
 def credits(api) -> int:

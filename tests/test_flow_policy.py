@@ -8,7 +8,8 @@ import pytest
 import time_machine
 
 from chalicelib.services import admin
-from tests.conftest import APP_ID, OPENID, TEMPLATE, drain, make_tenant
+from tests.support.events import drain
+from tests.support.tenants import APP_ID, OPENID, TEMPLATE, make_tenant
 
 NIGHT = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai
 REMINDER = "TplClassStarts000000000000000000000000000001"

@@ -11,7 +11,7 @@ from chalicelib import bootstrap
 from chalicelib.domain import clock
 from chalicelib.domain.errors import RateLimited
 from chalicelib.services import admin, rate_limit
-from tests.conftest import APP_ID, OPENID, TEMPLATE
+from tests.support.tenants import APP_ID, OPENID, TEMPLATE
 
 SECOND = datetime(2026, 11, 23, 2, 0, 0, 250_000, tzinfo=UTC)
 

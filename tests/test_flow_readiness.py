@@ -7,7 +7,7 @@ from chalicelib import bootstrap
 from chalicelib.api.schemas import KeywordIn, TemplateIn
 from chalicelib.domain.records import Category, TemplateKind
 from chalicelib.services import admin, templates
-from tests.conftest import APP_ID, TEMPLATE, Api, Tenant
+from tests.support.tenants import APP_ID, TEMPLATE, Api, Tenant
 
 
 def test_health_is_503_in_the_error_format_until_the_table_answers(client, aws, monkeypatch):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import OPENID, TEMPLATE, drain
+from tests.support.events import drain
+from tests.support.tenants import OPENID, TEMPLATE
 
 
 def test_an_accepted_grant_buys_exactly_one_card(api, wx, aws, client):

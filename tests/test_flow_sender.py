@@ -9,7 +9,8 @@ import requests
 import time_machine
 
 from chalicelib import bootstrap
-from tests.conftest import OPENID, TEMPLATE, drain
+from tests.support.events import drain
+from tests.support.tenants import OPENID, TEMPLATE
 
 
 def credits(api) -> int:

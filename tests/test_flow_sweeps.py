@@ -11,7 +11,8 @@ import time_machine
 
 from chalicelib import bootstrap
 from chalicelib.services.lifecycle import MessageSteps
-from tests.conftest import OPENID, TEMPLATE, drain, run_due_sweep, run_expiry_sweep
+from tests.support.events import drain, run_due_sweep, run_expiry_sweep
+from tests.support.tenants import OPENID, TEMPLATE
 
 START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai: outside quiet hours
 

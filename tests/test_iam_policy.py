@@ -10,7 +10,8 @@ import pytest
 import time_machine
 
 from infra.provision import allowed_actions
-from tests.conftest import OPENID, drain, run_due_sweep, run_expiry_sweep
+from tests.support.events import drain, run_due_sweep, run_expiry_sweep
+from tests.support.tenants import OPENID
 
 # Lambda's SQS event source mapping calls these with the function's role, not the code.
 EVENT_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}

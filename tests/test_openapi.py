@@ -21,7 +21,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.parameters import ParameterLocation
 
 from chalicelib.api.openapi import OPERATIONS, document
-from tests.conftest import OPENID, TEMPLATE, Api, Tenant
+from tests.support.tenants import OPENID, TEMPLATE, Api, Tenant
 
 SNAKE_CASE = re.compile(r"^[a-z]+(_[a-z]+)*$")
 UNEXPECTED_METHODS = ["GET", "PUT", "POST", "DELETE", "PATCH", "TRACE", "QUERY"]

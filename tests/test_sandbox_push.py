@@ -29,7 +29,7 @@ from local.config import LocalSettings
 from local.demo import ORDER_SHIPPED
 from local.sandbox import Sandbox, SandboxTemplate
 from local.stack import Endpoints, LocalStack
-from tests.conftest import pinned_for_the_module, wait_for
+from tests.support.clocks import pinned_for_the_module, wait_for
 
 APPID = "wx0000000000000001"
 SECRET = "sandbox-secret-0000000000000001"

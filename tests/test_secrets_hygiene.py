@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from tests.conftest import OPENID, SECRET, drain, run_due_sweep
+from tests.support.events import drain, run_due_sweep
+from tests.support.tenants import OPENID, SECRET
 
 
 def test_no_secret_key_or_token_appears_in_any_log_line_or_answer(

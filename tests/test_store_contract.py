@@ -36,7 +36,7 @@ from chalicelib.adapters.store.table import (
 )
 from chalicelib.ports import ConditionFailed, Table, Transaction, TransactionFailed
 from infra.provision import provision
-from tests.conftest import use_fake_aws_credentials
+from tests.support.aws import use_fake_aws_credentials
 
 
 @pytest.fixture(params=["memory", "moto"])
