@@ -1,5 +1,5 @@
-"""Fixtures: the pinned clock, moto-backed AWS, a seeded app, a Chalice test client and a WeChat
-double. The helpers they use live in tests/support/."""
+"""Fixtures: the pinned clock, the backend the flows run on (the in-memory store, or the embedded
+AWS), a seeded app, a Chalice test client and a WeChat double. Their helpers: tests/support/."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from chalice.test import Client
 
 from chalicelib import bootstrap
 from chalicelib.bootstrap import Services
-from infra.provision import Provisioned
 from local import embedded_aws
-from tests.support.aws import moto_stack
+from tests.support.aws import EmbeddedAws, moto_stack
 from tests.support.clocks import PINNED_AT, clock_for_processes
+from tests.support.events import Backend
+from tests.support.memory import InMemory, memory_stack
 from tests.support.tenants import APP_ID, Api, Tenant, make_tenant
 from tests.support.wechat import WeChatDouble
 
@@ -38,13 +39,36 @@ def embedded_aws_installed() -> None:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
-    with moto_stack(monkeypatch) as resources:
-        yield resources
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedAws]:
+    """The embedded AWS; a test that asks for it inspects AWS itself, and runs its flow on it."""
+    with moto_stack(monkeypatch) as stack:
+        yield stack
 
 
 @pytest.fixture
-def services(aws: Provisioned) -> Services:
+def memory(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemory]:
+    with memory_stack(monkeypatch) as stack:
+        yield stack
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """What the flows run on: the in-memory store, unless the test is marked ``embedded_aws``
+    (its module is, or it asks for ``aws`` to inspect AWS itself)."""
+    on_aws = request.node.get_closest_marker("embedded_aws") is not None
+    return request.getfixturevalue("aws" if on_aws else "memory")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for the embedded AWS runs all of its flow there: ``-m embedded_aws``
+    selects it with the integration tier, ``-m "not embedded_aws"`` leaves it out."""
+    for item in items:
+        if "aws" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.embedded_aws)
+
+
+@pytest.fixture
+def services(backend: Backend) -> Services:
     return bootstrap.services()
 
 
@@ -54,7 +78,7 @@ def tenant(services: Services) -> Tenant:
 
 
 @pytest.fixture
-def client(aws: Provisioned) -> Iterator[Client]:
+def client(backend: Backend) -> Iterator[Client]:
     from app import app
 
     with Client(app, stage_name="dev") as chalice_client:

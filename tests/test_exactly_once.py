@@ -23,6 +23,8 @@ from local.poller import sqs_event
 from tests.support.events import drain, run_due_sweep
 from tests.support.tenants import APP_ID, OPENID, TEMPLATE
 
+pytestmark = pytest.mark.embedded_aws  # crashes after AWS calls, races on DynamoDB
+
 PIPELINE_CALLS = {
     "Query",
     "GetItem",

@@ -132,11 +132,11 @@ def test_switching_a_template_off_rejects_the_long_term_grant_and_drops_credits(
 
 
 def test_an_asynchronous_delivery_failure_turns_a_sent_message_into_failed(
-    client, configured, api, wx, aws
+    client, configured, api, wx, backend
 ):
     api.grant()
     sent = api.send().json_body
-    drain(client, aws)
+    drain(client, backend)
     msgid = api.call("GET", f"/v1/messages/{sent['id']}").json_body["result"]["msgid"]
     body = (
         f"<xml><ToUserName>gh_1</ToUserName><FromUserName>{OPENID}</FromUserName>"

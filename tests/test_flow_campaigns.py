@@ -57,18 +57,18 @@ def campaign(api, campaign_id: str) -> dict:
     return answer.json_body
 
 
-def run(client, aws, rounds: int = 30) -> None:
+def run(client, backend, rounds: int = 30) -> None:
     """What Lambda and EventBridge would do: hand out every queued record, sweep, repeat."""
     for _ in range(rounds):
-        handled = drain(client, aws, rounds=20)
+        handled = drain(client, backend, rounds=20)
         report = run_due_sweep()
         if handled == 0 and report["enqueued"] == 0 and report["campaigns"] == 0:
             return
 
 
-def until_done(client, aws, api, campaign_id: str, traveller, step_s: float = 0) -> dict:
+def until_done(client, backend, api, campaign_id: str, traveller, step_s: float = 0) -> dict:
     for _ in range(60):
-        run(client, aws)
+        run(client, backend)
         found = campaign(api, campaign_id)
         if found["completed_at"] is not None:
             return found
@@ -89,7 +89,7 @@ def cards_per_user(wx) -> Counter:
 
 
 def test_a_holders_campaign_sends_each_holder_one_card_and_counts_the_rest(
-    api, wx, client, aws, promo
+    api, wx, client, backend, promo
 ):
     holders = users(25)
     grant_all(api, holders)
@@ -102,7 +102,7 @@ def test_a_holders_campaign_sends_each_holder_one_card_and_counts_the_rest(
     assert created.status_code == 201, created.json_body
     assert created.json_body["status"] == "running"
 
-    found = until_done(client, aws, api, created.json_body["id"], None)
+    found = until_done(client, backend, api, created.json_body["id"], None)
 
     assert found["status"] == "completed"
     assert found["audience_size"] == 25
@@ -120,7 +120,7 @@ def test_a_holders_campaign_sends_each_holder_one_card_and_counts_the_rest(
 
 
 def test_a_list_campaign_personalises_each_card_and_counts_repeats_once(
-    api, wx, client, aws, promo
+    api, wx, client, backend, promo
 ):
     listed = users(6, "oListUser")
     grant_all(api, listed[:5])  # the last one holds nothing
@@ -158,7 +158,7 @@ def test_a_list_campaign_personalises_each_card_and_counts_repeats_once(
     assert again.status_code == 409
     assert again.json_body["error"]["code"] == "invalid_campaign_state"
 
-    found = until_done(client, aws, api, campaign_id, None)
+    found = until_done(client, backend, api, campaign_id, None)
     assert (found["sent"], found["skipped"]["no_grant"]) == (5, 1)
     adds_up(found)
     by_user = {card["touser"]: card["data"] for card in wx.sent}
@@ -222,17 +222,17 @@ def test_duplicate_steps_and_a_lost_step_still_give_each_recipient_exactly_one_c
 
 
 def test_pause_withdraws_unsent_cards_and_resume_sends_them_once(
-    api, wx, client, aws, promo, pinned_clock
+    api, wx, client, backend, promo, pinned_clock
 ):
     holders = users(30)
     grant_all(api, holders)
     created = create(api)
     campaign_id = created.json_body["id"]
-    drain(client, aws, rounds=2)  # some steps ran: messages written, few cards out yet
+    drain(client, backend, rounds=2)  # some steps ran: messages written, few cards out yet
     paused = api.call("POST", f"/v1/campaigns/{campaign_id}/pause")
     assert paused.status_code == 200, paused.json_body
     assert paused.json_body["status"] == "paused"
-    run(client, aws)
+    run(client, backend)
     during = campaign(api, campaign_id)
     sent_while_paused = len(wx.sent)
     assert during["created"] + during["pending"] == during["audience_size"] == 30
@@ -240,7 +240,7 @@ def test_pause_withdraws_unsent_cards_and_resume_sends_them_once(
     assert api.call("POST", f"/v1/campaigns/{campaign_id}/pause").status_code == 409
 
     assert api.call("POST", f"/v1/campaigns/{campaign_id}/resume").status_code == 200
-    found = until_done(client, aws, api, campaign_id, pinned_clock)
+    found = until_done(client, backend, api, campaign_id, pinned_clock)
 
     assert sent_while_paused < 30
     assert found["sent"] == 30
@@ -249,19 +249,19 @@ def test_pause_withdraws_unsent_cards_and_resume_sends_them_once(
 
 
 def test_cancel_refunds_what_was_reserved_and_the_pending_get_nothing(
-    api, wx, client, aws, promo, pinned_clock
+    api, wx, client, backend, promo, pinned_clock
 ):
     holders = users(20)
     grant_all(api, holders)
     created = create(api)
     campaign_id = created.json_body["id"]
-    drain(client, aws, rounds=1)
+    drain(client, backend, rounds=1)
     canceled = api.call("POST", f"/v1/campaigns/{campaign_id}/cancel")
     assert canceled.status_code == 200
     assert canceled.json_body["status"] == "canceled"
     assert canceled.json_body["pending"] == 0
 
-    found = until_done(client, aws, api, campaign_id, pinned_clock, step_s=60)
+    found = until_done(client, backend, api, campaign_id, pinned_clock, step_s=60)
 
     assert found["status"] == "canceled"
     assert found["canceled"] == 20 - found["sent"]
@@ -275,7 +275,7 @@ def test_cancel_refunds_what_was_reserved_and_the_pending_get_nothing(
 
 
 def test_the_throttle_spaces_the_cards_across_every_chain(
-    api, wx, client, aws, promo, pinned_clock
+    api, wx, client, backend, promo, pinned_clock
 ):
     holders = users(45)
     grant_all(api, holders)
@@ -284,7 +284,7 @@ def test_the_throttle_spaces_the_cards_across_every_chain(
     assert created.json_body["applied_rate_per_minute"] == 30.0
     campaign_id = created.json_body["id"]
 
-    found = until_done(client, aws, api, campaign_id, pinned_clock, step_s=20)
+    found = until_done(client, backend, api, campaign_id, pinned_clock, step_s=20)
 
     assert found["sent"] == 45
     moments = sorted(
@@ -305,7 +305,7 @@ def test_the_throttle_spaces_the_cards_across_every_chain(
 
 
 def test_an_experiment_tests_both_variants_then_sends_the_winner_to_the_rest(
-    api, wx, client, aws, promo, pinned_clock
+    api, wx, client, backend, promo, pinned_clock
 ):
     holders = users(120)
     grant_all(api, holders)
@@ -324,7 +324,7 @@ def test_an_experiment_tests_both_variants_then_sends_the_winner_to_the_rest(
     )
     assert created.status_code == 201, created.json_body
     campaign_id = created.json_body["id"]
-    run(client, aws)
+    run(client, backend)
     testing = campaign(api, campaign_id)
     assert testing["experiment"]["phase"] in ("testing", "deciding")
     tested = {card["touser"] for card in wx.sent}
@@ -338,7 +338,7 @@ def test_an_experiment_tests_both_variants_then_sends_the_winner_to_the_rest(
             assert clicked.status_code == 202
             clicks += 1
 
-    found = until_done(client, aws, api, campaign_id, pinned_clock, step_s=30)
+    found = until_done(client, backend, api, campaign_id, pinned_clock, step_s=30)
 
     experiment = found["experiment"]
     assert (experiment["phase"], experiment["winner"]) == ("decided", "urgent")
@@ -429,22 +429,22 @@ def send_times(api, openids) -> list[datetime]:
 
 
 def test_a_pause_after_the_last_page_and_a_resume_still_reach_everyone_within_the_throttle(
-    api, wx, client, aws, promo, pinned_clock
+    api, wx, client, backend, promo, pinned_clock
 ):
     holders = users(20)
     grant_all(api, holders)
     created = create(api, rate_per_minute=30)  # 40 s of slots, written ahead (look-ahead 60 s)
     campaign_id = created.json_body["id"]
-    run(client, aws)  # every page handled: cards scheduled, most not due yet
+    run(client, backend)  # every page handled: cards scheduled, most not due yet
     assert campaign(api, campaign_id)["pending"] == 0
     assert api.call("POST", f"/v1/campaigns/{campaign_id}/pause").status_code == 200
     pinned_clock.shift(60)  # the cards come due while paused: withdrawn
-    run(client, aws)
+    run(client, backend)
     during = campaign(api, campaign_id)
     assert during["pending"] > 0 and during["created"] + during["pending"] == 20
     assert api.call("POST", f"/v1/campaigns/{campaign_id}/resume").status_code == 200
 
-    found = until_done(client, aws, api, campaign_id, pinned_clock, step_s=20)
+    found = until_done(client, backend, api, campaign_id, pinned_clock, step_s=20)
 
     assert found["sent"] == 20
     adds_up(found)
@@ -453,7 +453,7 @@ def test_a_pause_after_the_last_page_and_a_resume_still_reach_everyone_within_th
 
 
 def test_conversions_without_clicks_never_break_the_decision(
-    api, wx, client, aws, promo, pinned_clock
+    api, wx, client, backend, promo, pinned_clock
 ):
     holders = users(40)
     grant_all(api, holders)
@@ -463,12 +463,12 @@ def test_conversions_without_clicks_never_break_the_decision(
         experiment={"test_percent": 50, "metric": "conversion_rate", "decide_after_minutes": 1},
     )
     campaign_id = created.json_body["id"]
-    run(client, aws)
+    run(client, backend)
     for card in wx.sent:  # conversions reported with no click before them
         (message,) = api.call("GET", f"/v1/users/{card['touser']}/messages").json_body["items"]
         api.call("POST", f"/v1/messages/{message['id']}/events", {"type": "conversion"})
 
-    found = until_done(client, aws, api, campaign_id, pinned_clock, step_s=30)
+    found = until_done(client, backend, api, campaign_id, pinned_clock, step_s=30)
 
     assert found["experiment"]["reason"] in ("no_data", "not_significant_best", "significant")
     assert found["experiment"]["winner"] in ("a", "b")
@@ -477,15 +477,15 @@ def test_conversions_without_clicks_never_break_the_decision(
 
 
 def test_erasing_a_user_cancels_their_unsent_card_and_the_campaign_still_closes(
-    api, wx, client, aws, promo, pinned_clock
+    api, wx, client, backend, promo, pinned_clock
 ):
     holders = users(6)
     grant_all(api, holders)
     campaign_id = create(api, rate_per_minute=6).json_body["id"]  # a card every 10 s
-    run(client, aws)
+    run(client, backend)
     assert api.call("DELETE", f"/v1/users/{holders[-1]}").status_code == 204
 
-    found = until_done(client, aws, api, campaign_id, pinned_clock, step_s=20)
+    found = until_done(client, backend, api, campaign_id, pinned_clock, step_s=20)
 
     assert (found["sent"], found["canceled"]) == (5, 1)
     adds_up(found)
@@ -517,17 +517,17 @@ def test_a_foreign_cursor_or_an_overlong_id_is_refused_not_a_server_error(api, p
 
 
 def test_a_deleted_template_ends_the_campaign_with_its_pending_recipients_canceled(
-    api, wx, client, aws, promo, pinned_clock
+    api, wx, client, backend, promo, pinned_clock
 ):
     holders = users(10)
     grant_all(api, holders)
     campaign_id = create(api, start=False).json_body["id"]
     assert api.call("POST", f"/v1/campaigns/{campaign_id}/start").status_code == 200
     run_due_sweep()
-    drain(client, aws, rounds=1)  # the freeze, perhaps a first page
+    drain(client, backend, rounds=1)  # the freeze, perhaps a first page
     assert api.call("DELETE", f"/v1/templates/{PROMO}").status_code == 204
 
-    found = until_done(client, aws, api, campaign_id, pinned_clock, step_s=60)
+    found = until_done(client, backend, api, campaign_id, pinned_clock, step_s=60)
 
     assert found["canceled"] == 10 - found["sent"] - sum(found["skipped"].values())
     adds_up(found)

@@ -74,9 +74,9 @@ def field_names(response) -> set[str]:
     return {problem["field"] for problem in response.json_body["error"]["fields"]}
 
 
-def sent_now(client, aws) -> None:
+def sent_now(client, backend) -> None:
     run_due_sweep()
-    drain(client, aws)
+    drain(client, backend)
 
 
 # Activity -------------------------------------------------------------------------------------
@@ -141,11 +141,11 @@ def test_bad_events_are_refused_naming_the_field(api, events, field):
 
 
 def test_a_click_and_a_popup_tap_count_as_activity(
-    api, templates, services, client, aws, wx, daytime
+    api, templates, services, client, backend, wx, daytime
 ):
     created = send(api).json_body  # the grant is a popup tap
     assert services.store.users.load(APP_ID, OPENID).engagement.events == 1
-    sent_now(client, aws)
+    sent_now(client, backend)
     api.call("POST", f"/v1/messages/{created['id']}/events", {"type": "click"})
     found = services.store.users.load(APP_ID, OPENID).engagement
     assert found.events == 2
@@ -157,7 +157,7 @@ def test_a_click_and_a_popup_tap_count_as_activity(
 
 
 def test_a_user_active_at_15_gets_the_reminder_at_15_local(
-    api, templates, client, aws, wx, pinned_clock
+    api, templates, client, backend, wx, pinned_clock
 ):
     assert activity(api, OPENID, [15]).status_code == 202
     created = send(api, best_time={"within_hours": 24})
@@ -169,7 +169,7 @@ def test_a_user_active_at_15_gets_the_reminder_at_15_local(
     assert (at.astimezone(SHANGHAI).hour, at.minute) == (15, 0)
     assert message["status"] == "scheduled"
     pinned_clock.move_to(at + timedelta(seconds=1))
-    sent_now(client, aws)
+    sent_now(client, backend)
     assert len(wx.sent) == 1
 
 
@@ -197,12 +197,12 @@ def test_a_new_user_follows_the_apps_habits_and_a_new_app_sends_at_once(api, tem
 
 
 def test_a_best_time_skips_a_day_whose_cap_is_used_up(
-    api, templates, services, client, aws, wx, daytime
+    api, templates, services, client, backend, wx, daytime
 ):
     admin.update_app(services, APP_ID, {"caps": {"reminder": {"limit": 1, "period": "day"}}})
     activity(api, OPENID, [9])
     send(api)
-    sent_now(client, aws)  # today's one reminder is used
+    sent_now(client, backend)  # today's one reminder is used
     message = send(api, best_time={"within_hours": 48}).json_body
     local = datetime.fromisoformat(message["send_at"]).astimezone(SHANGHAI)
     assert local.date() > clock.now().astimezone(SHANGHAI).date()
@@ -225,22 +225,22 @@ def test_bad_best_times_are_refused_naming_the_field(api, templates, extra, fiel
 # The marketing budget ---------------------------------------------------------------------------
 
 
-def marketing(api, client, aws, openid: str = OPENID) -> dict:
+def marketing(api, client, backend, openid: str = OPENID) -> dict:
     created = send(api, openid, PROMO).json_body
-    sent_now(client, aws)
+    sent_now(client, backend)
     return api.call("GET", f"/v1/messages/{created['id']}").json_body
 
 
 def test_three_unclicked_marketing_cards_skip_the_fourth_as_fatigue_for_14_days(
-    api, templates, services, client, aws, wx, daytime, pinned_clock
+    api, templates, services, client, backend, wx, daytime, pinned_clock
 ):
     admin.update_app(services, APP_ID, {"caps": {"marketing": {"limit": 10, "period": "week"}}})
     for _ in range(3):
-        assert marketing(api, client, aws)["status"] == "sent"
+        assert marketing(api, client, backend)["status"] == "sent"
     third_sent = clock.now()
     assert budget(api)["reason"] == "fatigued"
 
-    fourth = marketing(api, client, aws)
+    fourth = marketing(api, client, backend)
     assert (fourth["status"], fourth["result"]["reason"]) == ("skipped", "fatigue")
     subscriptions = api.call("GET", f"/v1/users/{OPENID}/subscriptions").json_body
     assert {i["template_id"]: i["credits"] for i in subscriptions["items"]}[PROMO] == 1
@@ -249,33 +249,33 @@ def test_three_unclicked_marketing_cards_skip_the_fourth_as_fatigue_for_14_days(
     until = datetime.fromisoformat(found["until"])
     assert timedelta(days=14) - timedelta(seconds=5) < until - third_sent <= timedelta(days=14)
     reminder = send(api).json_body  # reminders are never affected
-    sent_now(client, aws)
+    sent_now(client, backend)
     assert api.call("GET", f"/v1/messages/{reminder['id']}").json_body["status"] == "sent"
 
     pinned_clock.move_to(until + timedelta(minutes=1))
     assert budget(api)["reason"] == "base"
-    assert marketing(api, client, aws)["status"] == "sent"
+    assert marketing(api, client, backend)["status"] == "sent"
 
 
 def test_a_user_who_clicked_gets_one_more_marketing_card_a_week(
-    api, templates, client, aws, wx, daytime
+    api, templates, client, backend, wx, daytime
 ):
-    first = marketing(api, client, aws)
+    first = marketing(api, client, backend)
     api.call("POST", f"/v1/messages/{first['id']}/events", {"type": "click"})
     found = budget(api)
     assert (found["per_week"], found["reason"]) == (2, "engaged")
-    assert marketing(api, client, aws)["status"] == "sent"
-    third = marketing(api, client, aws)
+    assert marketing(api, client, backend)["status"] == "sent"
+    third = marketing(api, client, backend)
     assert (third["status"], third["result"]["reason"]) == ("skipped", "frequency_cap")
 
-    assert marketing(api, client, aws, "oNeverClicks")["status"] == "sent"
-    second = marketing(api, client, aws, "oNeverClicks")
+    assert marketing(api, client, backend, "oNeverClicks")["status"] == "sent"
+    second = marketing(api, client, backend, "oNeverClicks")
     assert (second["status"], second["result"]["reason"]) == ("skipped", "frequency_cap")
     assert budget(api, "oNeverClicks") == {"per_week": 1, "reason": "base", "until": None}
 
 
 def test_switching_messages_off_makes_the_budget_zero(
-    api, templates, services, client, aws, wx, daytime
+    api, templates, services, client, backend, wx, daytime
 ):
     admin.set_callback_secrets(services, APP_ID, TOKEN, None)
     admin.update_app(services, APP_ID, {"callback_format": "json"})
@@ -284,20 +284,20 @@ def test_switching_messages_off_makes_the_budget_zero(
     )
     found = budget(api)
     assert (found["per_week"], found["reason"]) == (0, "switched_off")
-    card = marketing(api, client, aws)
+    card = marketing(api, client, backend)
     assert (card["status"], card["result"]["reason"]) == ("skipped", "fatigue")
 
 
 def test_without_adaptive_marketing_a_fatigued_user_gets_the_base_budget(
-    api, templates, services, client, aws, wx, daytime
+    api, templates, services, client, backend, wx, daytime
 ):
     admin.update_app(services, APP_ID, {"caps": {"marketing": {"limit": 10, "period": "week"}}})
     for _ in range(3):
-        marketing(api, client, aws)
+        marketing(api, client, backend)
     admin.update_app(services, APP_ID, {"adaptive_marketing": False})
     bootstrap.services().config.forget(("app", APP_ID))
     assert budget(api) == {"per_week": 10, "reason": "base", "until": None}
-    assert marketing(api, client, aws)["status"] == "sent"
+    assert marketing(api, client, backend)["status"] == "sent"
 
 
 def test_erasing_a_user_erases_the_engagement(api, templates, services):
@@ -322,7 +322,7 @@ def best_time_campaign(api, **extra):
 
 
 def test_a_best_time_campaign_sends_each_holder_at_their_own_hour_and_counts_fatigue(
-    api, templates, services, client, aws, wx, pinned_clock
+    api, templates, services, client, backend, wx, pinned_clock
 ):
     from tests.test_flow_campaigns import adds_up, until_done
 
@@ -334,7 +334,7 @@ def test_a_best_time_campaign_sends_each_holder_at_their_own_hour_and_counts_fat
     tired = "oTired"
     admin.update_app(services, APP_ID, {"quiet_hours": None})
     for _ in range(3):
-        marketing(api, client, aws, tired)
+        marketing(api, client, backend, tired)
     admin.update_app(services, APP_ID, {"quiet_hours": {"start": "22:00", "end": "08:00"}})
     api.grant(tired, PROMO)
     bootstrap.services().config.forget(("app", APP_ID))
@@ -342,7 +342,7 @@ def test_a_best_time_campaign_sends_each_holder_at_their_own_hour_and_counts_fat
     created = best_time_campaign(api)
     assert created.status_code == 201, created.json_body
     assert created.json_body["best_time"] == {"within_hours": 24}
-    found = until_done(client, aws, api, created.json_body["id"], pinned_clock, step_s=1800)
+    found = until_done(client, backend, api, created.json_body["id"], pinned_clock, step_s=1800)
 
     assert found["sent"] == 3
     assert found["skipped"]["fatigue"] == 1

@@ -59,9 +59,9 @@ def test_a_scheduled_message_reserves_a_credit_and_cancel_refunds_it_once(grante
     assert credits(granted) == 1
 
 
-def test_a_sent_message_cannot_be_canceled_or_moved(granted, wx, client, aws):
+def test_a_sent_message_cannot_be_canceled_or_moved(granted, wx, client, backend):
     message_id = granted.send().json_body["id"]
-    drain(client, aws)
+    drain(client, backend)
     for method, body in (("DELETE", None), ("PATCH", {"send_at": later(hours=1)})):
         answer = granted.call(method, f"/v1/messages/{message_id}", body)
         assert answer.status_code == 409
@@ -131,9 +131,9 @@ def test_a_users_messages_are_listed_newest_first_page_by_page(api):
     assert bad.status_code == 400
 
 
-def test_clicks_and_conversions_count_once_and_feed_the_rates(granted, wx, client, aws):
+def test_clicks_and_conversions_count_once_and_feed_the_rates(granted, wx, client, backend):
     message_id = granted.send().json_body["id"]
-    drain(client, aws)
+    drain(client, backend)
     path = f"/v1/messages/{message_id}/events"
     first = granted.call("POST", path, {"type": "click"})
     second = granted.call("POST", path, {"type": "click"})
@@ -160,7 +160,7 @@ def test_clicks_and_conversions_count_once_and_feed_the_rates(granted, wx, clien
     assert stats["days"][0]["date"] == today
 
 
-def test_stats_can_be_narrowed_to_one_template(granted, wx, client, aws):
+def test_stats_can_be_narrowed_to_one_template(granted, wx, client, backend):
     granted.send()
     today = app_day(datetime.now(UTC))
     mine = granted.call("GET", f"/v1/stats?from={today}&to={today}&template_id={TEMPLATE}")

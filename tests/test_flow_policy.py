@@ -44,29 +44,29 @@ def credits(api, template_id: str) -> int:
     return next(i["credits"] for i in items if i["template_id"] == template_id)
 
 
-def test_a_reminder_due_in_quiet_hours_waits_for_the_morning(night, reminders, client, aws, wx):
+def test_a_reminder_due_in_quiet_hours_waits_for_the_morning(night, reminders, client, backend, wx):
     message_id = reminders.send(template_id=REMINDER).json_body["id"]
-    drain(client, aws)
+    drain(client, backend)
     found = status(reminders, message_id)
     assert found["status"] == "scheduled"
     assert found["send_at"] == "2026-11-24T00:00:00.000Z"  # 08:00 in Shanghai
     assert wx.sent == []
 
 
-def test_quiet_hours_follow_the_users_own_timezone(night, reminders, client, aws, wx):
+def test_quiet_hours_follow_the_users_own_timezone(night, reminders, client, backend, wx):
     reminders.call("PUT", f"/v1/users/{OPENID}/preferences", {"timezone": "Europe/London"})
     message_id = reminders.send(template_id=REMINDER).json_body["id"]
-    drain(client, aws)
+    drain(client, backend)
     assert status(reminders, message_id)["status"] == "sent"  # 15:00 in London
 
 
 def test_a_timezone_changed_after_the_message_was_written_is_honoured(
-    night, reminders, client, aws, wx
+    night, reminders, client, backend, wx
 ):
     reminders.call("PUT", f"/v1/users/{OPENID}/preferences", {"timezone": "Europe/London"})
     message_id = reminders.send(template_id=REMINDER).json_body["id"]
     reminders.call("PUT", f"/v1/users/{OPENID}/preferences", {"timezone": "Asia/Tokyo"})
-    drain(client, aws)
+    drain(client, backend)
     found = status(reminders, message_id)
     assert found["status"] == "scheduled"  # midnight in Tokyo
     assert found["send_at"] == "2026-11-23T23:00:00.000Z"  # 08:00 in Tokyo
@@ -74,19 +74,21 @@ def test_a_timezone_changed_after_the_message_was_written_is_honoured(
 
 @pytest.mark.parametrize(("template", "urgent"), [(TEMPLATE, False), (REMINDER, True)])
 def test_transactional_and_urgent_messages_ignore_quiet_hours(
-    night, reminders, client, aws, wx, template, urgent
+    night, reminders, client, backend, wx, template, urgent
 ):
     reminders.put_template()
     reminders.grant()
     message_id = reminders.send(template_id=template, urgent=urgent).json_body["id"]
-    drain(client, aws)
+    drain(client, backend)
     assert status(reminders, message_id)["status"] == "sent"
 
 
-def test_the_fourth_reminder_of_a_day_is_skipped_and_refunded(reminders, services, client, aws, wx):
+def test_the_fourth_reminder_of_a_day_is_skipped_and_refunded(
+    reminders, services, client, backend, wx
+):
     admin.update_app(services, APP_ID, {"quiet_hours": None})
     ids = [reminders.send(template_id=REMINDER).json_body["id"] for _ in range(4)]
-    drain(client, aws)
+    drain(client, backend)
     states = [status(reminders, i) for i in ids]
     assert [s["status"] for s in states].count("sent") == 3
     skipped = [s for s in states if s["status"] == "skipped"]
@@ -95,22 +97,22 @@ def test_the_fourth_reminder_of_a_day_is_skipped_and_refunded(reminders, service
     assert credits(reminders, REMINDER) == 2  # 5 granted, 3 sent, the skipped one refunded
 
 
-def test_a_cap_frees_up_when_a_send_fails(reminders, services, client, aws, wx):
+def test_a_cap_frees_up_when_a_send_fails(reminders, services, client, backend, wx):
     admin.update_app(services, APP_ID, {"quiet_hours": None})
     wx.then({"errcode": 47003, "errmsg": "argument invalid! data.thing1.value"})
     ids = [reminders.send(template_id=REMINDER).json_body["id"] for _ in range(4)]
-    drain(client, aws)
+    drain(client, backend)
     statuses = sorted(status(reminders, i)["status"] for i in ids)
     assert statuses == ["failed", "sent", "sent", "sent"]
 
 
 def test_an_opt_out_between_creation_and_send_skips_and_refunds(
-    reminders, services, client, aws, wx
+    reminders, services, client, backend, wx
 ):
     admin.update_app(services, APP_ID, {"quiet_hours": None})
     message_id = reminders.send(template_id=REMINDER).json_body["id"]
     reminders.call("PUT", f"/v1/users/{OPENID}/preferences", {"opt_out_templates": [REMINDER]})
-    drain(client, aws)
+    drain(client, backend)
     found = status(reminders, message_id)
     assert (found["status"], found["result"]["reason"]) == ("skipped", "opted_out")
     assert credits(reminders, REMINDER) == 5

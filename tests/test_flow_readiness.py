@@ -23,7 +23,7 @@ def test_health_is_503_in_the_error_format_until_the_table_answers(client, aws, 
     assert (ready.status_code, ready.json_body) == (200, {"status": "ok"})
 
 
-def test_health_is_503_while_the_send_queue_is_not_configured(client, aws, monkeypatch):
+def test_health_is_503_while_the_send_queue_is_not_configured(client, backend, monkeypatch):
     monkeypatch.setenv("SUBMSG_SEND_QUEUE_URL", "")
     bootstrap.reset()
     assert client.http.get("/v1/health").status_code == 503

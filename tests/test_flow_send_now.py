@@ -6,7 +6,7 @@ from tests.support.events import drain
 from tests.support.tenants import OPENID, TEMPLATE
 
 
-def test_an_accepted_grant_buys_exactly_one_card(api, wx, aws, client):
+def test_an_accepted_grant_buys_exactly_one_card(api, wx, backend, client):
     assert api.put_template().status_code == 201
     assert api.grant().json_body["credits"] == {TEMPLATE: 1}
 
@@ -14,7 +14,7 @@ def test_an_accepted_grant_buys_exactly_one_card(api, wx, aws, client):
     assert created.status_code == 201, created.json_body
     assert created.json_body["status"] == "queued"
 
-    assert drain(client, aws) == 1
+    assert drain(client, backend) == 1
     message = api.call("GET", f"/v1/messages/{created.json_body['id']}").json_body
     assert message["status"] == "sent"
     assert message["result"]["msgid"] == 1001

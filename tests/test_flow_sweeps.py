@@ -70,7 +70,7 @@ def granted(clock, api):
 
 
 def test_a_reminder_is_enqueued_by_the_sweep_before_it_and_sent_on_time(
-    granted, clock, client, aws, wx
+    granted, clock, client, backend, wx
 ):
     send_at = START + timedelta(minutes=10)
     message_id = reminder(granted, send_at)
@@ -80,10 +80,10 @@ def test_a_reminder_is_enqueued_by_the_sweep_before_it_and_sent_on_time(
     clock.at(send_at - timedelta(seconds=30))
     assert run_due_sweep()["enqueued"] == 1
     assert status(granted, message_id) == "queued"
-    assert drain(client, aws) == 0  # delayed in SQS until send_at
+    assert drain(client, backend) == 0  # delayed in SQS until send_at
 
     clock.at(send_at + timedelta(milliseconds=200))
-    assert drain(client, aws) == 1
+    assert drain(client, backend) == 1
     assert status(granted, message_id) == "sent"
     assert len(wx.sent) == 1
 
@@ -133,7 +133,9 @@ def test_a_lost_sqs_message_is_found_again_after_its_lease(granted, clock, clien
     assert len(wx.sent) == 1
 
 
-def test_a_card_still_queued_is_enqueued_again_less_and_less_often(granted, clock, client, aws, wx):
+def test_a_card_still_queued_is_enqueued_again_less_and_less_often(
+    granted, clock, client, backend, wx
+):
     """A long queue, not a lost message: each copy waits as long as the card has waited."""
     message_id = granted.send().json_body["id"]
     copies = []
@@ -144,7 +146,7 @@ def test_a_card_still_queued_is_enqueued_again_less_and_less_often(granted, cloc
     # Sweeps every 30 s: the first after its 60 s lease, then at twice the age each time
     # (one a minute would be 8 copies).
     assert copies == [90, 180, 360]
-    drain(client, aws)
+    drain(client, backend)
     assert status(granted, message_id) == "sent"
     assert len(wx.sent) == 1
 
@@ -173,7 +175,7 @@ def test_overlapping_sweeps_and_a_crash_between_enqueue_and_mark_send_once(
 
 
 def test_a_claim_that_never_finished_becomes_unknown_and_is_not_resent(
-    granted, clock, client, aws, wx, monkeypatch
+    granted, clock, client, backend, wx, monkeypatch
 ):
     from chalicelib.services import sender
 
@@ -181,19 +183,19 @@ def test_a_claim_that_never_finished_becomes_unknown_and_is_not_resent(
     original = sender._send
     monkeypatch.setattr(sender, "_send", lambda *a: (_ for _ in ()).throw(SystemExit("died")))
     with pytest.raises(SystemExit):
-        drain(client, aws)
+        drain(client, backend)
     monkeypatch.setattr(sender, "_send", original)
     clock.at(START + timedelta(minutes=3))
     assert run_due_sweep()["unknown"] == 1
     clock.at(START + timedelta(minutes=6))
-    drain(client, aws)
+    drain(client, backend)
     assert status(granted, message_id) == "unknown"
     assert wx.sent == []
     assert credits(granted) == 2  # not refunded: WeChat may have delivered
 
 
 def test_moving_a_message_after_the_sweep_read_it_sends_it_at_the_new_time_only(
-    granted, clock, client, aws, wx, monkeypatch
+    granted, clock, client, backend, wx, monkeypatch
 ):
     message_id = reminder(granted, START + timedelta(minutes=5))
     clock.at(START + timedelta(minutes=4, seconds=30))
@@ -214,23 +216,23 @@ def test_moving_a_message_after_the_sweep_read_it_sends_it_at_the_new_time_only(
     assert run_due_sweep()["enqueued"] == 0
     monkeypatch.setattr(sweeps, "_mark_queued", original)
     clock.at(START + timedelta(minutes=5, seconds=1))
-    drain(client, aws)
+    drain(client, backend)
     assert status(granted, message_id) == "scheduled"
     assert wx.sent == []
     clock.at(START + timedelta(hours=2) - timedelta(seconds=30))
     run_due_sweep()
     clock.at(START + timedelta(hours=2, seconds=1))
-    drain(client, aws)
+    drain(client, backend)
     assert status(granted, message_id) == "sent"
     assert len(wx.sent) == 1
 
 
-def test_canceling_a_queued_reminder_stops_the_copy_in_sqs(granted, clock, client, aws, wx):
+def test_canceling_a_queued_reminder_stops_the_copy_in_sqs(granted, clock, client, backend, wx):
     message_id = reminder(granted, START + timedelta(seconds=30))
     assert status(granted, message_id) == "queued"
     assert granted.call("DELETE", f"/v1/messages/{message_id}").status_code == 200
     clock.at(START + timedelta(seconds=31))
-    drain(client, aws)
+    drain(client, backend)
     assert status(granted, message_id) == "canceled"
     assert wx.sent == []
     assert credits(granted) == 3

@@ -9,7 +9,7 @@ from tests.support.tenants import OPENID, SECRET
 
 
 def test_no_secret_key_or_token_appears_in_any_log_line_or_answer(
-    api, wx, client, aws, tenant, capsys, caplog
+    api, wx, client, backend, tenant, capsys, caplog
 ):
     caplog.set_level(logging.INFO)  # what runs in production; botocore DEBUG dumps bodies
     answers = [
@@ -21,7 +21,7 @@ def test_no_secret_key_or_token_appears_in_any_log_line_or_answer(
         api.call("GET", "/v1/messages/msg_unknown"),
     ]
     wx.then({"errcode": -1, "errmsg": "system busy"})
-    drain(client, aws)
+    drain(client, backend)
     run_due_sweep()
     api.call("DELETE", f"/v1/users/{OPENID}")
     captured = capsys.readouterr()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import pytest
@@ -27,22 +29,46 @@ def use_fake_aws_credentials(env: pytest.MonkeyPatch) -> None:
     env.delenv("AWS_ENDPOINT_URL", raising=False)
 
 
-@contextmanager
-def moto_stack(env: pytest.MonkeyPatch) -> Iterator[Provisioned]:
-    """moto in process, the table and queues from infra/, and the environment pointing at them."""
+def use_service_environment(env: pytest.MonkeyPatch, table_name: str, send_queue_url: str) -> None:
+    """What the service reads at a container's start: its stage, table, queue and WeChat."""
     use_fake_aws_credentials(env)
     for name, value in {
         "SUBMSG_STAGE": "dev",
+        "SUBMSG_TABLE_NAME": table_name,
+        "SUBMSG_SEND_QUEUE_URL": send_queue_url,
         "WECHAT_API_BASE": WECHAT,
         "POWERTOOLS_METRICS_DISABLED": "true",
     }.items():
         env.setenv(name, value)
-    with mock_aws():
+
+
+@contextmanager
+def fresh_containers() -> Iterator[None]:
+    """No container built before, nor a WeChat token fetched, outlives the stack (either way)."""
+    bootstrap.reset()
+    wechat.clear_token_cache()
+    try:
+        yield
+    finally:
+        bootstrap.use(None)
+        wechat.clear_token_cache()
+
+
+@dataclass(frozen=True)
+class EmbeddedAws(Provisioned):
+    """The embedded AWS as a backend of the flows: its send queue is read through boto3."""
+
+    name = "aws"
+
+    def sqs(self) -> Any:
+        return boto3.client("sqs")
+
+
+@contextmanager
+def moto_stack(env: pytest.MonkeyPatch) -> Iterator[EmbeddedAws]:
+    """moto in process, the table and queues from infra/, and the environment pointing at them."""
+    use_fake_aws_credentials(env)
+    with mock_aws(), fresh_containers():
         resources = provision(boto3.session.Session(), stage="dev")
-        env.setenv("SUBMSG_TABLE_NAME", resources.table_name)
-        env.setenv("SUBMSG_SEND_QUEUE_URL", resources.send_queue_url)
-        bootstrap.reset()
-        wechat.clear_token_cache()
-        yield resources
-        bootstrap.reset()
-        wechat.clear_token_cache()
+        use_service_environment(env, resources.table_name, resources.send_queue_url)
+        yield EmbeddedAws(**vars(resources))

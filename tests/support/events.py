@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-import boto3
 from chalice.test import Client
 
-from infra.provision import Provisioned
 from local.poller import poll_once
 
 
-def drain(client: Client, aws: Provisioned, rounds: int = 5) -> int:
-    """Hand every visible SQS message to the sender handler, as Lambda would."""
+class Backend(Protocol):
+    """What the flows run on: the in-memory store (tests/support/memory.py) or the embedded AWS
+    (tests/support/aws.py); the send queue is read through the calls of an SQS client."""
+
+    name: str
+    send_queue_url: str
+
+    def sqs(self) -> Any: ...
+
+
+def drain(client: Client, backend: Backend, rounds: int = 5) -> int:
+    """Hand every visible message of the send queue to the sender handler, as Lambda would:
+    real-shaped SQS events, unique messageIds, failed records back after their timeout."""
     import app
 
-    sqs = boto3.client("sqs")
+    sqs = backend.sqs()
     handled = 0
     for _ in range(rounds):
-        count = poll_once(sqs, aws.send_queue_url, lambda event: app.send_worker(event, None))
+        count = poll_once(sqs, backend.send_queue_url, lambda event: app.send_worker(event, None))
         if count == 0:
             break
         handled += count
