@@ -1,6 +1,7 @@
 """One contract, two tables: the in-memory table answers every request as DynamoDB (moto) does.
 
-Each test runs against both; the repositories and services are written once, for either.
+Each test runs against both, each table made from infra/resources.json; the repositories and
+services are written once, for either.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from decimal import Decimal
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from chalicelib.adapters.store import layout
 from chalicelib.adapters.store.dynamo import DynamoTable
-from chalicelib.adapters.store.memory import MemoryTable
 from chalicelib.adapters.store.table import (
     EXISTING,
     NEW,
@@ -37,12 +38,19 @@ from chalicelib.adapters.store.table import (
 from chalicelib.ports import ConditionFailed, Table, Transaction, TransactionFailed
 from infra.provision import provision
 from tests.support.aws import use_fake_aws_credentials
+from tests.support.memory import memory_table
+
+REFUSED = (
+    ValueError,
+    TypeError,
+    ClientError,
+)  # what each table raises for a request DynamoDB refuses
 
 
 @pytest.fixture(params=["memory", "moto"])
 def table(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Table]:
     if request.param == "memory":
-        yield MemoryTable(layout.INDEXES)
+        yield memory_table()
         return
     use_fake_aws_credentials(monkeypatch)
     with mock_aws():
@@ -195,3 +203,40 @@ def test_delete_many_removes_every_key_and_ignores_missing_ones(table):
     table.delete_many([*keys, key("never")])
     assert all(table.get(k) is None for k in keys)
     assert table.answers()
+
+
+def test_an_index_answers_the_keys_and_only_the_attributes_it_projects(table):
+    holder = {layout.HOLD_PK: "hold#1", layout.HOLD_SK: "TplA#2026", "openid": "oA"}
+    table.write(Put({**key("U1"), **holder, "expires_at": "2027", "note": "not projected"}))
+    holders = Query(layout.HOLD_PK, "hold#1", sort_key=layout.HOLD_SK, index=layout.HOLDERS_INDEX)
+    assert list(table.query_all(holders)) == [{**key("U1"), **holder, "expires_at": "2027"}]
+    noted = Query(
+        layout.HOLD_PK,
+        "hold#1",
+        sort_key=layout.HOLD_SK,
+        index=layout.HOLDERS_INDEX,
+        filter=Equals("note", "not projected"),
+    )
+    assert list(table.query_all(noted)) == []  # a filter sees what the index holds
+    work = {layout.WORK_PK: "due#0", layout.WORK_AT: 5, "note": "all of it"}
+    table.write(Put({**key("M1"), **work}))
+    due = Query(layout.WORK_PK, "due#0", sort_key=layout.WORK_AT, index=layout.WORK_INDEX)
+    assert list(table.query_all(due)) == [{**key("M1"), **work}]
+
+
+def test_a_batch_naming_one_item_twice_is_refused(table):
+    table.write(Put(key("A")))
+    with pytest.raises(REFUSED):
+        table.get_many([key("A"), key("B"), key("A")])
+    with pytest.raises(REFUSED):
+        table.delete_many([key("A"), key("A")])
+    assert table.get(key("A")) == key("A")
+
+
+def test_an_update_that_changes_nothing_and_a_lone_check_are_refused(table):
+    table.write(Put({**key("A"), "n": 1}))
+    with pytest.raises(REFUSED):
+        table.write(Update(key("A")))
+    with pytest.raises(REFUSED):
+        table.write(Check(key("A"), EXISTING))
+    assert table.get(key("A")) == {**key("A"), "n": 1}

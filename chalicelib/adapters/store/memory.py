@@ -12,7 +12,6 @@ import base64
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 from chalicelib.adapters.store import table as t
@@ -43,7 +42,7 @@ def holds(condition: t.Condition | None, item: Item | None) -> bool:
         case t.OneOf(attribute, values):
             return attribute in found and found[attribute] in values
         case t.Below(attribute, value, or_equal):
-            if attribute not in found or not _comparable(found[attribute], value):
+            if attribute not in found:
                 return False
             return bool(found[attribute] <= value if or_equal else found[attribute] < value)
         case t.Holds(attribute, value):
@@ -55,13 +54,6 @@ def holds(condition: t.Condition | None, item: Item | None) -> bool:
         case t.AnyOf(parts):
             return any(holds(p, item) for p in parts)
     raise TypeError(f"not a condition: {condition!r}")
-
-
-def _comparable(stored: Any, value: Any) -> bool:
-    """DynamoDB compares a number with a number and a string with a string; else it is false."""
-    numbers = (int, float, Decimal)
-    both_numbers = isinstance(stored, numbers) and isinstance(value, numbers)
-    return both_numbers or type(stored) is type(value)
 
 
 def _sorts(sort: t.SortCondition | None, value: Any) -> bool:
