@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import boto3
@@ -64,11 +65,20 @@ class EmbeddedAws(Provisioned):
         return boto3.client("sqs")
 
 
+@cache
+def shared_session() -> boto3.session.Session:
+    """One boto3 session for every stack of this process: a new one reads botocore's service
+    models from disk again, which cost most of a stack's set-up."""
+    return boto3.session.Session()
+
+
 @contextmanager
 def moto_stack(env: pytest.MonkeyPatch) -> Iterator[EmbeddedAws]:
-    """moto in process, the table and queues from infra/, and the environment pointing at them."""
+    """moto in process, the table and queues from infra/, and the environment pointing at them;
+    containers are built as bootstrap builds them for AWS, on the shared session."""
     use_fake_aws_credentials(env)
     with mock_aws(), fresh_containers():
-        resources = provision(boto3.session.Session(), stage="dev")
+        resources = provision(shared_session(), stage="dev")
         use_service_environment(env, resources.table_name, resources.send_queue_url)
+        bootstrap.use(lambda settings: bootstrap.aws(settings, shared_session()))
         yield EmbeddedAws(**vars(resources))
