@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -20,7 +19,7 @@ from chalicelib.adapters.queue import SqsQueue
 from chalicelib.domain.dispatch import Envelope
 from chalicelib.ports import SendQueue
 from infra.provision import SEND_QUEUE, load_resources, provision
-from tests.support.aws import use_fake_aws_credentials
+from tests.support.aws import shared_session, use_fake_aws_credentials
 from tests.support.memory import InMemory
 
 SEND = load_resources()[SEND_QUEUE]["Properties"]
@@ -61,8 +60,8 @@ def queue(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
         return
     use_fake_aws_credentials(monkeypatch)
     with mock_aws():
-        resources = provision(boto3.session.Session(), stage="contract")
-        sqs = boto3.client("sqs")
+        resources = provision(shared_session(), stage="contract")
+        sqs = shared_session().client("sqs")
 
         def dead_letters() -> int:
             attributes = sqs.get_queue_attributes(

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from decimal import Decimal
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
@@ -37,7 +36,7 @@ from chalicelib.adapters.store.table import (
 )
 from chalicelib.ports import ConditionFailed, Table, Transaction, TransactionFailed
 from infra.provision import provision
-from tests.support.aws import use_fake_aws_credentials
+from tests.support.aws import shared_session, use_fake_aws_credentials
 from tests.support.memory import memory_table
 
 REFUSED = (
@@ -54,8 +53,8 @@ def table(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
         return
     use_fake_aws_credentials(monkeypatch)
     with mock_aws():
-        name = provision(boto3.session.Session(), stage="contract").table_name
-        yield DynamoTable(boto3.client("dynamodb"), name)
+        name = provision(shared_session(), stage="contract").table_name
+        yield DynamoTable(shared_session().client("dynamodb"), name)
 
 
 def key(pk: str, sk: str = "X") -> dict[str, str]:

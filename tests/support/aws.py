@@ -62,7 +62,7 @@ class EmbeddedAws(Provisioned):
     name = "aws"
 
     def sqs(self) -> Any:
-        return boto3.client("sqs")
+        return _sqs_client(self.send_queue_url)
 
 
 @cache
@@ -70,6 +70,12 @@ def shared_session() -> boto3.session.Session:
     """One boto3 session for every stack of this process: a new one reads botocore's service
     models from disk again, which cost most of a stack's set-up."""
     return boto3.session.Session()
+
+
+@cache
+def _sqs_client(queue_url: str) -> Any:
+    """The drain's SQS client (a client per drain costs more than the receive it makes)."""
+    return shared_session().client("sqs")
 
 
 @contextmanager

@@ -1,6 +1,0 @@
-"""tests/test_flow_callback.py again, every flow on the embedded AWS."""
-
-from tests import test_flow_callback as flows
-from tests.support.tiers import rerun_on_aws
-
-globals().update(rerun_on_aws(flows))
