@@ -34,7 +34,7 @@ def pinned_clock(request: pytest.FixtureRequest) -> Iterator[time_machine.Travel
 
 @pytest.fixture(scope="session", autouse=True)
 def embedded_aws_installed() -> None:
-    """Every test runs on moto made to behave like AWS at scale (local.embedded_aws)."""
+    """Every embedded AWS of the tests is moto made to behave like AWS at scale."""
     embedded_aws.install()
 
 
@@ -47,6 +47,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedAws]:
 
 @pytest.fixture
 def memory(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemory]:
+    """The in-memory table, queue and secrets, for every container the test builds."""
     with memory_stack(monkeypatch) as stack:
         yield stack
 

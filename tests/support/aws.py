@@ -62,7 +62,7 @@ class EmbeddedAws(Provisioned):
     name = "aws"
 
     def sqs(self) -> Any:
-        return _sqs_client(self.send_queue_url)
+        return _drain_sqs()
 
 
 @cache
@@ -73,7 +73,7 @@ def shared_session() -> boto3.session.Session:
 
 
 @cache
-def _sqs_client(queue_url: str) -> Any:
+def _drain_sqs() -> Any:
     """The drain's SQS client (a client per drain costs more than the receive it makes)."""
     return shared_session().client("sqs")
 
