@@ -1,6 +1,6 @@
-"""tests/test_secrets_hygiene.py again, on the embedded AWS: boto3's log lines too."""
+"""tests/flows/test_secrets_hygiene.py again, on the embedded AWS: boto3's log lines too."""
 
-from tests import test_secrets_hygiene as flows
+from tests.flows import test_secrets_hygiene as flows
 from tests.support.tiers import rerun_on_aws
 
 globals().update(rerun_on_aws(flows))

@@ -11,9 +11,9 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.domain import clock
 from chalicelib.services import admin
+from tests.flows.test_flow_callback import TOKEN, change_event_json, push, signed
 from tests.support.events import drain, run_due_sweep
 from tests.support.tenants import APP_ID, OPENID, make_tenant
-from tests.test_flow_callback import TOKEN, change_event_json, push, signed
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 REMINDER = "TplClassReminder00000000000000000000000001"
@@ -324,7 +324,7 @@ def best_time_campaign(api, **extra):
 def test_a_best_time_campaign_sends_each_holder_at_their_own_hour_and_counts_fatigue(
     api, templates, services, client, backend, wx, pinned_clock
 ):
-    from tests.test_flow_campaigns import adds_up, until_done
+    from tests.flows.test_flow_campaigns import adds_up, until_done
 
     admin.update_app(services, APP_ID, {"caps": {"marketing": {"limit": 10, "period": "week"}}})
     habits = {"oMorning0": 10, "oMorning1": 10, "oEvening0": 19}

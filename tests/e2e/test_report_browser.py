@@ -15,8 +15,8 @@ from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
 from cli.report_charts import COLOURS
-from tests.test_cli import invoke, protect_target_variables
-from tests.test_cli_report import decided_experiment, report, seed_week
+from tests.integration.test_cli import invoke, protect_target_variables
+from tests.integration.test_cli_report import decided_experiment, report, seed_week
 
 WIDTH = 1280
 INSTALL = (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-LIB = Path(__file__).resolve().parent.parent / "chalicelib"
+LIB = Path(__file__).resolve().parents[2] / "chalicelib"
 AWS_AND_HTTP = ("boto3", "botocore", "chalice", "requests", "aws_lambda_powertools")
 
 

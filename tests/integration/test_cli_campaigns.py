@@ -8,9 +8,9 @@ import re
 
 import pytest
 
+from tests.integration.test_cli import assert_operator_error, invoke, protect_target_variables
 from tests.support.events import drain, run_due_sweep
 from tests.support.tenants import APP_ID
-from tests.test_cli import assert_operator_error, invoke, protect_target_variables
 
 PROMO = "TplPromotion000000000000000000000000000001"
 

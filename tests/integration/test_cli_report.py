@@ -16,10 +16,15 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.domain import clock
 from cli.report_campaigns import p_value_text
+from tests.flows.test_flow_campaigns import run as run_the_pipeline
+from tests.integration.test_cli import (
+    assert_operator_error,
+    invoke,
+    lines_at,
+    protect_target_variables,
+)
 from tests.support.clocks import app_day
 from tests.support.tenants import APP_ID, TEMPLATE
-from tests.test_cli import assert_operator_error, invoke, lines_at, protect_target_variables
-from tests.test_flow_campaigns import run as run_the_pipeline
 
 PROMO = "TplPromotion000000000000000000000000000001"
 EVENT = "TplEventStarts000000000000000000000000000001"

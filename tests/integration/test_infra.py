@@ -18,7 +18,7 @@ from infra.locks import RUNTIME_LOCK, differences, pinned_versions, zipped_versi
 from infra.package import CHECKOV, Package, build, checkov_report, lint
 from infra.provision import Provisioned, allowed_actions, load_resources, provision
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 FUNCTIONS = ("APIHandler", "DueSweep", "ExpirySweep", "SendWorker")
 RUNTIME_ENTRIES = {"app.py", "chalicelib"}
 # The account-wide API Gateway logging role, and the one condition that may name them.

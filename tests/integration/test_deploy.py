@@ -18,7 +18,7 @@ from moto import mock_aws
 from infra.package import Package
 from infra.stack import artifact_bucket, deploy_stack, ensure_bucket, upload
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 # No credentials anywhere in the chain: no variables, no files, no instance metadata.
 NO_CREDENTIALS = {
     "AWS_CONFIG_FILE": "/nonexistent/config",
