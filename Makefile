@@ -62,8 +62,10 @@ $(CHROMIUM_STAMP): | $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m local
 
-# The suite includes a checkov run on the packaged template, hence the tools virtualenv, and
-# the report in a headless browser, hence Chromium.
+# Every tier (docs/testing.md): unit, flows on the in-memory store, the integration tier on the
+# embedded AWS, end to end through the local stack. The suite includes a checkov run on the
+# packaged template, hence the tools virtualenv, and the report in a headless browser, hence
+# Chromium.
 test: $(STAMP) $(TOOLS_STAMP) $(CHROMIUM_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 

@@ -1,15 +1,37 @@
-"""The composition root: settings, clients and repositories, built once per container."""
+"""The composition root: settings, clients and repositories, built once per container.
+
+A container talks to three adapters (the table, the send queue, the secrets): DynamoDB, SQS and
+SSM through boto3 by default; tests ``use`` others (the in-memory ones) for every container built
+until they switch back.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from chalicelib.adapters.cache import TtlCache
 from chalicelib.adapters.store import Store
-from chalicelib.ports import Services
+from chalicelib.ports import Secrets as SecretStore
+from chalicelib.ports import SendQueue, Services, Table
 from chalicelib.settings import Settings, get_settings
 
+
+@dataclass(frozen=True)
+class Adapters:
+    """What one container talks to."""
+
+    table: Table
+    queue: SendQueue
+    secrets: SecretStore
+
+
+Connect = Callable[[Settings], Adapters]
+
 _built: Services | None = None
+_connect: Connect | None = None  # None: AWS
 _lock = threading.Lock()
 
 
@@ -29,8 +51,29 @@ def reset() -> None:
         _built = None
 
 
-def build(settings: Settings) -> Services:
-    """DynamoDB, SQS and SSM through boto3; WeChat over HTTP."""
+def use(connect: Connect | None) -> None:
+    """Build every container from now on on what ``connect`` answers (None: AWS again)."""
+    global _built, _connect
+    with _lock:
+        _built, _connect = None, connect
+
+
+def build(settings: Settings, adapters: Adapters | None = None) -> Services:
+    """One container's services on ``adapters``; by default what ``use`` chose, else AWS."""
+    if adapters is None:
+        adapters = (_connect or aws)(settings)
+    return Services(
+        settings=settings,
+        store=Store.create(adapters.table, settings),
+        queue=adapters.queue,
+        secrets=adapters.secrets,
+        config=TtlCache(settings.cache_ttl_s),
+        campaign_statuses=TtlCache(settings.campaign_status_cache_s),
+    )
+
+
+def aws(settings: Settings, session: Any = None) -> Adapters:
+    """DynamoDB, SQS and SSM through boto3 (``session``: a boto3 session to reuse)."""
     import boto3
     from botocore.config import Config
 
@@ -38,7 +81,7 @@ def build(settings: Settings) -> Services:
     from chalicelib.adapters.secrets import Secrets
     from chalicelib.adapters.store.dynamo import DynamoTable
 
-    session = boto3.session.Session()
+    session = session or boto3.session.Session()
     # Every request is built by the store's and queue's own operations from validated records,
     # and AWS validates it again: checking it in the client too costs CPU on every call.
     config = Config(
@@ -47,37 +90,24 @@ def build(settings: Settings) -> Services:
         retries={"mode": "standard", "max_attempts": 3},
         parameter_validation=False,
     )
-    table = DynamoTable(session.client("dynamodb", config=config), settings.table_name)
-    return Services(
-        settings=settings,
-        store=Store.create(table, settings),
+    return Adapters(
+        table=DynamoTable(session.client("dynamodb", config=config), settings.table_name),
         queue=SqsQueue(session.client("sqs", config=config), settings.send_queue_url),
         secrets=Secrets(
             session.client("ssm", config=config), settings.ssm_prefix, settings.secret_cache_s
         ),
-        config=TtlCache(settings.cache_ttl_s),
-        campaign_statuses=TtlCache(settings.campaign_status_cache_s),
     )
 
 
-def build_in_memory(settings: Settings) -> Services:
-    """Everything in this process: the in-memory table, queue and secrets (fast tests)."""
+def in_memory() -> Adapters:
+    """The in-memory table, queue and secrets."""
     from chalicelib.adapters.memory import MemoryQueue, MemorySecrets
     from chalicelib.adapters.store import layout
     from chalicelib.adapters.store.memory import MemoryTable
 
-    return Services(
-        settings=settings,
-        store=Store.create(MemoryTable(layout.INDEXES), settings),
-        queue=MemoryQueue(),
-        secrets=MemorySecrets(),
-        config=TtlCache(settings.cache_ttl_s),
-        campaign_statuses=TtlCache(settings.campaign_status_cache_s),
-    )
+    return Adapters(MemoryTable(layout.INDEXES), MemoryQueue(), MemorySecrets())
 
 
-def use(built: Services) -> None:
-    """Serve with ``built`` until ``reset`` (tests that run the handlers on the memory store)."""
-    global _built
-    with _lock:
-        _built = built
+def build_in_memory(settings: Settings) -> Services:
+    """Everything in this process: the in-memory table, queue and secrets (fast tests)."""
+    return build(settings, in_memory())

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 import time
 from datetime import UTC, datetime
+
+_last_id_ms = 0
+_id_lock = threading.Lock()
 
 
 def now() -> datetime:
@@ -19,8 +23,16 @@ def to_utc_ms(moment: datetime) -> datetime:
 
 
 def new_id(prefix: str) -> str:
-    """Time-ordered, unguessable id: prefix, 12 hex of epoch ms, 16 random hex."""
-    return f"{prefix}_{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
+    """Time-ordered, unguessable id: prefix, 12 hex of epoch ms, 16 random hex.
+
+    The ids one container makes are strictly increasing: one made in the millisecond of the
+    last takes the next millisecond, so what is listed newest first never comes out shuffled.
+    """
+    global _last_id_ms
+    with _id_lock:
+        _last_id_ms = max(int(time.time() * 1000), _last_id_ms + 1)
+        stamp = _last_id_ms
+    return f"{prefix}_{stamp:012x}{secrets.token_hex(8)}"
 
 
 def id_pattern(prefix: str) -> re.Pattern[str]:

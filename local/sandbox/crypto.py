@@ -1,8 +1,8 @@
 """The sandbox's own WeChat signatures and safe-mode encryption of pushes.
 
 Written from WeChat's description, with ``cryptography`` directly, and shared with nothing in
-submsg: tests/test_sandbox_crypto.py seals with one side and opens with the other, so a bug that
-both sides made the same way (the mirror of a bug) cannot hide.
+submsg: tests/unit/test_sandbox_crypto.py seals with one side and opens with the other, so a bug
+that both sides made the same way (the mirror of a bug) cannot hide.
 
 - A signature is the SHA-1 hex digest of its parts sorted and joined: ``[token, timestamp,
   nonce]`` for the URL, plus the ``Encrypt`` text for ``msg_signature``.

@@ -1,11 +1,11 @@
 """WeChat's keyword value rules, as the sandbox reads WeChat's rule table.
 
-Written from the table alone and shared with nothing in submsg, so that the sandbox is an oracle:
-a value submsg lets through and this table refuses comes back as 47003, as it would from WeChat,
-and tests/test_sandbox_rules.py runs both tables over the same values. Where the table is silent,
+Written from the table alone and shared with nothing in submsg, so that the sandbox is an oracle: a
+value submsg lets through and this table refuses comes back as 47003, as it would from WeChat, and
+tests/unit/test_sandbox_rules.py runs both tables over the same values. Where the table is silent,
 this module reads it literally: a "letter" is A-Z or a-z, a "symbol" is Unicode punctuation or a
-Unicode symbol, "empty" is the empty string, a "control character" is one of category Cc or a
-line or paragraph separator.
+Unicode symbol, "empty" is the empty string, a "control character" is one of category Cc or a line
+or paragraph separator.
 """
 
 from __future__ import annotations

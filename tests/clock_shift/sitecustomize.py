@@ -2,7 +2,7 @@
 
 A test that pins its clock and starts processes puts this folder on their PYTHONPATH with
 SUBMSG_TEST_CLOCK_OFFSET_S (pinned minus real, in seconds): every process then reads the same
-wall clock, ticking in step (tests/conftest.py: ``clock_for_processes``).
+wall clock, ticking in step (tests/support/clocks.py: ``clock_for_processes``).
 """
 
 import os

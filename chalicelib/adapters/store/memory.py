@@ -1,8 +1,9 @@
 """The table in memory: the same port as DynamoTable, for tests that need the rules, not AWS.
 
 Items are stored as DynamoDB would return them (through the same serialisation), conditions are
-evaluated in Python, every request runs alone, and a transaction checks every condition before
-it writes anything.
+evaluated in Python, every request runs alone, a transaction checks every condition before it
+writes anything, an index answers only the attributes it projects, and requests DynamoDB refuses
+(a key twice in one batch, an empty update, a condition check outside a transaction) are refused.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ MAX_TRANSACTION_WRITES = 100
 
 # Index name -> (partition attribute, sort attribute); like the table's global indexes.
 Indexes = Mapping[str, tuple[str, str]]
+# Index name -> the attributes besides the keys it carries (an index not named: every one).
+Projections = Mapping[str, Sequence[str]]
 
 
 def holds(condition: t.Condition | None, item: Item | None) -> bool:
@@ -71,8 +74,9 @@ def _stored(attributes: Mapping[str, Any], keep_none: bool = False) -> Item:
 class MemoryTable:
     """The Table port on a dict keyed by (pk, sk)."""
 
-    def __init__(self, indexes: Indexes) -> None:
+    def __init__(self, indexes: Indexes, projections: Projections | None = None) -> None:
         self.indexes = dict(indexes)
+        self.projections = {name: frozenset(names) for name, names in (projections or {}).items()}
         self.items: dict[tuple[str, str], Item] = {}
         self._lock = threading.RLock()
 
@@ -82,12 +86,16 @@ class MemoryTable:
             return dict(found) if found is not None else None
 
     def get_many(self, keys: Sequence[Key]) -> list[Item]:
+        _distinct(keys)
         return [found for key in keys if (found := self.get(key)) is not None]
 
     def answers(self) -> bool:
         return True
 
     def write(self, write: t.Write, return_new: bool = False) -> Item | None:
+        if isinstance(write, t.Check):
+            raise TypeError("Check is only for transactions")
+        _changes_something(write)
         with self._lock:
             key = t.key_of(write)
             before = self.items.get((key["pk"], key["sk"]))
@@ -103,6 +111,8 @@ class MemoryTable:
             keys = [tuple(t.key_of(w).values()) for w in writes.values()]
             if len(writes) > MAX_TRANSACTION_WRITES or len(set(keys)) != len(keys):
                 raise ValueError("a transaction touches each item once, at most 100 of them")
+            for write in writes.values():
+                _changes_something(write)
             failed = frozenset(
                 name
                 for name, write in writes.items()
@@ -126,12 +136,14 @@ class MemoryTable:
         page = found[: query.limit] if query.limit else found
         more = query.limit is not None and len(found) > query.limit
         cursor = t.start_after(page[-1], query) if more and page else None
-        return [dict(i) for i in page if holds(query.filter, i)], cursor
+        answered = [self._projected(i, query.index) for i in page]
+        return [i for i in answered if holds(query.filter, i)], cursor
 
     def query_all(self, query: t.Query) -> Iterator[Item]:
         return t.all_pages(self.query, query)
 
     def delete_many(self, keys: Sequence[Key]) -> None:
+        _distinct(keys)
         with self._lock:
             for key in keys:
                 self.items.pop((key["pk"], key["sk"]), None)
@@ -164,6 +176,13 @@ class MemoryTable:
                 self.items[key] = _stored(after)
         return self.items.get(key)
 
+    def _projected(self, item: Item, index: str | None) -> Item:
+        """What a query answers of ``item``: all of it, or the keys and what the index projects."""
+        if index is None or index not in self.projections:
+            return dict(item)
+        kept = {"pk", "sk", *self.indexes[index], *self.projections[index]}
+        return {name: value for name, value in item.items() if name in kept}
+
     def _candidates(self, query: t.Query) -> Iterator[Item]:
         sort_key = query.sort_key
         if query.index is not None:
@@ -181,3 +200,16 @@ class MemoryTable:
     def _after(self, item: Item, position: tuple[Any, ...], query: t.Query) -> bool:
         order = self._order(query)(item)
         return order > position if query.forward else order < position
+
+
+def _distinct(keys: Sequence[Key]) -> None:
+    """DynamoDB refuses a batch that names one item twice."""
+    named = [(key["pk"], key["sk"]) for key in keys]
+    if len(set(named)) != len(named):
+        raise ValueError("a batch names one item twice")
+
+
+def _changes_something(write: t.Write) -> None:
+    """DynamoDB refuses an update expression with nothing in it."""
+    if isinstance(write, t.Update) and not (write.set or write.add or write.remove):
+        raise ValueError(f"an update of {write.key} that changes nothing")

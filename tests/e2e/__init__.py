@@ -1,0 +1,1 @@
+"""The end-to-end tier: the local stack, the sandbox's pushes to it, the report in Chromium."""

@@ -1,0 +1,47 @@
+"""The tiers the tests run in: flows on the in-memory store unless they ask for the embedded AWS,
+every container of a test on the same backend, and helpers imported from tests/support only."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import tests
+from chalicelib import bootstrap
+from chalicelib.adapters.memory import MemoryQueue
+from chalicelib.adapters.queue import SqsQueue
+from chalicelib.adapters.store.dynamo import DynamoTable
+from chalicelib.adapters.store.memory import MemoryTable
+from tests.support.tenants import APP_ID
+
+TESTS = Path(tests.__file__).resolve().parent
+
+
+def test_a_flow_runs_on_the_in_memory_store_by_default(backend, services):
+    assert backend.name == "memory"
+    assert isinstance(services.store.table, MemoryTable)
+    assert isinstance(services.queue, MemoryQueue)
+
+
+def test_a_flow_that_asks_for_aws_runs_on_the_embedded_aws(aws, backend, services):
+    assert backend is aws
+    assert isinstance(services.store.table, DynamoTable)
+    assert isinstance(services.queue, SqsQueue)
+
+
+def test_every_container_of_a_test_reads_and_writes_the_same_backend(tenant, services):
+    another = bootstrap.build(bootstrap.get_settings())
+    assert another is not services
+    assert another.store.catalog.get_app(APP_ID) == services.store.catalog.get_app(APP_ID)
+    bootstrap.reset()  # a container started after a setting changed
+    assert bootstrap.services().store.table is services.store.table
+
+
+def test_no_test_module_imports_from_conftest():
+    importing = [
+        path.relative_to(TESTS).as_posix()
+        for path in TESTS.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("conftest")
+    ]
+    assert importing == []

@@ -1,0 +1,90 @@
+"""The embedded AWS in this process: moto as local.embedded_aws makes it behave, with the table
+and queues of infra/, and the environment pointing the service at them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chalicelib import bootstrap
+from chalicelib.adapters import wechat
+from infra.provision import Provisioned, provision
+from tests.support.wechat import WECHAT
+
+
+def use_fake_aws_credentials(env: pytest.MonkeyPatch) -> None:
+    """Made-up credentials and region for boto3, and no endpoint set from outside."""
+    for name, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        env.setenv(name, value)
+    env.delenv("AWS_ENDPOINT_URL", raising=False)
+
+
+def use_service_environment(env: pytest.MonkeyPatch, table_name: str, send_queue_url: str) -> None:
+    """What the service reads at a container's start: its stage, table, queue and WeChat."""
+    use_fake_aws_credentials(env)
+    for name, value in {
+        "SUBMSG_STAGE": "dev",
+        "SUBMSG_TABLE_NAME": table_name,
+        "SUBMSG_SEND_QUEUE_URL": send_queue_url,
+        "WECHAT_API_BASE": WECHAT,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }.items():
+        env.setenv(name, value)
+
+
+@contextmanager
+def fresh_containers() -> Iterator[None]:
+    """No container built before, nor a WeChat token fetched, outlives the stack (either way)."""
+    bootstrap.reset()
+    wechat.clear_token_cache()
+    try:
+        yield
+    finally:
+        bootstrap.use(None)
+        wechat.clear_token_cache()
+
+
+@dataclass(frozen=True)
+class EmbeddedAws(Provisioned):
+    """The embedded AWS as a backend of the flows: its send queue is read through boto3."""
+
+    name = "aws"
+
+    def sqs(self) -> Any:
+        return _drain_sqs()
+
+
+@cache
+def shared_session() -> boto3.session.Session:
+    """One boto3 session for every stack of this process: a new one reads botocore's service
+    models from disk again, which cost most of a stack's set-up."""
+    return boto3.session.Session()
+
+
+@cache
+def _drain_sqs() -> Any:
+    """The drain's SQS client (a client per drain costs more than the receive it makes)."""
+    return shared_session().client("sqs")
+
+
+@contextmanager
+def moto_stack(env: pytest.MonkeyPatch) -> Iterator[EmbeddedAws]:
+    """moto in process, the table and queues from infra/, and the environment pointing at them;
+    containers are built as bootstrap builds them for AWS, on the shared session."""
+    use_fake_aws_credentials(env)
+    with mock_aws(), fresh_containers():
+        resources = provision(shared_session(), stage="dev")
+        use_service_environment(env, resources.table_name, resources.send_queue_url)
+        bootstrap.use(lambda settings: bootstrap.aws(settings, shared_session()))
+        yield EmbeddedAws(**vars(resources))

@@ -1,0 +1,61 @@
+"""What Lambda hands the handlers: SQS batches from the send queue, scheduled events."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from chalice.test import Client
+
+from local.poller import poll_once
+
+
+class Backend(Protocol):
+    """What the flows run on: the in-memory store (tests/support/memory.py) or the embedded AWS
+    (tests/support/aws.py); the send queue is read through the calls of an SQS client."""
+
+    name: str
+    send_queue_url: str
+
+    def sqs(self) -> Any: ...
+
+
+def drain(client: Client, backend: Backend, rounds: int = 5) -> int:
+    """Hand every visible message of the send queue to the sender handler, as Lambda would:
+    real-shaped SQS events, unique messageIds, failed records back after their timeout."""
+    import app
+
+    sqs = backend.sqs()
+    handled = 0
+    for _ in range(rounds):
+        count = poll_once(sqs, backend.send_queue_url, lambda event: app.send_worker(event, None))
+        if count == 0:
+            break
+        handled += count
+    return handled
+
+
+def scheduled_event() -> dict[str, Any]:
+    """What EventBridge hands a scheduled Lambda."""
+    return {
+        "version": "0",
+        "id": "00000000-0000-0000-0000-000000000000",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2026-11-22T00:00:00Z",
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/submsg-due-sweep"],
+        "detail": {},
+    }
+
+
+def run_due_sweep() -> dict[str, int]:
+    import app
+
+    return app.due_sweep(scheduled_event(), None)
+
+
+def run_expiry_sweep() -> dict[str, int]:
+    import app
+
+    return app.expiry_sweep(scheduled_event(), None)

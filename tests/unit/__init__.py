@@ -1,0 +1,1 @@
+"""The unit tier: the rules, codecs and parts that need no backend."""

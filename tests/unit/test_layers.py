@@ -1,0 +1,64 @@
+"""The folder layout is the architecture: each layer imports only what it may."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+LIB = Path(__file__).resolve().parents[2] / "chalicelib"
+AWS_AND_HTTP = ("boto3", "botocore", "chalice", "requests", "aws_lambda_powertools")
+
+
+def imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def modules(layer: str) -> list[Path]:
+    return sorted((LIB / layer).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", modules("domain"), ids=lambda p: p.name)
+def test_the_domain_is_pure_python(path: Path):
+    outside = {
+        name
+        for name in imports(path)
+        if name.split(".")[0] in AWS_AND_HTTP
+        or (name.startswith("chalicelib.") and not name.startswith("chalicelib.domain"))
+    }
+    assert outside == set()
+
+
+@pytest.mark.parametrize("path", modules("services"), ids=lambda p: p.name)
+def test_services_reach_aws_and_http_only_through_ports(path: Path):
+    assert {n for n in imports(path) if n.split(".")[0] in AWS_AND_HTTP} == set()
+    assert not any(n.startswith(("chalicelib.bootstrap", "local", "cli")) for n in imports(path))
+
+
+def imported_names(path: Path, module: str) -> set[str]:
+    return {
+        alias.name
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module == module
+        for alias in node.names
+    }
+
+
+@pytest.mark.parametrize("path", modules("services"), ids=lambda p: p.name)
+def test_no_service_builds_answers(path: Path):
+    assert "chalicelib.api.mappers" not in imports(path)
+    answers = {n for n in imported_names(path, "chalicelib.api.schemas") if n.endswith("Out")}
+    assert answers == set()
+
+
+def test_nothing_in_the_lambda_package_imports_the_local_stack_cli_or_bench():
+    for path in LIB.rglob("*.py"):
+        roots = {name.split(".")[0] for name in imports(path)}
+        assert not roots & {"local", "cli", "bench", "tests"}, path
