@@ -13,6 +13,7 @@ from local.demo import ORDER_SHIPPED
 from local.stack import LocalStack
 from tests.conftest import pinned_for_the_module, wait_for
 from tests.test_e2e_local_stack import call, card_to, stack_settings, status_is, tap_and_report
+from tests.test_metrics import names
 
 pinned_clock = pinned_for_the_module()
 
@@ -22,15 +23,6 @@ REFUSED = "oUserMetrics0000000000000002"
 
 def documents(printed: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in printed.splitlines() if line.startswith('{"_aws"')]
-
-
-def metric_names(found: list[dict[str, Any]]) -> set[str]:
-    return {
-        metric["Name"]
-        for document in found
-        for directive in document["_aws"]["CloudWatchMetrics"]
-        for metric in directive["Metrics"]
-    }
 
 
 def test_the_stack_prints_emf_for_a_card_sent_refused_and_clicked(
@@ -56,9 +48,9 @@ def test_the_stack_prints_emf_for_a_card_sent_refused_and_clicked(
 
     found = documents(capfd.readouterr().out)
 
-    names = metric_names(found)
-    assert len(names) >= 4
-    assert {"CardsRequested", "CardsSent", "Refusals", "CardsClicked"} <= names
+    found_names = names(found)
+    assert len(found_names) >= 4
+    assert {"CardsRequested", "CardsSent", "Refusals", "CardsClicked"} <= found_names
     assert any(d.get("code") == "no_grant" and d["stage"] == "local" for d in found)
     printed = json.dumps(found)
     for private in (SENT_TO, REFUSED, message_id, api_key, settings.demo().secret):
