@@ -353,7 +353,7 @@ def wechat_callback(app_id: str) -> Response:
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
-def due_sweep(event: Any) -> dict[str, int]:
+def due_sweep(event: Any) -> dict[str, float]:
     report = sweeps.due_sweep(services())
     logger.info("due sweep", extra=vars(report))
     return vars(report)
