@@ -70,10 +70,13 @@ def route(path: str, *methods: str) -> Callable[[Callable[..., Response]], Any]:
     return register
 
 
-def caller(counted: bool = True) -> App:
+def caller(counted: bool = True, **path_ids: str) -> App:
     """The app of the request's API key, its request counted against the app's rate limit
-    (``counted=False``: the service counts it, inside its own transaction)."""
+    (``counted=False``: the service counts it, inside its own transaction). ``path_ids``
+    (``user=openid``) that cannot be ids are not found before any AWS call."""
     owner = authenticate(services(), app.current_request.headers.get("authorization"))
+    for what, value in path_ids.items():
+        path_id(value, what)
     if counted:
         rate_limit.charge(services(), owner, clock.now())
     return owner
@@ -127,8 +130,7 @@ def list_templates() -> Response:
 
 @route("/v1/templates/{template_id}", "PUT")
 def put_template(template_id: str) -> Response:
-    owner = caller()
-    path_id(template_id, "template")
+    owner = caller(template=template_id)
     template, created = templates.put_template(
         services(), owner.app_id, template_id, body(TemplateIn)
     )
@@ -137,15 +139,15 @@ def put_template(template_id: str) -> Response:
 
 @route("/v1/templates/{template_id}", "GET")
 def get_template(template_id: str) -> Response:
-    owner = caller()
-    template = templates.find_template(services(), owner.app_id, path_id(template_id, "template"))
+    owner = caller(template=template_id)
+    template = templates.find_template(services(), owner.app_id, template_id)
     return reply(mappers.template_out(template))
 
 
 @route("/v1/templates/{template_id}", "DELETE")
 def delete_template(template_id: str) -> Response:
-    owner = caller()
-    templates.delete_template(services(), owner.app_id, path_id(template_id, "template"))
+    owner = caller(template=template_id)
+    templates.delete_template(services(), owner.app_id, template_id)
     return reply(None, 204)
 
 
@@ -164,38 +166,36 @@ def post_grants() -> Response:
 
 @route("/v1/users/{openid}/subscriptions", "GET")
 def get_subscriptions(openid: str) -> Response:
-    owner = caller()
-    user = path_id(openid, "user")
-    return reply(mappers.subscriptions_out(user, grants.subscriptions(services(), owner, user)))
+    owner = caller(user=openid)
+    return reply(mappers.subscriptions_out(openid, grants.subscriptions(services(), owner, openid)))
 
 
 @route("/v1/users/{openid}/preferences", "GET")
 def get_preferences(openid: str) -> Response:
-    owner = caller()
-    user = path_id(openid, "user")
-    return reply(mappers.preferences_out(user, preferences.get(services(), owner, user)))
+    owner = caller(user=openid)
+    return reply(mappers.preferences_out(openid, preferences.get(services(), owner, openid)))
 
 
 @route("/v1/users/{openid}/preferences", "PUT")
 def put_preferences(openid: str) -> Response:
-    owner = caller()
+    owner = caller(user=openid)
     update = body(PreferencesIn)
-    user = path_id(openid, "user")
-    return reply(mappers.preferences_out(user, preferences.update(services(), owner, user, update)))
+    updated = preferences.update(services(), owner, openid, update)
+    return reply(mappers.preferences_out(openid, updated))
 
 
 @route("/v1/users/{openid}", "DELETE")
 def erase_user(openid: str) -> Response:
-    owner = caller()
-    preferences.erase_user(services(), owner, path_id(openid, "user"))
+    owner = caller(user=openid)
+    preferences.erase_user(services(), owner, openid)
     return reply(None, 204)
 
 
 @route("/v1/users/{openid}/messages", "GET")
 def list_user_messages(openid: str) -> Response:
-    owner = caller()
+    owner = caller(user=openid)
     query = parse_query(app.current_request, ListQuery)
-    found, cursor = message_moves.list_for_user(services(), owner, path_id(openid, "user"), query)
+    found, cursor = message_moves.list_for_user(services(), owner, openid, query)
     return reply(mappers.messages_out(found, cursor))
 
 
@@ -224,13 +224,13 @@ def post_message() -> Response:
 
 @route("/v1/messages/{message_id}", "GET")
 def get_message(message_id: str) -> Response:
-    owner = caller()
+    owner = caller(message=message_id)
     return reply(mappers.message_out(message_moves.get(services(), owner, message_id)))
 
 
 @route("/v1/messages/{message_id}", "PATCH")
 def move_message(message_id: str) -> Response:
-    owner = caller()
+    owner = caller(message=message_id)
     request = body(RescheduleIn)
     moved = message_moves.reschedule(services(), owner, message_id, request.send_at)
     return reply(mappers.message_out(moved))
@@ -238,14 +238,14 @@ def move_message(message_id: str) -> Response:
 
 @route("/v1/messages/{message_id}", "DELETE")
 def cancel_message(message_id: str) -> Response:
-    owner = caller()
+    owner = caller(message=message_id)
     canceled = message_moves.cancel(services(), owner, message_id)
     return reply({"id": canceled.id, "status": canceled.status.value})
 
 
 @route("/v1/messages/{message_id}/events", "POST")
 def post_message_event(message_id: str) -> Response:
-    owner = caller()
+    owner = caller(message=message_id)
     event = body(EventIn)
     counted = message_moves.track(services(), owner, message_id, event)
     return reply(EventOut(id=message_id, type=event.type, counted=counted), 202)
@@ -292,18 +292,16 @@ def list_campaigns() -> Response:
 
 @route("/v1/campaigns/{campaign_id}", "GET")
 def get_campaign(campaign_id: str) -> Response:
-    owner = caller()
-    found = campaigns.get(services(), owner, path_id(campaign_id, "campaign"))
+    owner = caller(campaign=campaign_id)
+    found = campaigns.get(services(), owner, campaign_id)
     return campaign_answer(found.campaign)
 
 
 @route("/v1/campaigns/{campaign_id}/recipients", "POST")
 def post_recipients(campaign_id: str) -> Response:
-    owner = caller()
+    owner = caller(campaign=campaign_id)
     request = body(RecipientsIn)
-    campaign, added = campaigns.add_recipients(
-        services(), owner, path_id(campaign_id, "campaign"), request.recipients
-    )
+    campaign, added = campaigns.add_recipients(services(), owner, campaign_id, request.recipients)
     return reply(
         RecipientsOut(id=campaign.campaign_id, added=added, audience_size=campaign.audience_size),
         201,
@@ -311,8 +309,8 @@ def post_recipients(campaign_id: str) -> Response:
 
 
 def moved(move: Callable[[Services, App, str], Campaign], campaign_id: str) -> Response:
-    owner = caller()
-    return campaign_answer(move(services(), owner, path_id(campaign_id, "campaign")))
+    owner = caller(campaign=campaign_id)
+    return campaign_answer(move(services(), owner, campaign_id))
 
 
 @route("/v1/campaigns/{campaign_id}/start", "POST")
@@ -340,9 +338,9 @@ def cancel_campaign(campaign_id: str) -> Response:
 
 @route("/v1/wechat/{app_id}/callback", "GET", "POST")
 def wechat_callback(app_id: str) -> Response:
+    path_id(app_id, "app")
     request = app.current_request
     query = parse_query(request, callback.CallbackQuery)
-    path_id(app_id, "app")
     if request.method == "GET":
         return plain(callback.verify_url(services(), app_id, query))
     callback.receive(services(), app_id, query, request.raw_body or b"")

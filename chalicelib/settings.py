@@ -42,6 +42,8 @@ class Settings(BaseModel):
     campaign_lookahead_s: int = Field(default=60, ge=1)  # throttled cards written this far ahead
     campaign_status_cache_s: float = Field(default=2.0, ge=0)  # how soon a pause is seen
     ready_for_s: float = Field(default=5.0, ge=0)  # health remembers a good answer this long
+    listing_pages: int = Field(default=5, ge=1, le=20)  # Queries one filtered listing reads
+    listing_page_items: int = Field(default=100, ge=1, le=1000)  # items each of them reads
 
     @property
     def ssm_prefix(self) -> str:

@@ -87,6 +87,7 @@ def seed_sandbox(sandbox: Sandbox, demo: DemoApp, api_url: str | None = None) ->
         demo.secret,
         callback_url=callback_url(api_url, demo.app_id) if api_url else None,
         token=demo.callback_token if api_url else None,
+        encoding_aes_key=demo.encoding_aes_key if api_url else None,
     )
     for template in DEMO_TEMPLATES:
         sandbox.add_template(

@@ -454,6 +454,50 @@ def test_an_unknown_id_is_not_found(world, unchanged, method, path, body):
     assert_error(world.call(method, path, body), 404, "not_found")
 
 
+def overlong(path: str, length: int) -> str:
+    """``path`` with its id made ``length`` characters long (keeping the id's prefix)."""
+    ids = {
+        OPENID: "oUser",
+        TEMPLATE: "Tpl",
+        "{message}": "msg_",
+        "{campaign}": "cmp_",
+        "{app_id}": "wx",
+    }
+    for found, prefix in ids.items():
+        if found in path:
+            return path.replace(found, prefix + "a" * (length - len(prefix)))
+    raise AssertionError(f"no id in {path}")
+
+
+ID_ROUTES = [
+    (method, path)
+    for method, path in ROUTES + PUBLIC
+    if any(found in path for found in (OPENID, TEMPLATE, "{message}", "{campaign}", "{app_id}"))
+]
+
+
+@pytest.mark.parametrize("length", [129, 1025, 2049])  # ours, DynamoDB's sort and partition key
+@pytest.mark.parametrize(("method", "path"), ID_ROUTES)
+def test_an_id_over_its_length_is_not_found_before_any_aws_call(
+    world, method, path, length, monkeypatch
+):
+    import botocore.client
+
+    assert world.call("GET", "/v1/templates").status_code == 200  # the key is known by now
+    calls: list[str] = []
+
+    def no_aws(client: object, operation: str, params: object) -> None:
+        calls.append(operation)
+        raise AssertionError(f"an AWS call: {operation}")
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", no_aws)
+    headers = world.api.tenant.headers
+    response = world.raw(method, overlong(path, length), b"{}", headers)
+
+    assert_error(response, 404, "not_found")
+    assert calls == []
+
+
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_a_missing_or_unknown_api_key_is_unauthorized(world, unchanged, method, path):
     key = world.api.tenant.api_key

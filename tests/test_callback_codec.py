@@ -102,7 +102,8 @@ SENT_XML = f"""<xml><ToUserName><![CDATA[gh_000000000001]]></ToUserName>
 </SubscribeMsgSentEvent></xml>""".encode()
 
 
-def event_json(event: str, container: str, items: object, create_time: object = NOW_S) -> bytes:
+def event_json(event: str, items: object, create_time: object = NOW_S) -> bytes:
+    """An event as WeChat pushes it in JSON: ``List`` at the top, beside ``Event``."""
     return json.dumps(
         {
             "ToUserName": "gh_000000000001",
@@ -110,7 +111,7 @@ def event_json(event: str, container: str, items: object, create_time: object = 
             "CreateTime": create_time,
             "MsgType": "event",
             "Event": event,
-            container: {"List": items},
+            "List": items,
         }
     ).encode()
 
@@ -299,7 +300,7 @@ def test_parses_an_xml_sent_event_with_its_msgid_and_error_code() -> None:
 
 def test_parses_a_json_popup_event_whose_list_is_a_single_object() -> None:
     item = {"TemplateId": "tmpl-a", "SubscribeStatusString": "accept", "PopupScene": "0"}
-    body = event_json("subscribe_msg_popup_event", "SubscribeMsgPopupEvent", item)
+    body = event_json("subscribe_msg_popup_event", item)
     event = parse_event(body, "json")
     assert event.openid == OPENID and event.create_time == NOW_S
     assert event.items == (EventItem(template_id="tmpl-a", status="accept", popup_scene="0"),)
@@ -310,18 +311,25 @@ def test_parses_a_json_popup_event_whose_list_is_an_array_and_scene_a_number() -
         {"TemplateId": "tmpl-a", "SubscribeStatusString": "accept", "PopupScene": 1},
         {"TemplateId": "tmpl-b", "SubscribeStatusString": "reject", "PopupScene": 1},
     ]
-    event = parse_event(
-        event_json("subscribe_msg_popup_event", "SubscribeMsgPopupEvent", items), "json"
-    )
+    event = parse_event(event_json("subscribe_msg_popup_event", items), "json")
     assert [(i.template_id, i.status, i.popup_scene) for i in event.items] == [
         ("tmpl-a", "accept", "1"),
         ("tmpl-b", "reject", "1"),
     ]
 
 
+def test_parses_a_json_event_whose_list_is_nested_in_its_container_as_in_xml() -> None:
+    item = {"TemplateId": "tmpl-a", "SubscribeStatusString": "acceptWithAudio"}
+    fields = {"Event": "subscribe_msg_popup_event", "FromUserName": OPENID, "CreateTime": NOW_S}
+    body = json.dumps({**fields, "SubscribeMsgPopupEvent": {"List": item}}).encode()
+    assert parse_event(body, "json").items == (
+        EventItem(template_id="tmpl-a", status="acceptWithAudio"),
+    )
+
+
 def test_parses_a_json_change_event() -> None:
     item = {"TemplateId": "tmpl-a", "SubscribeStatusString": "reject"}
-    body = event_json("subscribe_msg_change_event", "SubscribeMsgChangeEvent", item)
+    body = event_json("subscribe_msg_change_event", item)
     assert parse_event(body, "json").items == (EventItem(template_id="tmpl-a", status="reject"),)
 
 
@@ -338,7 +346,7 @@ def test_parses_a_json_sent_event_with_numbers_or_numeric_strings(
         "ErrorCode": error_code,
         "ErrorStatus": "success",
     }
-    body = event_json("subscribe_msg_sent_event", "SubscribeMsgSentEvent", [item], create_time)
+    body = event_json("subscribe_msg_sent_event", [item], create_time)
     event = parse_event(body, "json")
     assert event.create_time == NOW_S
     assert event.items == (
@@ -350,7 +358,7 @@ def test_parses_a_json_sent_event_with_numbers_or_numeric_strings(
 
 def test_keeps_a_negative_error_code() -> None:
     item = {"TemplateId": "tmpl-a", "MsgID": "7", "ErrorCode": "-1", "ErrorStatus": "busy"}
-    body = event_json("subscribe_msg_sent_event", "SubscribeMsgSentEvent", item)
+    body = event_json("subscribe_msg_sent_event", item)
     assert parse_event(body, "json").items[0].error_code == -1
 
 
@@ -420,15 +428,15 @@ def test_a_forbidden_declaration_is_found_however_it_is_written() -> None:
         (b"{", "json"),
         (b"[" * 70_000, "json"),
         (b"[" * 60_000, "json"),
-        (event_json("subscribe_msg_popup_event", "SubscribeMsgPopupEvent", []), "json"),
-        (event_json("subscribe_msg_popup_event", "SubscribeMsgPopupEvent", ["tmpl-a"]), "json"),
+        (event_json("subscribe_msg_popup_event", []), "json"),
+        (event_json("subscribe_msg_popup_event", ["tmpl-a"]), "json"),
         (
-            event_json("subscribe_msg_change_event", "SubscribeMsgChangeEvent", {"TemplateId": 3}),
+            event_json("subscribe_msg_change_event", {"TemplateId": 3}),
             "json",
         ),
-        (event_json("subscribe_msg_popup_event", "SubscribeMsgPopupEvent", {}, True), "json"),
-        (event_json("subscribe_msg_popup_event", "SubscribeMsgPopupEvent", {}, 1.5), "json"),
-        (event_json("subscribe_msg_popup_event", "SubscribeMsgPopupEvent", {}, "9" * 5000), "json"),
+        (event_json("subscribe_msg_popup_event", {}, True), "json"),
+        (event_json("subscribe_msg_popup_event", {}, 1.5), "json"),
+        (event_json("subscribe_msg_popup_event", {}, "9" * 5000), "json"),
     ],
 )
 def test_refuses_malformed_events_as_invalid_json(body: bytes, fmt: str) -> None:
@@ -530,7 +538,6 @@ def test_open_envelope_decrypts_and_parses_a_signed_event(fmt: str) -> None:
         if fmt == "xml"
         else event_json(
             "subscribe_msg_change_event",
-            "SubscribeMsgChangeEvent",
             {"TemplateId": "tmpl-a", "SubscribeStatusString": "reject"},
         )
     )

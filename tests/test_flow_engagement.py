@@ -99,13 +99,20 @@ def test_activity_is_accepted_and_written_once_per_user_and_once_for_the_app(
 
     assert response.status_code == 202
     assert response.json_body == {"accepted": 9}
-    # The rate limit's counter, the users' timezones in one batch, three users and the app.
+    # The rate limit's counter, the users' timezones in one batch, three users and the app;
+    # and, the first time a user is seen active that day, the user's last active day (one
+    # write, one Query of the user's partition for holders index entries: none here).
     assert calls.count("get_many") == 1
-    assert calls.count("write") == 1 + 3 + 1
+    assert calls.count("write") == 1 + 3 + 3 + 1
+    assert calls.count("query") == 3
+    calls.clear()
+    assert api.call("POST", "/v1/activity", {"events": events}).status_code == 202
+    assert calls.count("write") == 1 + 3 + 1  # the same day again: known already
+    assert calls.count("query") == 0
     monkeypatch.undo()
     found = services.store.users.load(APP_ID, "oActive0").engagement
-    assert found.events == 3
-    assert services.store.engagement.app_tally(APP_ID).events == 9
+    assert found.events == 6
+    assert services.store.engagement.app_tally(APP_ID).events == 18
 
 
 def test_events_count_in_the_users_own_timezone(api, services):

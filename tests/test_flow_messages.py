@@ -158,6 +158,28 @@ def test_clicks_and_conversions_count_once_and_feed_the_rates(granted, wx, clien
     assert stats["days"][0]["date"] == today
 
 
+@pytest.mark.parametrize("wechat_answer", [None, {"errcode": 40003, "errmsg": "invalid openid"}])
+def test_a_click_or_conversion_on_a_card_never_sent_is_not_counted(
+    granted, wx, client, aws, wechat_answer
+):
+    message_id = granted.send(send_at=later(hours=2)).json_body["id"]
+    if wechat_answer is not None:  # sent now, and refused by WeChat
+        granted.call("PATCH", f"/v1/messages/{message_id}", {"send_at": later(hours=-1)})
+        wx.then(wechat_answer)
+        drain(client, aws)
+    path = f"/v1/messages/{message_id}/events"
+
+    answers = [granted.call("POST", path, {"type": kind}) for kind in ("click", "conversion")]
+
+    assert [(a.status_code, a.json_body["counted"]) for a in answers] == [(202, False)] * 2
+    found = granted.call("GET", f"/v1/messages/{message_id}").json_body
+    assert found["status"] in ("scheduled", "failed")
+    assert (found["clicked_at"], found["converted_at"]) == (None, None)
+    today = app_day(found["created_at"])
+    totals = granted.call("GET", f"/v1/stats?from={today}&to={today}").json_body["totals"]
+    assert (totals["clicked"], totals["converted"]) == (0, 0)
+
+
 def test_stats_can_be_narrowed_to_one_template(granted, wx, client, aws):
     granted.send()
     today = app_day(datetime.now(UTC))
@@ -206,6 +228,26 @@ def test_an_idempotency_key_is_erased_with_its_users_messages(granted):
     assert again.status_code == 201
     assert again.json_body["id"] != first
     assert credits(granted) == 0
+
+
+@pytest.mark.parametrize("message_key", ["k1", "campaign:k1"])
+def test_a_campaigns_idempotency_key_and_a_messages_are_independent(granted, message_key):
+    granted.grant()
+    campaign = {
+        "name": "Order follow-up",
+        "template_id": TEMPLATE,
+        "audience": {"openids": [OPENID]},
+        "data": {"thing1": "Blue mug", "character_string2": "SO-2026-0001"},
+        "start": False,
+    }
+    first = granted.call("POST", "/v1/campaigns", campaign, {"Idempotency-Key": "k1"})
+    sent = granted.send(headers={"Idempotency-Key": message_key})
+    again = granted.call("POST", "/v1/campaigns", campaign, {"Idempotency-Key": "k1"})
+    resent = granted.send(headers={"Idempotency-Key": message_key})
+
+    assert (first.status_code, sent.status_code) == (201, 201), sent.json_body
+    assert (again.status_code, again.json_body["id"]) == (200, first.json_body["id"])
+    assert (resent.status_code, resent.json_body["id"]) == (200, sent.json_body["id"])
 
 
 def test_subscriptions_advise_when_to_prompt_again(api):

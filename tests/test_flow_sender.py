@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from http.client import RemoteDisconnected
 
 import pytest
 import requests
 import time_machine
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 from chalicelib import bootstrap
 from tests.conftest import OPENID, TEMPLATE, drain
@@ -19,6 +21,15 @@ def credits(api) -> int:
 
 def message(api, message_id: str) -> dict:
     return api.call("GET", f"/v1/messages/{message_id}").json_body
+
+
+# How requests reports a refused connection, and a connection WeChat closed after the request.
+REFUSED = requests.ConnectionError(
+    MaxRetryError(None, "/cgi-bin/message/subscribe/send", NewConnectionError(None, "refused"))
+)
+LOST_AFTER_WRITING = requests.ConnectionError(
+    ProtocolError("Connection aborted.", RemoteDisconnected("closed without response"))
+)
 
 
 @pytest.fixture
@@ -46,6 +57,7 @@ def send_one(api, client, aws) -> dict:
         ({"errcode": 45168, "errmsg": "sensitive words"}, "failed", 1),
         ({"errcode": 43101, "errmsg": "user refuse to accept the msg"}, "failed", 0),
         (requests.ReadTimeout("read timed out"), "unknown", 0),
+        (LOST_AFTER_WRITING, "unknown", 0),
     ],
 )
 def test_each_final_wechat_answer_ends_in_its_state_with_credits_balanced(
@@ -95,7 +107,7 @@ def test_an_expired_token_is_fetched_again_and_the_send_retried_at_once(
         {"errcode": 45011, "errmsg": "api minute-quota reach limit"},
         {"errcode": 43108, "errmsg": "concurrent sends to one user"},
         502,
-        requests.ConnectionError("connection refused"),
+        REFUSED,
     ],
 )
 def test_a_busy_answer_is_retried_with_backoff_then_sent(api, wx, client, aws, one_credit, busy):

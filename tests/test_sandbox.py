@@ -127,6 +127,27 @@ def test_the_stable_token_is_shared_until_a_forced_refresh_replaces_it(wechat: W
     assert wechat.token()["access_token"] == new
 
 
+def test_a_token_call_in_the_last_five_minutes_gets_a_new_token_the_old_one_works_on(
+    wechat: WeChat, pinned_clock
+) -> None:
+    wechat.subscribe({SHIPPED.template_id: "accept"})
+    wechat.subscribe({SHIPPED.template_id: "accept"})
+    old = str(wechat.token()["access_token"])
+    pinned_clock.shift(7200 - 310)
+    assert wechat.token()["access_token"] == old
+    pinned_clock.shift(20)
+
+    renewed = wechat.token()
+
+    assert renewed["access_token"] != old
+    assert 7190 <= int(str(renewed["expires_in"])) <= 7200
+    assert wechat.token()["access_token"] == renewed["access_token"]
+    assert wechat.send(old)["errcode"] == 0
+    pinned_clock.shift(300)
+    assert wechat.send(old)["errcode"] == 42001
+    assert wechat.send(str(renewed["access_token"]))["errcode"] == 0
+
+
 # fmt: off
 BAD_CREDENTIALS = [
     ({"grant_type": "password"}, 40002), ({"appid": "wx00000000000000ff"}, 40013),
@@ -349,6 +370,19 @@ def test_subscribe_grants_and_answers_like_request_subscribe_message(wechat: WeC
         {**first, "one_time_credits": 1, "long_term_active": False},
         {**second, "one_time_credits": 0, "long_term_active": True},
     ]
+
+
+@pytest.mark.parametrize(
+    "allow", ["accept", "acceptWithAudio", "acceptWithAlert", "acceptWithForcePush"]
+)
+def test_every_kind_of_allow_is_worth_one_send(wechat: WeChat, token: str, allow: str) -> None:
+    answer = wechat.subscribe({SHIPPED.template_id: allow})
+    wechat.subscribe({ACCOUNT.template_id: allow})
+
+    assert answer == {"errMsg": "requestSubscribeMessage:ok", SHIPPED.template_id: allow}
+    assert [row["one_time_credits"] for row in wechat.sandbox.ledger()] == [0, 1]
+    assert [row["long_term_active"] for row in wechat.sandbox.ledger()] == [True, False]
+    assert [wechat.send(token)["errcode"] for _ in range(2)] == [0, 43101]
 
 
 # fmt: off

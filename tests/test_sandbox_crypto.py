@@ -86,7 +86,7 @@ def test_the_sandbox_refuses_another_appid_and_a_malformed_key() -> None:
 @pytest.mark.parametrize("fmt", ["xml", "json"])
 @pytest.mark.parametrize("key", [None, AES_KEY], ids=["plain", "safe-mode"])
 def test_production_opens_a_push_as_the_sandbox_signs_it(fmt: str, key: str | None) -> None:
-    items = events.popup_items({"tmpl-a": "accept", "tmpl-b": "reject"})
+    items = events.popup_items({"tmpl-a": "acceptWithAudio", "tmpl-b": "reject"})
     event = events.Event(events.POPUP, "oUser0001", 1767225600, tuple(items))
     payload = events.render(event, events.original_id(APPID), fmt)
     target = events.PushTarget("http://127.0.0.1:9/callback", TOKEN, key, fmt)
@@ -117,21 +117,22 @@ def test_production_opens_a_push_as_the_sandbox_signs_it(fmt: str, key: str | No
         event.create_time,
     )
     assert [(i.template_id, i.status) for i in opened.items] == [
-        ("tmpl-a", "accept"),
+        ("tmpl-a", "acceptWithAudio"),
         ("tmpl-b", "reject"),
     ]
     if fmt == "json" and key is not None:
         assert set(json.loads(push.body)) == {"ToUserName", "Encrypt"}
 
 
-def test_in_json_numbers_are_strings_and_a_list_of_one_item_is_an_object() -> None:
+def test_in_json_numbers_are_strings_and_a_top_level_list_of_one_item_is_an_object() -> None:
     def event(*template_ids: str) -> events.Event:
         items = events.popup_items(dict.fromkeys(template_ids, "accept"))
         return events.Event(events.POPUP, "oUser0001", 1767225600, tuple(items))
 
     one, two = (json.loads(events.render(event(*ids), "gh_1", "json")) for ids in (["a"], "ab"))
 
-    assert isinstance(one["SubscribeMsgPopupEvent"]["List"], dict)
-    assert len(two["SubscribeMsgPopupEvent"]["List"]) == 2
+    assert isinstance(one["List"], dict)
+    assert len(two["List"]) == 2
+    assert "SubscribeMsgPopupEvent" not in one
     assert one["CreateTime"] == "1767225600"
     assert len(callback_codec.parse_event(json.dumps(one).encode(), "json").items) == 1

@@ -136,8 +136,8 @@ def pushing(callback: Callback, request: pytest.FixtureRequest) -> Iterator[Push
     running.sandbox.stop()
 
 
-def test_a_tap_pushes_a_signed_popup_event_with_only_accepts_and_rejects(pushing, callback):
-    results = {SHIPPED.template_id: "accept", ARRIVED.template_id: "reject"}
+def test_a_tap_pushes_a_signed_popup_event_with_only_allows_and_rejects(pushing, callback):
+    results = {SHIPPED.template_id: "acceptWithAlert", ARRIVED.template_id: "reject"}
     pushing.tap({SHIPPED.template_id: "ban", ARRIVED.template_id: "filter"})  # pushes nothing
     pushing.tap({**results, REFUNDED.template_id: "ban"})
 

@@ -1,5 +1,7 @@
 import json
 import logging
+import socket
+import struct
 import threading
 import time
 import traceback
@@ -12,7 +14,14 @@ import requests
 import responses
 import time_machine
 from responses import matchers
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NameResolutionError,
+    NewConnectionError,
+    ReadTimeoutError,
+    SSLError,
+)
 
 from chalicelib.adapters.wechat import (
     Outcome,
@@ -102,6 +111,20 @@ def test_refreshes_the_token_when_less_than_300_seconds_remain(mock, client):
         assert client.access_token(APPID, SECRET) == TOKEN
         clock.shift(2)
         assert client.access_token(APPID, SECRET) == OTHER_TOKEN
+    assert len(calls_to(mock, TOKEN_URL)) == 2
+
+
+def test_keeps_a_token_given_in_its_last_five_minutes_instead_of_fetching_it_per_send(mock, client):
+    """A server that answers the same token near its expiry (it does not renew it)."""
+    mock.post(TOKEN_URL, json={"access_token": TOKEN, "expires_in": 200})
+    send_answer(mock, {"errcode": 0, "errmsg": "ok", "msgid": 1})
+    with time_machine.travel(datetime(2025, 1, 1, tzinfo=UTC), tick=False) as clock:
+        outcomes = [client.send(APPID, SECRET, PAYLOAD).outcome for _ in range(5)]
+        assert len(calls_to(mock, TOKEN_URL)) == 1
+        clock.shift(61)
+        client.send(APPID, SECRET, PAYLOAD)
+
+    assert outcomes == [Outcome.SENT] * 5
     assert len(calls_to(mock, TOKEN_URL)) == 2
 
 
@@ -240,15 +263,73 @@ def test_http_5xx_gives_retry(mock, client, status):
     assert str(status) in report.errmsg
 
 
+def failed_connect(reason: Exception) -> requests.ConnectionError:
+    """A connect failure as requests raises it: urllib3's reason inside a MaxRetryError."""
+    wrapped = MaxRetryError(None, "/cgi-bin/message/subscribe/send", reason)
+    if isinstance(reason, SSLError):
+        return requests.exceptions.SSLError(wrapped)
+    if isinstance(reason, NewConnectionError):
+        return requests.ConnectionError(wrapped)
+    return requests.ConnectTimeout(wrapped)
+
+
 @pytest.mark.parametrize(
     "error",
-    [requests.ConnectionError("connection refused"), requests.ConnectTimeout("connect timed out")],
+    [
+        failed_connect(NameResolutionError("api.weixin.qq.com", None, socket.gaierror(-2))),
+        failed_connect(ConnectTimeoutError(None, "connect timed out")),
+        failed_connect(SSLError("[SSL: WRONG_VERSION_NUMBER] wrong version number")),
+    ],
+    ids=["dns", "connect-timeout", "tls-handshake"],
 )
-def test_connect_failure_gives_retry(mock, client, error):
+def test_a_failure_before_the_request_was_written_gives_retry(mock, client, error):
     token_answers(mock, TOKEN)
     mock.post(SEND_URL, body=error)
 
     assert client.send(APPID, SECRET, PAYLOAD).outcome == Outcome.RETRY
+
+
+class OneTokenThen:
+    """A WeChat on a real socket: it answers the token call, then fails the send by ``how``
+    (``refuse``: it stops listening; ``close``, ``reset``: after reading the request)."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.base = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        with self.listener:
+            connection, _ = self.listener.accept()
+            with connection:
+                connection.recv(65536)
+                answer = json.dumps({"access_token": TOKEN, "expires_in": 7200}).encode()
+                connection.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close"
+                    + f"\r\nContent-Length: {len(answer)}\r\n\r\n".encode()
+                    + answer
+                )
+            if self.how == "refuse":
+                return
+            connection, _ = self.listener.accept()
+            connection.recv(65536)
+            if self.how == "reset":  # an RST instead of a FIN
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+
+
+@pytest.mark.parametrize("how", ["refuse", "close", "reset"])
+def test_only_a_refused_connection_is_retried_once_the_request_may_have_been_written(how):
+    wechat = OneTokenThen(how)
+    client = WeChatClient(WeChatConfig(api_base=wechat.base, connect_timeout_s=2, read_timeout_s=2))
+
+    report = client.send(APPID, SECRET, PAYLOAD)
+
+    wechat.thread.join(5)
+    expected = Outcome.RETRY if how == "refuse" else Outcome.UNKNOWN
+    assert (report.outcome, report.errmsg) == (expected, "transport error: ConnectionError")
 
 
 @pytest.mark.parametrize(
@@ -381,7 +462,10 @@ def test_secret_and_token_never_appear_in_errors_reports_or_logs(mock, client, c
 
 def test_a_send_transport_error_report_hides_the_token(mock, client):
     token_answers(mock, TOKEN)
-    mock.post(SEND_URL, body=leaked_url_error(SEND_URL, TOKEN))
+    refused = NewConnectionError(None, "Failed to establish a new connection")
+    error = MaxRetryError(None, f"/cgi-bin/message/subscribe/send?access_token={TOKEN}", refused)
+    assert TOKEN in str(error)
+    mock.post(SEND_URL, body=requests.ConnectionError(error))
 
     report = client.send(APPID, SECRET, PAYLOAD)
 

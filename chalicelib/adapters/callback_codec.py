@@ -118,7 +118,8 @@ def parse_event(body: bytes, fmt: str) -> CallbackEvent:
     fields = _load_fields(body, fmt)
     event = _text(fields, "Event")
     container = _CONTAINERS.get(event)
-    raw_items = _list_items(fields.get(container)) if container else []
+    # XML nests the items in the event's container; WeChat's JSON puts ``List`` at the top.
+    raw_items = _list_items(fields.get(container, fields)) if container else []
     return CallbackEvent(
         event=event,
         openid=_text(fields, "FromUserName"),

@@ -10,14 +10,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from chalicelib.adapters import metrics
 from chalicelib.domain.outcomes import TOKEN_ERRORS, Outcome, SendReport, classify
 
 logger = logging.getLogger(__name__)
 
-REFRESH_MARGIN_S = 300.0
+REFRESH_MARGIN_S = 300.0  # WeChat renews a stable token in its last five minutes
+KEEP_AT_LEAST_S = 60.0  # a token just given is kept this long, whatever its expires_in said
+# Raised while the request is prepared or the connection opened: nothing reached WeChat yet.
+# (urllib3 reports a TLS failure as SSLError whichever phase it happens in; it is the handshake
+# in practice, which is why it is counted here.)
+_BEFORE_WRITING = (
+    requests.ConnectTimeout,
+    requests.exceptions.SSLError,
+    requests.exceptions.ProxyError,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,13 @@ class _Reply:
 @dataclass(frozen=True)
 class _Token:
     value: str
-    expires_at: float
+    renew_at: float  # when to ask for a token again
+
+
+def _token_given(value: str, expires_in: int, now: float) -> _Token:
+    """Ask again when WeChat would renew it; a token given with less time than that left (a
+    server that does not renew) is still kept a while instead of being fetched per send."""
+    return _Token(value, now + max(expires_in - REFRESH_MARGIN_S, KEEP_AT_LEAST_S))
 
 
 _TokenKey = tuple[str, str]
@@ -85,7 +103,7 @@ def _fetch_lock(key: _TokenKey) -> threading.Lock:
 
 def _fresh_token(key: _TokenKey) -> str | None:
     token = _tokens.get(key)
-    if token is None or token.expires_at - time.time() < REFRESH_MARGIN_S:
+    if token is None or time.time() >= token.renew_at:
         return None
     return token.value
 
@@ -183,7 +201,7 @@ class WeChatClient:
         value, expires_in = answer.get("access_token"), answer.get("expires_in")
         if not isinstance(value, str) or not value or not isinstance(expires_in, int):
             raise WeChatError(None, "stable_token answer without access_token or expires_in")
-        return _Token(value, time.time() + expires_in)
+        return _token_given(value, expires_in, time.time())
 
     def _post_send(self, token: str, body: bytes) -> _Reply:
         response = self._http().post(
@@ -232,14 +250,20 @@ def _reply(response: requests.Response, token: str) -> _Reply:
 
 
 def _transport_outcome(exc: requests.RequestException) -> Outcome:
-    if isinstance(exc, requests.ConnectTimeout):
-        return Outcome.RETRY
-    if isinstance(exc, requests.ReadTimeout | requests.exceptions.ChunkedEncodingError):
-        return Outcome.UNKNOWN
-    # requests reports a read timeout while loading the body as ConnectionError(ReadTimeoutError).
-    if any(isinstance(arg, ReadTimeoutError) for arg in exc.args):
-        return Outcome.UNKNOWN
-    return Outcome.RETRY
+    """Retry only what failed before the request was written (DNS, refused, connect timeout,
+    TLS); after that WeChat may have delivered the card (a reset, a closed connection, a read
+    timeout), so the outcome is unknown and the card is not sent again."""
+    return Outcome.RETRY if _before_writing(exc) else Outcome.UNKNOWN
+
+
+def _before_writing(exc: requests.RequestException) -> bool:
+    if isinstance(exc, _BEFORE_WRITING):
+        return True
+    # requests wraps a failed connect in MaxRetryError (urllib3's NewConnectionError, DNS and
+    # refused, is a ConnectTimeoutError); a failure after the request was written comes as a
+    # ProtocolError (RemoteDisconnected, reset) or a read timeout.
+    reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(reason, ConnectTimeoutError)
 
 
 def _transport_errmsg(exc: requests.RequestException) -> str:

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -110,9 +111,19 @@ class TemplateList(Response):
 # Grants and users ---------------------------------------------------------------------------
 
 
+def _known_answer(value: object) -> object:
+    if not isinstance(value, str) or value not in {answer.value for answer in GrantResult}:
+        answers = ", ".join(GrantResult)
+        raise ValueError(f"not one of {answers}: nothing of this report was recorded")
+    return value
+
+
+Answer = Annotated[GrantResult, BeforeValidator(_known_answer)]
+
+
 class GrantsIn(Request):
     openid: OpenId
-    results: dict[TemplateId, GrantResult] = Field(min_length=1, max_length=20)
+    results: dict[TemplateId, Answer] = Field(min_length=1, max_length=20)
     scene: int | str | None = None
 
     @model_validator(mode="before")
@@ -293,7 +304,7 @@ class AudienceIn(Request):
     """Exactly one of ``holders`` and ``openids``."""
 
     holders: HoldersIn | None = None
-    openids: list[OpenId] | None = Field(default=None, min_length=1, max_length=1000)
+    openids: list[OpenId] | None = Field(default=None, max_length=1000)  # empty: a draft to fill
 
     @model_validator(mode="after")
     def exactly_one(self) -> AudienceIn:
@@ -352,11 +363,15 @@ class CampaignIn(Request):
             raise ValueError("weights must sum to 100")
         return variants
 
-    @model_validator(mode="after")
-    def experiment_needs_variants(self) -> CampaignIn:
-        if self.experiment is not None and self.variants is None:
+    @field_validator("experiment")
+    @classmethod
+    def experiment_needs_variants(
+        cls, experiment: ExperimentIn | None, info: ValidationInfo
+    ) -> ExperimentIn | None:
+        # variants missing from info.data were refused already: they are named on their own
+        if experiment is not None and "variants" in info.data and info.data["variants"] is None:
             raise ValueError("an experiment compares variants: give at least two")
-        return self
+        return experiment
 
 
 class RecipientIn(Request):

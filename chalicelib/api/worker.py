@@ -14,7 +14,13 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.ports import Services
-from chalicelib.services import campaign_fanout, sender
+from chalicelib.services import campaign_fanout, campaign_withdraw, sender
+
+# The steps of a campaign's chains, by kind; any other record is a card to deliver.
+STEPS = {
+    campaign_fanout.PAGE_KIND: campaign_fanout.handle_step,
+    campaign_withdraw.STEP_KIND: campaign_withdraw.handle_step,
+}
 
 
 def process_batch(services: Services, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -23,8 +29,9 @@ def process_batch(services: Services, event: dict[str, Any], context: Any) -> di
 
     def handle(record: SQSRecord) -> None:
         body = json.loads(record.body)
-        if campaign_fanout.is_step(body):
-            campaign_fanout.handle_step(services, body)
+        step = STEPS.get(body.get("kind"))
+        if step is not None:
+            step(services, body)
             return
         delivery = sender.parse_record(
             body,
@@ -44,6 +51,6 @@ def process_batch(services: Services, event: dict[str, Any], context: Any) -> di
 def _send_at(record: dict[str, Any]) -> str:
     try:
         body = json.loads(record["body"])
-        return "~" if campaign_fanout.is_step(body) else str(body.get("send_at", ""))
+        return "~" if body.get("kind") in STEPS else str(body.get("send_at", ""))
     except (ValueError, AttributeError):
         return ""  # an unreadable record goes first, and fails in the handler

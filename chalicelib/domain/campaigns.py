@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from chalicelib.domain import experiments
@@ -135,6 +136,22 @@ def slot_interval_us(rate_per_minute: int) -> int:
 def applied_rate_per_minute(rate_per_minute: int) -> float:
     """The rate the slots really give (60 000 000 µs over the interval), at most the asked."""
     return round(60_000_000 / slot_interval_us(rate_per_minute), 3)
+
+
+def epoch_us(moment: datetime) -> int:
+    return round(moment.timestamp() * 1_000_000)
+
+
+def slot_moment(slot_us: int) -> datetime:
+    return datetime.fromtimestamp(slot_us / 1_000_000, tz=UTC)
+
+
+def slots_reopen_at(campaign: Campaign, lookahead_s: int) -> datetime | None:
+    """When the steps of a throttled campaign that wait for its slots come back (the look-ahead
+    before the last slot handed out); None when no slot is handed out."""
+    if campaign.rate_per_minute is None or campaign.next_slot_us is None:
+        return None
+    return slot_moment(campaign.next_slot_us) - timedelta(seconds=lookahead_s)
 
 
 def slot_times_us(end_us: int, count: int, interval_us: int) -> list[int]:

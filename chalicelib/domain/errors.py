@@ -29,6 +29,11 @@ class ValidationFailed(SubmsgError):
     code = "validation_error"
 
 
+class InvalidCursor(ValidationFailed):
+    def __init__(self, problem: str) -> None:
+        super().__init__("The cursor is not valid.", [FieldProblem("cursor", problem)])
+
+
 class Unauthorized(SubmsgError):
     status, code = 401, "unauthorized"
 

@@ -55,10 +55,30 @@ class CallbackFormat(StrEnum):
 
 
 class GrantResult(StrEnum):
+    """A template's answer in wx.requestSubscribeMessage (and SubscribeStatusString)."""
+
     ACCEPT = "accept"
+    ACCEPT_WITH_AUDIO = "acceptWithAudio"  # the user turned on the voice reminder
+    ACCEPT_WITH_ALERT = "acceptWithAlert"  # a strong reminder
+    ACCEPT_WITH_FORCE_PUSH = "acceptWithForcePush"  # a strong reminder
     REJECT = "reject"
     BAN = "ban"
     FILTER = "filter"
+
+    @property
+    def allows(self) -> bool:
+        """Every kind of "allow" is worth one credit (or makes a long-term grant active)."""
+        return self in ALLOWS
+
+
+ALLOWS = frozenset(
+    {
+        GrantResult.ACCEPT,
+        GrantResult.ACCEPT_WITH_AUDIO,
+        GrantResult.ACCEPT_WITH_ALERT,
+        GrantResult.ACCEPT_WITH_FORCE_PUSH,
+    }
+)
 
 
 class LongTermStatus(StrEnum):
@@ -153,6 +173,7 @@ class Credit(Record):
     template_id: str
     granted_at: datetime
     expires_at: datetime | None = None
+    active_day: str | None = None  # the holder's last active day, as the holders index has it
 
 
 class MessageStatus(StrEnum):
@@ -167,6 +188,9 @@ class MessageStatus(StrEnum):
 
 
 OPEN_STATUSES = (MessageStatus.SCHEDULED, MessageStatus.QUEUED, MessageStatus.SENDING)
+# A card WeChat took, or may have (a click on an unknown one says it was delivered): only these
+# can be clicked or lead to a conversion.
+DELIVERED_STATUSES = (MessageStatus.SENT, MessageStatus.UNKNOWN)
 
 
 class SendResult(Record):
@@ -318,6 +342,7 @@ class Campaign(Record):
     canceled_at: datetime | None = None
     stopped_at: datetime | None = None  # no recipient gets a card after this (cancel, "stop")
     chained_at: datetime | None = None  # the fan-out chains last moved (a stalled one restarts)
+    withdrawn_at: datetime | None = None  # a cancel's last pass over the cards began
     completed_at: datetime | None = None
 
 

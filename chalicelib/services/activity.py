@@ -11,13 +11,15 @@ from chalicelib.domain import clock, engagement, policy
 from chalicelib.domain.engagement import SendTimeReason, Tally, Window
 from chalicelib.domain.errors import FieldProblem, ValidationFailed
 from chalicelib.domain.records import App, Category, Template, UserState
-from chalicelib.ports import Services
+from chalicelib.domain.statistics import stats_day
+from chalicelib.ports import ConditionFailed, Services
 
 APP_TALLY = "app_activity"
 
 
 def record(services: Services, app: App, events: Sequence[ActivityEventIn]) -> int:
-    """One blind update per user (its events in its own timezone), one for the app."""
+    """One blind update per user (its events in its own timezone), one for the app; and the
+    user's last active day, when the update shows that the events bring a later one."""
     now = clock.now()
     _check_moments(events, now)
     by_user: dict[str, list[datetime]] = {}
@@ -28,10 +30,30 @@ def record(services: Services, app: App, events: Sequence[ActivityEventIn]) -> i
     combined = Tally()
     for openid, moments in by_user.items():
         tally = engagement.tally(moments, zones[openid] or app.timezone)
-        store.table.write(store.engagement.active(app.app_id, openid, tally))
+        known = store.engagement.add_activity(app.app_id, openid, tally)
+        day = stats_day(app, max(moments))
+        if known is None or known < day:
+            mark_active(services, app, openid, day)
         combined = combined.plus(tally)
     app_also_active(services, app, combined, shard_of=next(iter(by_user)))
     return len(events)
+
+
+def mark_active(services: Services, app: App, openid: str, day: str) -> None:
+    """The user's last active day moves on to ``day`` (the app's calendar) on the engagement
+    item and on each of the user's holders index entries, where a campaign's
+    ``active_within_days`` reads it: at most once a day per user, the engagement item's
+    conditional update deciding."""
+    store = services.store
+    try:
+        store.table.write(store.engagement.active_on(app.app_id, openid, day))
+    except ConditionFailed:
+        return  # that day, or a later one, is known already
+    for entry in store.users.active_on(app.app_id, openid, day):
+        try:
+            store.table.write(entry)
+        except ConditionFailed:
+            continue  # reserved or dropped meanwhile
 
 
 def app_also_active(services: Services, app: App, tally: Tally, shard_of: str) -> None:

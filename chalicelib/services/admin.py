@@ -5,6 +5,7 @@ from __future__ import annotations
 from chalicelib.domain import clock
 from chalicelib.domain.records import ApiKey, App
 from chalicelib.ports import APP_SECRET, CALLBACK_TOKEN, ENCODING_AES_KEY, Services
+from chalicelib.services import callback
 from chalicelib.services.auth import new_api_key
 
 
@@ -43,6 +44,7 @@ def set_callback_secrets(
         services.secrets.put(app_id, CALLBACK_TOKEN, token)
     if encoding_aes_key is not None:
         services.secrets.put(app_id, ENCODING_AES_KEY, encoding_aes_key)
+        callback.forget_encoding_aes_key(services, app_id)
 
 
 def create_key(services: Services, app_id: str, key: str | None = None) -> tuple[str, ApiKey]:

@@ -10,7 +10,13 @@ from chalicelib.adapters import callback_codec
 from chalicelib.adapters.callback_codec import CallbackEvent
 from chalicelib.adapters.observability import logger, mask
 from chalicelib.domain import clock
-from chalicelib.domain.errors import CallbackRefused, NotFound, PayloadTooLarge
+from chalicelib.domain.errors import (
+    CallbackRefused,
+    FieldProblem,
+    NotFound,
+    PayloadTooLarge,
+    ValidationFailed,
+)
 from chalicelib.domain.records import App, GrantResult, GrantSource
 from chalicelib.ports import CALLBACK_TOKEN, ENCODING_AES_KEY, MissingSecret, Services
 from chalicelib.services import grants, message_moves
@@ -66,14 +72,15 @@ def _app_and_token(services: Services, app_id: str) -> tuple[App, str]:
 def _open(
     services: Services, app: App, token: str, query: CallbackQuery, body: bytes
 ) -> CallbackEvent:
-    """Verify the signature and timestamp before parsing anything."""
+    """Verify the signature and timestamp before parsing anything. An app with an
+    EncodingAESKey takes safe-mode pushes only: a plain one could be forged by whoever learns
+    the token, which the key is there to make useless."""
     fmt = app.callback_format.value
     now = clock.now()
+    aes_key = _encoding_aes_key(services, app.app_id)
     if query.encrypt_type == "aes":
-        try:
-            aes_key = services.secrets.get(app.app_id, ENCODING_AES_KEY)
-        except MissingSecret as error:
-            raise CallbackRefused("The app has no EncodingAESKey configured.") from error
+        if aes_key is None:
+            raise CallbackRefused("The app has no EncodingAESKey configured.")
         return callback_codec.open_envelope(
             body,
             fmt,
@@ -85,18 +92,39 @@ def _open(
             msg_signature=query.msg_signature,
             now=now,
         )
+    if aes_key is not None:
+        raise CallbackRefused("The app takes safe-mode pushes only (encrypt_type=aes).")
     callback_codec.verify_url(token, query.timestamp, query.nonce, query.signature, now)
     return callback_codec.parse_event(body, fmt)
+
+
+def _encoding_aes_key(services: Services, app_id: str) -> str | None:
+    """The app's EncodingAESKey, or None; either answer is kept a while (the config cache),
+    so plain-mode pushes of an app without a key do not each ask SSM for it again."""
+
+    def load() -> tuple[str | None]:
+        try:
+            return (services.secrets.get(app_id, ENCODING_AES_KEY),)
+        except MissingSecret:
+            return (None,)
+
+    found = services.config.get(_aes_key_cached(app_id), load)
+    return found[0] if found else None
+
+
+def forget_encoding_aes_key(services: Services, app_id: str) -> None:
+    """The key was just set: this container reads it again at the next push."""
+    services.config.forget(_aes_key_cached(app_id))
+
+
+def _aes_key_cached(app_id: str) -> tuple[str, str]:
+    return ("encoding_aes_key", app_id)
 
 
 def _popup(services: Services, app: App, event: CallbackEvent) -> None:
     """Taps reported by WeChat; the dedupe record is written in the same transaction."""
     known = {t.template_id for t in services.store.catalog.list_templates(app.app_id)}
-    results = {
-        item.template_id: GrantResult(item.status)
-        for item in event.items
-        if item.template_id in known and item.status in ("accept", "reject")
-    }
+    results = _taps(event, known)
     if not results:
         return
     try:
@@ -110,6 +138,27 @@ def _popup(services: Services, app: App, event: CallbackEvent) -> None:
         )
     except grants.AlreadyRecorded:
         logger.info("duplicate popup event ignored", extra={"openid": mask(event.openid)})
+
+
+def _taps(event: CallbackEvent, known: set[str]) -> dict[str, GrantResult]:
+    """Every kind of allow and the rejects on the app's templates (WeChat pushes no other);
+    an answer we do not know refuses the whole event rather than losing part of it."""
+    taps: dict[str, GrantResult] = {}
+    problems = []
+    for item in event.items:
+        if item.template_id not in known:
+            continue
+        try:
+            result = GrantResult(item.status or "")
+        except ValueError:
+            problem = f"{item.status!r} is not an answer WeChat documents"
+            problems.append(FieldProblem(f"results.{item.template_id}", problem))
+            continue
+        if result.allows or result is GrantResult.REJECT:
+            taps[item.template_id] = result
+    if problems:
+        raise ValidationFailed("The event was not applied: an answer is not known.", problems)
+    return taps
 
 
 def _once(services: Services, app: App, event: CallbackEvent, apply: Any) -> None:

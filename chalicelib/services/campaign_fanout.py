@@ -1,5 +1,5 @@
-"""A running campaign: fan-out chains through SQS, the throttle, the tick, and the sender's
-check that a card's campaign still runs (SPEC §10).
+"""A running campaign: fan-out chains through SQS and the throttle (SPEC §10). The tick is in
+``campaign_tick``, the sender's look at a card's campaign in ``campaign_cards``.
 
 Each phase runs one chain per shard of recipients: a chain step is one SQS message that handles
 one page and enqueues the next. A step does nothing unless the campaign runs, the step's
@@ -22,7 +22,7 @@ from chalicelib.adapters.store.campaigns import END, Loaded
 from chalicelib.adapters.store.layout import epoch_ms
 from chalicelib.api.schemas import BestTimeIn, MessageIn
 from chalicelib.domain import campaigns as rules
-from chalicelib.domain import clock, dispatch, experiments
+from chalicelib.domain import clock, dispatch
 from chalicelib.domain.campaigns import CampaignMove, Progress
 from chalicelib.domain.dispatch import MAX_DELAY_S, Envelope
 from chalicelib.domain.errors import (
@@ -32,13 +32,11 @@ from chalicelib.domain.errors import (
     NotFound,
     OptedOut,
 )
-from chalicelib.domain.lifecycle import Move
 from chalicelib.domain.records import (
     App,
     Campaign,
     CampaignPhase,
     CampaignStatus,
-    Decision,
     Message,
     MessageStatus,
     Recipient,
@@ -48,7 +46,6 @@ from chalicelib.domain.records import (
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Services, Transaction, TransactionFailed
 from chalicelib.services.auth import load_app
-from chalicelib.services.lifecycle import MessageSteps
 from chalicelib.services.message_create import (
     CampaignPart,
     RecipientHandled,
@@ -71,8 +68,16 @@ class Step:
     generation: int
     cursor: str
 
-    def envelope(self, delay_s: int = 0) -> Envelope:
-        return Envelope({"kind": PAGE_KIND, **asdict(self)}, max(0, min(MAX_DELAY_S, delay_s)))
+    def envelope(self, delay_s: int = 0, kind: str = PAGE_KIND) -> Envelope:
+        return Envelope({"kind": kind, **asdict(self)}, max(0, min(MAX_DELAY_S, delay_s)))
+
+    def stands_in(self, loaded: Loaded) -> bool:
+        """Of the campaign's generation, where its chain stands (not a duplicate, not stale)."""
+        generation = loaded.campaign.generation
+        return generation == self.generation and loaded.cursors.get(self.shard) == self.cursor
+
+    def after(self, cursor: str) -> Step:
+        return Step(self.app_id, self.campaign_id, self.shard, self.generation, cursor)
 
     @classmethod
     def of(cls, body: dict[str, Any]) -> Step:
@@ -83,10 +88,6 @@ class Step:
             int(body["generation"]),
             str(body["cursor"]),
         )
-
-
-def is_step(body: dict[str, Any]) -> bool:
-    return body.get("kind") == PAGE_KIND
 
 
 # Starting, resuming ----------------------------------------------------------------------
@@ -109,7 +110,7 @@ def begin(
     transaction.add(CAMPAIGN, store.campaigns.begin_phase(campaign, phase, changes, sources))
     transaction.add("watch", store.campaigns.watch(campaign))
     commit_move(transaction, CampaignMove.START)
-    return _launch(services, campaign)
+    return launch(services, campaign)
 
 
 def resume(services: Services, campaign: Campaign, now: datetime) -> Campaign:
@@ -126,7 +127,7 @@ def resume(services: Services, campaign: Campaign, now: datetime) -> Campaign:
     else:
         restart = store.campaigns.restart_chains(campaign, changes, paused)
     commit_move(store.transaction().add(CAMPAIGN, restart), CampaignMove.RESUME)
-    return _launch(services, campaign)
+    return launch(services, campaign)
 
 
 def commit_move(transaction: Transaction, move: CampaignMove) -> None:
@@ -139,13 +140,15 @@ def commit_move(transaction: Transaction, move: CampaignMove) -> None:
         raise
 
 
-def _launch(services: Services, campaign: Campaign) -> Campaign:
+def launch(services: Services, campaign: Campaign, kind: str = PAGE_KIND) -> Campaign:
     """Enqueue the first step of every chain still to run; a step the queue did not take is
     started again by the tick (a stalled chain)."""
     loaded = _load(services, campaign.app_id, campaign.campaign_id)
     current = loaded.campaign
     steps = [
-        Step(current.app_id, current.campaign_id, shard, current.generation, cursor).envelope()
+        Step(current.app_id, current.campaign_id, shard, current.generation, cursor).envelope(
+            kind=kind
+        )
         for shard, cursor in loaded.cursors.items()
         if cursor != END
     ]
@@ -169,24 +172,19 @@ def handle_step(services: Services, body: dict[str, Any]) -> None:
     if loaded is None:
         return
     campaign = loaded.campaign
-    current = (
-        campaign.status is C.RUNNING
-        and campaign.stopped_at is None
-        and campaign.generation == step.generation
-        and loaded.cursors.get(step.shard) == step.cursor
-    )
-    if not current:
+    current = campaign.status is C.RUNNING and campaign.stopped_at is None
+    if not (current and step.stands_in(loaded)):
         return  # paused, canceled, a newer generation, or a duplicate of a step already done
     app = load_app(services, step.app_id)
     if app is None:
         return
     if campaign.phase is P.FREEZE:
-        _freeze_step(services, campaign, step)
+        _freeze_step(services, app, campaign, step)
     elif campaign.phase in (P.TEST, P.SEND):
         _send_step(services, app, campaign, step)
 
 
-def _freeze_step(services: Services, campaign: Campaign, step: Step) -> None:
+def _freeze_step(services: Services, app: App, campaign: Campaign, step: Step) -> None:
     """Copy one page of the holders index into recipients, with the audience count, at once."""
     store, now = services.store, clock.now()
     items, after = store.campaigns.holders(
@@ -198,7 +196,8 @@ def _freeze_step(services: Services, campaign: Campaign, step: Step) -> None:
     )
     assert campaign.started_at is not None
     valid_at = campaign.send_at or campaign.started_at
-    holders = [item["openid"] for item in items if _holds(item, campaign.started_at, valid_at)]
+    since = _active_since(app, campaign, campaign.started_at)
+    holders = [i["openid"] for i in items if _holds(i, campaign.started_at, valid_at, since)]
     names = {f"{RECIPIENT}:{openid}": Recipient(openid=openid) for openid in holders}
     while True:
         transaction = store.transaction()
@@ -217,13 +216,25 @@ def _freeze_step(services: Services, campaign: Campaign, step: Step) -> None:
     _next(services, campaign, step, after)
 
 
-def _holds(item: dict[str, Any], started_at: datetime, valid_at: datetime) -> bool:
-    """Held at the start, and still valid when the campaign sends."""
+def _holds(
+    item: dict[str, Any], started_at: datetime, valid_at: datetime, active_since: str | None
+) -> bool:
+    """Held at the start, still valid when the campaign sends, and by a user active on
+    ``active_since`` or later (the entry's last active day, kept there by the activity)."""
     granted = item.get("granted_at")
     if granted and datetime.fromisoformat(granted) > started_at:
         return False
+    if active_since is not None and str(item.get("active_day") or "") < active_since:
+        return False
     expires = item.get("expires_at")
     return not expires or datetime.fromisoformat(expires) > valid_at
+
+
+def _active_since(app: App, campaign: Campaign, started_at: datetime) -> str | None:
+    """The first day of ``active_within_days`` (the app's calendar) before the start."""
+    if campaign.active_within_days is None:
+        return None
+    return stats_day(app, started_at - timedelta(days=campaign.active_within_days))
 
 
 def _send_step(services: Services, app: App, campaign: Campaign, step: Step) -> None:
@@ -243,7 +254,7 @@ def _send_step(services: Services, app: App, campaign: Campaign, step: Step) -> 
     except NotFound:
         # The template was deleted: nobody else gets a card, the pending count as canceled.
         logger.warning("campaign template deleted", extra={"campaign_id": campaign.campaign_id})
-        _begin_phase(services, campaign, P.FINISH, now, stopped_at=now)
+        begin_phase(services, campaign, P.FINISH, now, stopped_at=now)
         return
     written = [
         _create(services, app, template, campaign, recipient, send_at)
@@ -253,14 +264,22 @@ def _send_step(services: Services, app: App, campaign: Campaign, step: Step) -> 
     queued = [m for m in written if m is not None and m.status is MessageStatus.QUEUED]
     # A card the queue did not take waits on the needs-work index: the due sweep sends it.
     services.queue.send_batch([dispatch.envelope(m, clock.now()) for m in queued])
+    if move_chain(services, campaign, step, after):
+        _next(services, campaign, step, after)
+
+
+def move_chain(services: Services, campaign: Campaign, step: Step, after: str) -> bool:
+    """The step's chain moves on to ``after``; False when a duplicate or a newer generation
+    moved it first."""
+    store = services.store
     moved = store.campaigns.advance(campaign, step.shard, step.cursor, after, clock.now())
     try:
         store.transaction().add(CAMPAIGN, moved).commit()
     except TransactionFailed as failed:
         if failed.on(CAMPAIGN):
-            return
+            return False
         raise
-    _next(services, campaign, step, after)
+    return True
 
 
 def _send_times(
@@ -288,13 +307,11 @@ def _send_times(
 
 def _next(services: Services, campaign: Campaign, step: Step, after: str) -> None:
     if after != END:
-        services.queue.send(
-            Step(step.app_id, step.campaign_id, step.shard, step.generation, after).envelope()
-        )
+        services.queue.send(step.after(after).envelope())
         return
     loaded = _load(services, campaign.app_id, campaign.campaign_id)
     if loaded.chains_done() and loaded.campaign.phase is P.FREEZE:
-        _begin_phase(services, loaded.campaign, rules.after_freeze(campaign), clock.now())
+        begin_phase(services, loaded.campaign, rules.after_freeze(campaign), clock.now())
 
 
 def _create(
@@ -350,7 +367,7 @@ def _create(
     return None
 
 
-def _begin_phase(
+def begin_phase(
     services: Services, campaign: Campaign, phase: CampaignPhase, now: datetime, **changes: Any
 ) -> None:
     """The next phase's chains, once: a second caller finds the generation moved."""
@@ -365,155 +382,7 @@ def _begin_phase(
             return
         raise
     if phase in (P.TEST, P.SEND):
-        _launch(services, campaign)
-
-
-# The sender's check ----------------------------------------------------------------------
-
-
-def held_back(services: Services, steps: MessageSteps) -> bool:
-    """Whether a campaign's card must not go now: its campaign paused (the message is withdrawn
-    and its recipient waits for the resume) or stopped (the message is canceled). Read through a
-    short cache, so a pause is seen within ``campaign_status_cache_s``."""
-    message = steps.message
-    if message.campaign_id is None:
-        return False
-    status, stopped = _status(services, message.app_id, message.campaign_id)
-    if status is C.RUNNING and not stopped:
-        return False
-    if status is C.PAUSED and not stopped:
-        store = services.store
-        back = store.campaigns.recipient_back(
-            message.campaign_id, message.app_id, message.openid, message.id
-        )
-        still = store.campaigns.still_paused(message.app_id, message.campaign_id)
-        try:
-            steps.apply(steps.transition(Move.WITHDRAW), extra={RECIPIENT: back, PAUSED: still})
-        except TransactionFailed as failed:
-            if failed.on(PAUSED):
-                return False  # resumed meanwhile (the cache was behind): the card goes now
-            raise
-    else:
-        steps.apply(steps.transition(Move.CANCEL))
-    return True
-
-
-def _status(services: Services, app_id: str, campaign_id: str) -> tuple[CampaignStatus, bool]:
-    def load() -> tuple[CampaignStatus, bool] | None:
-        found = services.store.campaigns.get(app_id, campaign_id)
-        if found is None:
-            return None
-        return found.campaign.status, found.campaign.stopped_at is not None
-
-    return services.campaign_statuses.get((app_id, campaign_id), load) or (C.CANCELED, True)
-
-
-# The tick --------------------------------------------------------------------------------
-
-
-@dataclass
-class TickReport:
-    watched: int = 0
-    begun: int = 0
-    phases: int = 0
-    restarted: int = 0
-    completed: int = 0
-    failed: int = 0
-
-
-def tick(services: Services) -> TickReport:
-    """Move every watched campaign on: begin the scheduled, restart stalled chains, decide
-    experiments, close campaigns whose every recipient has its answer."""
-    report = TickReport()
-    for item in services.store.campaigns.watched():
-        report.watched += 1
-        loaded = services.store.campaigns.get(item["app_id"], item["campaign_id"])
-        if loaded is None:
-            continue
-        try:
-            _tick_one(services, loaded, clock.now(), report)
-        except InvalidCampaignState:
-            continue  # moved by an API call meanwhile: the next tick sees the new state
-        except Exception:  # one campaign's fault must not hold up the others
-            logger.exception("campaign tick failed", extra={"campaign_id": item["campaign_id"]})
-            report.failed += 1
-    return report
-
-
-def _tick_one(services: Services, loaded: Loaded, now: datetime, report: TickReport) -> None:
-    campaign = loaded.campaign
-    settings = services.settings
-    if campaign.status is C.SCHEDULED:
-        lookahead = timedelta(seconds=settings.sweep_interval_s)
-        if campaign.send_at is None or campaign.send_at <= now + lookahead:
-            begin(services, campaign, now, frozenset({C.SCHEDULED}))
-            report.begun += 1
-        return
-    if campaign.status is C.PAUSED:
-        return
-    done = progress(services, campaign)
-    if campaign.status is C.CANCELED or campaign.stopped_at is not None:
-        _close_when_settled(services, campaign, done, now, report)
-        return
-    if campaign.status is not C.RUNNING:
-        return
-    if not loaded.chains_done():
-        stalled = timedelta(seconds=settings.enqueue_lease_s + settings.lease_s)
-        if campaign.chained_at is None or now - campaign.chained_at > stalled:
-            resume_chains(services, campaign, now)
-            report.restarted += 1
-        return
-    report.phases += _after_chains(services, campaign, done, now, report)
-
-
-def _after_chains(
-    services: Services, campaign: Campaign, done: Progress, now: datetime, report: TickReport
-) -> int:
-    """Every chain of the phase finished: on to the next phase, or the end."""
-    settled = done.finished == done.totals["created"]
-    match campaign.phase:
-        case P.FREEZE:
-            _begin_phase(services, campaign, rules.after_freeze(campaign), now)
-            return 1
-        case P.TEST if settled:
-            _begin_phase(services, campaign, P.DECIDE, now, test_done_at=now)
-            return 1
-        case P.DECIDE:
-            assert campaign.experiment is not None and campaign.test_done_at is not None
-            wait = timedelta(minutes=campaign.experiment.decide_after_minutes)
-            if now >= campaign.test_done_at + wait:
-                _decide(services, campaign, done, now)
-                return 1
-        case P.SEND:
-            _begin_phase(services, campaign, P.FINISH, now)
-            return 1
-        case P.FINISH if done.finished >= campaign.audience_size:
-            _complete(services, campaign, now)
-            report.completed += 1
-    return 0
-
-
-def _decide(services: Services, campaign: Campaign, done: Progress, now: datetime) -> None:
-    experiment = campaign.experiment
-    assert experiment is not None
-    rates = rules.variant_rates(done, campaign, experiment.metric)
-    found = experiments.decide(rates, experiment.metric, experiment.confidence, experiment.fallback)
-    decision = Decision(
-        winner=found.winner,
-        p_value=found.p_value,
-        method=found.method,
-        reason=found.reason,
-        decided_at=now,
-    )
-    logger.info(
-        "experiment decided",
-        extra={"campaign_id": campaign.campaign_id, "winner": found.winner, "reason": found.reason},
-    )
-    if found.winner is None:  # fallback "stop": the rest get nothing
-        _begin_phase(services, campaign, P.FINISH, now, decision=decision, stopped_at=now)
-        return
-    decided = campaign.model_copy(update={"decision": decision})
-    _begin_phase(services, decided, P.SEND, now, decision=decision)
+        launch(services, campaign)
 
 
 def resume_chains(services: Services, campaign: Campaign, now: datetime) -> None:
@@ -526,42 +395,7 @@ def resume_chains(services: Services, campaign: Campaign, now: datetime) -> None
         if failed.on(CAMPAIGN):
             return
         raise
-    _launch(services, campaign)
-
-
-def _close_when_settled(
-    services: Services, campaign: Campaign, done: Progress, now: datetime, report: TickReport
-) -> None:
-    """Canceled or stopped: once steps under way had time to end and every message written has
-    its answer, the books close (the never-written recipients count as canceled)."""
-    stopped = campaign.stopped_at or now
-    in_flight = timedelta(seconds=services.settings.lease_s)
-    if now - stopped < in_flight or done.finished < done.totals["created"]:
-        return
-    _complete(services, campaign, now)
-    report.completed += 1
-
-
-def _complete(services: Services, campaign: Campaign, now: datetime) -> None:
-    store = services.store
-    transaction = store.transaction()
-    if campaign.status is C.RUNNING:
-        update = store.campaigns.moved(
-            campaign,
-            rules.sources(CampaignMove.COMPLETE),
-            rules.target(CampaignMove.COMPLETE),
-            {"completed_at": now},
-        )
-    else:
-        update = store.campaigns.moved(
-            campaign, frozenset({campaign.status}), campaign.status, {"completed_at": now}
-        )
-    transaction.add(CAMPAIGN, update).add("watch", store.campaigns.unwatch(campaign))
-    try:
-        transaction.commit()
-    except TransactionFailed as failed:
-        if not failed.on(CAMPAIGN):
-            raise
+    launch(services, campaign)
 
 
 def progress(services: Services, campaign: Campaign) -> Progress:

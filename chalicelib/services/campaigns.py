@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from chalicelib.adapters.store.campaigns import Loaded
-from chalicelib.adapters.store.messages import cursor_in
+from chalicelib.adapters.store.counters import Protected
 from chalicelib.api.schemas import CampaignIn, RecipientIn
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, keywords
@@ -31,7 +31,7 @@ from chalicelib.domain.records import (
     Variant,
 )
 from chalicelib.ports import Services, TransactionFailed
-from chalicelib.services import campaign_fanout
+from chalicelib.services import campaign_fanout, campaign_withdraw
 from chalicelib.services.message_create import body_hash, scheduled_at
 from chalicelib.services.templates import find_template
 
@@ -50,6 +50,7 @@ def create(
     replayed = _replayed(services, app, idempotency_key, digest, now)
     if replayed is not None:
         return replayed, False
+    _check_list(body)
     template = _template(services, app, body)
     campaign = Campaign(
         campaign_id=clock.new_id("cmp"),
@@ -80,7 +81,8 @@ def create(
     if idempotency_key:
         claim = store.idempotency.claim(
             app.app_id,
-            _idempotency_name(idempotency_key),
+            Protected.CAMPAIGN,
+            idempotency_key,
             digest,
             campaign.campaign_id,
             now,
@@ -102,16 +104,12 @@ def create(
     return get(services, app, campaign.campaign_id).campaign, True
 
 
-def _idempotency_name(key: str) -> str:
-    return f"campaign:{key}"  # apart from the keys of POST /v1/messages
-
-
 def _replayed(
     services: Services, app: App, key: str | None, digest: str, now: datetime
 ) -> Campaign | None:
     if not key:
         return None
-    record = services.store.idempotency.get(app.app_id, _idempotency_name(key), now)
+    record = services.store.idempotency.get(app.app_id, Protected.CAMPAIGN, key, now)
     if record is None:
         return None
     if record["body_hash"] != digest:
@@ -125,6 +123,16 @@ def _send_at(services: Services, requested: datetime | None, now: datetime) -> d
     return scheduled_at(services, requested, now)
 
 
+def _check_list(body: CampaignIn) -> None:
+    """An empty list is a draft to fill through /recipients: it cannot start."""
+    if body.audience.openids == [] and body.start:
+        raise ValidationFailed(
+            "An empty list of openids makes a draft: create it with start false, then add "
+            "recipients.",
+            [FieldProblem("audience.openids", "empty while start is true")],
+        )
+
+
 def _template(services: Services, app: App, body: CampaignIn) -> Template:
     try:
         template = find_template(services, app.app_id, body.template_id)
@@ -134,11 +142,6 @@ def _template(services: Services, app: App, body: CampaignIn) -> Template:
             [FieldProblem("template_id", "unknown template")],
         ) from error
     holders = body.audience.holders
-    if holders is not None and holders.active_within_days is not None:
-        raise ValidationFailed(
-            "Activity is not recorded yet, so holders cannot be filtered by it.",
-            [FieldProblem("audience.holders.active_within_days", "not supported yet")],
-        )
     if holders is not None and template.category is Category.TRANSACTIONAL:
         raise ValidationFailed(
             "A holders audience needs a reminder or marketing template.",
@@ -264,15 +267,7 @@ def progress(services: Services, campaign: Campaign) -> Progress:
 def list_campaigns(
     services: Services, app: App, limit: int, cursor: str | None
 ) -> tuple[list[Campaign], str | None]:
-    start = None
-    if cursor:
-        try:
-            start = services.store.campaigns.listing_cursor(app.app_id, cursor_in(cursor))
-        except ValueError as error:
-            raise ValidationFailed(
-                "The cursor is not valid.", [FieldProblem("cursor", "not a cursor")]
-            ) from error
-    return services.store.campaigns.list(app.app_id, limit, start)
+    return services.store.campaigns.list(app.app_id, limit, cursor)
 
 
 # Moves -----------------------------------------------------------------------------------
@@ -280,6 +275,11 @@ def list_campaigns(
 
 def start(services: Services, app: App, campaign_id: str) -> Campaign:
     campaign = _movable(services, app, campaign_id, CampaignMove.START)
+    if campaign.audience == "list" and campaign.audience_size == 0:
+        raise InvalidCampaignState(
+            "A list campaign without recipients cannot start: add them through "
+            f"POST /v1/campaigns/{campaign_id}/recipients first."
+        )
     now = clock.now()
     if campaign.send_at is not None and campaign.send_at > now:
         later = rules.target(CampaignMove.START, starts_later=True)
@@ -297,9 +297,9 @@ def pause(services: Services, app: App, campaign_id: str) -> Campaign:
 
 
 def cancel(services: Services, app: App, campaign_id: str) -> Campaign:
-    now = clock.now()
-    changes = {"canceled_at": now, "stopped_at": now}
-    return _simple_move(services, app, campaign_id, CampaignMove.CANCEL, changes, watch=True)
+    campaign = _movable(services, app, campaign_id, CampaignMove.CANCEL)
+    campaign_withdraw.cancel(services, campaign, clock.now())
+    return get(services, app, campaign_id).campaign
 
 
 def resume(services: Services, app: App, campaign_id: str) -> Campaign:
@@ -320,7 +320,6 @@ def _simple_move(
     campaign_id: str,
     move: CampaignMove,
     changes: dict[str, object],
-    watch: bool = False,
 ) -> Campaign:
     campaign = _movable(services, app, campaign_id, move)
     store = services.store
@@ -328,7 +327,5 @@ def _simple_move(
     transaction = store.transaction()
     moved = store.campaigns.moved(campaign, rules.sources(move), target, changes)
     transaction.add(CAMPAIGN, moved)
-    if watch:
-        transaction.add("watch", store.campaigns.watch(campaign))  # the tick closes the books
     campaign_fanout.commit_move(transaction, move)
     return get(services, app, campaign_id).campaign

@@ -52,19 +52,20 @@ def record_results(
     now = clock.now()
     store = services.store
     state = store.users.load(app.app_id, openid)
+    today = stats_day(app, now)  # a counted accept comes with a tap: the user is active today
     transaction = store.transaction().add(FIRST_TIME, first_time)
     for template_id, result in results.items():
         template = templates[template_id]
-        counts_accept = result is GrantResult.ACCEPT and source is app.grant_source
+        counts_accept = result.allows and source is app.grant_source
         changes = _answer_changes(template, result, counts_accept, now)
         previous = state.grants.get(template_id) or GrantState(template_id=template_id)
         state.grants[template_id] = previous.model_copy(update=changes)
         transaction.add(
             f"grant:{template_id}",
-            store.users.grant_update(app.app_id, openid, template_id, changes),
+            store.users.grant_update(app.app_id, openid, template_id, changes, today),
         )
         if counts_accept and template.kind is TemplateKind.ONE_TIME:
-            credit = _new_credit(template, now)
+            credit = _new_credit(template, now, today)
             state.credits.append(credit)
             transaction.add(
                 f"credit:{template_id}", store.users.add_credit(app.app_id, openid, credit)
@@ -87,6 +88,7 @@ def record_results(
         raise
     if tapped is not None:
         activity.app_also_active(services, app, tapped, shard_of=openid)
+        activity.mark_active(services, app, openid, today)
     return state
 
 
@@ -125,13 +127,14 @@ def _answer_changes(
     return changes
 
 
-def _new_credit(template: Template, now: datetime) -> Credit:
+def _new_credit(template: Template, now: datetime, active_day: str) -> Credit:
     expires_at = now + timedelta(days=template.grant_ttl_days) if template.grant_ttl_days else None
     return Credit(
         credit_id=clock.new_id("cr"),
         template_id=template.template_id,
         granted_at=now,
         expires_at=expires_at,
+        active_day=active_day,
     )
 
 

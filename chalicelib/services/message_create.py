@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
+from chalicelib.adapters.store.counters import Protected
 from chalicelib.adapters.store.table import Write
 from chalicelib.api.schemas import MessageIn
 from chalicelib.domain import clock, dispatch, keywords, policy
@@ -264,6 +265,7 @@ def _reservation(services: Services, draft: _Draft, message: Message) -> Transac
     if draft.idempotency_key:
         claim = store.idempotency.claim(
             app_id,
+            Protected.MESSAGE,
             draft.idempotency_key,
             draft.digest,
             message.id,
@@ -288,7 +290,7 @@ def _replayed(
 ) -> Message | None:
     if not idempotency_key:
         return None
-    record = services.store.idempotency.get(app.app_id, idempotency_key, now)
+    record = services.store.idempotency.get(app.app_id, Protected.MESSAGE, idempotency_key, now)
     if record is None:
         return None
     if record["body_hash"] != digest:

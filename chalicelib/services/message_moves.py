@@ -8,18 +8,21 @@ from typing import Any
 
 from chalicelib.adapters import metrics
 from chalicelib.adapters.store import layout
-from chalicelib.adapters.store.messages import cursor_in
 from chalicelib.api.schemas import EventIn, ListQuery
 from chalicelib.domain import campaigns, clock, dispatch, engagement
 from chalicelib.domain.errors import (
-    FieldProblem,
     GrantExpiresBeforeSendAt,
     NotCancelable,
     NotFound,
-    ValidationFailed,
 )
 from chalicelib.domain.lifecycle import Move
-from chalicelib.domain.records import App, Category, Message, MessageStatus
+from chalicelib.domain.records import (
+    DELIVERED_STATUSES,
+    App,
+    Category,
+    Message,
+    MessageStatus,
+)
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Services, TransactionFailed
 from chalicelib.services import activity
@@ -39,14 +42,8 @@ def get(services: Services, app: App, message_id: str) -> Message:
 def list_for_user(
     services: Services, app: App, openid: str, query: ListQuery
 ) -> tuple[list[Message], str | None]:
-    try:
-        start = cursor_in(query.cursor) if query.cursor else None
-    except ValueError as error:
-        raise ValidationFailed(
-            "The cursor is not valid.", [FieldProblem("cursor", "not a cursor")]
-        ) from error
     return services.store.messages.list_for_user(
-        app.app_id, openid, query.status, query.limit, start
+        app.app_id, openid, query.status, query.limit, query.cursor
     )
 
 
@@ -89,8 +86,11 @@ def reschedule(services: Services, app: App, message_id: str, requested: datetim
 
 
 def track(services: Services, app: App, message_id: str, event: EventIn) -> bool:
-    """Record a click or conversion; True when it was the first of its type (and counted)."""
+    """Record a click or conversion; True when it was the first of its type on a card WeChat
+    took (and counted). An event on a card never sent is not counted."""
     message = get(services, app, message_id)
+    if message.status not in DELIVERED_STATUSES:
+        return False
     now = clock.now()
     moment, counter = (
         ("clicked_at", "clicked") if event.type == "click" else ("converted_at", "converted")
@@ -127,6 +127,7 @@ def track(services: Services, app: App, message_id: str, event: EventIn) -> bool
     metrics.card_tracked(app.app_id, event.type)
     if clicked is not None:
         activity.app_also_active(services, app, clicked, shard_of=message.openid)
+        activity.mark_active(services, app, message.openid, day)
     return True
 
 

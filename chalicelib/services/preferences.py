@@ -6,10 +6,9 @@ from chalicelib.adapters.observability import logger, mask
 from chalicelib.api.schemas import PreferencesIn
 from chalicelib.domain import clock, policy
 from chalicelib.domain.errors import FieldProblem, ValidationFailed
-from chalicelib.domain.lifecycle import Move
 from chalicelib.domain.records import App, Preferences
 from chalicelib.ports import Services
-from chalicelib.services.lifecycle import MessageSteps
+from chalicelib.services import campaign_withdraw
 
 
 def get(services: Services, app: App, openid: str) -> Preferences:
@@ -32,13 +31,9 @@ def erase_user(services: Services, app: App, openid: str) -> None:
     """Delete grants, preferences, messages and campaign recipient records of one user (right
     to erasure)."""
     store = services.store
-    now = clock.now()
-    for message in store.messages.open_campaign_messages(app.app_id, openid):
-        # its campaign counts it canceled, so the campaign's books still close
-        steps = MessageSteps(services, app, message, now)
-        steps.apply(steps.transition(Move.CANCEL))
-    message_keys = store.messages.user_message_keys(app.app_id, openid)
-    message_keys += store.campaigns.recipient_keys_of(app.app_id, openid)
+    # first, so that each campaign counts the user canceled and its books still close
+    recipient_keys = campaign_withdraw.leave_campaigns(services, app, openid, clock.now())
+    message_keys = store.messages.user_message_keys(app.app_id, openid) + recipient_keys
     store.messages.delete_keys(message_keys)
     erased = store.users.erase(app.app_id, openid)
     logger.info("user erased", extra={"openid": mask(openid), "items": erased + len(message_keys)})

@@ -15,7 +15,7 @@ from chalicelib.domain.lifecycle import Move
 from chalicelib.domain.records import Message, MessageStatus
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Services, TransactionFailed
-from chalicelib.services import campaign_fanout
+from chalicelib.services import campaign_tick
 from chalicelib.services.auth import load_app
 from chalicelib.services.lifecycle import MessageSteps
 
@@ -48,7 +48,7 @@ def due_sweep(services: Services) -> SweepReport:
             _handle_due(services, items, clock.now(), report)
             if start is None:
                 break
-    report.campaigns = campaign_fanout.tick(services).watched
+    report.campaigns = campaign_tick.tick(services).watched
     metrics.sweep_lag(report.lag_s)
     return report
 

@@ -11,6 +11,8 @@ from typing import TypeGuard
 Json = dict[str, object]
 MINIPROGRAM_STATES = frozenset({"developer", "trial", "formal"})
 LANGS = frozenset({"zh_CN", "en_US", "zh_HK", "zh_TW"})
+# Every kind of "allow": with the voice reminder on, or a strong reminder.
+ALLOWS = frozenset({"accept", "acceptWithAudio", "acceptWithAlert", "acceptWithForcePush"})
 
 
 class Refusal(Exception):

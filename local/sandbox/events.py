@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from local.sandbox import crypto
-from local.sandbox.base import Json
+from local.sandbox.base import ALLOWS, Json
 
 POPUP = "subscribe_msg_popup_event"
 CHANGE = "subscribe_msg_change_event"
@@ -64,11 +64,11 @@ def push_target(
 
 
 def popup_items(results: Mapping[str, str], popup_scene: str = "0") -> list[Item]:
-    """Only accept and reject reach the callback; ban and filter are the client's alone."""
+    """Allows and rejects reach the callback; ban and filter are the client's alone."""
     return [
         {"TemplateId": tid, "SubscribeStatusString": result, "PopupScene": popup_scene}
         for tid, result in results.items()
-        if result in ("accept", "reject")
+        if result in ALLOWS or result == "reject"
     ]
 
 
@@ -107,7 +107,8 @@ def _xml(fields: Mapping[str, str]) -> str:
 
 
 def render(event: Event, to_user: str, fmt: str) -> bytes:
-    """In JSON, numbers are strings and ``List`` is an object for one item, an array otherwise."""
+    """In JSON, numbers are strings and ``List`` sits at the top (XML nests it in the event's
+    container), an object for one item, an array otherwise."""
     container = CONTAINERS[event.name]
     if fmt == "json":
         items = [dict(item) for item in event.items]
@@ -117,7 +118,7 @@ def render(event: Event, to_user: str, fmt: str) -> bytes:
             "CreateTime": str(event.create_time),
             "MsgType": "event",
             "Event": event.name,
-            container: {"List": items[0] if len(items) == 1 else items},
+            "List": items[0] if len(items) == 1 else items,
         }
         return json.dumps(fields, ensure_ascii=False).encode("utf-8")
     head = {"ToUserName": to_user, "FromUserName": event.openid}

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from local.sandbox.base import Json, Refusal
+from local.sandbox.base import ALLOWS, Json, Refusal
 
 Key = tuple[str, str, str]  # appid, openid, template_id
 
@@ -15,9 +15,9 @@ class Ledger:
 
     def tap(self, key: Key, kind: str, result: str) -> None:
         """One answer of wx.requestSubscribeMessage: ban and filter change nothing."""
-        if kind == "one_time" and result == "accept":
+        if kind == "one_time" and result in ALLOWS:
             self._one_time[key] = self._one_time.get(key, 0) + 1
-        elif kind == "long_term" and result == "accept":
+        elif kind == "long_term" and result in ALLOWS:
             self._long_term.add(key)
         elif kind == "long_term" and result == "reject":
             self._long_term.discard(key)

@@ -20,7 +20,8 @@ from local.sandbox.tokens import Tokens
 
 # As large as WeChat's own msgids: callers must keep them as 64-bit integers.
 FIRST_MSGID = 3_000_000_000_000_000_001
-PROMPT_RESULTS = frozenset({"accept", "reject", "ban", "filter"})
+PROMPT_RESULTS = base.ALLOWS | {"reject", "ban", "filter"}
+PROMPT_ORDER = sorted(PROMPT_RESULTS)
 MAX_TEMPLATES_PER_PROMPT = 3
 
 
@@ -124,7 +125,7 @@ class WeChatState:
             if any(template_id not in known for template_id in results):
                 raise PromptFailed(20001, "No template data return, verify the template id exist")
             if any(not isinstance(r, str) or r not in PROMPT_RESULTS for r in results.values()):
-                raise PromptFailed(10004, "results must be accept, reject, ban or filter")
+                raise PromptFailed(10004, f"results must be one of {', '.join(PROMPT_ORDER)}")
             if len({known[template_id].kind for template_id in results}) > 1:
                 raise PromptFailed(20002, "one-time and long-term templates cannot be mixed")
             for template_id, result in results.items():

@@ -1,6 +1,7 @@
 """Stable access tokens (``/cgi-bin/stable_token``): every caller gets the app's latest token
-while it is valid; ``force_refresh`` issues a new one and the old one answers 40001 from then on.
-Not thread-safe: the state's lock guards it."""
+while more than five minutes of it remain; a call in its last five minutes gets a new token, and
+the old one stays valid until it expires. ``force_refresh`` issues a new one and the old one
+answers 40001 from then on. Not thread-safe: the state's lock guards it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import secrets
 import time
 
 from local.sandbox.base import Json, Refusal
+
+RENEW_WITHIN_S = 300.0
 
 
 class Tokens:
@@ -21,16 +24,18 @@ class Tokens:
         latest = self._latest.get(appid)
         if latest is not None and force_refresh:
             del self._holders[latest]
-        elif latest is not None and self._holders[latest][1] > time.time():
+        elif latest is not None and self._remaining_s(latest) > RENEW_WITHIN_S:
             return self._answer(latest)
         token = secrets.token_urlsafe(48)
         self._holders[token] = (appid, time.time() + self._ttl_s)
         self._latest[appid] = token
         return self._answer(token)
 
+    def _remaining_s(self, token: str) -> float:
+        return self._holders[token][1] - time.time()
+
     def _answer(self, token: str) -> Json:
-        expires_in = math.ceil(self._holders[token][1] - time.time())
-        return {"access_token": token, "expires_in": expires_in}
+        return {"access_token": token, "expires_in": math.ceil(self._remaining_s(token))}
 
     def app_of(self, query: dict[str, list[str]]) -> str:
         """The app whose valid token the query's ``access_token`` is."""

@@ -12,7 +12,7 @@ from chalicelib.adapters.store.campaigns import Campaigns
 from chalicelib.adapters.store.catalog import Catalog
 from chalicelib.adapters.store.counters import CallbackEvents, Counters, IdempotencyRecords
 from chalicelib.adapters.store.engagement import EngagementItems
-from chalicelib.adapters.store.messages import Messages
+from chalicelib.adapters.store.messages import Listing, Messages
 from chalicelib.adapters.store.users import Users
 from chalicelib.ports import Table, Transaction
 from chalicelib.settings import Settings
@@ -36,7 +36,11 @@ class Store:
             table=table,
             catalog=Catalog(table),
             users=Users(table, settings.expiry_shards, settings.campaign_shards),
-            messages=Messages(table, settings.due_shards),
+            messages=Messages(
+                table,
+                settings.due_shards,
+                Listing(settings.listing_pages, settings.listing_page_items),
+            ),
             counters=Counters(table, settings.stats_shards),
             idempotency=IdempotencyRecords(table),
             events=CallbackEvents(table, settings.callback_dedupe_ttl_s),

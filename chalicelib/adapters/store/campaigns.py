@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
-from chalicelib.adapters.store import layout
-from chalicelib.adapters.store.messages import cursor_in, cursor_out
+from chalicelib.adapters.store import cursors, layout
+from chalicelib.adapters.store.cursors import cursor_in, cursor_out
 from chalicelib.adapters.store.table import (
     NEW,
     AnyOf,
@@ -23,6 +24,7 @@ from chalicelib.adapters.store.table import (
     Equals,
     Exists,
     Item,
+    Key,
     Missing,
     Not,
     OneOf,
@@ -61,6 +63,15 @@ class Loaded:
         return all(c == END for c in self.cursors.values())
 
 
+@dataclass(frozen=True)
+class Membership:
+    """One campaign's recipient record of a user (None: none there)."""
+
+    campaign_id: str
+    key: Key
+    recipient: Recipient | None
+
+
 class Campaigns:
     def __init__(self, table: Table, shards: int, stats_shards: int) -> None:
         self.table = table
@@ -93,8 +104,11 @@ class Campaigns:
         return Loaded(Campaign.model_validate(item), cursors)
 
     def list(
-        self, app_id: str, limit: int, start: Cursor | None
+        self, app_id: str, limit: int, cursor: str | None
     ) -> tuple[list[Campaign], str | None]:
+        """The app's campaigns, newest first; InvalidCursor for a cursor of another listing."""
+        check = partial(layout.campaigns_start, app_id)
+        start = cursors.opened(cursor, check) if cursor else None
         query = Query(
             "pk",
             layout.app_partition(app_id),
@@ -104,19 +118,6 @@ class Campaigns:
         )
         items, after = self.table.query(query, start)
         return [Campaign.model_validate(i) for i in items], cursor_out(after)
-
-    def listing_cursor(self, app_id: str, start: Cursor) -> Cursor:
-        """A listing cursor of this app's campaigns, as we wrote it; ValueError otherwise (a key
-        from elsewhere would make DynamoDB refuse the query)."""
-        if set(start) == {"memory"}:
-            return start  # the in-memory table's own cursor, which it checks itself
-        key = start.get("pk", {}).get("S"), start.get("sk", {}).get("S")
-        inside = key[0] == layout.app_partition(app_id) and str(key[1]).startswith(
-            layout.campaigns_prefix()
-        )
-        if set(start) != {"pk", "sk"} or not inside:
-            raise ValueError("not a cursor of this listing")
-        return start
 
     def moved(
         self,
@@ -153,15 +154,41 @@ class Campaigns:
         return self.restart_chains(campaign, {"phase": phase, **cursors, **changes}, sources)
 
     def restart_chains(
-        self, campaign: Campaign, changes: dict[str, Any], sources: frozenset[CampaignStatus]
+        self,
+        campaign: Campaign,
+        changes: dict[str, Any],
+        sources: frozenset[CampaignStatus],
+        from_start: bool = False,
     ) -> Update:
         """A new generation of chains (the old ones stop at their next page), if the campaign
-        is still in one of ``sources`` and no one started another generation meanwhile."""
+        is still in one of ``sources`` and no one started another generation meanwhile; from
+        each chain's cursor, or ``from_start``: from the first page of every shard."""
         statuses = tuple(sorted(s.value for s in sources))
+        cursors = self._cursors(START) if from_start else {}
         return Update(
             layout.campaign_key(campaign.app_id, campaign.campaign_id),
-            set={"generation": campaign.generation + 1, **_plain(changes)},
+            set={"generation": campaign.generation + 1, **cursors, **_plain(changes)},
             condition=every(Equals("generation", campaign.generation), OneOf("status", statuses)),
+        )
+
+    def canceled(
+        self,
+        campaign: Campaign,
+        sources: frozenset[CampaignStatus],
+        changes: dict[str, Any],
+        withdraw: bool,
+    ) -> Update:
+        """Canceled, if still one of ``sources``, whatever generation runs: the fan-out chains
+        stop at their next page, and ``withdraw`` starts the withdrawal's from the first page of
+        every shard (otherwise none runs)."""
+        statuses = tuple(sorted(s.value for s in sources))
+        cursors = self._cursors(START if withdraw else END)
+        values = {"status": CampaignStatus.CANCELED.value, **cursors, **_plain(changes)}
+        return Update(
+            layout.campaign_key(campaign.app_id, campaign.campaign_id),
+            set=values,
+            add={"generation": 1},
+            condition=OneOf("status", statuses),
         )
 
     def advance(
@@ -199,24 +226,29 @@ class Campaigns:
         never pile up in the past."""
         key = layout.campaign_key(campaign.app_id, campaign.campaign_id)
         floor = now_us - campaigns.SLOT_LAG_US
-        span = count * interval_us
-        on_time = every(Exists("next_slot_us"), Not(Below("next_slot_us", floor)))
+        return self._take(key, count * interval_us, now_us, floor)
+
+    def take_slot_from(self, app_id: str, campaign_id: str, at_us: int, interval_us: int) -> int:
+        """One send slot at ``at_us`` or after, from the same counter; where it starts. A counter
+        behind ``at_us`` moves there, so the slots after it keep the pace."""
+        key = layout.campaign_key(app_id, campaign_id)
+        return self._take(key, interval_us, at_us, at_us) - interval_us
+
+    def _take(self, key: Key, span_us: int, start_us: int, floor_us: int) -> int:
+        """Move the counter on by ``span_us``, from ``start_us`` when it stands below
+        ``floor_us``: where it ends."""
+        on_time = every(Exists("next_slot_us"), Not(Below("next_slot_us", floor_us)))
+        behind = AnyOf((Missing("next_slot_us"), Below("next_slot_us", floor_us)))
         for _ in range(_SLOT_ROUNDS):
             try:
                 after = self.table.write(
-                    Update(key, add={"next_slot_us": span}, condition=on_time),
+                    Update(key, add={"next_slot_us": span_us}, condition=on_time),
                     return_new=True,
                 )
             except ConditionFailed:
                 try:
                     after = self.table.write(
-                        Update(
-                            key,
-                            set={"next_slot_us": now_us + span},
-                            condition=AnyOf(
-                                (Missing("next_slot_us"), Below("next_slot_us", floor))
-                            ),
-                        ),
+                        Update(key, set={"next_slot_us": start_us + span_us}, condition=behind),
                         return_new=True,
                     )
                 except ConditionFailed:
@@ -268,27 +300,48 @@ class Campaigns:
             condition=Equals("message_id", message_id),
         )
 
-    def recipient_keys_of(self, app_id: str, openid: str) -> list[dict[str, str]]:
-        """Where the user is a recipient: one key per campaign of the app (erasure)."""
+    def memberships(self, app_id: str, openid: str) -> list[Membership]:
+        """Where the user may be a recipient: one per campaign of the app, with the record a
+        batch read finds there (erasure)."""
         query = Query(
             "pk", layout.app_partition(app_id), sort=BeginsWith(layout.campaigns_prefix())
         )
         shard = self.shard_of(openid)
-        return [
-            layout.recipient_key(app_id, str(item["campaign_id"]), shard, openid)
+        keys = {
+            str(item["campaign_id"]): layout.recipient_key(
+                app_id, str(item["campaign_id"]), shard, openid
+            )
             for item in self.table.query_all(query)
+        }
+        found = {item["pk"]: item for item in self.table.get_many(list(keys.values()))}
+        return [
+            Membership(campaign_id, key, _recipient(found.get(key["pk"])))
+            for campaign_id, key in keys.items()
         ]
 
+    def recipient_at(self, key: Key) -> Recipient | None:
+        return _recipient(self.table.get(key, consistent=True))
+
+    def pending_erased(self, key: Key) -> Delete:
+        """An erased user's recipient record, if it is still waiting for its card."""
+        return Delete(key, Equals("state", RecipientState.PENDING.value))
+
     def pending(
-        self, campaign: Campaign, shard: int, limit: int, start: str
+        self,
+        campaign: Campaign,
+        shard: int,
+        limit: int,
+        start: str,
+        state: RecipientState = RecipientState.PENDING,
     ) -> tuple[list[Recipient], str]:
-        """One page of a shard's recipients still pending; the cursor after it (END: the last)."""
+        """One page of a shard's recipients, those in ``state`` kept (still pending, unless
+        asked otherwise); the cursor after it (END: the last)."""
         query = Query(
             "pk",
             layout.recipients_partition(campaign.app_id, campaign.campaign_id, shard),
             limit=limit,
             consistent=True,
-            filter=Equals("state", RecipientState.PENDING.value),
+            filter=Equals("state", state.value),
         )
         items, after = self.table.query(query, _cursor(start))
         return [Recipient.model_validate(i) for i in items], _cursor_text(after)
@@ -332,6 +385,10 @@ class Campaigns:
 
     def watched(self) -> Iterator[Item]:
         return self.table.query_all(Query("pk", layout.active_campaigns_partition()))
+
+
+def _recipient(item: Item | None) -> Recipient | None:
+    return Recipient.model_validate(item) if item else None
 
 
 def _cursor(text: str) -> Cursor | None:

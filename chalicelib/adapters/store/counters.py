@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
+from enum import StrEnum
 
 from chalicelib.adapters.store import layout
 from chalicelib.adapters.store.table import NEW, AnyOf, Below, Between, Item, Put, Query, Update
@@ -26,17 +27,31 @@ class Counters:
         return list(self.table.query_all(query))
 
 
+class Protected(StrEnum):
+    """What an Idempotency-Key protects: the same key on two routes is two keys."""
+
+    MESSAGE = "message"
+    CAMPAIGN = "campaign"
+
+
 class IdempotencyRecords:
     def __init__(self, table: Table) -> None:
         self.table = table
 
     def claim(
-        self, app_id: str, key: str, body_hash: str, created_id: str, now: datetime, ttl_s: int
+        self,
+        app_id: str,
+        protects: Protected,
+        key: str,
+        body_hash: str,
+        created_id: str,
+        now: datetime,
+        ttl_s: int,
     ) -> Put:
-        """Take the key for what it creates (``created_id``: a message or a campaign), unless it
-        is taken and not yet expired."""
+        """Take the key for what it creates (``created_id``), unless it is taken and not yet
+        expired."""
         item = {
-            **layout.idempotency_key(app_id, key),
+            **layout.idempotency_key(app_id, protects, key),
             "body_hash": body_hash,
             "created_id": created_id,
             layout.TTL_ATTRIBUTE: int(now.timestamp()) + ttl_s,
@@ -44,8 +59,8 @@ class IdempotencyRecords:
         expired = Below(layout.TTL_ATTRIBUTE, int(now.timestamp()))
         return Put(item, AnyOf((NEW, expired)))
 
-    def get(self, app_id: str, key: str, now: datetime) -> Item | None:
-        item = self.table.get(layout.idempotency_key(app_id, key), consistent=True)
+    def get(self, app_id: str, protects: Protected, key: str, now: datetime) -> Item | None:
+        item = self.table.get(layout.idempotency_key(app_id, protects, key), consistent=True)
         if item is None or item[layout.TTL_ATTRIBUTE] < int(now.timestamp()):
             return None
         return item

@@ -30,6 +30,7 @@ from chalicelib.ports import Table
 EVENTS = "events"
 LAST_CLICK_AT, UNCLICKED, LAST_UNCLICKED_AT = "last_click_at", "unclicked", "last_unclicked_at"
 SWITCHED_OFF_AT = "switched_off_at"
+ACTIVE_DAY = "active_day"
 # The budget conditions compare instants as layout.sortable text, which orders like time.
 _INSTANTS = (LAST_CLICK_AT, LAST_UNCLICKED_AT, SWITCHED_OFF_AT)
 
@@ -71,6 +72,19 @@ class EngagementItems:
 
     def active(self, app_id: str, openid: str, tally: Tally) -> Update:
         return Update(layout.engagement_key(app_id, openid), add=_added(tally))
+
+    def add_activity(self, app_id: str, openid: str, tally: Tally) -> str | None:
+        """Add a tally (one blind update, as ``active``); the user's last active day it finds."""
+        item = self.table.write(self.active(app_id, openid, tally), return_new=True)
+        return (item or {}).get(ACTIVE_DAY)
+
+    def active_on(self, app_id: str, openid: str, day: str) -> Update:
+        """The user's last active day moves on to ``day``; fails when it is there already."""
+        return Update(
+            layout.engagement_key(app_id, openid),
+            set={ACTIVE_DAY: day},
+            condition=AnyOf((Missing(ACTIVE_DAY), Below(ACTIVE_DAY, day))),
+        )
 
     def clicked(
         self, app_id: str, openid: str, now: datetime, tally: Tally, marketing: bool

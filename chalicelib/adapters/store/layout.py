@@ -11,8 +11,12 @@ One table, four sparse GSIs:
 
 from __future__ import annotations
 
+import hashlib
+import re
 import zlib
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 PK, SK = "pk", "sk"
 WORK_INDEX, WORK_PK, WORK_AT = "work", "work_pk", "work_at"
@@ -159,8 +163,40 @@ def user_messages_sort(created_at: datetime, message_id: str) -> str:
     return f"{sortable(created_at)}#{message_id}"
 
 
-def idempotency_key(app_id: str, key: str) -> Key:
-    return {PK: f"IDEM#{app_id}#{key}", SK: "IDEM"}
+_SORTABLE = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z"
+_ID = r"[A-Za-z0-9_-]{1,128}"
+
+
+def user_messages_start(app_id: str, openid: str, start: Mapping[str, Any]) -> Key:
+    """A position in this user's message listing, rebuilt from ``start`` (a client's cursor);
+    ValueError when it is anything else: another user's, another app's, or no position at all."""
+    sort = start.get(USER_SK)
+    found = re.fullmatch(rf"{_SORTABLE}#({_ID})", sort) if isinstance(sort, str) else None
+    if found is None:
+        raise ValueError("not a position in a user's messages")
+    own = {**message_key(found[1]), USER_PK: user_messages_partition(app_id, openid), USER_SK: sort}
+    return _exactly(start, own)
+
+
+def campaigns_start(app_id: str, start: Mapping[str, Any]) -> Key:
+    """A position in this app's campaign listing, rebuilt from ``start``; ValueError otherwise."""
+    sort = start.get(SK)
+    found = re.fullmatch(rf"{campaigns_prefix()}({_ID})", sort) if isinstance(sort, str) else None
+    if found is None:
+        raise ValueError("not a position in the campaigns")
+    return _exactly(start, campaign_key(app_id, found[1]))
+
+
+def _exactly(start: Mapping[str, Any], own: Key) -> Key:
+    if dict(start) != own:
+        raise ValueError("a position in another listing")
+    return own
+
+
+def idempotency_key(app_id: str, protects: str, key: str) -> Key:
+    """A client's Idempotency-Key, apart for each kind of record it protects (``protects`` has
+    no ``#``, so no key of one kind can spell a key of another)."""
+    return {PK: f"IDEM#{app_id}#{protects}#{key}", SK: "IDEM"}
 
 
 def wechat_msgid_key(app_id: str, msgid: int) -> Key:
@@ -168,7 +204,10 @@ def wechat_msgid_key(app_id: str, msgid: int) -> Key:
 
 
 def callback_event_key(app_id: str, dedupe_key: str) -> Key:
-    return {PK: f"EVT#{app_id}#{dedupe_key}", SK: "EVT"}
+    """Keyed by a hash of the dedupe tuple: it holds an openid, which erasure must not leave
+    behind in a key that only the TTL would remove."""
+    digest = hashlib.sha256(dedupe_key.encode()).hexdigest()
+    return {PK: f"EVT#{app_id}#{digest}", SK: "EVT"}
 
 
 def stats_key(app_id: str, day: str, template_id: str, shard: int) -> Key:

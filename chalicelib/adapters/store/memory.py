@@ -7,8 +7,6 @@ it writes anything.
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -123,11 +121,11 @@ class MemoryTable:
         if not query.forward:
             found.reverse()
         if start is not None:
-            position = self._decode(start)
+            position = self._order(query)(start)
             found = [i for i in found if self._after(i, position, query)]
         page = found[: query.limit] if query.limit else found
         more = query.limit is not None and len(found) > query.limit
-        cursor = self._encode(page[-1], query) if more and page else None
+        cursor = t.start_after(page[-1], query) if more and page else None
         return [dict(i) for i in page if holds(query.filter, i)], cursor
 
     def query_all(self, query: t.Query) -> Iterator[Item]:
@@ -183,11 +181,3 @@ class MemoryTable:
     def _after(self, item: Item, position: tuple[Any, ...], query: t.Query) -> bool:
         order = self._order(query)(item)
         return order > position if query.forward else order < position
-
-    def _encode(self, item: Item, query: t.Query) -> Cursor:
-        order = list(self._order(query)(item))
-        return {"memory": {"S": base64.urlsafe_b64encode(json.dumps(order).encode()).decode()}}
-
-    @staticmethod
-    def _decode(cursor: Cursor) -> tuple[Any, ...]:
-        return tuple(json.loads(base64.urlsafe_b64decode(cursor["memory"]["S"])))

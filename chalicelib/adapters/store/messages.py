@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from chalicelib.adapters.store import layout
+from chalicelib.adapters.store import cursors, layout
+from chalicelib.adapters.store.counters import Protected
 from chalicelib.adapters.store.table import (
     EXISTING,
     NEW,
@@ -24,33 +24,26 @@ from chalicelib.adapters.store.table import (
     Query,
     Update,
     every,
+    start_after,
 )
 from chalicelib.domain.lifecycle import Guard, Transition
-from chalicelib.domain.records import Message, MessageStatus
+from chalicelib.domain.records import DELIVERED_STATUSES, Message, MessageStatus
 from chalicelib.ports import Table
 
 
-def cursor_out(start: Cursor | None) -> str | None:
-    if start is None:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(start).encode()).decode()
+@dataclass(frozen=True)
+class Listing:
+    """How much one listing request may read: ``pages`` Queries of ``page_items`` items."""
 
-
-def cursor_in(cursor: str) -> Cursor:
-    """Decode a listing cursor; ValueError when it is not one of ours."""
-    try:
-        start = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, UnicodeError) as error:
-        raise ValueError("not a cursor") from error
-    if not isinstance(start, dict) or not all(isinstance(v, dict) for v in start.values()):
-        raise ValueError("not a cursor")
-    return start
+    pages: int
+    page_items: int
 
 
 class Messages:
-    def __init__(self, table: Table, shards: int) -> None:
+    def __init__(self, table: Table, shards: int, listing: Listing) -> None:
         self.table = table
         self.shards = shards
+        self.listing = listing
 
     # Reading ----------------------------------------------------------------------------
 
@@ -64,25 +57,36 @@ class Messages:
         openid: str,
         status: MessageStatus | None,
         limit: int,
-        cursor: Cursor | None,
+        cursor: str | None,
     ) -> tuple[list[Message], str | None]:
+        """Up to ``limit`` of the user's messages, newest first, and the cursor of the rest.
+
+        A status filter drops items after DynamoDB read them: each Query then reads a page of
+        ``listing.page_items``, and a request reads ``listing.pages`` at most, answering what it
+        found with a cursor where it stopped (fewer than ``limit`` items, perhaps none).
+        """
+        check = partial(layout.user_messages_start, app_id, openid)
+        start = cursors.opened(cursor, check) if cursor else None
+        query = Query(
+            layout.USER_PK,
+            layout.user_messages_partition(app_id, openid),
+            sort_key=layout.USER_SK,
+            index=layout.USER_INDEX,
+            forward=False,
+            limit=limit if status is None else self.listing.page_items,
+            filter=Equals("status", status.value) if status is not None else None,
+        )
         found: list[Message] = []
-        start = cursor
-        while len(found) < limit:
-            query = Query(
-                layout.USER_PK,
-                layout.user_messages_partition(app_id, openid),
-                sort_key=layout.USER_SK,
-                index=layout.USER_INDEX,
-                forward=False,
-                limit=limit - len(found),
-                filter=Equals("status", status.value) if status is not None else None,
-            )
+        for _ in range(self.listing.pages):
             items, start = self.table.query(query, start)
-            found.extend(Message.model_validate(i) for i in items)
+            for item in items:
+                found.append(Message.model_validate(item))
+                if len(found) == limit:
+                    more = item is not items[-1] or start is not None
+                    return found, cursors.cursor_out(start_after(item, query)) if more else None
             if start is None:
                 break
-        return found, cursor_out(start)
+        return found, cursors.cursor_out(start)
 
     def due(
         self, shard: int, horizon: datetime, limit: int, start: Cursor | None = None
@@ -110,20 +114,14 @@ class Messages:
         for item in self.table.query_all(query):
             keys.append({"pk": item["pk"], "sk": item["sk"]})
             if item.get("idempotency_key"):
-                keys.append(layout.idempotency_key(app_id, item["idempotency_key"]))
+                key = item["idempotency_key"]
+                keys.append(layout.idempotency_key(app_id, Protected.MESSAGE, key))
         return keys
 
-    def open_campaign_messages(self, app_id: str, openid: str) -> list[Message]:
-        """A user's campaign messages not claimed yet (erasure cancels them first)."""
-        query = Query(
-            layout.USER_PK,
-            layout.user_messages_partition(app_id, openid),
-            sort_key=layout.USER_SK,
-            index=layout.USER_INDEX,
-            filter=OneOf("status", (MessageStatus.SCHEDULED.value, MessageStatus.QUEUED.value)),
-        )
-        found = [Message.model_validate(item) for item in self.table.query_all(query)]
-        return [message for message in found if message.campaign_id is not None]
+    def get_many(self, message_ids: list[str]) -> list[Message]:
+        """The messages found of ``message_ids``, read in batches (not strongly consistent)."""
+        keys = [layout.message_key(message_id) for message_id in message_ids]
+        return [Message.model_validate(item) for item in self.table.get_many(keys)]
 
     def find_by_msgid(self, app_id: str, msgid: int) -> str | None:
         item = self.table.get(layout.wechat_msgid_key(app_id, msgid))
@@ -175,9 +173,13 @@ class Messages:
         )
 
     def first_event(self, message_id: str, moment: str, fields: dict[str, Any]) -> Update:
-        """Set a click or conversion only the first time (``moment`` not set yet)."""
+        """Set a click or conversion only the first time (``moment`` not set yet), and only on a
+        card WeChat took."""
+        delivered = OneOf("status", tuple(status.value for status in DELIVERED_STATUSES))
         return Update(
-            layout.message_key(message_id), set=fields, condition=every(Missing(moment), EXISTING)
+            layout.message_key(message_id),
+            set=fields,
+            condition=every(Missing(moment), EXISTING, delivered),
         )
 
     def msgid_pointer(self, app_id: str, msgid: int, message_id: str, purge_at: int) -> Put:

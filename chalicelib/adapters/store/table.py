@@ -167,7 +167,14 @@ class Query:
     filter: Condition | None = None
 
 
-Cursor = dict[str, Any]  # where the next page starts: JSON-able, opaque to callers
+# Where the next page starts: the key attributes of the last item read (the table's ``pk`` and
+# ``sk``, and the index's own when the query reads one), as plain JSON values.
+Cursor = dict[str, Any]
+
+
+def start_after(item: Item, query: Query) -> Cursor:
+    """The cursor whose page starts right after ``item`` (an item ``query`` returned)."""
+    return {name: item[name] for name in ("pk", "sk", query.partition, query.sort_key)}
 
 
 def all_pages(

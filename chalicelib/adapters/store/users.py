@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.store import layout
-from chalicelib.adapters.store.engagement import engagement_of
+from chalicelib.adapters.store.engagement import ACTIVE_DAY, engagement_of
 from chalicelib.adapters.store.table import (
     EXISTING,
     NEW,
@@ -20,6 +20,7 @@ from chalicelib.adapters.store.table import (
     Condition,
     Delete,
     Equals,
+    Exists,
     Holds,
     Item,
     Missing,
@@ -85,15 +86,23 @@ class Users:
         self.table.write(Put({**key, **preferences.model_dump(mode="json")}))
 
     def grant_update(
-        self, app_id: str, openid: str, template_id: str, changes: dict[str, Any]
+        self,
+        app_id: str,
+        openid: str,
+        template_id: str,
+        changes: dict[str, Any],
+        active_day: str | None = None,
     ) -> Update:
-        """Set only the given fields of a grant state, creating it if needed."""
+        """Set only the given fields of a grant state, creating it if needed (``active_day``:
+        the user's last active day, for the holders index entry of an active long-term grant)."""
         fields = GrantState.model_validate({"template_id": template_id, **changes})
         values: dict[str, Any] = fields.model_dump(mode="json", include={"template_id", *changes})
         if fields.long_term is LongTermStatus.ACTIVE:
             holds = self._holds(app_id, openid, template_id, layout.LONG_TERM_HOLD)
             granted_at = values.get("last_result_at")
             values.update({**holds, "openid": openid, "granted_at": granted_at})
+            if active_day is not None:
+                values[ACTIVE_DAY] = active_day
         elif fields.long_term is LongTermStatus.REJECTED:
             values.update({layout.HOLD_PK: None, layout.HOLD_SK: None})
         return Update(layout.grant_state_key(app_id, openid, template_id), set=values)
@@ -115,6 +124,22 @@ class Users:
             item[layout.EXP_AT] = layout.epoch_ms(credit.expires_at)
             item[layout.TTL_ATTRIBUTE] = int((credit.expires_at + CREDIT_PURGE_GRACE).timestamp())
         return item
+
+    def active_on(self, app_id: str, openid: str, day: str) -> list[Update]:
+        """The user's holders index entries (credits, active long-term grants) take ``day`` as
+        the user's last active day: one update each, that fails for an entry gone meanwhile or
+        a later day there already."""
+        query = Query("pk", layout.user_partition(app_id, openid), consistent=True)
+        later = AnyOf((Missing(ACTIVE_DAY), Below(ACTIVE_DAY, day)))
+        return [
+            Update(
+                {"pk": item["pk"], "sk": item["sk"]},
+                set={ACTIVE_DAY: day},
+                condition=All((Exists(layout.HOLD_PK), later)),
+            )
+            for item in self.table.query_all(query)
+            if item.get(layout.HOLD_PK)
+        ]
 
     def add_credit(self, app_id: str, openid: str, credit: Credit) -> Put:
         """Put a credit (new or refunded); a credit already there is left as it is."""

@@ -1,0 +1,150 @@
+"""A campaign's cards called off (SPEC §10): a cancel withdraws every card not claimed yet, at
+once, wherever the throttle or ``best_time`` placed it; an erased user leaves every campaign.
+Either way each campaign's books balance.
+
+The withdrawal runs like the fan-out: one chain per shard of recipients, each step one SQS
+message that reads one page of the shard's recipients who got a card, cancels those cards still
+unclaimed (each with its credit refunded, counted canceled), moves the chain's cursor by a
+conditional write and enqueues the next page. Its chains use the campaign item's cursors and
+generation, which the cancel resets: a duplicate or stale step does nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.adapters.store.campaigns import END, Loaded, Membership
+from chalicelib.adapters.store.table import Key
+from chalicelib.domain import campaigns as rules
+from chalicelib.domain import clock
+from chalicelib.domain.campaigns import CampaignMove, Progress
+from chalicelib.domain.lifecycle import UNCLAIMED, Move
+from chalicelib.domain.records import App, Campaign, CampaignStatus, Recipient, RecipientState
+from chalicelib.domain.statistics import stats_day
+from chalicelib.ports import Services, TransactionFailed
+from chalicelib.services.auth import load_app
+from chalicelib.services.campaign_fanout import Step, commit_move, launch, move_chain
+from chalicelib.services.lifecycle import MessageSteps
+
+C = CampaignStatus
+STEP_KIND = "campaign_withdrawal"
+CAMPAIGN, RECIPIENT, PROGRESS = "campaign", "recipient", "progress"
+ERASED = {"created": 1, "canceled": 1}  # handled, and never to get a card
+
+
+def cancel(services: Services, campaign: Campaign, now: datetime) -> None:
+    """Canceled at once; the withdrawal's chains start (a draft has no card to withdraw)."""
+    store = services.store
+    draft = campaign.status is C.DRAFT
+    sources = frozenset({C.DRAFT}) if draft else rules.sources(CampaignMove.CANCEL) - {C.DRAFT}
+    changes = {"canceled_at": now, "stopped_at": now, "chained_at": now, "withdrawn_at": now}
+    transaction = store.transaction()
+    canceled = store.campaigns.canceled(campaign, sources, changes, not draft)
+    transaction.add(CAMPAIGN, canceled)
+    transaction.add("watch", store.campaigns.watch(campaign))  # the tick closes the books
+    commit_move(transaction, CampaignMove.CANCEL)
+    launch(services, campaign, STEP_KIND)
+
+
+def handle_step(services: Services, body: dict[str, Any]) -> None:
+    """One page of a shard: its recipients' cards not claimed yet are canceled."""
+    step = Step.of(body)
+    store = services.store
+    loaded = store.campaigns.get(step.app_id, step.campaign_id)
+    if loaded is None:
+        return
+    campaign = loaded.campaign
+    current = campaign.status is C.CANCELED and step.stands_in(loaded)
+    app = load_app(services, step.app_id) if current else None
+    if app is None:
+        return  # a duplicate or a stale step
+    page = services.settings.campaign_page
+    written, after = store.campaigns.pending(
+        campaign, step.shard, page, step.cursor, RecipientState.CREATED
+    )
+    ids = [r.message_id for r in written if r.message_id is not None]
+    cancel_unclaimed(services, app, ids, clock.now())
+    if move_chain(services, campaign, step, after) and after != END:
+        services.queue.send(step.after(after).envelope(kind=STEP_KIND))
+
+
+def settled(services: Services, loaded: Loaded, done: Progress, now: datetime) -> bool:
+    """The tick's look at a canceled campaign: whether its books can close. Meanwhile a stalled
+    chain goes on in a new generation; and once fan-out steps under way at the cancel had their
+    lease to end, a last pass withdraws the cards they may have written behind the chains."""
+    campaign, settings = loaded.campaign, services.settings
+    if not loaded.chains_done():
+        stalled = timedelta(seconds=settings.enqueue_lease_s + settings.lease_s)
+        if campaign.chained_at is None or now - campaign.chained_at > stalled:
+            _pass(services, campaign, {"chained_at": now}, from_start=False)
+        return False
+    steps_ended = (campaign.stopped_at or now) + timedelta(seconds=settings.lease_s)
+    if now < steps_ended:
+        return False
+    if done.finished >= done.totals["created"]:
+        return True
+    if campaign.withdrawn_at is None or campaign.withdrawn_at < steps_ended:
+        _pass(services, campaign, {"chained_at": now, "withdrawn_at": now}, from_start=True)
+    return False
+
+
+def _pass(
+    services: Services, campaign: Campaign, changes: dict[str, Any], from_start: bool
+) -> None:
+    store = services.store
+    restart = store.campaigns.restart_chains(campaign, changes, frozenset({C.CANCELED}), from_start)
+    try:
+        store.transaction().add(CAMPAIGN, restart).commit()
+    except TransactionFailed as failed:
+        if failed.on(CAMPAIGN):
+            return  # another tick did it
+        raise
+    launch(services, campaign, STEP_KIND)
+
+
+def leave_campaigns(services: Services, app: App, openid: str, now: datetime) -> list[Key]:
+    """The user leaves every campaign of the app: a recipient still waiting is counted canceled
+    as its record goes, a card not claimed yet is canceled with its credit refunded. The keys
+    of the user's recipient records, for the erasure to delete."""
+    memberships = services.store.campaigns.memberships(app.app_id, openid)
+    written: list[str] = []
+    for membership in memberships:
+        recipient = membership.recipient
+        if recipient is not None and recipient.state is RecipientState.PENDING:
+            recipient = _erase_pending(services, app, membership, now)
+        if recipient is not None and recipient.message_id is not None:
+            written.append(recipient.message_id)
+    cancel_unclaimed(services, app, written, now)
+    return [membership.key for membership in memberships]
+
+
+def _erase_pending(
+    services: Services, app: App, membership: Membership, now: datetime
+) -> Recipient | None:
+    """Delete the waiting recipient and count it canceled, in one transaction; the record as it
+    is now when a fan-out step handled it meanwhile (None: gone)."""
+    store = services.store
+    counted = store.campaigns.count(
+        app.app_id, membership.campaign_id, stats_day(app, now), rules.NO_VARIANT, ERASED
+    )
+    transaction = store.transaction()
+    transaction.add(RECIPIENT, store.campaigns.pending_erased(membership.key))
+    try:
+        transaction.add(PROGRESS, counted).commit()
+    except TransactionFailed as failed:
+        if not failed.on(RECIPIENT):
+            raise
+        return store.campaigns.recipient_at(membership.key)
+    return None
+
+
+def cancel_unclaimed(services: Services, app: App, message_ids: list[str], now: datetime) -> int:
+    """Cancel those of the messages not claimed by the sender yet, each with its credit
+    refunded and counted canceled by its campaign; how many were."""
+    canceled = 0
+    for message in services.store.messages.get_many(message_ids):
+        if message.status in UNCLAIMED and message.app_id == app.app_id:
+            steps = MessageSteps(services, app, message, now)
+            canceled += steps.apply(steps.transition(Move.CANCEL))
+    return canceled
