@@ -8,7 +8,8 @@ from typing import Any
 from chalice import Chalice, Rate
 from chalice.app import Response, SQSEvent
 
-from chalicelib.adapters.observability import flush_metrics, logger
+from chalicelib.adapters import metrics
+from chalicelib.adapters.observability import logger
 from chalicelib.api import mappers
 from chalicelib.api.http import (
     endpoint,
@@ -85,10 +86,19 @@ def body(model: type[Any]) -> Any:
     return parse_body(app.current_request, model, services().settings.max_body_bytes)
 
 
+@app.middleware("all")
+def emit_metrics(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Every function, whatever its event: what the invocation recorded, printed as EMF."""
+    try:
+        return get_response(event)
+    finally:
+        metrics.flush(services().settings.stage)
+
+
 @app.middleware("http")
 def answer_in_error_format(event: Any, get_response: Callable[[Any], Response]) -> Response:
     response = in_error_format(get_response(event))
-    flush_metrics()
+    metrics.answered(response.status_code, response.body)
     return response
 
 
@@ -341,7 +351,7 @@ def wechat_callback(app_id: str) -> Response:
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
-def due_sweep(event: Any) -> dict[str, int]:
+def due_sweep(event: Any) -> dict[str, float]:
     report = sweeps.due_sweep(services())
     logger.info("due sweep", extra=vars(report))
     return vars(report)

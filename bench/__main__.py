@@ -26,6 +26,7 @@ KEYS = (
     "campaign_throttle_ratio",
     "cold_start_ratio_bare",
     "best_time_click_lift",
+    "aws_cost_per_million_cards_usd",
 )
 
 
@@ -54,6 +55,36 @@ def pipeline_figures(report: Report, console: Console) -> None:
         f"{flow.throughput_ratio:.2f}",
         "≥ 0.5",
         f"{flow.pipeline_rate:.1f} msg/s vs {flow.bare_rate:.1f} msg/s bare calls",
+    )
+
+
+def cost_figures(report: Report, console: Console) -> None:
+    from bench import card_cost
+
+    cards = int(os.environ.get("BENCH_COST_CARDS", "100"))
+    with console.status("what a card costs in AWS: usage metered and priced"):
+        found = card_cost.measure(cards)
+        full = card_cost.measure(cards, card_cost.FULL_CARD)
+    report.figures["aws_cost_per_million_cards_usd"] = round(found.per_million_cards, 2)
+    for component, usd in found.breakdown().items():
+        report.row(f"  {component}", f"${usd:.2f}", "", card_cost.usage_detail(found, component))
+    report.row(
+        "AWS cost per million cards (us-east-1, on demand)",
+        f"${found.per_million_cards:.2f}",
+        "≤ 25 (aim ≤ 10)",
+        f"{card_cost.BENCH_CARD.label}; {cards} cards",
+    )
+    report.row(
+        "  the same, a card of five Chinese keywords",
+        f"${full.per_million_cards:.2f}",
+        "reported",
+        f"{full.card_consumed.write_units / cards:.1f} write units a card",
+    )
+    report.row(
+        "  and the grant behind each card (POST /v1/grants)",
+        f"+${found.grant_per_million:.2f}",
+        "reported",
+        f"{found.grant.write_units / cards:.1f} write units a grant",
     )
 
 
@@ -201,6 +232,7 @@ def main() -> None:
     started = time.monotonic()
     for phase in (
         pipeline_figures,
+        cost_figures,
         cold_start_figures,
         sweep_figures,
         moto_figures,

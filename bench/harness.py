@@ -126,16 +126,16 @@ class Pipeline:
             "bench-secret",
         )
         self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
-        self._call(
-            "PUT",
-            f"/v1/templates/{TEMPLATE}",
-            {
-                "title": "Order shipped",
-                "kind": "one_time",
-                "category": "transactional",
-                "keywords": [{"key": "thing1", "name": "Item"}],
-            },
-        )
+        self.put_template(TEMPLATE, {"thing1": "Item"})
+
+    def put_template(self, template_id: str, keywords: dict[str, str]) -> None:
+        body = {
+            "title": "Order shipped",
+            "kind": "one_time",
+            "category": "transactional",
+            "keywords": [{"key": key, "name": name} for key, name in keywords.items()],
+        }
+        self._call("PUT", f"/v1/templates/{template_id}", body)
 
     def _call(self, method: str, path: str, body: Any) -> Any:
         answer = self.client.http.request(
@@ -145,12 +145,13 @@ class Pipeline:
             raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.body!r}")
         return answer.json_body
 
-    def grant(self, count: int) -> None:
+    def grant(self, count: int, template_id: str = TEMPLATE) -> None:
         for _ in range(count):
-            self._call("POST", "/v1/grants", {"openid": OPENID, "results": {TEMPLATE: "accept"}})
+            self._call("POST", "/v1/grants", {"openid": OPENID, "results": {template_id: "accept"}})
 
-    def create(self) -> str:
-        body = {"openid": OPENID, "template_id": TEMPLATE, "data": {"thing1": "Blue mug"}}
+    def create(self, template_id: str = TEMPLATE, data: dict[str, str] | None = None) -> str:
+        data = data or {"thing1": "Blue mug"}
+        body = {"openid": OPENID, "template_id": template_id, "data": data}
         return self._call("POST", "/v1/messages", body)["id"]
 
     def drain(self) -> int:

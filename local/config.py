@@ -25,6 +25,7 @@ class LocalSettings(BaseSettings):
     demo_api_key: SecretStr = SecretStr("sk_local_demo_key")
     local_sweep_every_s: float = Field(default=2.0, gt=0)
     local_expiry_every_s: float = Field(default=60.0, gt=0)
+    local_metrics: bool = False  # print the EMF documents the handlers emit, as Lambda would
 
     def demo(self) -> DemoApp:
         return DemoApp(

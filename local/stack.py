@@ -112,7 +112,7 @@ class LocalStack:
         resources = provision(boto3.session.Session(), stage=STAGE, endpoint_url=aws)
         sandbox = self._start_sandbox() if settings.wechat_api_base is None else None
         wechat_base = sandbox or settings.wechat_api_base or ""
-        self._environment.apply(service_environment(resources, wechat_base))
+        self._environment.apply(service_environment(resources, wechat_base, settings.local_metrics))
         self._forget_services()
         # Seeded and working before the API listens: its first 200 from health means ready.
         seed_submsg(bootstrap.services(), demo)
@@ -174,14 +174,16 @@ class LocalStack:
         wechat.clear_token_cache()
 
 
-def service_environment(resources: Provisioned, wechat_base: str) -> dict[str, str | None]:
+def service_environment(
+    resources: Provisioned, wechat_base: str, metrics: bool = False
+) -> dict[str, str | None]:
     """What submsg reads, in process and in `chalice local` (stage variables come on top)."""
     return {
         "SUBMSG_STAGE": STAGE,
         "SUBMSG_TABLE_NAME": resources.table_name,
         "SUBMSG_SEND_QUEUE_URL": resources.send_queue_url,
         "WECHAT_API_BASE": wechat_base,
-        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "false" if metrics else "true",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
         "PYTHONUNBUFFERED": "1",
     }

@@ -1,11 +1,10 @@
-"""Structured logs and EMF metrics (Powertools), with personal data masked."""
+"""Structured logs (Powertools), with personal data masked; metrics live in ``metrics``."""
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 
 logger = Logger(service="submsg")
-metrics = Metrics(namespace="submsg", service="submsg")
 
 
 def mask(openid: str) -> str:
@@ -13,8 +12,3 @@ def mask(openid: str) -> str:
     if len(openid) <= 8:
         return "***"
     return f"{openid[:4]}***{openid[-4:]}"
-
-
-def flush_metrics() -> None:
-    if metrics.provider.metric_set:
-        metrics.flush_metrics()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
+from chalicelib.adapters import metrics
 from chalicelib.domain.outcomes import TOKEN_ERRORS, Outcome, SendReport, classify
 
 logger = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class WeChatClient:
         with _fetch_lock(key):
             if cached := _fresh_token(key):
                 return cached
+            metrics.wechat_token_fetched()
             token = self._fetch_token(appid, secret)
             _tokens[key] = token
             return token.value
@@ -161,6 +163,7 @@ class WeChatClient:
         if reply.errcode not in TOKEN_ERRORS:
             return reply
         logger.warning("WeChat refused the access token of %s (errcode %s)", appid, reply.errcode)
+        metrics.wechat_token_refused()
         self._forget_token(appid, token)
         return call(self.access_token(appid, secret))
 

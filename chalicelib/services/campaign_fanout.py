@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.campaigns import END, Loaded
 from chalicelib.adapters.store.layout import epoch_ms
@@ -259,6 +260,7 @@ def _send_step(services: Services, app: App, campaign: Campaign, step: Step) -> 
         _create(services, app, template, campaign, recipient, send_at)
         for recipient, send_at in zip(taking, times, strict=True)
     ]
+    metrics.campaign_cards(app.app_id, sum(m is not None for m in written))
     queued = [m for m in written if m is not None and m.status is MessageStatus.QUEUED]
     # A card the queue did not take waits on the needs-work index: the due sweep sends it.
     services.queue.send_batch([dispatch.envelope(m, clock.now()) for m in queued])

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.adapters import metrics
 from chalicelib.adapters.store.table import Write
 from chalicelib.domain import campaigns, clock, policy
 from chalicelib.domain.lifecycle import Guard, Move, Transition, rule
@@ -122,4 +123,5 @@ class MessageSteps:
             if failed.on(MESSAGE):
                 return False
             raise
+        metrics.card_moved(self.app.app_id, transition, self.message.send_at)
         return True

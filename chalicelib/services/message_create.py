@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
+from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.counters import Protected
 from chalicelib.adapters.store.table import Write
@@ -178,6 +179,7 @@ def _reserve(services: Services, draft: _Draft) -> Message:
             message = _new_message(services, draft, credit, state.preferences.timezone)
             try:
                 _reservation(services, draft, message).commit()
+                metrics.card_requested(draft.app.app_id)
                 return message
             except TransactionFailed as failed:
                 conflicted = conflicted or failed.conflict

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from chalicelib.adapters import metrics
 from chalicelib.adapters.store import layout
 from chalicelib.api.schemas import EventIn, ListQuery
 from chalicelib.domain import campaigns, clock, dispatch, engagement
@@ -123,6 +124,7 @@ def track(services: Services, app: App, message_id: str, event: EventIn) -> bool
         transaction.commit()
     except TransactionFailed:
         return False
+    metrics.card_tracked(app.app_id, event.type)
     if clicked is not None:
         activity.app_also_active(services, app, clicked, shard_of=message.openid)
         activity.mark_active(services, app, message.openid, day)

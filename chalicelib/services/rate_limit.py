@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+from chalicelib.adapters import metrics
 from chalicelib.adapters.store import layout
 from chalicelib.adapters.store.table import AnyOf, Below, Missing, Update
 from chalicelib.domain.errors import RateLimited
@@ -35,6 +36,7 @@ def taken(app: App, now: datetime) -> Update:
 
 def refusal(app: App, now: datetime) -> RateLimited:
     wait = max(1, math.ceil(math.floor(now.timestamp()) + 1 - now.timestamp()))
+    metrics.rate_limited(app.app_id)
     return RateLimited(
         f"This app is over its limit of {app.requests_per_second} requests a second.", wait
     )

@@ -13,6 +13,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.table import Check, Write
 from chalicelib.domain import clock, dispatch, policy
@@ -166,6 +167,7 @@ def _record(
     outcome, settings = report.outcome, services.settings
     last_attempt = delivery.receive_count >= settings.max_attempts
     _log_outcome(delivery, report, last_attempt)
+    metrics.wechat_answered(report)
     result = {"result": _result(report)}
     if outcome is Outcome.RETRY and not last_attempt:
         delay = policy.retry_delay_s(max(1, delivery.receive_count), settings.retry_base_s)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.layout import WORK_AT
 from chalicelib.domain import clock, dispatch
@@ -29,6 +30,7 @@ class SweepReport:
     unknown: int = 0
     expired: int = 0
     campaigns: int = 0  # campaigns the tick looked after
+    lag_s: float = 0.0  # how long the oldest due message found had been due
 
 
 def due_sweep(services: Services) -> SweepReport:
@@ -47,6 +49,7 @@ def due_sweep(services: Services) -> SweepReport:
             if start is None:
                 break
     report.campaigns = campaign_tick.tick(services).watched
+    metrics.sweep_lag(report.lag_s)
     return report
 
 
@@ -57,6 +60,7 @@ def _handle_due(
     now_ms = now.timestamp() * 1000
     for item in items:
         message, work_at = Message.model_validate(item), int(item[WORK_AT])
+        report.lag_s = max(report.lag_s, (now_ms - work_at) / 1000)
         if message.status is S.SCHEDULED:
             to_enqueue.append((message, work_at))
         elif work_at <= now_ms and message.status is S.QUEUED:

@@ -379,17 +379,23 @@ def test_nothing_is_traced_with_x_ray_and_nothing_may_upload_traces(
 
 def dashboard_widgets(template: dict[str, Any]) -> list[dict[str, Any]]:
     body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]
-    return body["Fn::ToJsonString"]["widgets"]
+    return json.loads(body["Fn::Sub"])["widgets"]
 
 
-def charted(widgets: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
-    """(namespace, metric, first dimension's value as JSON) of every metric widget's lines."""
-    return {
-        (line[0], line[1], json.dumps(line[3]))
+def metric_lines(widgets: list[dict[str, Any]]) -> list[list[Any]]:
+    """Every line of the metric widgets that draws a metric (not a math expression)."""
+    return [
+        line
         for widget in widgets
         if widget["type"] == "metric"
         for line in widget["properties"]["metrics"]
-    }
+        if isinstance(line[0], str)
+    ]
+
+
+def charted(widgets: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(namespace, metric, first dimension's value) of every metric widget's lines."""
+    return {(line[0], line[1], line[3]) for line in metric_lines(widgets)}
 
 
 def test_the_dashboard_shows_every_alarm_then_dead_letters_errors_and_durations(
@@ -397,21 +403,18 @@ def test_the_dashboard_shows_every_alarm_then_dead_letters_errors_and_durations(
 ) -> None:
     widgets = dashboard_widgets(template)
     lines = charted(widgets)
-    dead_letters = json.dumps({"Fn::GetAtt": ["SendDeadLetterQueue", "QueueName"]})
+    dead_letters = "${SendDeadLetterQueue.QueueName}"
 
-    # Fn::ToJsonString, which turns the widgets into the body's string, needs this transform.
-    assert template["Transform"][0] == "AWS::LanguageExtensions"
     assert widgets[0]["type"] == "alarm"
-    assert sorted(widgets[0]["properties"]["alarms"], key=json.dumps) == sorted(
-        ({"Fn::GetAtt": [alarm, "Arn"]} for alarm in of_type(template, "AWS::CloudWatch::Alarm")),
-        key=json.dumps,
+    assert sorted(widgets[0]["properties"]["alarms"]) == sorted(
+        f"${{{alarm}.Arn}}" for alarm in of_type(template, "AWS::CloudWatch::Alarm")
     )
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", dead_letters) in lines
     for function in FUNCTIONS:
         for metric in ("Errors", "Duration", "Throttles"):
-            assert ("AWS/Lambda", metric, json.dumps({"Ref": function})) in lines
+            assert ("AWS/Lambda", metric, f"${{{function}}}") in lines
     for widget in widgets[1:]:
-        assert widget["properties"]["region"] == {"Ref": "AWS::Region"}
+        assert widget["properties"]["region"] == "${AWS::Region}"
         assert not {"x", "y"} & set(widget)  # laid out in order: new widgets slot in
     assert template["Outputs"]["DashboardName"]["Value"] == {"Ref": "Dashboard"}
 
@@ -421,18 +424,14 @@ def test_the_dashboard_charts_this_stage_s_api_by_the_name_it_gives_it(
 ) -> None:
     api = template["Resources"]["RestAPI"]["Properties"]
     lines = [
-        line
-        for widget in dashboard_widgets(template)
-        if widget["type"] == "metric"
-        for line in widget["properties"]["metrics"]
-        if line[0] == "AWS/ApiGateway"
+        line for line in metric_lines(dashboard_widgets(template)) if line[0] == "AWS/ApiGateway"
     ]
 
     # API Gateway's metrics know an API by its name: each stage's must differ.
     assert api["Name"] == {"Fn::Sub": "submsg-${Stage}"}
     assert {line[1] for line in lines} >= {"Count", "5XXError", "Latency"}
     for line in lines:
-        assert line[2:6] == ["ApiName", api["Name"], "Stage", api["StageName"]]
+        assert line[2:6] == ["ApiName", api["Name"]["Fn::Sub"], "Stage", api["StageName"]]
 
 
 def test_the_account_logging_role_is_set_by_the_stack_only_when_asked_to(

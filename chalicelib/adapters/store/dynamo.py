@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.adapters import metrics
 from chalicelib.adapters.store import table as t
 from chalicelib.adapters.store.table import Cursor, Item, Key
 from chalicelib.ports import ConditionFailed, TransactionFailed
@@ -147,6 +148,7 @@ class DynamoTable:
     def __init__(self, client: DynamoDBClient, name: str) -> None:
         self.client = client
         self.name = name
+        metrics.count_store_throttles(client)
 
     def get(self, key: Key, consistent: bool = False) -> Item | None:
         answer = self.client.get_item(
@@ -213,6 +215,7 @@ class DynamoTable:
                 conflict = "TransactionConflict" in codes
                 if failed or not conflict or attempt == CONFLICT_RETRIES:
                     raise TransactionFailed(failed, conflict) from error
+                metrics.store_conflict_retried()
                 time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
 
     def query(

@@ -153,7 +153,6 @@ class Messages:
         found = transition.rule
         sources = tuple(sorted(s.value for s in found.sources))
         set_: dict[str, Any] = {"status": transition.target.value}
-        set_["updated_at"] = transition.now.isoformat()
         for name, value in transition.changes.items():
             set_[name] = value.isoformat() if isinstance(value, datetime) else value
             if name == "send_at":
