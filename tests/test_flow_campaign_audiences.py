@@ -1,5 +1,5 @@
-"""Campaign audiences (SPEC §10, §11): an empty list draft filled through /recipients, and the
-holders active within N days; through the real routes, the SQS handler and the due sweep."""
+"""Campaign audiences (docs/campaigns.md#audiences): an empty list draft filled through /recipients,
+and the holders active within N days; through the real routes, the SQS handler and the due sweep."""
 
 from __future__ import annotations
 
