@@ -1,8 +1,8 @@
-"""The best send time, simulated (SPEC §11): a population whose users each have a known active
-hour and click with a probability that peaks there. The same users get a card sent now (at
-10:00 local, when an operator would press send) and one at their best time; the lift is the
-ratio of the two expected click rates. In process, through the activity service and the same
-best-time choice POST /v1/messages makes, on the in-memory store."""
+"""The best send time, simulated (docs/engagement.md#the-simulation-in-make-bench): a population
+whose users each have a known active hour and click with a probability that peaks there. The same
+users get a card sent now (at 10:00 local, when an operator would press send) and one at their best
+time; the lift is the ratio of the two expected click rates. In process, through the activity
+service and the same best-time choice POST /v1/messages makes, on the in-memory store."""
 
 from __future__ import annotations
 

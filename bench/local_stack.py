@@ -367,8 +367,8 @@ def measure() -> LocalFigures:
 
 # A campaign to 10 000 holders --------------------------------------------------------------
 
-# SPEC's figure is for 10 000 holders; BENCH_CAMPAIGN_HOLDERS=2000 make bench is a quicker look
-# (it leaves campaign_10k_s null).
+# docs/bench.md's figure is for 10 000 holders; BENCH_CAMPAIGN_HOLDERS=2000 make bench is a quicker
+# look (it leaves campaign_10k_s null).
 CAMPAIGN_HOLDERS = 10_000
 
 

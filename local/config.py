@@ -1,4 +1,5 @@
-"""Settings of the local stack (SPEC §7), from the environment or given by a test."""
+"""Settings of the local stack, from the environment or given by a test
+(docs/local-stack.md#environment-overrides)."""
 
 from __future__ import annotations
 

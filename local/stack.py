@@ -1,4 +1,5 @@
-"""The whole system on one machine (SPEC §7): what `make run` starts and the end-to-end test uses.
+"""The whole system on one machine (docs/local-stack.md): what `make run` starts and the end-to-end
+test uses.
 
 Embedded moto, the table and queues from the deploy template, the WeChat sandbox, the demo app,
 `chalice local`, an SQS poller feeding the sender and a scheduler running the sweeps; all on

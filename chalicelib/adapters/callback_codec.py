@@ -1,4 +1,5 @@
-"""WeChat push-callback codec (SPEC §6.5): signatures, safe-mode AES envelope, event parsing."""
+"""WeChat push-callback codec (docs/api.md#wechat-callback): signatures, safe-mode AES envelope,
+event parsing."""
 
 from __future__ import annotations
 

@@ -41,7 +41,9 @@ class Metric(StrEnum):
     CARDS_CLICKED = "CardsClicked"
     CARDS_CONVERTED = "CardsConverted"
     SEND_LATENESS = "SendLateness"  # from send_at to WeChat's acceptance of the card
-    WECHAT_TOKEN_ERRORS = "WeChatTokenErrors"  # errcode classes of SPEC §6.1, one per answer
+    WECHAT_TOKEN_ERRORS = (
+        "WeChatTokenErrors"  # errcode classes of docs/rules.md#wechats-error-codes, one per answer
+    )
     WECHAT_BUSY = "WeChatBusy"
     WECHAT_QUOTA = "WeChatDailyQuota"
     WECHAT_UNSUBSCRIBED = "WeChatUnsubscribed"
@@ -62,7 +64,7 @@ class Dimension(StrEnum):
     SERVICE = "service"
     STAGE = "stage"
     APP = "app_id"
-    CODE = "code"  # an error code of SPEC §5
+    CODE = "code"  # an error code of docs/api.md#errors
 
 
 class WebhookOutcome(StrEnum):
@@ -177,7 +179,7 @@ def wechat_token_fetched() -> None:
 
 
 def answered(status: int, body: Any) -> None:
-    """One HTTP answer; an error counted by its code (SPEC §5 format)."""
+    """One HTTP answer; an error counted by its code (docs/api.md#errors)."""
     _record(Metric.REQUESTS)
     if status < 400:
         return
@@ -214,7 +216,7 @@ def sweep_lag(seconds: float) -> None:
 
 
 def webhook_delivery(app_id: str, outcome: WebhookOutcome) -> None:
-    """For the outbound webhooks' deliverer (SPEC §13)."""
+    """For the outbound webhooks' deliverer (not built yet)."""
     _record(WEBHOOKS[outcome], group=(Dimension.APP, app_id))
 
 

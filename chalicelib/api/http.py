@@ -1,4 +1,4 @@
-"""HTTP plumbing: parse and validate requests, answer in the SPEC §5 error format."""
+"""HTTP plumbing: parse and validate requests, answer in the error format of docs/api.md#errors."""
 
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ _CHALICE_ERRORS = {
 
 
 def in_error_format(response: Response) -> Response:
-    """Rewrite Chalice's own error answers ({"Code", "Message"}) into the SPEC §5 format."""
+    """Rewrite Chalice's own error answers ({"Code", "Message"}) into docs/api.md#errors."""
     body = response.body
     if response.status_code < 400 or not isinstance(body, dict) or "Code" not in body:
         return response

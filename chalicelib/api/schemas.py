@@ -1,4 +1,4 @@
-"""Request and response shapes of the HTTP API (SPEC §5); the OpenAPI document comes from them."""
+"""Request and response shapes of the HTTP API (docs/api.md), the source of its OpenAPI document."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Campaign rules: the moves of a campaign, who gets which variant and data, the throttle's
-clock, and the progress counters (SPEC §10). Pure: no storage, no clock of its own."""
+clock, and the progress counters (docs/campaigns.md). Pure: no storage, no clock of its own."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Engagement (SPEC §11): when each user is active, the best hour to send, and a marketing budget
-that follows what the user does. Pure functions; every instant in and out is aware UTC.
+"""Engagement (docs/engagement.md): when each user is active, the best hour to send, and a marketing
+budget that follows what the user does. Pure functions; every instant in and out is aware UTC.
 
 Activity is a histogram of 168 hours (7 weekdays × 24 hours, Monday first, in the user's local
 time). An event adds ``2 ** (age_of_its_era / HALF_LIFE)`` to its hour, so a histogram read at
@@ -200,7 +200,7 @@ def app_marketing_budget(app: App, engagement: Engagement, now: datetime) -> Bud
 def marketing_budget(
     base: int | None, engagement: Engagement, now: datetime, adaptive: bool
 ) -> Budget:
-    """Marketing cards a user may get per cap window (SPEC §11), and why."""
+    """Marketing cards a user may get per cap window, and why (docs/engagement.md)."""
     if not adaptive:
         return Budget(base, BudgetReason.BASE)
     if engagement.switched_off_at is not None:

@@ -1,4 +1,4 @@
-"""Domain errors. Each carries the HTTP status and code of the SPEC §5 error format."""
+"""Domain errors. Each carries the HTTP status and code of the error format (docs/api.md#errors)."""
 
 from __future__ import annotations
 

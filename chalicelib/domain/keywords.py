@@ -1,4 +1,4 @@
-"""Keyword value rules of WeChat subscription messages (SPEC §6.3).
+"""Keyword value rules of WeChat subscription messages (docs/rules.md#wechats-keyword-rules).
 
 A keyword's type is the prefix of its key (``thing1`` is a thing). Where the platform's wording
 is loose, the checks take the stricter reading: a value accepted here should not come back as

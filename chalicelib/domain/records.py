@@ -1,7 +1,7 @@
 """Stored records: what submsg keeps about apps, templates, users and messages.
 
-These models are the shapes persisted in DynamoDB (see ``chalicelib.store``); request and
-response shapes live in ``chalicelib.schemas``. Every datetime is timezone-aware UTC.
+These models are the shapes persisted through ``chalicelib.adapters.store`` (docs/storage.md);
+request and response shapes live in ``chalicelib.api.schemas``. Every datetime is aware UTC.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class App(Record):
     callback_format: CallbackFormat = CallbackFormat.XML
     grant_source: GrantSource = GrantSource.API
     requests_per_second: int = Field(default=100, ge=1, le=100_000)  # the API, all its keys
-    adaptive_marketing: bool = True  # the marketing budget follows engagement (SPEC §11)
+    adaptive_marketing: bool = True  # docs/engagement.md#the-marketing-budget
     created_at: datetime
 
 
@@ -225,7 +225,7 @@ class Message(Record):
     converted_at: datetime | None = None
     conversion_value: Decimal | None = None
     idempotency_key: str | None = None  # the client's key that created it, erased with it
-    campaign_id: str | None = None  # sent for a campaign (SPEC §10), as its ``variant``
+    campaign_id: str | None = None  # sent for a campaign (docs/campaigns.md), as its ``variant``
     variant: str | None = None
 
 

@@ -1,5 +1,5 @@
-"""Activity (SPEC §11): events reported by the app, card clicks and popup taps, kept as one
-decayed histogram per user and one per app; and the best send time read from them."""
+"""Activity (docs/engagement.md#activity): events reported by the app, card clicks and popup taps,
+kept as one decayed histogram per user and one per app; and the best send time read from them."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""A campaign's card at the sender (SPEC §10): held back while its campaign is paused or
-stopped, and, when quiet hours defer it, given a new slot of its campaign's throttle. The
-campaign is read through a short cache, so a pause is seen within ``campaign_status_cache_s``
-at one read per container and campaign, not one per card."""
+"""A campaign's card at the sender (docs/campaigns.md#pause-resume-cancel): held back while its
+campaign is paused or stopped, and, when quiet hours defer it, given a new slot of its campaign's
+throttle. The campaign is read through a short cache, so a pause is seen within
+``campaign_status_cache_s`` at one read per container and campaign, not one per card."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""A running campaign: fan-out chains through SQS and the throttle (SPEC §10). The tick is in
-``campaign_tick``, the sender's look at a card's campaign in ``campaign_cards``.
+"""A running campaign: fan-out chains through SQS and the throttle
+(docs/campaigns.md#fan-out-chains). The tick is in ``campaign_tick``, the sender's look at a card's
+campaign in ``campaign_cards``.
 
 Each phase runs one chain per shard of recipients: a chain step is one SQS message that handles
 one page and enqueues the next. A step does nothing unless the campaign runs, the step's

@@ -1,5 +1,6 @@
 """The campaign tick, inside every due sweep: begins scheduled campaigns, restarts stalled
-fan-out chains, moves phases on, decides experiments and closes the books (SPEC §10)."""
+fan-out chains, moves phases on, decides experiments and closes the books
+(docs/campaigns.md#the-tick)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""A campaign's cards called off (SPEC §10): a cancel withdraws every card not claimed yet, at
-once, wherever the throttle or ``best_time`` placed it; an erased user leaves every campaign.
-Either way each campaign's books balance.
+"""A campaign's cards called off (docs/campaigns.md#pause-resume-cancel): a cancel withdraws every
+card not claimed yet, at once, wherever the throttle or ``best_time`` placed it; an erased user
+leaves every campaign. Either way each campaign's books balance.
 
 The withdrawal runs like the fan-out: one chain per shard of recipients, each step one SQS
 message that reads one page of the shard's recipients who got a card, cancels those cards still

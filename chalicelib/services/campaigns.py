@@ -1,5 +1,5 @@
-"""Campaigns through the API (SPEC §10): create, add recipients, read, start, pause, resume,
-cancel. The fan-out itself, the throttle and the tick live in ``campaign_fanout``."""
+"""Campaigns through the API (docs/api.md#campaigns): create, add recipients, read, start, pause,
+resume, cancel. The fan-out itself, the throttle and the tick live in ``campaign_fanout``."""
 
 from __future__ import annotations
 

@@ -100,8 +100,9 @@ class _Tier:
 def _budget_tiers(
     services: Services, steps: MessageSteps, window: policy.CapWindow | None
 ) -> list[_Tier]:
-    """The adaptive marketing budget (SPEC §11) as claims to try in turn: within the app's cap
-    unless fatigued or switched off, then one more for a user who clicked lately."""
+    """The adaptive marketing budget (docs/engagement.md#the-marketing-budget) as claims to try in
+    turn: within the app's cap unless fatigued or switched off, then one more for a user who clicked
+    lately."""
     app, message = steps.app, steps.message
     if message.category is not Category.MARKETING or not app.adaptive_marketing:
         return [_Tier()]

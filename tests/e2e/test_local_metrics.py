@@ -11,9 +11,9 @@ import requests
 
 from local.demo import ORDER_SHIPPED
 from local.stack import LocalStack
-from tests.support.clocks import pinned_for_the_module, wait_for
 from tests.e2e.test_e2e_local_stack import call, card_to, stack_settings, status_is, tap_and_report
 from tests.integration.test_metrics import names
+from tests.support.clocks import pinned_for_the_module, wait_for
 
 pinned_clock = pinned_for_the_module()
 

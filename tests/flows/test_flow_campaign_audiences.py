@@ -1,5 +1,5 @@
-"""Campaign audiences (SPEC §10, §11): an empty list draft filled through /recipients, and the
-holders active within N days; through the real routes, the SQS handler and the due sweep."""
+"""Campaign audiences (docs/campaigns.md#audiences): an empty list draft filled through /recipients,
+and the holders active within N days; through the real routes, the SQS handler and the due sweep."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from datetime import timedelta
 import pytest
 
 from chalicelib.domain import clock
-from tests.support.clocks import PINNED_AT
-from tests.support.events import drain
 from tests.flows.test_flow_campaigns import (
     DATA,
     PROMO,
@@ -20,6 +18,8 @@ from tests.flows.test_flow_campaigns import (
     until_done,
     users,
 )
+from tests.support.clocks import PINNED_AT
+from tests.support.events import drain
 
 
 @pytest.fixture

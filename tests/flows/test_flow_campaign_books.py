@@ -1,6 +1,6 @@
-"""Campaign books that always close (SPEC §10): a user erased during a campaign, a cancel that
-withdraws every card at once, the throttle after quiet hours; through the real routes, the SQS
-handler and the due sweep."""
+"""Campaign books that always close (docs/campaigns.md#counters): a user erased during a campaign, a
+cancel that withdraws every card at once, the throttle after quiet hours; through the real routes,
+the SQS handler and the due sweep."""
 
 from __future__ import annotations
 

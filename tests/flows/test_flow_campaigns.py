@@ -1,4 +1,4 @@
-"""Campaigns through the real routes, SQS handler and due sweep (SPEC §10): audiences, each
+"""Campaigns through the real routes, SQS handler and due sweep (docs/campaigns.md): audiences, each
 recipient exactly once, progress that adds up, pause, resume, cancel, the throttle, experiments."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Engagement through the HTTP API (SPEC §11): activity, best send times, the adaptive
+"""Engagement through the HTTP API (docs/engagement.md): activity, best send times, the adaptive
 marketing budget; against moto, with the sender run as Lambda runs it."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Every WeChat answer class of SPEC §6.1 through the real SQS handler: state and credits."""
+"""Every WeChat answer class of docs/rules.md#wechats-error-codes through the real SQS handler:
+state and credits."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Scheduled reminders, the due and expiry sweeps, with a clock that moves (SPEC §3, §4)."""
+"""Scheduled reminders, the due and expiry sweeps, with a clock that moves
+(docs/exactly-once.md#transitions)."""
 
 from __future__ import annotations
 

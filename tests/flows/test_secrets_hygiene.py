@@ -1,4 +1,5 @@
-"""SPEC §9: secrets, keys and tokens never reach logs or responses; openids are masked in logs."""
+"""Secrets, keys and tokens never reach logs or responses; openids are masked in logs
+(docs/production.md#what-the-code-adds)."""
 
 from __future__ import annotations
 

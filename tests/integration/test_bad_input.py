@@ -1,4 +1,4 @@
-"""Bad input of every kind gets a 4xx in the SPEC §5 error format and writes nothing."""
+"""Bad input of every kind gets a 4xx in the docs/api.md#errors format and writes nothing."""
 
 from __future__ import annotations
 

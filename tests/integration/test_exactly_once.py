@@ -1,4 +1,5 @@
-"""SPEC §9: crashes after any AWS call, duplicates and races never lose nor double a card."""
+"""Crashes after any AWS call, duplicates and races never lose nor double a card
+(docs/exactly-once.md#when-things-go-wrong)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The deployed IAM policy allows exactly the AWS actions the handlers perform (SPEC §7, §9)."""
+"""The deployed IAM policy allows exactly the AWS actions the handlers perform
+(docs/deploy.md#what-the-template-adds)."""
 
 from __future__ import annotations
 

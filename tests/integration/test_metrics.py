@@ -19,9 +19,9 @@ from chalicelib.adapters.metrics import Dimension, Metric, WebhookOutcome
 from chalicelib.domain import clock
 from chalicelib.domain.lifecycle import LIFECYCLE
 from chalicelib.services import admin
+from tests.flows.test_flow_campaigns import create, grant_all, promo, until_done, users  # noqa: F401
 from tests.support.events import drain, run_due_sweep
 from tests.support.tenants import APP_ID, OPENID, SECRET
-from tests.flows.test_flow_campaigns import create, grant_all, promo, until_done, users  # noqa: F401
 
 Documents = Callable[[], list[dict[str, Any]]]
 
