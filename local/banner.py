@@ -13,6 +13,13 @@ from local.stack import Endpoints
 JSON_HEADER = "-H 'Content-Type: application/json'"
 AUTH_HEADER = '-H "Authorization: Bearer $SUBMSG_KEY"'
 
+# GNU date's -d is not on macOS: the time comes from Python, which the stack needs anyway.
+SEND_AT_IN_30_S = (
+    "SEND_AT=$(python3 -c 'import datetime as d; "
+    'print(f"{d.datetime.now(d.timezone.utc) + d.timedelta(seconds=30):%Y-%m-%dT%H:%M:%SZ}")'
+    "')"
+)
+
 
 def _json(payload: object) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
@@ -52,8 +59,8 @@ def curl_lines(endpoints: Endpoints) -> list[str]:
         f"-d '{_json({'openid': DEMO_OPENID, 'results': accept_all})}'",
         "# send a card now",
         f"curl -s -X POST $API/v1/messages {AUTH_HEADER} {JSON_HEADER} -d '{_json(send_now)}'",
-        "# schedule a reminder 30 s ahead (macOS: date -u -v+30S +%FT%TZ)",
-        "SEND_AT=$(date -u -d '+30 seconds' +%FT%TZ)",
+        "# schedule a reminder 30 s ahead (the same on macOS and Linux)",
+        SEND_AT_IN_30_S,
         f"curl -s -X POST $API/v1/messages {AUTH_HEADER} {JSON_HEADER} -d '{reminder_body}'",
         "# read them back (or GET $API/v1/messages/<id> with an id from above)",
         f'curl -s {AUTH_HEADER} "$API/v1/users/{DEMO_OPENID}/messages"',
