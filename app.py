@@ -11,6 +11,7 @@ from chalice.app import Response, SQSEvent
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
 from chalicelib.api import mappers
+from chalicelib.api import webhook_mappers as hooks
 from chalicelib.api.http import (
     endpoint,
     in_error_format,
@@ -38,6 +39,13 @@ from chalicelib.api.schemas import (
     TemplateIn,
     TemplateList,
 )
+from chalicelib.api.webhook_schemas import (
+    DeliveryQuery,
+    SecretOut,
+    WebhookEventOut,
+    WebhookIn,
+    WebhookPatch,
+)
 from chalicelib.bootstrap import services
 from chalicelib.domain import clock
 from chalicelib.domain.records import App, Campaign, GrantResult, GrantSource
@@ -54,6 +62,8 @@ from chalicelib.services import (
     stats,
     sweeps,
     templates,
+    webhook_delivery,
+    webhooks,
 )
 from chalicelib.services.auth import authenticate
 from chalicelib.services.health import check as check_health
@@ -333,6 +343,77 @@ def cancel_campaign(campaign_id: str) -> Response:
     return moved(campaigns.cancel, campaign_id)
 
 
+# Webhooks ----------------------------------------------------------------------------------
+
+
+@route("/v1/webhooks", "POST")
+def post_webhook() -> Response:
+    owner = caller()
+    request = body(WebhookIn)
+    created = webhooks.create(services(), owner, request.url, request.events, request.description)
+    return reply(hooks.endpoint_created(created), 201)
+
+
+@route("/v1/webhooks", "GET")
+def list_webhooks() -> Response:
+    owner = caller()
+    return reply(hooks.endpoints_out(webhooks.list_endpoints(services(), owner)))
+
+
+@route("/v1/webhooks/{endpoint_id}", "GET")
+def get_webhook(endpoint_id: str) -> Response:
+    owner = caller(webhook=endpoint_id)
+    return reply(hooks.endpoint_out(webhooks.get(services(), owner, endpoint_id)))
+
+
+@route("/v1/webhooks/{endpoint_id}", "PATCH")
+def patch_webhook(endpoint_id: str) -> Response:
+    owner = caller(webhook=endpoint_id)
+    changes = body(WebhookPatch).model_dump(exclude_unset=True)
+    updated = webhooks.update(services(), owner, endpoint_id, changes)
+    return reply(hooks.endpoint_out(updated))
+
+
+@route("/v1/webhooks/{endpoint_id}", "DELETE")
+def delete_webhook(endpoint_id: str) -> Response:
+    owner = caller(webhook=endpoint_id)
+    webhooks.delete(services(), owner, endpoint_id)
+    return reply(None, 204)
+
+
+@route("/v1/webhooks/{endpoint_id}/rotate", "POST")
+def rotate_webhook_secret(endpoint_id: str) -> Response:
+    owner = caller(webhook=endpoint_id)
+    secret, until = webhooks.rotate(services(), owner, endpoint_id)
+    return reply(SecretOut(secret=secret, previous_valid_until=clock.zulu(until) or ""))
+
+
+@route("/v1/webhooks/{endpoint_id}/test", "POST")
+def test_webhook(endpoint_id: str) -> Response:
+    owner = caller(webhook=endpoint_id)
+    endpoint = webhooks.get(services(), owner, endpoint_id)
+    sent = webhook_delivery.send_test(services(), owner.app_id, endpoint)
+    return reply(WebhookEventOut(id=sent.id, type=sent.type, status=sent.status), 202)
+
+
+@route("/v1/webhooks/{endpoint_id}/deliveries", "GET")
+def list_webhook_deliveries(endpoint_id: str) -> Response:
+    owner = caller(webhook=endpoint_id)
+    query = parse_query(app.current_request, DeliveryQuery)
+    found, cursor = webhooks.deliveries(
+        services(), owner, endpoint_id, query.status, query.limit, query.cursor
+    )
+    return reply(hooks.deliveries_out(found, cursor))
+
+
+@route("/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/retry", "POST")
+def retry_webhook_delivery(endpoint_id: str, delivery_id: str) -> Response:
+    owner = caller(webhook=endpoint_id, delivery=delivery_id)
+    found = webhooks.delivery(services(), owner, endpoint_id, delivery_id)
+    again = webhook_delivery.retry(services(), found)
+    return reply(WebhookEventOut(id=again.id, type=again.type, status=again.status), 202)
+
+
 # WeChat push callback ----------------------------------------------------------------------
 
 
@@ -362,6 +443,20 @@ def expiry_sweep(event: Any) -> dict[str, int]:
     report = sweeps.expiry_sweep(services())
     logger.info("expiry sweep", extra=vars(report))
     return vars(report)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def webhook_sweep(event: Any) -> dict[str, float]:
+    report = webhook_delivery.sweep(services())
+    logger.info("webhook sweep", extra=vars(report))
+    return vars(report)
+
+
+@app.on_sqs_message(queue="submsg-webhooks", batch_size=10)
+def webhook_deliverer(event: SQSEvent) -> dict[str, Any]:
+    from chalicelib.api.webhook_worker import process_batch
+
+    return process_batch(services(), event.to_dict(), event.context)
 
 
 @app.on_sqs_message(queue="submsg-send", batch_size=10)

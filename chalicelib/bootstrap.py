@@ -26,6 +26,7 @@ class Adapters:
     table: Table
     queue: SendQueue
     secrets: SecretStore
+    webhook_queue: SendQueue | None = None  # the webhook deliverer's
 
 
 Connect = Callable[[Settings], Adapters]
@@ -69,6 +70,8 @@ def build(settings: Settings, adapters: Adapters | None = None) -> Services:
         secrets=adapters.secrets,
         config=TtlCache(settings.cache_ttl_s),
         campaign_statuses=TtlCache(settings.campaign_status_cache_s),
+        webhook_queue=adapters.webhook_queue,
+        webhook_endpoints=TtlCache(settings.webhook_cache_s),
     )
 
 
@@ -90,12 +93,14 @@ def aws(settings: Settings, session: Any = None) -> Adapters:
         retries={"mode": "standard", "max_attempts": 3},
         parameter_validation=False,
     )
+    sqs = session.client("sqs", config=config)
     return Adapters(
         table=DynamoTable(session.client("dynamodb", config=config), settings.table_name),
-        queue=SqsQueue(session.client("sqs", config=config), settings.send_queue_url),
+        queue=SqsQueue(sqs, settings.send_queue_url),
         secrets=Secrets(
             session.client("ssm", config=config), settings.ssm_prefix, settings.secret_cache_s
         ),
+        webhook_queue=SqsQueue(sqs, settings.webhook_queue_url),
     )
 
 
@@ -105,7 +110,7 @@ def in_memory() -> Adapters:
     from chalicelib.adapters.store import layout
     from chalicelib.adapters.store.memory import MemoryTable
 
-    return Adapters(MemoryTable(layout.INDEXES), MemoryQueue(), MemorySecrets())
+    return Adapters(MemoryTable(layout.INDEXES), MemoryQueue(), MemorySecrets(), MemoryQueue())
 
 
 def build_in_memory(settings: Settings) -> Services:

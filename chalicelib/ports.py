@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.cache import TtlCache
     from chalicelib.adapters.store import Store
     from chalicelib.adapters.store.table import Cursor, Item, Key, Query, Write
+    from chalicelib.adapters.webhook_http import Answer as WebhookAnswer
     from chalicelib.domain.outcomes import SendReport
     from chalicelib.settings import Settings
 
@@ -125,6 +126,11 @@ class WeChat(Protocol):
     def send(self, appid: str, secret: str, payload: dict[str, object]) -> SendReport: ...
 
 
+class WebhookPoster(Protocol):
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> WebhookAnswer:
+        """POST one signed event; what the receiver answered (never raises)."""
+
+
 @dataclass
 class Services:
     """What the services work with: settings, the store and the outside world's ports."""
@@ -135,7 +141,10 @@ class Services:
     secrets: Secrets
     config: TtlCache[Any]
     campaign_statuses: TtlCache[Any]  # what the sender sees of campaigns (campaign_cards.Seen)
+    webhook_queue: SendQueue | None = None  # the deliverer's queue (None: no deliverer here)
+    webhook_endpoints: TtlCache[Any] | None = None  # each app's endpoints, briefly
     _wechat: WeChat | None = field(default=None, repr=False)
+    _webhook_client: WebhookPoster | None = field(default=None, repr=False)
     ready_until: float = field(default=0.0, repr=False)  # monotonic; see services.health
 
     @property
@@ -152,3 +161,19 @@ class Services:
                 )
             )
         return self._wechat
+
+    @property
+    def webhook_client(self) -> WebhookPoster:
+        """The deliverer's HTTP client, built on first use (loopback reachable only locally)."""
+        if self._webhook_client is None:
+            from chalicelib.adapters.webhook_http import WebhookClient
+
+            self._webhook_client = WebhookClient(
+                self.settings.webhook_connect_timeout_s,
+                self.settings.webhook_read_timeout_s,
+                allow_loopback=self.settings.stage == LOCAL_STAGE,
+            )
+        return self._webhook_client
+
+
+LOCAL_STAGE = "local"

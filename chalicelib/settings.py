@@ -17,6 +17,7 @@ class Settings(BaseModel):
     stage: str = "local"
     table_name: str = "submsg-local"
     send_queue_url: str = ""
+    webhook_queue_url: str = ""
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_connect_timeout_s: float = 3.05
     wechat_read_timeout_s: float = 10.0
@@ -43,6 +44,10 @@ class Settings(BaseModel):
     campaign_status_cache_s: float = Field(default=2.0, ge=0)  # how soon a pause is seen
     ready_for_s: float = Field(default=5.0, ge=0)  # health remembers a good answer this long
     listing_pages: int = Field(default=5, ge=1, le=20)  # Queries one filtered listing reads
+    webhook_lease_s: int = Field(default=60, ge=5)  # an enqueued delivery is swept again after
+    webhook_cache_s: float = Field(default=30.0, ge=0)  # how long a container trusts endpoints
+    webhook_connect_timeout_s: float = Field(default=3.05, gt=0)
+    webhook_read_timeout_s: float = Field(default=10.0, gt=0)  # with the connect: at most 15 s
     listing_page_items: int = Field(default=100, ge=1, le=1000)  # items each of them reads
 
     @property

@@ -29,7 +29,12 @@ JSON = "application/json"
 # them (WeChat's are 28, 43 and 18 characters), message and campaign ids exactly as we make them.
 # Each is far below DynamoDB's key limits (2 048 bytes for a partition key, 1 024 for a sort key).
 PATH_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-PATH_IDS = {"message": clock.id_pattern("msg"), "campaign": clock.id_pattern("cmp")}
+PATH_IDS = {
+    "message": clock.id_pattern("msg"),
+    "campaign": clock.id_pattern("cmp"),
+    "webhook": clock.id_pattern("whk"),
+    "delivery": clock.id_pattern("evt"),
+}
 
 
 def field_name(location: tuple[int | str, ...]) -> str:

@@ -22,7 +22,6 @@ class Envelope:
 
 SNAPSHOT_EXCLUDE = {
     "status",
-    "attempts",
     "result",
     "sent_at",
     "clicked_at",

@@ -19,7 +19,9 @@ from chalicelib.domain import campaigns, clock, policy
 from chalicelib.domain.lifecycle import Guard, Move, Transition, rule
 from chalicelib.domain.records import App, Message, MessageStatus
 from chalicelib.domain.statistics import stats_day
+from chalicelib.domain.webhooks import MOVE_EVENTS
 from chalicelib.ports import Services, TransactionFailed
+from chalicelib.services.webhook_outbox import Outbox
 
 MESSAGE = "message"
 
@@ -115,6 +117,11 @@ class MessageSteps:
         """Commit the move; False when the message had moved on (a duplicate: nothing done)."""
         transaction = self.services.store.transaction()
         writes = self.writes(transition, window, extra, stats_moment, cap_limit)
+        outbox = Outbox(self.services, self.app.app_id, self.now)
+        event = MOVE_EVENTS.get(transition.move)
+        after = self.moved(transition) if event or transition.rule.attempt else None
+        if event is not None and after is not None:  # the event it reports, in this transaction
+            writes.update(outbox.message(event, after))
         for name, write in writes.items():
             transaction.add(name, write)
         try:
@@ -123,5 +130,16 @@ class MessageSteps:
             if failed.on(MESSAGE):
                 return False
             raise
+        outbox.committed()
+        if after is not None:  # what later moves of this actor report starts from here
+            self.message = after
         metrics.card_moved(self.app.app_id, transition, self.message.send_at)
         return True
+
+    def moved(self, transition: Transition) -> Message:
+        """The message as the move leaves it."""
+        record = self.message.model_dump()
+        record.update(transition.changes, status=transition.target)
+        if transition.rule.attempt:
+            record["attempts"] = self.message.attempts + 1
+        return Message.model_validate(record)

@@ -34,6 +34,27 @@ def drain(client: Client, backend: Backend, rounds: int = 5) -> int:
     return handled
 
 
+def drain_webhooks(backend: Any, rounds: int = 5) -> int:
+    """Hand every visible message of the webhook queue to the deliverer handler, as Lambda's
+    event source would (in-memory backend)."""
+    import app
+
+    sqs = backend.webhook_sqs()
+    handled = 0
+    for _ in range(rounds):
+        count = poll_once(sqs, "memory://submsg-webhooks", lambda e: app.webhook_deliverer(e, None))
+        if count == 0:
+            break
+        handled += count
+    return handled
+
+
+def run_webhook_sweep() -> dict[str, float]:
+    import app
+
+    return app.webhook_sweep(scheduled_event(), None)
+
+
 def scheduled_event() -> dict[str, Any]:
     """What EventBridge hands a scheduled Lambda."""
     return {

@@ -85,16 +85,21 @@ class InMemory:
     table: MemoryTable = field(default_factory=memory_table)
     queue: MemoryQueue = field(default_factory=memory_queue)
     secrets: MemorySecrets = field(default_factory=MemorySecrets)
+    webhook_queue: MemoryQueue = field(default_factory=MemoryQueue)
     name = "memory"
     table_name = TABLE_NAME
     send_queue_url = f"memory://{QUEUE_NAME}"
 
     @property
     def adapters(self) -> Adapters:
-        return Adapters(self.table, self.queue, self.secrets)
+        return Adapters(self.table, self.queue, self.secrets, self.webhook_queue)
 
     def sqs(self) -> MemorySqs:
         return MemorySqs(self.queue, f"arn:aws:sqs:{REGION}:{ACCOUNT}:{QUEUE_NAME}")
+
+    def webhook_sqs(self) -> MemorySqs:
+        """The webhook deliverer's queue, read as Lambda's event source reads it."""
+        return MemorySqs(self.webhook_queue, f"arn:aws:sqs:{REGION}:{ACCOUNT}:submsg-webhooks")
 
 
 @contextmanager

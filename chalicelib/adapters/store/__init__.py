@@ -14,6 +14,7 @@ from chalicelib.adapters.store.counters import CallbackEvents, Counters, Idempot
 from chalicelib.adapters.store.engagement import EngagementItems
 from chalicelib.adapters.store.messages import Listing, Messages
 from chalicelib.adapters.store.users import Users
+from chalicelib.adapters.store.webhooks import Webhooks
 from chalicelib.ports import Table, Transaction
 from chalicelib.settings import Settings
 
@@ -29,6 +30,7 @@ class Store:
     events: CallbackEvents
     campaigns: Campaigns
     engagement: EngagementItems
+    webhooks: Webhooks
 
     @classmethod
     def create(cls, table: Table, settings: Settings) -> Store:
@@ -46,6 +48,7 @@ class Store:
             events=CallbackEvents(table, settings.callback_dedupe_ttl_s),
             campaigns=Campaigns(table, settings.campaign_shards, settings.stats_shards),
             engagement=EngagementItems(table, settings.stats_shards),
+            webhooks=Webhooks(table, settings.due_shards, settings.retention_days * 86400),
         )
 
     def transaction(self) -> Transaction:

@@ -267,3 +267,39 @@ def active_campaigns_partition() -> str:
 def active_campaign_key(app_id: str, campaign_id: str) -> Key:
     """Campaigns that still need the tick (scheduled, running, paused, finishing)."""
     return {PK: active_campaigns_partition(), SK: f"{app_id}#{campaign_id}"}
+
+
+# Webhooks ----------------------------------------------------------------------------------
+
+
+def webhook_endpoint_key(app_id: str, endpoint_id: str) -> Key:
+    """An app's endpoints sit in its partition, beside its templates and campaigns."""
+    return {PK: app_partition(app_id), SK: f"{webhook_endpoints_prefix()}{endpoint_id}"}
+
+
+def webhook_endpoints_prefix() -> str:
+    return "WHK#"
+
+
+def webhook_deliveries_partition(app_id: str, endpoint_id: str) -> str:
+    return f"WHD#{app_id}#{endpoint_id}"
+
+
+def webhook_delivery_key(app_id: str, endpoint_id: str, delivery_id: str) -> Key:
+    """Event ids are time-ordered, so an endpoint's deliveries list newest first."""
+    return {PK: webhook_deliveries_partition(app_id, endpoint_id), SK: delivery_id}
+
+
+def webhook_work_shard(n: int) -> str:
+    """Deliveries that need an attempt sit on the ``work`` index under shards of their own,
+    which the due sweep of messages never reads."""
+    return f"whk#{n}"
+
+
+def webhook_deliveries_start(app_id: str, endpoint_id: str, start: Mapping[str, Any]) -> Key:
+    """A position in this endpoint's delivery log, rebuilt from ``start``; ValueError otherwise."""
+    sort = start.get(SK)
+    found = re.fullmatch(r"evt_[0-9a-f]{28}", sort) if isinstance(sort, str) else None
+    if found is None:
+        raise ValueError("not a position in a delivery log")
+    return _exactly(start, webhook_delivery_key(app_id, endpoint_id, sort))

@@ -1,0 +1,292 @@
+"""Outbound webhooks through the routes, the sender and the deliverer's SQS handler, with a
+receiver (``responses``) that verifies every request with the Standard Webhooks library."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import responses
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from tests.support.events import drain, drain_webhooks, run_webhook_sweep
+from tests.support.tenants import OTHER_APP_ID, Api, make_tenant
+
+RECEIVER = "https://receiver.example/hooks/submsg"
+
+
+class Receiver:
+    """A mini-program's backend: answers as scripted (then 204), keeps every request."""
+
+    def __init__(self, mock: responses.RequestsMock, url: str = RECEIVER) -> None:
+        self.requests: list[Any] = []
+        self.answers: list[int] = []
+        mock.add_callback(responses.POST, url, callback=self._receive)
+
+    def _receive(self, request: Any) -> tuple[int, dict[str, str], str]:
+        self.requests.append(request)
+        status = self.answers.pop(0) if self.answers else 204
+        return status, {}, ""
+
+    def verified(self, secret: str, index: int = -1) -> dict[str, Any]:
+        request = self.requests[index]
+        return Webhook(secret).verify(request.body, dict(request.headers))
+
+    def ids(self) -> list[str]:
+        return [r.headers["webhook-id"] for r in self.requests]
+
+
+@pytest.fixture
+def receiver(wx) -> Receiver:
+    return Receiver(wx.mock)
+
+
+@pytest.fixture
+def card(api):
+    api.put_template()
+    api.grant()
+
+
+def create_endpoint(api: Api, **body: Any) -> dict[str, Any]:
+    created = api.call("POST", "/v1/webhooks", {"url": RECEIVER, **body})
+    assert created.status_code == 201, created.json_body
+    return created.json_body
+
+
+def deliveries(api: Api, endpoint_id: str, **query: str) -> list[dict[str, Any]]:
+    suffix = "&".join(f"{k}={v}" for k, v in query.items())
+    answer = api.call("GET", f"/v1/webhooks/{endpoint_id}/deliveries?{suffix}")
+    assert answer.status_code == 200, answer.json_body
+    return answer.json_body["items"]
+
+
+def test_an_endpoint_shows_its_secret_only_when_created(api):
+    created = create_endpoint(api, events=["message.sent"], description="orders")
+    assert created["id"].startswith("whk_")
+    assert created["secret"].startswith("whsec_")
+    assert created["status"] == "enabled"
+    assert created["events"] == ["message.sent"]
+    shown = api.call("GET", f"/v1/webhooks/{created['id']}").json_body
+    listed = api.call("GET", "/v1/webhooks").json_body["items"]
+    assert "secret" not in shown and all("secret" not in item for item in listed)
+    assert [item["id"] for item in listed] == [created["id"]]
+
+
+def test_a_sent_card_is_reported_once_signed_and_as_the_api_answers_it(
+    api, client, backend, card, receiver
+):
+    endpoint = create_endpoint(api)
+    sent = api.send().json_body
+    drain(client, backend)
+    drain_webhooks(backend)
+    assert len(receiver.requests) == 1
+    payload = receiver.verified(endpoint["secret"])
+    assert payload["type"] == "message.sent"
+    assert payload["data"] == api.call("GET", f"/v1/messages/{sent['id']}").json_body
+    request = receiver.requests[0]
+    assert request.headers["webhook-timestamp"].isdigit()
+    assert request.headers["content-type"] == "application/json"
+    [logged] = deliveries(api, endpoint["id"])
+    assert logged["id"] == request.headers["webhook-id"]
+    assert (logged["status"], logged["attempts"], logged["last_status_code"]) == (
+        "delivered",
+        1,
+        204,
+    )
+    drain_webhooks(backend)
+    run_webhook_sweep()
+    drain_webhooks(backend)
+    assert len(receiver.requests) == 1
+
+
+def test_a_failing_receiver_gets_the_third_attempt_and_a_manual_retry_a_fourth(
+    api, client, backend, card, receiver, pinned_clock
+):
+    endpoint = create_endpoint(api, events=["message.sent"])
+    receiver.answers = [500, 503]
+    api.send()
+    drain(client, backend)
+    drain_webhooks(backend)
+    [pending] = deliveries(api, endpoint["id"])
+    assert (pending["status"], pending["attempts"], pending["last_status_code"]) == (
+        "pending",
+        1,
+        500,
+    )
+    pinned_clock.shift(7)  # 5 s ±10 %, in whole seconds of SQS delay
+    drain_webhooks(backend)
+    assert len(receiver.requests) == 2
+    pinned_clock.shift(20)  # the next comes 30 s ±10 % later: not yet
+    drain_webhooks(backend)
+    assert len(receiver.requests) == 2
+    pinned_clock.shift(15)
+    drain_webhooks(backend)
+    assert len(receiver.requests) == 3
+    assert len(set(receiver.ids())) == 1
+    receiver.verified(endpoint["secret"])
+    [logged] = deliveries(api, endpoint["id"])
+    assert (logged["status"], logged["attempts"]) == ("delivered", 3)
+    retried = api.call("POST", f"/v1/webhooks/{endpoint['id']}/deliveries/{logged['id']}/retry")
+    assert retried.status_code == 202, retried.json_body
+    drain_webhooks(backend)
+    assert receiver.ids() == [logged["id"]] * 4
+    [again] = deliveries(api, endpoint["id"], status="delivered")
+    assert (again["status"], again["attempts"]) == ("delivered", 4)
+
+
+def test_after_a_rotation_both_secrets_verify(api, backend, receiver):
+    endpoint = create_endpoint(api)
+    rotated = api.call("POST", f"/v1/webhooks/{endpoint['id']}/rotate")
+    assert rotated.status_code == 200
+    secret = rotated.json_body["secret"]
+    assert secret.startswith("whsec_") and secret != endpoint["secret"]
+    tested = api.call("POST", f"/v1/webhooks/{endpoint['id']}/test")
+    assert tested.status_code == 202
+    drain_webhooks(backend)
+    for key in (endpoint["secret"], secret):
+        payload = receiver.verified(key)
+        assert payload == {
+            "type": "webhook.test",
+            "timestamp": payload["timestamp"],
+            "data": {"endpoint_id": endpoint["id"]},
+        }
+    assert len(receiver.requests[0].headers["webhook-signature"].split(" ")) == 2
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + "A" * 44).verify(
+            receiver.requests[0].body, dict(receiver.requests[0].headers)
+        )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://receiver.example/hooks",
+        "http://receiver.example/hooks",
+        "receiver.example/hooks",
+        "https://10.1.2.3/hooks",
+        "https://172.16.0.9/hooks",
+        "https://192.168.1.1/hooks",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[fe80::1]/hooks",
+        "https://[fd00::1]/hooks",
+        "https://127.0.0.1/hooks",
+        "https://localhost/hooks",
+        "https://[::1]/hooks",
+        "https://224.0.0.1/hooks",
+        "https://0.0.0.0/hooks",
+        "https://[::ffff:169.254.169.254]/hooks",
+        "https://user:pw@receiver.example/hooks",
+    ],
+)
+def test_urls_a_delivery_may_not_reach_are_refused_naming_url(api, url):
+    answer = api.call("POST", "/v1/webhooks", {"url": url})
+    assert answer.status_code == 400, answer.json_body
+    assert answer.json_body["error"]["code"] == "validation_error"
+    assert [f["field"] for f in answer.json_body["error"]["fields"]] == ["url"]
+
+
+def test_a_patch_to_a_refused_url_is_refused_naming_url(api):
+    endpoint = create_endpoint(api)
+    answer = api.call("PATCH", f"/v1/webhooks/{endpoint['id']}", {"url": "https://10.0.0.1/"})
+    assert answer.status_code == 400
+    assert answer.json_body["error"]["fields"][0]["field"] == "url"
+
+
+@pytest.mark.parametrize(
+    "events", [["message.teleported"], [], ["message.sent", "message.sent"], "message.sent"]
+)
+def test_unknown_event_types_are_refused_naming_events(api, events):
+    answer = api.call("POST", "/v1/webhooks", {"url": RECEIVER, "events": events})
+    assert answer.status_code == 400, answer.json_body
+    assert all(f["field"].startswith("events") for f in answer.json_body["error"]["fields"])
+
+
+def test_an_app_has_at_most_ten_endpoints(api):
+    for n in range(10):
+        create_endpoint(api, description=f"endpoint {n}")
+    answer = api.call("POST", "/v1/webhooks", {"url": RECEIVER})
+    assert answer.status_code == 400
+    assert answer.json_body["error"]["fields"][0]["field"] == "url"
+
+
+def test_another_app_sees_none_of_it(api, client, backend, services, card, receiver):
+    endpoint = create_endpoint(api)
+    api.send()
+    drain(client, backend)
+    drain_webhooks(backend)
+    [logged] = deliveries(api, endpoint["id"])
+    other = Api(client, make_tenant(services, OTHER_APP_ID))
+    base = f"/v1/webhooks/{endpoint['id']}"
+    assert other.call("GET", "/v1/webhooks").json_body == {"items": []}
+    for method, path in [
+        ("GET", base),
+        ("PATCH", base),
+        ("DELETE", base),
+        ("POST", f"{base}/rotate"),
+        ("POST", f"{base}/test"),
+        ("GET", f"{base}/deliveries"),
+        ("POST", f"{base}/deliveries/{logged['id']}/retry"),
+    ]:
+        body = {"description": "mine"} if method == "PATCH" else None
+        answer = other.call(method, path, body)
+        assert answer.status_code == 404, (method, path, answer.json_body)
+    assert len(receiver.requests) == 1
+
+
+def test_a_card_without_an_endpoint_writes_and_enqueues_no_event(api, client, backend, card):
+    api.send()
+    drain(client, backend)
+    assert backend.webhook_queue.messages == []
+    assert not any(pk.startswith("WHD#") for pk, _ in backend.table.items)
+
+
+def test_an_endpoint_hears_only_the_types_it_listens_for(api, client, backend, card, receiver):
+    create_endpoint(api, events=["message.canceled"])
+    kept = api.send(send_at="2026-11-23T08:00:00Z").json_body
+    api.send()
+    drain(client, backend)
+    assert api.call("DELETE", f"/v1/messages/{kept['id']}").status_code == 200
+    drain_webhooks(backend)
+    [request] = receiver.requests
+    body = json.loads(request.body)
+    assert (body["type"], body["data"]["id"], body["data"]["status"]) == (
+        "message.canceled",
+        kept["id"],
+        "canceled",
+    )
+
+
+def test_410_gone_disables_the_endpoint_with_its_reason(api, backend, receiver):
+    endpoint = create_endpoint(api)
+    receiver.answers = [410]
+    api.call("POST", f"/v1/webhooks/{endpoint['id']}/test")
+    drain_webhooks(backend)
+    shown = api.call("GET", f"/v1/webhooks/{endpoint['id']}").json_body
+    assert shown["status"] == "disabled"
+    assert "410" in shown["disabled_reason"]
+    [logged] = deliveries(api, endpoint["id"])
+    assert (logged["status"], logged["last_status_code"]) == ("failed", 410)
+    enabled = api.call("PATCH", f"/v1/webhooks/{endpoint['id']}", {"status": "enabled"})
+    assert (enabled.json_body["status"], enabled.json_body["disabled_reason"]) == ("enabled", None)
+
+
+def test_a_lost_hand_over_is_delivered_by_the_sweep(api, backend, receiver, pinned_clock):
+    endpoint = create_endpoint(api)
+    api.call("POST", f"/v1/webhooks/{endpoint['id']}/test")
+    backend.webhook_queue.messages.clear()  # the enqueue after the commit never happened
+    run_webhook_sweep()
+    drain_webhooks(backend)
+    assert receiver.requests == []  # still under its lease
+    pinned_clock.shift(61)
+    assert run_webhook_sweep()["enqueued"] == 1
+    drain_webhooks(backend)
+    assert len(receiver.requests) == 1
+    assert deliveries(api, endpoint["id"])[0]["status"] == "delivered"
+
+
+def test_a_deleted_endpoint_is_gone(api):
+    endpoint = create_endpoint(api)
+    assert api.call("DELETE", f"/v1/webhooks/{endpoint['id']}").status_code == 204
+    assert api.call("GET", f"/v1/webhooks/{endpoint['id']}").status_code == 404
+    assert api.call("DELETE", f"/v1/webhooks/{endpoint['id']}").status_code == 404
