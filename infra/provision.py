@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 RESOURCES_FILE = Path(__file__).with_name("resources.json")
 TABLE, SEND_QUEUE, DEAD_LETTER_QUEUE = "Table", "SendQueue", "SendDeadLetterQueue"
+WEBHOOK_QUEUE, WEBHOOK_DEAD_LETTER_QUEUE = "WebhookQueue", "WebhookDeadLetterQueue"
 SERVICE_POLICY = "ServicePolicy"
 # Set apart from create_table/create_queue (names per stage, TTL, backups, SSE and redrive
 # need their own calls or translation); any other property is passed through as it is.
@@ -37,6 +38,7 @@ class Provisioned:
     table_name: str
     send_queue_url: str
     dead_letter_queue_url: str
+    webhook_queue_url: str = ""
 
 
 def load_resources() -> dict[str, Any]:
@@ -62,6 +64,10 @@ def dead_letter_queue_name(stage: str) -> str:
     return f"submsg-{stage}-send-dlq"
 
 
+def webhook_queue_name(stage: str) -> str:
+    return f"submsg-{stage}-webhooks"
+
+
 def provision(
     session: boto3.Session, *, stage: str, endpoint_url: str | None = None
 ) -> Provisioned:
@@ -79,7 +85,23 @@ def provision(
         resources[SEND_QUEUE]["Properties"]["RedrivePolicy"], _queue_arn(sqs, dead_letter_url)
     )
     send_url = _ensure_queue(sqs, send_queue_name(stage), send_attributes)
-    return Provisioned(table, send_url, dead_letter_url)
+    return Provisioned(
+        table, send_url, dead_letter_url, _ensure_webhook_queue(sqs, resources, stage)
+    )
+
+
+def _ensure_webhook_queue(sqs: SQSClient, resources: dict[str, Any], stage: str) -> str:
+    """The webhook deliverer's queue and its own dead-letter queue."""
+    dead_letters = _ensure_queue(
+        sqs,
+        f"{webhook_queue_name(stage)}-dlq",
+        _queue_attributes(resources[WEBHOOK_DEAD_LETTER_QUEUE]),
+    )
+    attributes = _queue_attributes(resources[WEBHOOK_QUEUE])
+    attributes["RedrivePolicy"] = _redrive_policy(
+        resources[WEBHOOK_QUEUE]["Properties"]["RedrivePolicy"], _queue_arn(sqs, dead_letters)
+    )
+    return _ensure_queue(sqs, webhook_queue_name(stage), attributes)
 
 
 def _ensure_table(dynamodb: DynamoDBClient, name: str, properties: Properties) -> None:

@@ -59,6 +59,18 @@ class Handlers:
         log.info("sender: %d record(s), %d left for a retry", len(event["Records"]), retries)
         return result
 
+    def deliver_webhooks(self, event: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._app.webhook_deliverer(event, context("webhook_deliverer"))
+        log.info("webhook deliverer: %d record(s)", len(event["Records"]))
+        return result
+
+    def webhook_sweep(self) -> None:
+        report = self._app.webhook_sweep(
+            scheduled_event("submsg-local-webhook-sweep"), context("webhook_sweep")
+        )
+        if report["enqueued"]:
+            log.info("webhook sweep: %(enqueued)d enqueued", report)
+
     def due_sweep(self) -> None:
         report = self._app.due_sweep(scheduled_event("submsg-local-due-sweep"), context("due"))
         if report["enqueued"] or report["unknown"]:

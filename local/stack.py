@@ -158,8 +158,20 @@ class LocalStack:
         loops += [
             Loop(f"sqs-poller-{n}", poller(LONG_POLL_S), every_s=0) for n in range(1, SQS_POLLERS)
         ]
+        if resources.webhook_queue_url:  # the webhook deliverer, beside the sender
+            deliver = handlers.deliver_webhooks
+            loops.append(
+                Loop(
+                    "webhook-poller",
+                    lambda: poll_once(
+                        sqs, resources.webhook_queue_url, deliver, wait_s=LONG_POLL_S
+                    ),
+                    every_s=0,
+                )
+            )
         loops += [
             Loop("due-sweep", handlers.due_sweep, self.settings.local_sweep_every_s),
+            Loop("webhook-sweep", handlers.webhook_sweep, self.settings.local_sweep_every_s),
             Loop("expiry-sweep", handlers.expiry_sweep, self.settings.local_expiry_every_s),
         ]
         for loop in loops:
@@ -183,6 +195,7 @@ def service_environment(
         "SUBMSG_STAGE": STAGE,
         "SUBMSG_TABLE_NAME": resources.table_name,
         "SUBMSG_SEND_QUEUE_URL": resources.send_queue_url,
+        "SUBMSG_WEBHOOK_QUEUE_URL": resources.webhook_queue_url,
         "WECHAT_API_BASE": wechat_base,
         "POWERTOOLS_METRICS_DISABLED": "false" if metrics else "true",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chalicelib.adapters import metrics
+from chalicelib.adapters.metrics import WebhookOutcome
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store import layout
 from chalicelib.domain import clock
@@ -111,6 +113,10 @@ def _settle(
         services.store.table.write(services.store.webhooks.settled(delivery, number, fields))
     except ConditionFailed:
         logger.info("webhook delivery settled already", extra={"delivery": delivery.id})
+        return Outcome(status, number, error)
+    delivered = status is DeliveryStatus.DELIVERED
+    outcome = WebhookOutcome.DELIVERED if delivered else WebhookOutcome.FAILED
+    metrics.webhook_delivery(delivery.app_id, outcome)
     return Outcome(status, number, error)
 
 
@@ -138,6 +144,7 @@ def _again(
     except ConditionFailed:
         logger.info("webhook delivery settled already", extra={"delivery": delivery.id})
         return Outcome(DeliveryStatus.PENDING, number, error)
+    metrics.webhook_delivery(delivery.app_id, WebhookOutcome.RETRIED)
     if short:
         updated = delivery.model_copy(update={"attempts": number})
         hand_over(services, [updated], delay_s=math.ceil(delay.total_seconds()))

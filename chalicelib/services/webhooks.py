@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from chalicelib.adapters import metrics
 from chalicelib.adapters.addresses import refused_now
+from chalicelib.adapters.metrics import WebhookOutcome
 from chalicelib.domain import clock
 from chalicelib.domain.errors import FieldProblem, NotFound, ValidationFailed
 from chalicelib.domain.records import App
@@ -153,6 +155,7 @@ def disable(services: Services, endpoint: Endpoint, reason: str) -> None:
     )
     services.store.webhooks.put_endpoint(changed)
     forget(services, endpoint.app_id)
+    metrics.webhook_delivery(endpoint.app_id, WebhookOutcome.DISABLED)
 
 
 def failing(services: Services, endpoint: Endpoint, since: datetime | None) -> None:

@@ -4,13 +4,14 @@ receiver (``responses``) that verifies every request with the Standard Webhooks 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import responses
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.support.events import drain, drain_webhooks, run_webhook_sweep
+from tests.support.events import drain, drain_webhooks, lose_webhook_messages, run_webhook_sweep
 from tests.support.tenants import OTHER_APP_ID, Api, make_tenant
 
 RECEIVER = "https://receiver.example/hooks/submsg"
@@ -234,11 +235,15 @@ def test_another_app_sees_none_of_it(api, client, backend, services, card, recei
     assert len(receiver.requests) == 1
 
 
-def test_a_card_without_an_endpoint_writes_and_enqueues_no_event(api, client, backend, card):
+def test_a_card_without_an_endpoint_writes_and_enqueues_no_event(
+    api, client, backend, services, card, pinned_clock
+):
     api.send()
     drain(client, backend)
-    assert backend.webhook_queue.messages == []
-    assert not any(pk.startswith("WHD#") for pk, _ in backend.table.items)
+    assert lose_webhook_messages(backend) == 0
+    later = datetime.now(UTC) + timedelta(days=30)
+    for shard in range(services.settings.due_shards):
+        assert services.store.webhooks.due(shard, later, 10)[0] == []
 
 
 def test_an_endpoint_hears_only_the_types_it_listens_for(api, client, backend, card, receiver):
@@ -274,7 +279,7 @@ def test_410_gone_disables_the_endpoint_with_its_reason(api, backend, receiver):
 def test_a_lost_hand_over_is_delivered_by_the_sweep(api, backend, receiver, pinned_clock):
     endpoint = create_endpoint(api)
     api.call("POST", f"/v1/webhooks/{endpoint['id']}/test")
-    backend.webhook_queue.messages.clear()  # the enqueue after the commit never happened
+    assert lose_webhook_messages(backend) == 1  # the enqueue after the commit never happened
     run_webhook_sweep()
     drain_webhooks(backend)
     assert receiver.requests == []  # still under its lease

@@ -19,7 +19,14 @@ from infra.package import CHECKOV, Package, build, checkov_report, lint
 from infra.provision import Provisioned, allowed_actions, load_resources, provision
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("APIHandler", "DueSweep", "ExpirySweep", "SendWorker")
+FUNCTIONS = (
+    "APIHandler",
+    "DueSweep",
+    "ExpirySweep",
+    "SendWorker",
+    "WebhookSweep",
+    "WebhookDeliverer",
+)
 RUNTIME_ENTRIES = {"app.py", "chalicelib"}
 # The account-wide API Gateway logging role, and the one condition that may name them.
 ACCOUNT_LOGGING_RESOURCES = ("ApiGatewayCloudWatchRole", "ApiGatewayAccount")
@@ -142,7 +149,8 @@ def test_provisioning_twice_reuses_the_table_and_queues_with_their_contents(
 
     assert second == first
     assert dynamodb.list_tables()["TableNames"] == [first.table_name]
-    assert len(sqs.list_queues()["QueueUrls"]) == 2
+    assert len(sqs.list_queues()["QueueUrls"]) == 4  # send and webhook queues, their DLQs
+    assert first.webhook_queue_url.endswith("/submsg-test-webhooks")
     kept = dynamodb.get_item(TableName=first.table_name, Key={"pk": {"S": "p"}, "sk": {"S": "s"}})
     assert "Item" in kept
     waiting = sqs.get_queue_attributes(
@@ -159,6 +167,7 @@ def test_stages_get_separate_tables_and_queues(session: boto3.Session) -> None:
     assert {dev.table_name, prod.table_name} == {"submsg-dev", "submsg-prod"}
     assert dev.send_queue_url != prod.send_queue_url
     assert dev.dead_letter_queue_url != prod.dead_letter_queue_url
+    assert dev.webhook_queue_url != prod.webhook_queue_url
 
 
 def test_allowed_actions_name_single_actions_and_leave_out_put_metric_data() -> None:

@@ -64,6 +64,9 @@ class EmbeddedAws(Provisioned):
     def sqs(self) -> Any:
         return _drain_sqs()
 
+    def webhook_sqs(self) -> Any:
+        return _drain_sqs()
+
 
 @cache
 def shared_session() -> boto3.session.Session:
@@ -86,5 +89,6 @@ def moto_stack(env: pytest.MonkeyPatch) -> Iterator[EmbeddedAws]:
     with mock_aws(), fresh_containers():
         resources = provision(shared_session(), stage="dev")
         use_service_environment(env, resources.table_name, resources.send_queue_url)
+        env.setenv("SUBMSG_WEBHOOK_QUEUE_URL", resources.webhook_queue_url)
         bootstrap.use(lambda settings: bootstrap.aws(settings, shared_session()))
         yield EmbeddedAws(**vars(resources))

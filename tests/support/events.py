@@ -36,17 +36,30 @@ def drain(client: Client, backend: Backend, rounds: int = 5) -> int:
 
 def drain_webhooks(backend: Any, rounds: int = 5) -> int:
     """Hand every visible message of the webhook queue to the deliverer handler, as Lambda's
-    event source would (in-memory backend)."""
+    event source would."""
     import app
 
-    sqs = backend.webhook_sqs()
+    sqs, url = backend.webhook_sqs(), backend.webhook_queue_url
     handled = 0
     for _ in range(rounds):
-        count = poll_once(sqs, "memory://submsg-webhooks", lambda e: app.webhook_deliverer(e, None))
+        count = poll_once(sqs, url, lambda e: app.webhook_deliverer(e, None))
         if count == 0:
             break
         handled += count
     return handled
+
+
+def lose_webhook_messages(backend: Any) -> int:
+    """Take every visible message off the webhook queue unhandled (a hand-over that was lost);
+    how many there were."""
+    sqs, url = backend.webhook_sqs(), backend.webhook_queue_url
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    if received:
+        entries = [
+            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(received)
+        ]
+        sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+    return len(received)
 
 
 def run_webhook_sweep() -> dict[str, float]:

@@ -89,6 +89,7 @@ class InMemory:
     name = "memory"
     table_name = TABLE_NAME
     send_queue_url = f"memory://{QUEUE_NAME}"
+    webhook_queue_url = "memory://submsg-webhooks"
 
     @property
     def adapters(self) -> Adapters:
