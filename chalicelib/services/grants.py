@@ -22,9 +22,11 @@ from chalicelib.domain.records import (
     UserState,
 )
 from chalicelib.domain.statistics import stats_day
+from chalicelib.domain.webhooks import EventType, Subject
 from chalicelib.ports import Services, TransactionFailed
 from chalicelib.services import activity
 from chalicelib.services.templates import find_template
+from chalicelib.services.webhook_outbox import Outbox
 
 REFUSALS = (GrantResult.REJECT, GrantResult.BAN)
 FIRST_TIME, POPUP = "first_time", "popup"
@@ -189,6 +191,11 @@ def switched_off(services: Services, app: App, openid: str, template_ids: Sequen
         )
     if template_ids:
         transaction.add(SWITCHED_OFF, store.engagement.switched_off(app.app_id, openid, now))
+    outbox = Outbox(services, app.app_id, now)
+    for template_id in dict.fromkeys(template_ids):
+        data = {"openid": openid, "template_id": template_id, "at": clock.zulu(now)}
+        outbox.into(transaction, outbox.add(EventType.GRANT_SWITCHED_OFF, Subject.PLAIN, data))
     transaction.commit()
+    outbox.committed()
     for template_id in template_ids:
         store.users.drop_credits(app.app_id, openid, template_id)

@@ -24,10 +24,12 @@ from chalicelib.domain.records import (
     MessageStatus,
 )
 from chalicelib.domain.statistics import stats_day
+from chalicelib.domain.webhooks import EventType
 from chalicelib.ports import Services, TransactionFailed
 from chalicelib.services import activity
 from chalicelib.services.lifecycle import MessageSteps
 from chalicelib.services.message_create import enqueue, scheduled_at, work_at
+from chalicelib.services.webhook_outbox import Outbox
 
 S = MessageStatus
 
@@ -120,10 +122,15 @@ def track(services: Services, app: App, message_id: str, event: EventIn) -> bool
             "engagement",
             store.engagement.clicked(app.app_id, message.openid, now, clicked, marketing),
         )
+    outbox = Outbox(services, app.app_id, now)
+    tracked = message.model_copy(update={moment: now})
+    kind = EventType.MESSAGE_CLICKED if event.type == "click" else EventType.MESSAGE_CONVERTED
+    outbox.into(transaction, outbox.message(kind, tracked))
     try:
         transaction.commit()
     except TransactionFailed:
         return False
+    outbox.committed()
     metrics.card_tracked(app.app_id, event.type)
     if clicked is not None:
         activity.app_also_active(services, app, clicked, shard_of=message.openid)

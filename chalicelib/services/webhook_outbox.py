@@ -19,7 +19,7 @@ from chalicelib.domain import clock
 from chalicelib.domain.dispatch import Envelope
 from chalicelib.domain.records import Message
 from chalicelib.domain.webhooks import Delivery, Event, EventType, Subject
-from chalicelib.ports import Services
+from chalicelib.ports import Services, Transaction
 from chalicelib.services import webhooks
 
 KIND = "webhook"  # what a delivery's SQS message says it is
@@ -58,13 +58,18 @@ class Outbox:
         writes: dict[str, Write] = {}
         for endpoint in listening:
             delivery = Delivery.of(event, endpoint.id, self.now)
-            writes[f"webhook#{endpoint.id}"] = self.services.store.webhooks.outbox(delivery, lease)
+            name = f"webhook#{event.id}#{endpoint.id}"
+            writes[name] = self.services.store.webhooks.outbox(delivery, lease)
             self.deliveries.append(delivery)
         return writes
 
     def message(self, event_type: EventType, message: Message) -> dict[str, Write]:
         data = message.model_dump(mode="json", exclude=MESSAGE_LEFT_OUT)
         return self.add(event_type, Subject.MESSAGE, data)
+
+    def into(self, transaction: Transaction, writes: Mapping[str, Write]) -> None:
+        for name, write in writes.items():
+            transaction.add(name, write)
 
     def committed(self) -> None:
         """Hand every delivery to the deliverer now (the sweep retries what is lost here)."""

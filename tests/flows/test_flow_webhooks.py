@@ -295,3 +295,55 @@ def test_a_deleted_endpoint_is_gone(api):
     assert api.call("DELETE", f"/v1/webhooks/{endpoint['id']}").status_code == 204
     assert api.call("GET", f"/v1/webhooks/{endpoint['id']}").status_code == 404
     assert api.call("DELETE", f"/v1/webhooks/{endpoint['id']}").status_code == 404
+
+
+def test_the_first_click_and_conversion_are_reported_once_each(
+    api, client, backend, card, receiver
+):
+    endpoint = create_endpoint(api, events=["message.clicked", "message.converted"])
+    sent = api.send().json_body
+    drain(client, backend)
+    for kind in ("click", "click", "conversion"):
+        path = f"/v1/messages/{sent['id']}/events"
+        assert api.call("POST", path, {"type": kind}).status_code == 202
+    drain_webhooks(backend)
+    bodies = [receiver.verified(endpoint["secret"], n) for n in range(len(receiver.requests))]
+    assert sorted(b["type"] for b in bodies) == ["message.clicked", "message.converted"]
+    clicked = next(b for b in bodies if b["type"] == "message.clicked")
+    assert clicked["data"]["id"] == sent["id"] and clicked["data"]["clicked_at"]
+
+
+def test_a_user_switching_a_template_off_is_reported(api, client, backend, services, receiver):
+    from chalicelib.adapters import callback_codec
+    from chalicelib.services import admin
+    from tests.support.tenants import APP_ID, OPENID, TEMPLATE
+
+    token = "callbacktoken0001"
+    admin.set_callback_secrets(services, APP_ID, token, None)
+    admin.update_app(services, APP_ID, {"callback_format": "json"})
+    api.put_template()
+    endpoint = create_endpoint(api, events=["grant.switched_off"])
+    event = {
+        "ToUserName": "gh_000000000001",
+        "FromUserName": OPENID,
+        "CreateTime": "1700000100",
+        "MsgType": "event",
+        "Event": "subscribe_msg_change_event",
+        "SubscribeMsgChangeEvent": {
+            "List": [{"TemplateId": TEMPLATE, "SubscribeStatusString": "reject"}]
+        },
+    }
+    stamp = str(int(datetime.now(UTC).timestamp()))
+    signature = callback_codec.url_signature(token, stamp, "n0nce")
+    pushed = client.http.post(
+        f"/v1/wechat/{APP_ID}/callback?timestamp={stamp}&nonce=n0nce&signature={signature}",
+        body=json.dumps(event).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert pushed.status_code == 200
+    drain_webhooks(backend)
+    [request] = receiver.requests
+    payload = receiver.verified(endpoint["secret"])
+    assert payload["type"] == "grant.switched_off"
+    assert payload["data"]["openid"] == OPENID and payload["data"]["template_id"] == TEMPLATE
+    assert request.headers["webhook-id"].startswith("evt_")
