@@ -12,6 +12,7 @@ from rich.table import Table
 
 KEYS = (
     "aws_calls_per_message",
+    "webhook_calls_per_event",
     "throughput_ratio",
     "cold_start_ratio",
     "sweep_reads_per_due_1k",
@@ -55,6 +56,24 @@ def pipeline_figures(report: Report, console: Console) -> None:
         f"{flow.throughput_ratio:.2f}",
         "≥ 0.5",
         f"{flow.pipeline_rate:.1f} msg/s vs {flow.bare_rate:.1f} msg/s bare calls",
+    )
+
+
+def webhook_figures(report: Report, console: Console) -> None:
+    from bench import webhooks
+
+    with console.status("webhooks: AWS calls per delivered event"):
+        found = webhooks.measure(int(os.environ.get("BENCH_WEBHOOK_EVENTS", "100")))
+    report.figures["webhook_calls_per_event"] = round(found.calls_per_event, 2)
+    by_operation = ", ".join(f"{op} {n:g}" for op, n in found.calls_by_operation.items())
+    report.row(
+        "AWS calls per delivered webhook event", f"{found.calls_per_event:.2f}", "≤ 2", by_operation
+    )
+    report.row(
+        "  the card's own calls, an endpoint listening",
+        f"{found.card_calls_with_endpoint:.2f}",
+        "≤ 5",
+        f"{found.events} message.sent events",
     )
 
 
@@ -232,6 +251,7 @@ def main() -> None:
     started = time.monotonic()
     for phase in (
         pipeline_figures,
+        webhook_figures,
         cost_figures,
         cold_start_figures,
         sweep_figures,
