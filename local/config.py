@@ -26,6 +26,8 @@ class LocalSettings(BaseSettings):
     demo_api_key: SecretStr = SecretStr("sk_local_demo_key")
     local_sweep_every_s: float = Field(default=2.0, gt=0)
     local_expiry_every_s: float = Field(default=60.0, gt=0)
+    # the webhook sweep is the safety net (lost hand-overs, retries beyond 15 minutes)
+    local_webhook_sweep_every_s: float = Field(default=10.0, gt=0)
     local_metrics: bool = False  # print the EMF documents the handlers emit, as Lambda would
 
     def demo(self) -> DemoApp:

@@ -171,7 +171,9 @@ class LocalStack:
             )
         loops += [
             Loop("due-sweep", handlers.due_sweep, self.settings.local_sweep_every_s),
-            Loop("webhook-sweep", handlers.webhook_sweep, self.settings.local_sweep_every_s),
+            Loop(
+                "webhook-sweep", handlers.webhook_sweep, self.settings.local_webhook_sweep_every_s
+            ),
             Loop("expiry-sweep", handlers.expiry_sweep, self.settings.local_expiry_every_s),
         ]
         for loop in loops:
