@@ -19,7 +19,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.api import mappers
 from chalicelib.domain import clock
-from chalicelib.domain.records import Message
+from chalicelib.domain.campaigns import Progress
+from chalicelib.domain.records import Campaign, Message
 from chalicelib.domain.webhooks import MAX_PAYLOAD_BYTES, Delivery, Subject
 from chalicelib.ports import Services
 from chalicelib.services import webhook_delivery
@@ -32,6 +33,10 @@ def render(delivery: Delivery) -> bytes:
     if delivery.subject is Subject.MESSAGE:
         message = Message.model_validate({**delivery.data, "data": {}})
         data = mappers.message_out(message).model_dump(mode="json")
+    elif delivery.subject is Subject.CAMPAIGN:
+        campaign = Campaign.model_validate(delivery.data["campaign"])
+        done = Progress(dict(delivery.data["totals"]), dict(delivery.data["by_variant"]))
+        data = mappers.campaign_out(campaign, done).model_dump(mode="json", by_alias=True)
     payload = {"type": delivery.type.value, "timestamp": clock.zulu(delivery.at), "data": data}
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     if len(body) > MAX_PAYLOAD_BYTES:

@@ -13,6 +13,7 @@ generations overlapping can never give anyone a second card or take a second cre
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.campaigns import END, Loaded
 from chalicelib.adapters.store.layout import epoch_ms
+from chalicelib.adapters.store.table import Write
 from chalicelib.api.schemas import BestTimeIn, MessageIn
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, dispatch
@@ -369,21 +371,31 @@ def _create(
 
 
 def begin_phase(
-    services: Services, campaign: Campaign, phase: CampaignPhase, now: datetime, **changes: Any
-) -> None:
-    """The next phase's chains, once: a second caller finds the generation moved."""
+    services: Services,
+    campaign: Campaign,
+    phase: CampaignPhase,
+    now: datetime,
+    extra: Mapping[str, Write] | None = None,
+    **changes: Any,
+) -> bool:
+    """The next phase's chains, once: a second caller finds the generation moved (False).
+    ``extra``: writes committed with the move (the events it reports)."""
     store = services.store
     update = store.campaigns.begin_phase(
         campaign, phase, {"chained_at": now, **changes}, frozenset({C.RUNNING})
     )
+    transaction = store.transaction().add(CAMPAIGN, update)
+    for name, write in (extra or {}).items():
+        transaction.add(name, write)
     try:
-        store.transaction().add(CAMPAIGN, update).commit()
+        transaction.commit()
     except TransactionFailed as failed:
         if failed.on(CAMPAIGN):
-            return
+            return False
         raise
     if phase in (P.TEST, P.SEND):
         launch(services, campaign)
+    return True
 
 
 def resume_chains(services: Services, campaign: Campaign, now: datetime) -> None:

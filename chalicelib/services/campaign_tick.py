@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.campaigns import Loaded
@@ -14,9 +15,11 @@ from chalicelib.domain import clock, experiments
 from chalicelib.domain.campaigns import CampaignMove, Progress
 from chalicelib.domain.errors import InvalidCampaignState
 from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus, Decision
+from chalicelib.domain.webhooks import EventType
 from chalicelib.ports import Services, TransactionFailed
 from chalicelib.services import campaign_withdraw
 from chalicelib.services.campaign_fanout import begin, begin_phase, progress, resume_chains
+from chalicelib.services.webhook_outbox import Outbox
 
 C, P = CampaignStatus, CampaignPhase
 CAMPAIGN = "campaign"
@@ -68,7 +71,7 @@ def _tick_one(services: Services, loaded: Loaded, now: datetime, report: TickRep
     done = progress(services, campaign)
     if campaign.status is C.CANCELED:
         if campaign_withdraw.settled(services, loaded, done, now):
-            _complete(services, campaign, now)
+            _complete(services, campaign, done, now)
             report.completed += 1
         return
     if campaign.stopped_at is not None:
@@ -110,7 +113,7 @@ def _after_chains(
             begin_phase(services, campaign, P.FINISH, now)
             return 1
         case P.FINISH if done.finished >= campaign.audience_size:
-            _complete(services, campaign, now)
+            _complete(services, campaign, done, now)
             report.completed += 1
     return 0
 
@@ -131,11 +134,15 @@ def _decide(services: Services, campaign: Campaign, done: Progress, now: datetim
         "experiment decided",
         extra={"campaign_id": campaign.campaign_id, "winner": found.winner, "reason": found.reason},
     )
-    if found.winner is None:  # fallback "stop": the rest get nothing
-        begin_phase(services, campaign, P.FINISH, now, decision=decision, stopped_at=now)
-        return
-    decided = campaign.model_copy(update={"decision": decision})
-    begin_phase(services, decided, P.SEND, now, decision=decision)
+    stop = found.winner is None  # fallback "stop": the rest get nothing
+    phase = P.FINISH if stop else P.SEND
+    changes: dict[str, Any] = {"decision": decision, **({"stopped_at": now} if stop else {})}
+    outbox = Outbox(services, campaign.app_id, now)
+    after = campaign.model_copy(update={**changes, "phase": phase})
+    reported = outbox.campaign(EventType.EXPERIMENT_DECIDED, after, done)
+    moving = campaign if stop else campaign.model_copy(update={"decision": decision})
+    if begin_phase(services, moving, phase, now, extra=reported, **changes):
+        outbox.committed()
 
 
 def _close_when_settled(
@@ -148,11 +155,11 @@ def _close_when_settled(
     in_flight = timedelta(seconds=services.settings.lease_s)
     if now - stopped < in_flight or done.finished < done.totals["created"]:
         return
-    _complete(services, campaign, now)
+    _complete(services, campaign, done, now)
     report.completed += 1
 
 
-def _complete(services: Services, campaign: Campaign, now: datetime) -> None:
+def _complete(services: Services, campaign: Campaign, done: Progress, now: datetime) -> None:
     store = services.store
     transaction = store.transaction()
     if campaign.status is C.RUNNING:
@@ -167,8 +174,25 @@ def _complete(services: Services, campaign: Campaign, now: datetime) -> None:
             campaign, frozenset({campaign.status}), campaign.status, {"completed_at": now}
         )
     transaction.add(CAMPAIGN, update).add("watch", store.campaigns.unwatch(campaign))
+    closed = campaign.model_copy(update={"status": update_status(campaign), "completed_at": now})
+    outbox = Outbox(services, campaign.app_id, now)
+    kind = (
+        EventType.CAMPAIGN_CANCELED
+        if campaign.status is C.CANCELED
+        else EventType.CAMPAIGN_COMPLETED
+    )
+    outbox.into(transaction, outbox.campaign(kind, closed, done))
     try:
         transaction.commit()
     except TransactionFailed as failed:
         if not failed.on(CAMPAIGN):
             raise
+        return
+    outbox.committed()
+
+
+def update_status(campaign: Campaign) -> CampaignStatus:
+    """The status the books close in: completed, or still canceled (or stopped as it was)."""
+    if campaign.status is C.RUNNING:
+        return rules.target(CampaignMove.COMPLETE)
+    return campaign.status

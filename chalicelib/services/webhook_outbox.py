@@ -16,8 +16,9 @@ from typing import Any
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.table import Write
 from chalicelib.domain import clock
+from chalicelib.domain.campaigns import Progress
 from chalicelib.domain.dispatch import Envelope
-from chalicelib.domain.records import Message
+from chalicelib.domain.records import Campaign, Message
 from chalicelib.domain.webhooks import Delivery, Event, EventType, Subject
 from chalicelib.ports import Services, Transaction
 from chalicelib.services import webhooks
@@ -66,6 +67,17 @@ class Outbox:
     def message(self, event_type: EventType, message: Message) -> dict[str, Write]:
         data = message.model_dump(mode="json", exclude=MESSAGE_LEFT_OUT)
         return self.add(event_type, Subject.MESSAGE, data)
+
+    def campaign(
+        self, event_type: EventType, campaign: Campaign, done: Progress
+    ) -> dict[str, Write]:
+        """A campaign's event: the campaign as it is after the move, with its counters."""
+        data = {
+            "campaign": campaign.model_dump(mode="json"),
+            "totals": done.totals,
+            "by_variant": done.by_variant,
+        }
+        return self.add(event_type, Subject.CAMPAIGN, data)
 
     def into(self, transaction: Transaction, writes: Mapping[str, Write]) -> None:
         for name, write in writes.items():

@@ -347,3 +347,72 @@ def test_a_user_switching_a_template_off_is_reported(api, client, backend, servi
     assert payload["type"] == "grant.switched_off"
     assert payload["data"]["openid"] == OPENID and payload["data"]["template_id"] == TEMPLATE
     assert request.headers["webhook-id"].startswith("evt_")
+
+
+def campaign_events(receiver, secret, *types):
+    found = [receiver.verified(secret, n) for n in range(len(receiver.requests))]
+    return [event for event in found if event["type"] in types]
+
+
+def test_a_campaign_reports_its_completion_with_its_counts(
+    api, wx, client, backend, services, monkeypatch, pinned_clock
+):
+    from tests.flows.test_flow_campaigns import create, grant_all, promo_template, until_done, users
+
+    receiver = Receiver(wx.mock)
+    promo_template(api, services, monkeypatch)
+    endpoint = create_endpoint(api, events=["campaign.completed", "campaign.canceled"])
+    grant_all(api, users(12))
+    created = create(api).json_body
+    found = until_done(client, backend, api, created["id"], pinned_clock)
+    drain_webhooks(backend)
+    [completed] = campaign_events(receiver, endpoint["secret"], "campaign.completed")
+    assert completed["data"] == found  # the campaign as GET /v1/campaigns/{id} answers it
+    assert (completed["data"]["status"], completed["data"]["sent"]) == ("completed", 12)
+    run_webhook_sweep()
+    drain_webhooks(backend)
+    assert len(receiver.requests) == 1
+
+
+def test_a_canceled_campaign_is_reported_when_its_books_close(
+    api, wx, client, backend, services, monkeypatch, pinned_clock
+):
+    from tests.flows.test_flow_campaigns import create, grant_all, promo_template, until_done, users
+
+    receiver = Receiver(wx.mock)
+    promo_template(api, services, monkeypatch)
+    endpoint = create_endpoint(api, events=["campaign.canceled"])
+    grant_all(api, users(20))
+    campaign_id = create(api).json_body["id"]
+    drain(client, backend, rounds=1)
+    assert api.call("POST", f"/v1/campaigns/{campaign_id}/cancel").status_code == 200
+    found = until_done(client, backend, api, campaign_id, pinned_clock, step_s=60)
+    drain_webhooks(backend)
+    [canceled] = campaign_events(receiver, endpoint["secret"], "campaign.canceled")
+    assert canceled["data"]["status"] == "canceled"
+    assert canceled["data"]["canceled"] == found["canceled"] and canceled["data"]["completed_at"]
+
+
+def test_an_experiments_decision_is_reported(
+    api, wx, client, backend, services, monkeypatch, pinned_clock
+):
+    from tests.flows.test_flow_campaigns import create, grant_all, promo_template, until_done, users
+
+    receiver = Receiver(wx.mock)
+    promo_template(api, services, monkeypatch)
+    endpoint = create_endpoint(api, events=["experiment.decided"])
+    grant_all(api, users(40))
+    experiment = {
+        "test_percent": 50,
+        "metric": "click_rate",
+        "decide_after_minutes": 1,
+        "fallback": "first",
+    }
+    variants = [{"name": "plain", "weight": 50}, {"name": "other", "weight": 50}]
+    campaign_id = create(api, variants=variants, experiment=experiment).json_body["id"]
+    until_done(client, backend, api, campaign_id, pinned_clock, step_s=30)
+    drain_webhooks(backend)
+    [decided] = campaign_events(receiver, endpoint["secret"], "experiment.decided")
+    assert decided["data"]["id"] == campaign_id
+    assert decided["data"]["experiment"]["phase"] == "decided"
+    assert decided["data"]["experiment"]["winner"] == "plain"  # no clicks: the fallback
