@@ -416,3 +416,58 @@ def test_an_experiments_decision_is_reported(
     assert decided["data"]["id"] == campaign_id
     assert decided["data"]["experiment"]["phase"] == "decided"
     assert decided["data"]["experiment"]["winner"] == "plain"  # no clicks: the fallback
+
+
+def test_an_endpoint_failing_for_five_days_is_disabled_with_its_reason(
+    api, backend, receiver, pinned_clock
+):
+    endpoint = create_endpoint(api)
+    base = f"/v1/webhooks/{endpoint['id']}"
+    receiver.answers = [500] * 50
+    api.call("POST", f"{base}/test")
+    drain_webhooks(backend)
+    assert api.call("GET", base).json_body["status"] == "enabled"
+    pinned_clock.shift(4 * 86400)
+    api.call("POST", f"{base}/test")
+    drain_webhooks(backend)
+    assert api.call("GET", base).json_body["status"] == "enabled"  # 4 days: not yet
+    pinned_clock.shift(86400 + 60)
+    api.call("POST", f"{base}/test")
+    drain_webhooks(backend)
+    shown = api.call("GET", base).json_body
+    assert (shown["status"], shown["disabled_reason"]) == (
+        "disabled",
+        "every delivery failed for 5 days",
+    )
+    newest = deliveries(api, endpoint["id"])[0]
+    assert newest["status"] == "failed"  # its attempt disabled it, or it found it disabled
+
+
+def test_a_retry_names_a_delivery_of_that_endpoint_or_is_not_found(api, backend, receiver):
+    first, second = create_endpoint(api), create_endpoint(api)
+    tested = api.call("POST", f"/v1/webhooks/{first['id']}/test").json_body
+    drain_webhooks(backend)
+    other = f"/v1/webhooks/{second['id']}/deliveries/{tested['id']}/retry"
+    assert api.call("POST", other).status_code == 404
+    unknown = f"/v1/webhooks/{first['id']}/deliveries/evt_{'0' * 28}/retry"
+    assert api.call("POST", unknown).status_code == 404
+    not_an_id = f"/v1/webhooks/{first['id']}/deliveries/msg_1/retry"
+    assert api.call("POST", not_an_id).status_code == 404
+    assert len(receiver.requests) == 1
+
+
+def test_a_success_after_failures_forgets_when_the_endpoint_began_failing(
+    api, backend, receiver, pinned_clock
+):
+    endpoint = create_endpoint(api)
+    base = f"/v1/webhooks/{endpoint['id']}"
+    receiver.answers = [500]
+    api.call("POST", f"{base}/test")
+    drain_webhooks(backend)
+    pinned_clock.shift(7)
+    drain_webhooks(backend)  # the retry succeeds
+    pinned_clock.shift(5 * 86400)
+    receiver.answers = [500]
+    api.call("POST", f"{base}/test")
+    drain_webhooks(backend)
+    assert api.call("GET", base).json_body["status"] == "enabled"
