@@ -452,7 +452,9 @@ def webhook_sweep(event: Any) -> dict[str, float]:
     return vars(report)
 
 
-@app.on_sqs_message(queue="submsg-webhooks", batch_size=10)
+# One delivery per invocation: an attempt waits up to 15 s, so a slow receiver never holds up
+# another's delivery in the same batch, nor runs past the function's timeout.
+@app.on_sqs_message(queue="submsg-webhooks", batch_size=1)
 def webhook_deliverer(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.api.webhook_worker import process_batch
 

@@ -10,6 +10,7 @@ to the metadata service at delivery time (DNS rebinding) never reaches it.
 from __future__ import annotations
 
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from chalicelib.adapters.addresses import AddressRefused, checked_address
+from chalicelib.domain.webhooks import TIMEOUT_S
 
 ANSWER_BYTES = 1024  # what a receiver's answer may tell (its status line is what counts)
 
@@ -58,10 +60,19 @@ class Answer:
 
 
 class WebhookClient:
-    """POSTs one signed event; never follows a redirect, never waits more than the timeouts."""
+    """POSTs one signed event; never follows a redirect, never waits more than ``deadline_s``
+    in all (the read timeout bounds each wait for bytes; a receiver that trickles its answer
+    byte by byte meets the deadline)."""
 
-    def __init__(self, connect_timeout_s: float, read_timeout_s: float, allow_loopback: bool):
+    def __init__(
+        self,
+        connect_timeout_s: float,
+        read_timeout_s: float,
+        allow_loopback: bool,
+        deadline_s: float = TIMEOUT_S,
+    ):
         self.timeout = (connect_timeout_s, read_timeout_s)
+        self.deadline_s = deadline_s
         self.session = requests.Session()
         self.session.trust_env = False  # no proxy from the environment between us and the check
         adapter = PinnedAdapter(allow_loopback)
@@ -69,6 +80,17 @@ class WebhookClient:
         self.session.mount("http://", adapter)
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+        answers: list[Answer] = []
+        attempt = threading.Thread(
+            target=lambda: answers.append(self._post(url, body, headers)),
+            name="webhook-post",
+            daemon=True,
+        )
+        attempt.start()
+        attempt.join(self.deadline_s)
+        return answers[0] if answers else Answer(None, f"no answer within {self.deadline_s:g} s")
+
+    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
         try:
             with self.session.post(
                 url,

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -175,4 +176,32 @@ def test_a_receiver_that_never_answers_costs_at_most_the_timeouts():
         assert answer == type(answer)(None, "timed out")
         assert time.monotonic() - started < 5
     finally:
+        listener.close()
+
+
+def test_a_receiver_that_trickles_its_answer_meets_the_deadline():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100:
+                if stop.wait(0.2):
+                    return
+                connection.sendall(bytes([byte]))
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    try:
+        client = WebhookClient(0.5, 0.5, allow_loopback=True, deadline_s=1.5)
+        started = time.monotonic()
+        answer = client.post(f"http://127.0.0.1:{port}/", BODY, {})
+        assert answer.status_code is None and "no answer within 1.5 s" in (answer.error or "")
+        assert time.monotonic() - started < 3
+    finally:
+        stop.set()
         listener.close()
