@@ -19,8 +19,9 @@ from chalicelib.domain import campaigns, clock, policy
 from chalicelib.domain.lifecycle import Guard, Move, Transition, rule
 from chalicelib.domain.records import App, Message, MessageStatus
 from chalicelib.domain.statistics import stats_day
-from chalicelib.domain.webhooks import MOVE_EVENTS
+from chalicelib.domain.webhooks import MOVE_EVENTS, Endpoint
 from chalicelib.ports import Services, TransactionFailed
+from chalicelib.services import webhooks
 from chalicelib.services.webhook_outbox import Outbox
 
 MESSAGE = "message"
@@ -35,6 +36,9 @@ class MessageSteps:
     message: Message
     now: datetime
     claim_id: str = field(default_factory=lambda: clock.new_id("claim"))
+    # The app's webhook endpoints, read at this actor's first move: the sender reads them with
+    # its claim, so no request comes between WeChat's answer and the move that records it.
+    endpoints: tuple[Endpoint, ...] | None = None
 
     def cap_window(self) -> policy.CapWindow | None:
         cap = self.app.caps.get(self.message.category)
@@ -117,7 +121,9 @@ class MessageSteps:
         """Commit the move; False when the message had moved on (a duplicate: nothing done)."""
         transaction = self.services.store.transaction()
         writes = self.writes(transition, window, extra, stats_moment, cap_limit)
-        outbox = Outbox(self.services, self.app.app_id, self.now)
+        if self.endpoints is None:
+            self.endpoints = webhooks.endpoints_of(self.services, self.app.app_id)
+        outbox = Outbox(self.services, self.app.app_id, self.now, self.endpoints)
         event = MOVE_EVENTS.get(transition.move)
         after = self.moved(transition) if event or transition.rule.attempt else None
         if event is not None and after is not None:  # the event it reports, in this transaction

@@ -19,7 +19,7 @@ from chalicelib.domain import clock
 from chalicelib.domain.campaigns import Progress
 from chalicelib.domain.dispatch import Envelope
 from chalicelib.domain.records import Campaign, Message
-from chalicelib.domain.webhooks import Delivery, Event, EventType, Subject
+from chalicelib.domain.webhooks import Delivery, Endpoint, Event, EventType, Subject
 from chalicelib.ports import Services, Transaction
 from chalicelib.services import webhooks
 
@@ -32,19 +32,25 @@ MESSAGE_LEFT_OUT = {"data", "credit", "idempotency_key", "page", "conversion_val
 class Outbox:
     """The events of one transaction: their writes, then their hand-over after the commit."""
 
-    def __init__(self, services: Services, app_id: str, now: datetime) -> None:
+    def __init__(
+        self,
+        services: Services,
+        app_id: str,
+        now: datetime,
+        endpoints: tuple[Endpoint, ...] | None = None,
+    ) -> None:
+        """``endpoints``: the app's, as the caller read them already (None: read them now)."""
         self.services, self.app_id, self.now = services, app_id, now
+        self.endpoints = endpoints
         self.deliveries: list[Delivery] = []
 
     def add(
         self, event_type: EventType, subject: Subject, data: Mapping[str, Any]
     ) -> dict[str, Write]:
         """The writes of one event: none when no endpoint of the app listens for its type."""
-        listening = [
-            endpoint
-            for endpoint in webhooks.endpoints_of(self.services, self.app_id)
-            if endpoint.listens(event_type)
-        ]
+        if self.endpoints is None:
+            self.endpoints = webhooks.endpoints_of(self.services, self.app_id)
+        listening = [endpoint for endpoint in self.endpoints if endpoint.listens(event_type)]
         if not listening:
             return {}
         event = Event(
