@@ -34,6 +34,7 @@ from local.sandbox import Sandbox
 # visible, and a reminder must not wait a second more for it. The others poll long: they wake
 # when a message is sent, and cost the embedded AWS little while the queue is empty.
 SHORT_POLL_EVERY_S = 0.1
+WEBHOOK_POLL_EVERY_S = 0.5
 LONG_POLL_S = 1
 # Lambda's SQS event source runs several batches at once (five at first, then more, up to the
 # sender's reserved concurrency); the stack runs eight.
@@ -159,14 +160,14 @@ class LocalStack:
             Loop(f"sqs-poller-{n}", poller(LONG_POLL_S), every_s=0) for n in range(1, SQS_POLLERS)
         ]
         if resources.webhook_queue_url:  # the webhook deliverer, beside the sender
+            # Short polls: the sender's long polls already take most of the embedded AWS's
+            # threads, and a long poll more would keep the API's requests waiting for one.
             deliver = handlers.deliver_webhooks
             loops.append(
                 Loop(
                     "webhook-poller",
-                    lambda: poll_once(
-                        sqs, resources.webhook_queue_url, deliver, wait_s=LONG_POLL_S
-                    ),
-                    every_s=0,
+                    lambda: poll_once(sqs, resources.webhook_queue_url, deliver, wait_s=0),
+                    every_s=WEBHOOK_POLL_EVERY_S,
                 )
             )
         loops += [

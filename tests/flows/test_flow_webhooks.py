@@ -5,37 +5,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-import responses
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.support.events import drain, drain_webhooks, lose_webhook_messages, run_webhook_sweep
 from tests.support.tenants import OTHER_APP_ID, Api, make_tenant
-
-RECEIVER = "https://receiver.example/hooks/submsg"
-
-
-class Receiver:
-    """A mini-program's backend: answers as scripted (then 204), keeps every request."""
-
-    def __init__(self, mock: responses.RequestsMock, url: str = RECEIVER) -> None:
-        self.requests: list[Any] = []
-        self.answers: list[int] = []
-        mock.add_callback(responses.POST, url, callback=self._receive)
-
-    def _receive(self, request: Any) -> tuple[int, dict[str, str], str]:
-        self.requests.append(request)
-        status = self.answers.pop(0) if self.answers else 204
-        return status, {}, ""
-
-    def verified(self, secret: str, index: int = -1) -> dict[str, Any]:
-        request = self.requests[index]
-        return Webhook(secret).verify(request.body, dict(request.headers))
-
-    def ids(self) -> list[str]:
-        return [r.headers["webhook-id"] for r in self.requests]
+from tests.support.webhooks import RECEIVER, Receiver, create_endpoint, deliveries
 
 
 @pytest.fixture
@@ -47,19 +23,6 @@ def receiver(wx) -> Receiver:
 def card(api):
     api.put_template()
     api.grant()
-
-
-def create_endpoint(api: Api, **body: Any) -> dict[str, Any]:
-    created = api.call("POST", "/v1/webhooks", {"url": RECEIVER, **body})
-    assert created.status_code == 201, created.json_body
-    return created.json_body
-
-
-def deliveries(api: Api, endpoint_id: str, **query: str) -> list[dict[str, Any]]:
-    suffix = "&".join(f"{k}={v}" for k, v in query.items())
-    answer = api.call("GET", f"/v1/webhooks/{endpoint_id}/deliveries?{suffix}")
-    assert answer.status_code == 200, answer.json_body
-    return answer.json_body["items"]
 
 
 def test_an_endpoint_shows_its_secret_only_when_created(api):
@@ -418,31 +381,6 @@ def test_an_experiments_decision_is_reported(
     assert decided["data"]["experiment"]["winner"] == "plain"  # no clicks: the fallback
 
 
-def test_an_endpoint_failing_for_five_days_is_disabled_with_its_reason(
-    api, backend, receiver, pinned_clock
-):
-    endpoint = create_endpoint(api)
-    base = f"/v1/webhooks/{endpoint['id']}"
-    receiver.answers = [500] * 50
-    api.call("POST", f"{base}/test")
-    drain_webhooks(backend)
-    assert api.call("GET", base).json_body["status"] == "enabled"
-    pinned_clock.shift(4 * 86400)
-    api.call("POST", f"{base}/test")
-    drain_webhooks(backend)
-    assert api.call("GET", base).json_body["status"] == "enabled"  # 4 days: not yet
-    pinned_clock.shift(86400 + 60)
-    api.call("POST", f"{base}/test")
-    drain_webhooks(backend)
-    shown = api.call("GET", base).json_body
-    assert (shown["status"], shown["disabled_reason"]) == (
-        "disabled",
-        "every delivery failed for 5 days",
-    )
-    newest = deliveries(api, endpoint["id"])[0]
-    assert newest["status"] == "failed"  # its attempt disabled it, or it found it disabled
-
-
 def test_a_retry_names_a_delivery_of_that_endpoint_or_is_not_found(api, backend, receiver):
     first, second = create_endpoint(api), create_endpoint(api)
     tested = api.call("POST", f"/v1/webhooks/{first['id']}/test").json_body
@@ -454,20 +392,3 @@ def test_a_retry_names_a_delivery_of_that_endpoint_or_is_not_found(api, backend,
     not_an_id = f"/v1/webhooks/{first['id']}/deliveries/msg_1/retry"
     assert api.call("POST", not_an_id).status_code == 404
     assert len(receiver.requests) == 1
-
-
-def test_a_success_after_failures_forgets_when_the_endpoint_began_failing(
-    api, backend, receiver, pinned_clock
-):
-    endpoint = create_endpoint(api)
-    base = f"/v1/webhooks/{endpoint['id']}"
-    receiver.answers = [500]
-    api.call("POST", f"{base}/test")
-    drain_webhooks(backend)
-    pinned_clock.shift(7)
-    drain_webhooks(backend)  # the retry succeeds
-    pinned_clock.shift(5 * 86400)
-    receiver.answers = [500]
-    api.call("POST", f"{base}/test")
-    drain_webhooks(backend)
-    assert api.call("GET", base).json_body["status"] == "enabled"
