@@ -35,8 +35,14 @@ class Settings(BaseModel):
     max_schedule_ahead_days: int = 366
     stats_shards: int = Field(default=8, ge=1, le=64)  # counter items per app, day and template
     callback_dedupe_ttl_s: int = 24 * 3600  # WeChat retries a push within seconds
-    reserve_rounds: int = Field(default=3, ge=1)  # a credit reservation lost to a race retries
     sweep_time_budget_s: float = Field(default=15.0, gt=0)  # well inside the sweep's timeout
+    # Deadlines (docs/resilience.md): an API request's, well under API Gateway's 29 s; a Lambda's
+    # when its context does not say (the local stack); what the sender keeps back to record an
+    # answer; what a scheduled run keeps back to finish.
+    request_deadline_s: float = Field(default=8.0, gt=0, le=28)
+    lambda_timeout_s: float = Field(default=20.0, gt=0)
+    record_reserve_s: float = Field(default=2.0, ge=0)
+    finish_reserve_s: float = Field(default=2.0, ge=0)
     campaign_shards: int = Field(default=8, ge=1, le=64)  # fan-out chains (and holders shards)
     campaign_page: int = Field(default=50, ge=1, le=98)  # recipients one chain step handles
     campaign_lookahead_s: int = Field(default=60, ge=1)  # throttled cards written this far ahead

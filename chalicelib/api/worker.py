@@ -1,5 +1,6 @@
 """The SQS handler: each record is one delivery or one step of a campaign's fan-out; failures
-come back as partial batch responses."""
+come back as partial batch responses, and so do the records the invocation had no time left for
+(docs/resilience.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from chalicelib import deadline
 from chalicelib.ports import Services
 from chalicelib.services import campaign_fanout, campaign_withdraw, sender
 
@@ -28,6 +30,8 @@ def process_batch(services: Services, event: dict[str, Any], context: Any) -> di
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     def handle(record: SQSRecord) -> None:
+        if deadline.remaining_s() <= 0:
+            raise sender.LeftForLater("no time left in this invocation")
         body = json.loads(record.body)
         step = STEPS.get(body.get("kind"))
         if step is not None:
@@ -43,9 +47,11 @@ def process_batch(services: Services, event: dict[str, Any], context: Any) -> di
     # Earliest card first: the sender waits out sub-second delays, which must not hold up
     # others; a campaign's fan-out steps after every card (they are not due at a second).
     ordered = {**event, "Records": sorted(event["Records"], key=_send_at)}
-    return process_partial_response(
-        event=ordered, record_handler=handle, processor=processor, context=context
-    )
+    settings = services.settings
+    with deadline.of_lambda(context, settings.lambda_timeout_s, settings.finish_reserve_s):
+        return process_partial_response(
+            event=ordered, record_handler=handle, processor=processor, context=context
+        )
 
 
 def _send_at(record: dict[str, Any]) -> str:

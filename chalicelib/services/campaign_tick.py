@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chalicelib import deadline
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.campaigns import Loaded
 from chalicelib.domain import campaigns as rules
@@ -14,12 +15,12 @@ from chalicelib.domain import clock, experiments
 from chalicelib.domain.campaigns import CampaignMove, Progress
 from chalicelib.domain.errors import InvalidCampaignState
 from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus, Decision
-from chalicelib.ports import Services, TransactionFailed
+from chalicelib.ports import DeadlinePassed, Services, WriteName
 from chalicelib.services import campaign_withdraw
 from chalicelib.services.campaign_fanout import begin, begin_phase, progress, resume_chains
 
 C, P = CampaignStatus, CampaignPhase
-CAMPAIGN = "campaign"
+CAMPAIGN = WriteName.CAMPAIGN
 
 
 # The tick --------------------------------------------------------------------------------
@@ -33,6 +34,7 @@ class TickReport:
     restarted: int = 0
     completed: int = 0
     failed: int = 0
+    unfinished: bool = False
 
 
 def tick(services: Services) -> TickReport:
@@ -40,6 +42,9 @@ def tick(services: Services) -> TickReport:
     experiments, close campaigns whose every recipient has its answer."""
     report = TickReport()
     for item in services.store.campaigns.watched():
+        if deadline.remaining_s() <= 0:
+            report.unfinished = True  # the invocation's time is up: the next tick goes on
+            break
         report.watched += 1
         loaded = services.store.campaigns.get(item["app_id"], item["campaign_id"])
         if loaded is None:
@@ -48,6 +53,9 @@ def tick(services: Services) -> TickReport:
             _tick_one(services, loaded, clock.now(), report)
         except InvalidCampaignState:
             continue  # moved by an API call meanwhile: the next tick sees the new state
+        except DeadlinePassed:
+            report.unfinished = True  # the table stayed busy until the deadline
+            break
         except Exception:  # one campaign's fault must not hold up the others
             logger.exception("campaign tick failed", extra={"campaign_id": item["campaign_id"]})
             report.failed += 1
@@ -166,9 +174,5 @@ def _complete(services: Services, campaign: Campaign, now: datetime) -> None:
         update = store.campaigns.moved(
             campaign, frozenset({campaign.status}), campaign.status, {"completed_at": now}
         )
-    transaction.add(CAMPAIGN, update).add("watch", store.campaigns.unwatch(campaign))
-    try:
-        transaction.commit()
-    except TransactionFailed as failed:
-        if not failed.on(CAMPAIGN):
-            raise
+    transaction.add(CAMPAIGN, update).add(WriteName.WATCH, store.campaigns.unwatch(campaign))
+    transaction.commit_unless_lost(CAMPAIGN)  # lost: another tick closed the books first

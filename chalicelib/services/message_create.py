@@ -42,12 +42,13 @@ from chalicelib.domain.records import (
     UserState,
 )
 from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import QueueUnavailable, Services, Transaction, TransactionFailed
+from chalicelib.ports import Name, QueueUnavailable, Services, Transaction, WriteName
 from chalicelib.services import activity, rate_limit
 from chalicelib.services.templates import find_template
 
 S = MessageStatus
-CREDIT, MESSAGE, IDEMPOTENCY, RECIPIENT = "credit", "message", "idempotency", "recipient"
+CREDIT, MESSAGE, IDEMPOTENCY = WriteName.CREDIT, WriteName.MESSAGE, WriteName.IDEMPOTENCY
+RECIPIENT = WriteName.RECIPIENT
 
 
 def idempotency_key(header: str | None) -> str | None:
@@ -79,7 +80,7 @@ class CampaignPart:
 
     campaign_id: str
     variant: str | None
-    writes: Callable[[Message], Mapping[str, Write]]
+    writes: Callable[[Message], Mapping[Name, Write]]
 
 
 class RecipientHandled(Exception):
@@ -166,33 +167,30 @@ def scheduled_at(services: Services, requested: datetime | None, now: datetime) 
 
 
 def _reserve(services: Services, draft: _Draft) -> Message:
-    """One Query for the user, then one transaction per candidate credit until one holds."""
+    """One Query for the user, then one transaction per candidate credit until one holds. A
+    conflict never lands here (the store retries it): only a credit another request really took
+    moves on to the next one, and only when none is left is it ``no_grant``."""
     store, template = services.store, draft.template
-    for _ in range(services.settings.reserve_rounds):
-        state = store.users.load(draft.app.app_id, draft.body.openid)
-        if policy.opted_out(state.preferences, template.category, template.template_id):
-            raise OptedOut("The user opted out of this message.")
-        if draft.body.best_time is not None:
-            draft = _at_best_time(services, draft, state, draft.body.best_time.within_hours)
-        conflicted = False
-        for credit in _candidates(draft, state):
-            message = _new_message(services, draft, credit, state.preferences.timezone)
-            try:
-                _reservation(services, draft, message).commit()
-                metrics.card_requested(draft.app.app_id)
-                return message
-            except TransactionFailed as failed:
-                conflicted = conflicted or failed.conflict
-                if failed.on(rate_limit.RATE):
-                    raise rate_limit.refusal(draft.app, draft.now) from failed
-                if failed.on(IDEMPOTENCY):
-                    raise _Replay from failed
-                if failed.on(RECIPIENT):
-                    raise RecipientHandled from failed
-                if not failed.on(CREDIT) and not failed.conflict:
-                    raise
-        if not conflicted:
-            break
+    state = store.users.load(draft.app.app_id, draft.body.openid)
+    if policy.opted_out(state.preferences, template.category, template.template_id):
+        raise OptedOut("The user opted out of this message.")
+    if draft.body.best_time is not None:
+        draft = _at_best_time(services, draft, state, draft.body.best_time.within_hours)
+    for credit in _candidates(draft, state):
+        message = _new_message(services, draft, credit, state.preferences.timezone)
+        lost = _reservation(services, draft, message).commit_unless_lost(
+            rate_limit.RATE, IDEMPOTENCY, RECIPIENT, CREDIT
+        )
+        if lost is None:
+            metrics.card_requested(draft.app.app_id)
+            return message
+        if lost is rate_limit.RATE:
+            raise rate_limit.refusal(draft.app, draft.now)
+        if lost is IDEMPOTENCY:
+            raise _Replay
+        if lost is RECIPIENT:
+            raise RecipientHandled
+        # CREDIT: another request took this credit; the next one may still be free
     raise NoGrant("The user has no unused grant for this template.")
 
 
@@ -280,7 +278,8 @@ def _reservation(services: Services, draft: _Draft, message: Message) -> Transac
             transaction.add(name, write)
     day = stats_day(draft.app, draft.now)
     transaction.add(
-        "stats", store.counters.increment(app_id, day, message.template_id, {"requested": 1})
+        WriteName.STATS,
+        store.counters.increment(app_id, day, message.template_id, {"requested": 1}),
     )
     return transaction
 

@@ -24,12 +24,14 @@ from chalicelib.domain.records import (
     MessageStatus,
 )
 from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import Services, TransactionFailed
+from chalicelib.ports import Services, WriteName
 from chalicelib.services import activity
 from chalicelib.services.lifecycle import MessageSteps
 from chalicelib.services.message_create import enqueue, scheduled_at, work_at
 
 S = MessageStatus
+
+EVENT_WRITES = (WriteName.MESSAGE, WriteName.STATS, WriteName.CAMPAIGN, WriteName.ENGAGEMENT)
 
 
 def get(services: Services, app: App, message_id: str) -> Message:
@@ -100,29 +102,28 @@ def track(services: Services, app: App, message_id: str, event: EventIn) -> bool
         fields["conversion_value"] = str(event.value)
     store = services.store
     transaction = store.transaction().add(
-        "message", store.messages.first_event(message.id, moment, fields)
+        WriteName.MESSAGE, store.messages.first_event(message.id, moment, fields)
     )
     day = stats_day(app, now)
     transaction.add(
-        "stats", store.counters.increment(app.app_id, day, message.template_id, {counter: 1})
+        WriteName.STATS,
+        store.counters.increment(app.app_id, day, message.template_id, {counter: 1}),
     )
     if message.campaign_id is not None:
         variant = message.variant or campaigns.NO_VARIANT
         progress = store.campaigns.count(
             app.app_id, message.campaign_id, day, variant, {counter: 1}
         )
-        transaction.add("campaign", progress)
+        transaction.add(WriteName.CAMPAIGN, progress)
     clicked = None
     if event.type == "click":
         clicked = engagement.tally([now], message.user_timezone or app.timezone)
         marketing = message.category is Category.MARKETING
         transaction.add(
-            "engagement",
+            WriteName.ENGAGEMENT,
             store.engagement.clicked(app.app_id, message.openid, now, clicked, marketing),
         )
-    try:
-        transaction.commit()
-    except TransactionFailed:
+    if transaction.commit_unless_lost(*EVENT_WRITES):  # the first event of its kind counts
         return False
     metrics.card_tracked(app.app_id, event.type)
     if clicked is not None:

@@ -16,9 +16,9 @@ from chalicelib.adapters.store import layout
 from chalicelib.adapters.store.table import AnyOf, Below, Missing, Update
 from chalicelib.domain.errors import RateLimited
 from chalicelib.domain.records import App
-from chalicelib.ports import ConditionFailed, Services
+from chalicelib.ports import ConditionFailed, Services, WriteName
 
-RATE = "rate"  # the name of the write inside a transaction
+RATE = WriteName.RATE  # the name of the write inside a transaction
 KEPT_S = 120  # the counter outlives its second briefly (TTL is cleanup, not timing)
 
 

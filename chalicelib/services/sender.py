@@ -11,8 +11,9 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn
 
+from chalicelib import deadline
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.table import Check, Write
@@ -21,13 +22,25 @@ from chalicelib.domain.lifecycle import Move
 from chalicelib.domain.outcomes import Outcome, SendReport
 from chalicelib.domain.records import App, Category, Message
 from chalicelib.domain.tracking import wechat_payload
-from chalicelib.ports import APP_SECRET, MissingSecret, Services, TransactionFailed
+from chalicelib.ports import (
+    APP_SECRET,
+    DeadlinePassed,
+    MissingSecret,
+    Name,
+    Services,
+    TransactionFailed,
+    WeChatRefused,
+    WriteName,
+)
 from chalicelib.services import campaign_cards
 from chalicelib.services.auth import load_app
 from chalicelib.services.lifecycle import MessageSteps
+from chalicelib.settings import Settings
 
 DUE_SLACK = timedelta(seconds=1)
-PREFERENCES, BUDGET, UNCLICKED = "preferences", "budget", "unclicked"
+PREFERENCES, BUDGET, UNCLICKED = WriteName.PREFERENCES, WriteName.BUDGET, WriteName.UNCLICKED
+CAP = WriteName.CAP
+LEFT_FOR_S = 1  # a card left for later is visible again this soon (to another invocation)
 
 
 class RetryLater(Exception):
@@ -58,7 +71,43 @@ def deliver(services: Services, delivery: Delivery) -> None:
         return
     if _deferred_for_quiet_hours(steps):
         return
+    ready = _ready(services, app)  # the secret and the token, before any claim
+    needed = _send_s(services.settings) + services.settings.record_reserve_s
+    if deadline.remaining_s() < needed:
+        _leave_for_later(services, delivery, "not enough time left to send and record")
     window = steps.cap_window()
+    try:
+        # The claim lands while there is still the time to send and record, or not at all.
+        with deadline.within(deadline.remaining_s() - needed):
+            if not _claim(services, steps, delivery, window):
+                return
+    except DeadlinePassed:
+        _leave_for_later(services, delivery, "the table stayed busy; not claimed")
+    report = ready if isinstance(ready, SendReport) else _send(services, app, message, ready)
+    # WeChat answered: its answer is recorded, retried until it lands (the claim is ours, so a
+    # retry can only land once), never left to become unknown.
+    _record(services, steps, delivery, report, window)
+
+
+class LeftForLater(Exception):
+    """The card was not claimed (too little time left, a busy table): its SQS message comes
+    back a moment later (a partial batch failure); nothing was written."""
+
+
+def _leave_for_later(services: Services, delivery: Delivery, why: str) -> NoReturn:
+    if delivery.receipt_handle:
+        try:
+            services.queue.postpone(delivery.receipt_handle, LEFT_FOR_S)
+        except Exception:  # the visibility timeout brings it back anyway
+            logger.warning("could not postpone a card left for later")
+    raise LeftForLater(why)
+
+
+def _claim(
+    services: Services, steps: MessageSteps, delivery: Delivery, window: policy.CapWindow | None
+) -> bool:
+    """Claim the card under the policy and the budget; False when there is nothing to send."""
+    app, message, now = steps.app, steps.message, steps.now
     claim = steps.transition(
         Move.CLAIM,
         work_at=now + timedelta(seconds=services.settings.lease_s),
@@ -72,11 +121,10 @@ def deliver(services: Services, delivery: Delivery) -> None:
     for n, tier in enumerate(tiers):
         extra = {PREFERENCES: still_wanted, **({BUDGET: tier.check} if tier.check else {})}
         try:
-            if not steps.apply(claim, window, extra=extra, cap_limit=tier.cap_limit):
-                return  # claimed by another copy, canceled, moved, or not due: nothing to do
-            break
+            # False: claimed by another copy, canceled, moved, or not due: nothing to do
+            return steps.apply(claim, window, extra=extra, cap_limit=tier.cap_limit)
         except TransactionFailed as refused:
-            if refused.on(PREFERENCES) or not refused.on(BUDGET, "cap"):
+            if refused.on(PREFERENCES) or not refused.on(BUDGET, CAP):
                 _claim_refused(services, steps, delivery, refused)
             elif refused.on(BUDGET) and n == 0:
                 _skip(steps, "fatigue")  # fatigued, or switched off lately
@@ -84,9 +132,8 @@ def deliver(services: Services, delivery: Delivery) -> None:
                 continue  # over the base cap: an engaged user may have one more
             else:
                 _skip(steps, "frequency_cap")
-            return
-    report = _send(services, app, message)
-    _record(services, steps, delivery, report, window)
+            return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -142,7 +189,7 @@ def _claim_refused(
             # The user changed timezone since the message was written: decide with the new one.
             updated = message.model_copy(update={"user_timezone": preferences.timezone})
             deliver(services, Delivery(updated, delivery.receive_count, delivery.receipt_handle))
-    elif refused.on("cap"):
+    elif refused.on(CAP):
         _skip(steps, "frequency_cap")
 
 
@@ -150,11 +197,26 @@ def _skip(steps: MessageSteps, reason: str) -> None:
     steps.apply(steps.transition(Move.SKIP, changes={"result": {"reason": reason}}))
 
 
-def _send(services: Services, app: App, message: Message) -> SendReport:
+def _send_s(settings: Settings) -> float:
+    """The longest a send may take: WeChat's connect and read timeouts."""
+    return settings.wechat_connect_timeout_s + settings.wechat_read_timeout_s
+
+
+def _ready(services: Services, app: App) -> str | SendReport:
+    """The app secret, its access token fetched (and cached) on the way; the report to record
+    instead when either is missing (nothing reaches WeChat's send then)."""
     try:
         secret = services.secrets.get(app.app_id, APP_SECRET)
     except MissingSecret:
         return SendReport(Outcome.RETRY, None, "the app secret is not configured")
+    try:
+        services.wechat.access_token(app.app_id, secret)
+    except WeChatRefused as refused:
+        return SendReport(Outcome.RETRY, refused.errcode, refused.errmsg)
+    return secret
+
+
+def _send(services: Services, app: App, message: Message, secret: str) -> SendReport:
     return services.wechat.send(app.app_id, secret, wechat_payload(message))
 
 
@@ -200,7 +262,7 @@ def _record(
 
 def _sent(services: Services, steps: MessageSteps, report: SendReport) -> None:
     sent = steps.transition(Move.SEND, changes={"result": _result(report), "sent_at": steps.now})
-    extra: dict[str, Write] = {}
+    extra: dict[Name, Write] = {}
     message = steps.message
     if message.category is Category.MARKETING:
         extra[UNCLICKED] = services.store.engagement.marketing_sent(
@@ -210,7 +272,7 @@ def _sent(services: Services, steps: MessageSteps, report: SendReport) -> None:
         pointer = services.store.messages.msgid_pointer(
             steps.app.app_id, report.msgid, steps.message.id, sent.purge_at
         )
-        extra["msgid"] = pointer
+        extra[WriteName.MSGID] = pointer
     steps.apply(sent, extra=extra)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib import deadline
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.layout import WORK_AT
@@ -14,7 +15,7 @@ from chalicelib.domain import clock, dispatch
 from chalicelib.domain.lifecycle import Move
 from chalicelib.domain.records import Message, MessageStatus
 from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import Services, TransactionFailed
+from chalicelib.ports import DeadlinePassed, Services, WriteName
 from chalicelib.services import campaign_tick
 from chalicelib.services.auth import load_app
 from chalicelib.services.lifecycle import MessageSteps
@@ -31,6 +32,7 @@ class SweepReport:
     expired: int = 0
     campaigns: int = 0  # campaigns the tick looked after
     lag_s: float = 0.0  # how long the oldest due message found had been due
+    unfinished: bool = False  # stopped at the invocation's deadline; the next run goes on
 
 
 def due_sweep(services: Services) -> SweepReport:
@@ -112,26 +114,32 @@ def _claim_expired(services: Services, message: Message, work_at: int, now: date
 
 
 def expiry_sweep(services: Services) -> SweepReport:
-    """Remove one-time credits whose validity ended, counting them as grants_expired."""
+    """Remove one-time credits whose validity ended, counting them as grants_expired; within the
+    invocation's deadline (what is left waits for the next run, an hour later)."""
     report = SweepReport()
     now = clock.now()
-    store = services.store
-    for shard in range(services.settings.expiry_shards):
-        for item in store.users.expired_credits(shard, now):
-            report.read += 1
-            app = load_app(services, item["app_id"])
-            if app is None:
-                continue
-            day = stats_day(app, datetime.fromtimestamp(int(item["exp_at"]) / 1000, tz=UTC))
-            counted = store.counters.increment(
-                app.app_id, day, item["template_id"], {"grants_expired": 1}
-            )
-            transaction = store.transaction()
-            transaction.add("credit", store.users.expire_credit(item)).add("stats", counted)
-            try:
-                transaction.commit()
-                report.expired += 1
-            except TransactionFailed as failed:
-                if not failed.on("credit"):
-                    raise  # not reserved or already removed since the index was read
+    try:
+        for shard in range(services.settings.expiry_shards):
+            for item in services.store.users.expired_credits(shard, now):
+                if deadline.remaining_s() <= 0:
+                    report.unfinished = True
+                    return report
+                report.read += 1
+                report.expired += _expire(services, item)
+    except DeadlinePassed:
+        report.unfinished = True  # the table stayed busy: the next run goes on
     return report
+
+
+def _expire(services: Services, item: dict[str, Any]) -> int:
+    store = services.store
+    app = load_app(services, item["app_id"])
+    if app is None:
+        return 0
+    day = stats_day(app, datetime.fromtimestamp(int(item["exp_at"]) / 1000, tz=UTC))
+    counted = store.counters.increment(app.app_id, day, item["template_id"], {"grants_expired": 1})
+    transaction = store.transaction()
+    transaction.add(WriteName.CREDIT, store.users.expire_credit(item))
+    transaction.add(WriteName.STATS, counted)
+    # lost: reserved or already removed since the index was read
+    return 0 if transaction.commit_unless_lost(WriteName.CREDIT) else 1
