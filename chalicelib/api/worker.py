@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalicelib import deadline
 from chalicelib.ports import Services
 from chalicelib.services import campaign_fanout, campaign_withdraw, sender
+from chalicelib.services.send_readiness import LeftForLater
 
 # The steps of a campaign's chains, by kind; any other record is a card to deliver.
 STEPS = {
@@ -31,7 +32,7 @@ def process_batch(services: Services, event: dict[str, Any], context: Any) -> di
 
     def handle(record: SQSRecord) -> None:
         if deadline.remaining_s() <= 0:
-            raise sender.LeftForLater("no time left in this invocation")
+            raise LeftForLater("no time left in this invocation")
         body = json.loads(record.body)
         step = STEPS.get(body.get("kind"))
         if step is not None:

@@ -11,9 +11,8 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Any, NoReturn
+from typing import Any
 
-from chalicelib import deadline
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.table import Check, Write
@@ -23,24 +22,18 @@ from chalicelib.domain.outcomes import Outcome, SendReport
 from chalicelib.domain.records import App, Category, Message
 from chalicelib.domain.tracking import wechat_payload
 from chalicelib.ports import (
-    APP_SECRET,
-    DeadlinePassed,
-    MissingSecret,
     Name,
     Services,
     TransactionFailed,
-    WeChatRefused,
     WriteName,
 )
-from chalicelib.services import campaign_cards
+from chalicelib.services import campaign_cards, send_readiness
 from chalicelib.services.auth import load_app
 from chalicelib.services.lifecycle import MessageSteps
-from chalicelib.settings import Settings
 
 DUE_SLACK = timedelta(seconds=1)
 PREFERENCES, BUDGET, UNCLICKED = WriteName.PREFERENCES, WriteName.BUDGET, WriteName.UNCLICKED
 CAP = WriteName.CAP
-LEFT_FOR_S = 1  # a card left for later is visible again this soon (to another invocation)
 
 
 class RetryLater(Exception):
@@ -71,36 +64,19 @@ def deliver(services: Services, delivery: Delivery) -> None:
         return
     if _deferred_for_quiet_hours(steps):
         return
-    ready = _ready(services, app)  # the secret and the token, before any claim
-    needed = _send_s(services.settings) + services.settings.record_reserve_s
-    if deadline.remaining_s() < needed:
-        _leave_for_later(services, delivery, "not enough time left to send and record")
+    secret = send_readiness.ready(services, app)  # the secret and the token, before any claim
     window = steps.cap_window()
     try:
-        # The claim lands while there is still the time to send and record, or not at all.
-        with deadline.within(deadline.remaining_s() - needed):
+        with send_readiness.time_to_claim(services, partial(_postpone, services, delivery)):
             if not _claim(services, steps, delivery, window):
                 return
-    except DeadlinePassed:
-        _leave_for_later(services, delivery, "the table stayed busy; not claimed")
-    report = ready if isinstance(ready, SendReport) else _send(services, app, message, ready)
+    except _Again as again:  # outside the claim's budget: the new try has its own
+        deliver(services, again.delivery)
+        return
+    report = secret if isinstance(secret, SendReport) else _send(services, app, message, secret)
     # WeChat answered: its answer is recorded, retried until it lands (the claim is ours, so a
     # retry can only land once), never left to become unknown.
     _record(services, steps, delivery, report, window)
-
-
-class LeftForLater(Exception):
-    """The card was not claimed (too little time left, a busy table): its SQS message comes
-    back a moment later (a partial batch failure); nothing was written."""
-
-
-def _leave_for_later(services: Services, delivery: Delivery, why: str) -> NoReturn:
-    if delivery.receipt_handle:
-        try:
-            services.queue.postpone(delivery.receipt_handle, LEFT_FOR_S)
-        except Exception:  # the visibility timeout brings it back anyway
-            logger.warning("could not postpone a card left for later")
-    raise LeftForLater(why)
 
 
 def _claim(
@@ -177,6 +153,14 @@ def _deferred_for_quiet_hours(steps: MessageSteps) -> bool:
     return True
 
 
+class _Again(Exception):
+    """Decide again with this delivery (the user's timezone changed since it was written)."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        super().__init__("decide again")
+        self.delivery = delivery
+
+
 def _claim_refused(
     services: Services, steps: MessageSteps, delivery: Delivery, refused: TransactionFailed
 ) -> None:
@@ -188,7 +172,7 @@ def _claim_refused(
         elif preferences.timezone != message.user_timezone:
             # The user changed timezone since the message was written: decide with the new one.
             updated = message.model_copy(update={"user_timezone": preferences.timezone})
-            deliver(services, Delivery(updated, delivery.receive_count, delivery.receipt_handle))
+            raise _Again(Delivery(updated, delivery.receive_count, delivery.receipt_handle))
     elif refused.on(CAP):
         _skip(steps, "frequency_cap")
 
@@ -197,23 +181,9 @@ def _skip(steps: MessageSteps, reason: str) -> None:
     steps.apply(steps.transition(Move.SKIP, changes={"result": {"reason": reason}}))
 
 
-def _send_s(settings: Settings) -> float:
-    """The longest a send may take: WeChat's connect and read timeouts."""
-    return settings.wechat_connect_timeout_s + settings.wechat_read_timeout_s
-
-
-def _ready(services: Services, app: App) -> str | SendReport:
-    """The app secret, its access token fetched (and cached) on the way; the report to record
-    instead when either is missing (nothing reaches WeChat's send then)."""
-    try:
-        secret = services.secrets.get(app.app_id, APP_SECRET)
-    except MissingSecret:
-        return SendReport(Outcome.RETRY, None, "the app secret is not configured")
-    try:
-        services.wechat.access_token(app.app_id, secret)
-    except WeChatRefused as refused:
-        return SendReport(Outcome.RETRY, refused.errcode, refused.errmsg)
-    return secret
+def _postpone(services: Services, delivery: Delivery) -> None:
+    if delivery.receipt_handle:
+        services.queue.postpone(delivery.receipt_handle, send_readiness.LEFT_FOR_S)
 
 
 def _send(services: Services, app: App, message: Message, secret: str) -> SendReport:
