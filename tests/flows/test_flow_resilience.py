@@ -5,6 +5,7 @@ with the time to finish, its record of WeChat's answer retried until it lands.""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,8 +13,10 @@ import responses
 
 from chalicelib import bootstrap
 from chalicelib.adapters.wechat import clear_token_cache
+from chalicelib.domain import clock
 from chalicelib.ports import Conflict, Throttled
 from local.poller import poll_once
+from tests.flows.test_flow_campaigns import create, grant_all, promo_template, users
 from tests.support.faults import lambda_context, with_faults, writes_named
 from tests.support.tenants import OPENID, TEMPLATE
 from tests.support.wechat import WECHAT
@@ -236,3 +239,68 @@ def test_a_token_wechat_refuses_leaves_the_card_retried_not_unknown(api, memory,
     assert found["result"]["errcode"] == 40013
     assert wx.sent == []
     assert len(answers[0]["batchItemFailures"]) == 1
+
+
+# The scheduled runs ----------------------------------------------------------------------
+
+
+def expiry_sweep_with(remaining_s: float) -> dict[str, Any]:
+    import app
+    from tests.support.events import scheduled_event
+
+    return app.expiry_sweep(scheduled_event(), lambda_context(remaining_s))
+
+
+def test_the_expiry_sweep_stops_at_the_invocations_deadline_and_the_next_run_goes_on(
+    api, pinned_clock
+):
+    api.put_template(grant_ttl_days=1)
+    for _ in range(3):
+        api.grant()
+    pinned_clock.shift(2 * 24 * 3600)
+
+    cut_short = expiry_sweep_with(1.0)  # less than the time kept to answer
+
+    assert (cut_short["expired"], cut_short["unfinished"]) == (0, True)
+    whole = expiry_sweep_with(60.0)
+    assert (whole["expired"], whole["unfinished"]) == (3, False)
+
+
+def test_an_expiry_sweep_whose_table_stays_busy_ends_unfinished_not_failed(
+    api, faults, pinned_clock
+):
+    api.put_template(grant_ttl_days=1)
+    api.grant()
+    pinned_clock.shift(2 * 24 * 3600)
+    faults.fail("commit", Throttled, times=None)
+
+    busy = expiry_sweep_with(2.4)  # 0.4 s of work after the time kept to answer
+
+    assert (busy["expired"], busy["unfinished"]) == (0, True)
+    assert len(faults.failed) > 1
+    faults.clear()
+    assert expiry_sweep_with(60.0)["expired"] == 1
+
+
+def due_sweep_with(remaining_s: float) -> dict[str, Any]:
+    import app
+    from tests.support.events import scheduled_event
+
+    return app.due_sweep(scheduled_event(), lambda_context(remaining_s))
+
+
+def test_the_campaign_tick_stops_at_the_invocations_deadline_and_the_next_tick_goes_on(
+    api, services, monkeypatch
+):
+    promo_template(api, services, monkeypatch)
+    grant_all(api, users(2))
+    starts = (clock.now() + timedelta(seconds=30)).isoformat()
+    created = create(api, send_at=starts).json_body
+    assert created["status"] == "scheduled"
+
+    cut_short = due_sweep_with(1.0)  # less than the time kept to answer
+
+    assert cut_short["campaigns"] == 0
+    assert api.call("GET", f"/v1/campaigns/{created['id']}").json_body["status"] == "scheduled"
+    assert due_sweep_with(20.0)["campaigns"] == 1
+    assert api.call("GET", f"/v1/campaigns/{created['id']}").json_body["status"] == "running"
