@@ -117,6 +117,7 @@ class LocalStack:
 
     def _start(self) -> Endpoints:
         settings, demo = self.settings, self.settings.demo()
+        Faults.from_environment()  # FaultsError before anything starts
         require_free_port(settings.port, "API (SUBMSG_PORT)")
         self._cleanup.callback(self._environment.restore)
         self._cleanup.callback(self._forget_services)
@@ -137,7 +138,6 @@ class LocalStack:
         return Endpoints(api.url, aws, wechat_base, sandbox, demo.app_id, demo.api_key)
 
     def _start_aws(self) -> str:
-        Faults.from_environment()  # FaultsError before anything starts
         require_free_port(self.settings.aws_port, "AWS endpoint (SUBMSG_AWS_PORT)")
         server = AwsServer(self.settings.aws_port)
         self._cleanup.callback(server.stop)
