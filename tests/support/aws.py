@@ -1,4 +1,4 @@
-"""The embedded AWS in this process: moto as local.embedded_aws makes it behave, with the table
+"""The embedded AWS in this process: moto as local.aws makes it behave, with the table
 and queues of infra/, and the environment pointing the service at them."""
 
 from __future__ import annotations
