@@ -175,7 +175,7 @@ def campaign_out(campaign: Campaign, done: Progress) -> CampaignOut:
         sent=totals["sent"],
         failed=totals["failed"],
         unknown=totals["unknown"],
-        skipped=SkippedOut(**{r: totals[f"skipped_{r}"] for r in rules.SKIP_REASONS}),
+        skipped=SkippedOut(**{r: totals[rules.skipped(r)] for r in rules.SKIP_REASONS}),
         canceled=rules.canceled_of(campaign, done),
         pending=rules.pending_of(campaign, done),
         clicked=totals["clicked"],

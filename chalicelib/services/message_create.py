@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.counters import Protected
+from chalicelib.adapters.store.rate_limits import Window
 from chalicelib.adapters.store.table import Write
 from chalicelib.api.schemas import MessageIn
 from chalicelib.domain import clock, dispatch, keywords, policy
@@ -41,7 +42,7 @@ from chalicelib.domain.records import (
     TemplateKind,
     UserState,
 )
-from chalicelib.domain.statistics import stats_day
+from chalicelib.domain.statistics import Counter, stats_day
 from chalicelib.ports import QueueUnavailable, Services, Transaction, TransactionFailed
 from chalicelib.services import activity, rate_limit
 from chalicelib.services.templates import find_template
@@ -99,6 +100,7 @@ class _Draft:
     digest: str = ""
     campaign: CampaignPart | None = None
     send_time_reason: str | None = None
+    rate: Window | None = None  # where the request counts against the app's rate limit
 
     @property
     def urgent(self) -> bool:
@@ -168,6 +170,8 @@ def scheduled_at(services: Services, requested: datetime | None, now: datetime) 
 def _reserve(services: Services, draft: _Draft) -> Message:
     """One Query for the user, then one transaction per candidate credit until one holds."""
     store, template = services.store, draft.template
+    if draft.campaign is None:
+        draft = replace(draft, rate=rate_limit.window(services, draft.app, draft.now))
     for _ in range(services.settings.reserve_rounds):
         state = store.users.load(draft.app.app_id, draft.body.openid)
         if policy.opted_out(state.preferences, template.category, template.template_id):
@@ -184,7 +188,9 @@ def _reserve(services: Services, draft: _Draft) -> Message:
             except TransactionFailed as failed:
                 conflicted = conflicted or failed.conflict
                 if failed.on(rate_limit.RATE):
-                    raise rate_limit.refusal(draft.app, draft.now) from failed
+                    draft = _other_rate_shard(services, draft, failed)
+                    conflicted = True  # another round, counted on a shard with room
+                    break
                 if failed.on(IDEMPOTENCY):
                     raise _Replay from failed
                 if failed.on(RECIPIENT):
@@ -194,6 +200,14 @@ def _reserve(services: Services, draft: _Draft) -> Message:
         if not conflicted:
             break
     raise NoGrant("The user has no unused grant for this template.")
+
+
+def _other_rate_shard(services: Services, draft: _Draft, failed: TransactionFailed) -> _Draft:
+    """The request again on a shard of the second with room; RateLimited when none has."""
+    others = services.store.rate_limits.with_room(draft.rate) if draft.rate else []
+    if not others:
+        raise rate_limit.refusal(draft.app, draft.now) from failed
+    return replace(draft, rate=others[0])
 
 
 def _at_best_time(services: Services, draft: _Draft, state: UserState, within: int) -> _Draft:
@@ -273,15 +287,14 @@ def _reservation(services: Services, draft: _Draft, message: Message) -> Transac
             services.settings.idempotency_ttl_s,
         )
         transaction.add(IDEMPOTENCY, claim)
-    if draft.campaign is None:
-        transaction.add(rate_limit.RATE, rate_limit.taken(draft.app, draft.now))
-    else:
+    if draft.rate is not None:
+        transaction.add(rate_limit.RATE, store.rate_limits.taken(draft.rate))
+    if draft.campaign is not None:
         for name, write in draft.campaign.writes(message).items():
             transaction.add(name, write)
     day = stats_day(draft.app, draft.now)
-    transaction.add(
-        "stats", store.counters.increment(app_id, day, message.template_id, {"requested": 1})
-    )
+    counted = store.counters.increment(app_id, day, message.template_id, {Counter.REQUESTED: 1})
+    transaction.add("stats", counted)
     return transaction
 
 
