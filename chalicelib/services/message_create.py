@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from pydantic import BaseModel
 
@@ -182,15 +183,16 @@ def _reserve(services: Services, draft: _Draft) -> Message:
         for credit in _candidates(draft, state):
             message = _new_message(services, draft, credit, state.preferences.timezone)
             try:
-                _reservation(services, draft, message).commit()
+                rate_limit.commit_counted(
+                    services,
+                    draft.app,
+                    draft.rate,
+                    partial(_reservation, services, draft, message),
+                )
                 metrics.card_requested(draft.app.app_id)
                 return message
             except TransactionFailed as failed:
                 conflicted = conflicted or failed.conflict
-                if failed.on(rate_limit.RATE):
-                    draft = _other_rate_shard(services, draft, failed)
-                    conflicted = True  # another round, counted on a shard with room
-                    break
                 if failed.on(IDEMPOTENCY):
                     raise _Replay from failed
                 if failed.on(RECIPIENT):
@@ -200,14 +202,6 @@ def _reserve(services: Services, draft: _Draft) -> Message:
         if not conflicted:
             break
     raise NoGrant("The user has no unused grant for this template.")
-
-
-def _other_rate_shard(services: Services, draft: _Draft, failed: TransactionFailed) -> _Draft:
-    """The request again on a shard of the second with room; RateLimited when none has."""
-    others = services.store.rate_limits.with_room(draft.rate) if draft.rate else []
-    if not others:
-        raise rate_limit.refusal(draft.app, draft.now) from failed
-    return replace(draft, rate=others[0])
 
 
 def _at_best_time(services: Services, draft: _Draft, state: UserState, within: int) -> _Draft:
@@ -269,8 +263,11 @@ def work_at(services: Services, message: Message) -> datetime:
     return message.send_at
 
 
-def _reservation(services: Services, draft: _Draft, message: Message) -> Transaction:
-    """Take the credit, write the message and the idempotency key, count it: all or nothing."""
+def _reservation(
+    services: Services, draft: _Draft, message: Message, rate: Window | None
+) -> Transaction:
+    """Take the credit, write the message and the idempotency key, count it (and the request
+    on ``rate``'s shard of the app's rate limit): all or nothing."""
     store, app_id = services.store, draft.app.app_id
     transaction = store.transaction()
     if message.credit is not None:
@@ -287,8 +284,8 @@ def _reservation(services: Services, draft: _Draft, message: Message) -> Transac
             services.settings.idempotency_ttl_s,
         )
         transaction.add(IDEMPOTENCY, claim)
-    if draft.rate is not None:
-        transaction.add(rate_limit.RATE, store.rate_limits.taken(draft.rate))
+    if rate is not None:
+        transaction.add(rate_limit.RATE, store.rate_limits.taken(rate))
     if draft.campaign is not None:
         for name, write in draft.campaign.writes(message).items():
             transaction.add(name, write)

@@ -9,13 +9,16 @@ request, on a shard that concurrent sends of the app rarely share.
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Callable
 from datetime import datetime
 
 from chalicelib.adapters import metrics
-from chalicelib.adapters.store.rate_limits import Window
+from chalicelib.adapters.store.rate_limits import RETRIES, Window
+from chalicelib.domain import clock
 from chalicelib.domain.errors import RateLimited
 from chalicelib.domain.records import App
-from chalicelib.ports import Services
+from chalicelib.ports import Services, Transaction, TransactionFailed
 
 RATE = "rate"  # the name of the write inside a transaction
 
@@ -38,3 +41,25 @@ def charge(services: Services, app: App, now: datetime) -> None:
     limits = services.store.rate_limits
     if not limits.count(app.app_id, app.requests_per_second, now.timestamp()):
         raise refusal(app, now)
+
+
+def commit_counted(
+    services: Services,
+    app: App,
+    window: Window | None,
+    transaction_for: Callable[[Window | None], Transaction],
+) -> None:
+    """Commit the transaction that counts the request on ``window``'s shard; when that shard
+    is full, again on a shard of the second with room; RateLimited when none has (the app is
+    over its limit). Any other failure is the caller's."""
+    for retry in range(RETRIES + 1):
+        try:
+            transaction_for(window).commit()
+            return
+        except TransactionFailed as failed:
+            if window is None or not failed.on(RATE):
+                raise
+            others = services.store.rate_limits.with_room(window)
+            if not others or retry == RETRIES:
+                raise refusal(app, clock.now()) from failed
+            window = random.choice(others)

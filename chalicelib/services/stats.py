@@ -13,6 +13,8 @@ from chalicelib.domain.records import App
 from chalicelib.domain.statistics import Counter
 from chalicelib.ports import Services
 
+NAMES = [counter.value for counter in Counter]  # the answer's field names
+
 
 def per_day(
     services: Services, app: App, first: date, last: date, template_id: str | None = None
@@ -35,9 +37,9 @@ def summed_by(
     """The counters of ``items`` summed per value of ``attribute`` (a day, a template)."""
     sums: dict[str, dict[str, int]] = {}
     for item in items:
-        totals = sums.setdefault(getattr(item, attribute), dict.fromkeys(Counter, 0))
+        totals = sums.setdefault(getattr(item, attribute), dict.fromkeys(NAMES, 0))
         for counter in Counter:
-            totals[counter] += item.counts[counter]
+            totals[counter.value] += item.counts[counter]
     return sums
 
 
@@ -52,7 +54,7 @@ def per_day_of_campaign(
     for item in services.store.campaigns.counters(app.app_id, campaign_id):
         if not first.isoformat() <= item.day <= last.isoformat():
             continue
-        day = days.setdefault(item.day, dict.fromkeys(Counter, 0))
+        day = days.setdefault(item.day, dict.fromkeys(NAMES, 0))
         for counter, value in campaigns.as_statistics(item.counts).items():
-            day[counter] += value
+            day[counter.value] += value
     return days
