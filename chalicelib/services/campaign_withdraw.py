@@ -85,7 +85,7 @@ def settled(services: Services, loaded: Loaded, done: Progress, now: datetime) -
     steps_ended = (campaign.stopped_at or now) + timedelta(seconds=settings.lease_s)
     if now < steps_ended:
         return False
-    if done.finished >= done.totals["created"]:
+    if done.finished >= done.totals[CampaignCounter.CREATED]:
         return True
     if campaign.withdrawn_at is None or campaign.withdrawn_at < steps_ended:
         _pass(services, campaign, {"chained_at": now, "withdrawn_at": now}, from_start=True)
