@@ -58,6 +58,22 @@ def pipeline_figures(report: Report, console: Console) -> None:
     )
 
 
+def contention_figures(report: Report, console: Console) -> None:
+    from bench import contention
+
+    with console.status("hot items: 16 concurrent sends of one app, three rate-limit layouts"):
+        layouts = contention.measure()
+    for found in layouts:
+        report.row(
+            f"  rate limit {found.layout}",
+            f"{found.conflicts_per_100_cards:.0f} conflicts / 100 cards",
+            "",
+            f"{found.dynamodb_calls_per_card:g} DynamoDB calls and {found.writes_per_card:g} "
+            f"writes a card; {found.on_rate_items} met on a rate item; "
+            f"busiest key {found.hottest_key_writes} writes",
+        )
+
+
 def cost_figures(report: Report, console: Console) -> None:
     from bench import card_cost
 
@@ -232,6 +248,7 @@ def main() -> None:
     started = time.monotonic()
     for phase in (
         pipeline_figures,
+        contention_figures,
         cost_figures,
         cold_start_figures,
         sweep_figures,

@@ -33,7 +33,8 @@ class Settings(BaseModel):
     idempotency_ttl_s: int = 24 * 3600
     max_body_bytes: int = 64 * 1024
     max_schedule_ahead_days: int = 366
-    stats_shards: int = Field(default=8, ge=1, le=64)  # counter items per app, day and template
+    # counter shards written per app, day and template (readers sum all COUNTER_SHARDS = 16)
+    stats_shards: int = Field(default=16, ge=1, le=16)
     callback_dedupe_ttl_s: int = 24 * 3600  # WeChat retries a push within seconds
     sweep_time_budget_s: float = Field(default=15.0, gt=0)  # well inside the sweep's timeout
     # Deadlines (docs/resilience.md): an API request's, well under API Gateway's 29 s; a Lambda's

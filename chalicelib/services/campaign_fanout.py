@@ -24,6 +24,7 @@ from chalicelib.adapters.store.layout import epoch_ms
 from chalicelib.api.schemas import BestTimeIn, MessageIn
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, dispatch
+from chalicelib.domain.campaigns import CampaignCounter as CC
 from chalicelib.domain.campaigns import CampaignMove, Progress
 from chalicelib.domain.dispatch import MAX_DELAY_S, Envelope
 from chalicelib.domain.errors import (
@@ -325,7 +326,7 @@ def _create(
             campaign, recipient.openid, RecipientState.CREATED, name, message.id
         )
         progress = store.campaigns.count(
-            app.app_id, campaign.campaign_id, day, counted, {"created": 1, "requested": 1}
+            app.app_id, campaign.campaign_id, day, counted, {CC.CREATED: 1, CC.REQUESTED: 1}
         )
         return {RECIPIENT: handled, PROGRESS: progress}
 
@@ -348,7 +349,7 @@ def _create(
     except OptedOut:
         state, reason = RecipientState.OPTED_OUT, "opted_out"
     skipped = store.campaigns.recipient_handled(campaign, recipient.openid, state, name)
-    counts = {"created": 1, f"skipped_{reason}": 1}
+    counts = {CC.CREATED: 1, rules.skipped(reason): 1}
     progress = store.campaigns.count(app.app_id, campaign.campaign_id, day, counted, counts)
     # lost: another copy of the step handled the recipient first
     store.transaction().add(RECIPIENT, skipped).add(PROGRESS, progress).commit_unless_lost(
@@ -382,7 +383,7 @@ def resume_chains(services: Services, campaign: Campaign, now: datetime) -> None
 
 def progress(services: Services, campaign: Campaign) -> Progress:
     rows = [
-        (str(item["variant"]), item)
+        (item.variant, item.counts)
         for item in services.store.campaigns.counters(campaign.app_id, campaign.campaign_id)
     ]
     return Progress.of(rows)

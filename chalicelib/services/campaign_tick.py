@@ -12,7 +12,7 @@ from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.campaigns import Loaded
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, experiments
-from chalicelib.domain.campaigns import CampaignMove, Progress
+from chalicelib.domain.campaigns import CampaignCounter, CampaignMove, Progress
 from chalicelib.domain.errors import InvalidCampaignState
 from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus, Decision
 from chalicelib.ports import DeadlinePassed, Services, WriteName
@@ -100,7 +100,7 @@ def _after_chains(
     services: Services, campaign: Campaign, done: Progress, now: datetime, report: TickReport
 ) -> int:
     """Every chain of the phase finished: on to the next phase, or the end."""
-    settled = done.finished == done.totals["created"]
+    settled = done.finished == done.totals[CampaignCounter.CREATED]
     match campaign.phase:
         case P.FREEZE:
             begin_phase(services, campaign, rules.after_freeze(campaign), now)
@@ -154,7 +154,7 @@ def _close_when_settled(
     count as canceled)."""
     stopped = campaign.stopped_at or now
     in_flight = timedelta(seconds=services.settings.lease_s)
-    if now - stopped < in_flight or done.finished < done.totals["created"]:
+    if now - stopped < in_flight or done.finished < done.totals[CampaignCounter.CREATED]:
         return
     _complete(services, campaign, now)
     report.completed += 1

@@ -18,7 +18,7 @@ from chalicelib.adapters.store.campaigns import END, Loaded, Membership
 from chalicelib.adapters.store.table import Key
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock
-from chalicelib.domain.campaigns import CampaignMove, Progress
+from chalicelib.domain.campaigns import CampaignCounter, CampaignMove, Progress
 from chalicelib.domain.lifecycle import UNCLAIMED, Move
 from chalicelib.domain.records import App, Campaign, CampaignStatus, Recipient, RecipientState
 from chalicelib.domain.statistics import stats_day
@@ -30,7 +30,10 @@ from chalicelib.services.lifecycle import MessageSteps
 C = CampaignStatus
 STEP_KIND = "campaign_withdrawal"
 CAMPAIGN, RECIPIENT, PROGRESS = WriteName.CAMPAIGN, WriteName.RECIPIENT, WriteName.PROGRESS
-ERASED = {"created": 1, "canceled": 1}  # handled, and never to get a card
+ERASED = {
+    CampaignCounter.CREATED: 1,
+    CampaignCounter.CANCELED: 1,
+}  # handled, and never to get a card
 
 
 def cancel(services: Services, campaign: Campaign, now: datetime) -> None:
@@ -82,7 +85,7 @@ def settled(services: Services, loaded: Loaded, done: Progress, now: datetime) -
     steps_ended = (campaign.stopped_at or now) + timedelta(seconds=settings.lease_s)
     if now < steps_ended:
         return False
-    if done.finished >= done.totals["created"]:
+    if done.finished >= done.totals[CampaignCounter.CREATED]:
         return True
     if campaign.withdrawn_at is None or campaign.withdrawn_at < steps_ended:
         _pass(services, campaign, {"chained_at": now, "withdrawn_at": now}, from_start=True)

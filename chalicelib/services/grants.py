@@ -21,7 +21,7 @@ from chalicelib.domain.records import (
     TemplateKind,
     UserState,
 )
-from chalicelib.domain.statistics import stats_day
+from chalicelib.domain.statistics import Counter, stats_day
 from chalicelib.ports import Services, WriteName
 from chalicelib.services import activity
 from chalicelib.services.templates import find_template
@@ -71,7 +71,7 @@ def record_results(
             )
         if counts_accept:
             counted = store.counters.increment(
-                app.app_id, stats_day(app, now), template_id, {"grants_received": 1}
+                app.app_id, stats_day(app, now), template_id, {Counter.GRANTS_RECEIVED: 1}
             )
             transaction.add(WriteName.STATS.of(template_id), counted)
     # A tap is activity, counted once: from the source the app trusts for its grants.

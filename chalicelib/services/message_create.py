@@ -12,12 +12,14 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from pydantic import BaseModel
 
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.counters import Protected
+from chalicelib.adapters.store.rate_limits import Window
 from chalicelib.adapters.store.table import Write
 from chalicelib.api.schemas import MessageIn
 from chalicelib.domain import clock, dispatch, keywords, policy
@@ -41,8 +43,15 @@ from chalicelib.domain.records import (
     TemplateKind,
     UserState,
 )
-from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import Name, QueueUnavailable, Services, Transaction, WriteName
+from chalicelib.domain.statistics import Counter, stats_day
+from chalicelib.ports import (
+    Name,
+    QueueUnavailable,
+    Services,
+    Transaction,
+    TransactionFailed,
+    WriteName,
+)
 from chalicelib.services import activity, rate_limit
 from chalicelib.services.templates import find_template
 
@@ -100,6 +109,7 @@ class _Draft:
     digest: str = ""
     campaign: CampaignPart | None = None
     send_time_reason: str | None = None
+    rate: Window | None = None  # where the request counts against the app's rate limit
 
     @property
     def urgent(self) -> bool:
@@ -171,6 +181,8 @@ def _reserve(services: Services, draft: _Draft) -> Message:
     conflict never lands here (the store retries it): only a credit another request really took
     moves on to the next one, and only when none is left is it ``no_grant``."""
     store, template = services.store, draft.template
+    if draft.campaign is None:
+        draft = replace(draft, rate=rate_limit.window(services, draft.app, draft.now))
     state = store.users.load(draft.app.app_id, draft.body.openid)
     if policy.opted_out(state.preferences, template.category, template.template_id):
         raise OptedOut("The user opted out of this message.")
@@ -178,19 +190,20 @@ def _reserve(services: Services, draft: _Draft) -> Message:
         draft = _at_best_time(services, draft, state, draft.body.best_time.within_hours)
     for credit in _candidates(draft, state):
         message = _new_message(services, draft, credit, state.preferences.timezone)
-        lost = _reservation(services, draft, message).commit_unless_lost(
-            rate_limit.RATE, IDEMPOTENCY, RECIPIENT, CREDIT
-        )
-        if lost is None:
-            metrics.card_requested(draft.app.app_id)
-            return message
-        if lost is rate_limit.RATE:
-            raise rate_limit.refusal(draft.app, draft.now)
-        if lost is IDEMPOTENCY:
-            raise _Replay
-        if lost is RECIPIENT:
-            raise RecipientHandled
-        # CREDIT: another request took this credit; the next one may still be free
+        try:
+            rate_limit.commit_counted(
+                services, draft.app, draft.rate, partial(_reservation, services, draft, message)
+            )
+        except TransactionFailed as failed:
+            if failed.on(IDEMPOTENCY):
+                raise _Replay from failed
+            if failed.on(RECIPIENT):
+                raise RecipientHandled from failed
+            if not failed.on(CREDIT):
+                raise
+            continue  # another request took this credit; the next one may still be free
+        metrics.card_requested(draft.app.app_id)
+        return message
     raise NoGrant("The user has no unused grant for this template.")
 
 
@@ -253,8 +266,11 @@ def work_at(services: Services, message: Message) -> datetime:
     return message.send_at
 
 
-def _reservation(services: Services, draft: _Draft, message: Message) -> Transaction:
-    """Take the credit, write the message and the idempotency key, count it: all or nothing."""
+def _reservation(
+    services: Services, draft: _Draft, message: Message, rate: Window | None
+) -> Transaction:
+    """Take the credit, write the message and the idempotency key, count it (and the request
+    on ``rate``'s shard of the app's rate limit): all or nothing."""
     store, app_id = services.store, draft.app.app_id
     transaction = store.transaction()
     if message.credit is not None:
@@ -271,15 +287,15 @@ def _reservation(services: Services, draft: _Draft, message: Message) -> Transac
             services.settings.idempotency_ttl_s,
         )
         transaction.add(IDEMPOTENCY, claim)
-    if draft.campaign is None:
-        transaction.add(rate_limit.RATE, rate_limit.taken(draft.app, draft.now))
-    else:
+    if rate is not None:
+        transaction.add(rate_limit.RATE, store.rate_limits.taken(rate))
+    if draft.campaign is not None:
         for name, write in draft.campaign.writes(message).items():
             transaction.add(name, write)
     day = stats_day(draft.app, draft.now)
     transaction.add(
         WriteName.STATS,
-        store.counters.increment(app_id, day, message.template_id, {"requested": 1}),
+        store.counters.increment(app_id, day, message.template_id, {Counter.REQUESTED: 1}),
     )
     return transaction
 

@@ -10,6 +10,7 @@ from chalicelib.adapters import metrics
 from chalicelib.adapters.store import layout
 from chalicelib.api.schemas import EventIn, ListQuery
 from chalicelib.domain import campaigns, clock, dispatch, engagement
+from chalicelib.domain.campaigns import CampaignCounter
 from chalicelib.domain.errors import (
     GrantExpiresBeforeSendAt,
     NotCancelable,
@@ -23,7 +24,7 @@ from chalicelib.domain.records import (
     Message,
     MessageStatus,
 )
-from chalicelib.domain.statistics import stats_day
+from chalicelib.domain.statistics import Counter, stats_day
 from chalicelib.ports import Services, WriteName
 from chalicelib.services import activity
 from chalicelib.services.lifecycle import MessageSteps
@@ -95,7 +96,9 @@ def track(services: Services, app: App, message_id: str, event: EventIn) -> bool
         return False
     now = clock.now()
     moment, counter = (
-        ("clicked_at", "clicked") if event.type == "click" else ("converted_at", "converted")
+        ("clicked_at", Counter.CLICKED)
+        if event.type == "click"
+        else ("converted_at", Counter.CONVERTED)
     )
     fields: dict[str, Any] = {moment: now.isoformat()}
     if event.value is not None:
@@ -112,7 +115,7 @@ def track(services: Services, app: App, message_id: str, event: EventIn) -> bool
     if message.campaign_id is not None:
         variant = message.variant or campaigns.NO_VARIANT
         progress = store.campaigns.count(
-            app.app_id, message.campaign_id, day, variant, {counter: 1}
+            app.app_id, message.campaign_id, day, variant, {CampaignCounter(counter.value): 1}
         )
         transaction.add(WriteName.CAMPAIGN, progress)
     clicked = None

@@ -14,7 +14,7 @@ from chalicelib.adapters.store.layout import WORK_AT
 from chalicelib.domain import clock, dispatch
 from chalicelib.domain.lifecycle import Move
 from chalicelib.domain.records import Message, MessageStatus
-from chalicelib.domain.statistics import stats_day
+from chalicelib.domain.statistics import Counter, stats_day
 from chalicelib.ports import DeadlinePassed, Services, WriteName
 from chalicelib.services import campaign_tick
 from chalicelib.services.auth import load_app
@@ -137,7 +137,9 @@ def _expire(services: Services, item: dict[str, Any]) -> int:
     if app is None:
         return 0
     day = stats_day(app, datetime.fromtimestamp(int(item["exp_at"]) / 1000, tz=UTC))
-    counted = store.counters.increment(app.app_id, day, item["template_id"], {"grants_expired": 1})
+    counted = store.counters.increment(
+        app.app_id, day, item["template_id"], {Counter.GRANTS_EXPIRED: 1}
+    )
     transaction = store.transaction()
     transaction.add(WriteName.CREDIT, store.users.expire_credit(item))
     transaction.add(WriteName.STATS, counted)

@@ -14,7 +14,9 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from chalicelib.adapters.store import layout
+from chalicelib.adapters.store.counters import Counters
 from chalicelib.adapters.store.dynamo import DynamoTable
+from chalicelib.adapters.store.rate_limits import SHARDS, RateLimits
 from chalicelib.adapters.store.table import (
     EXISTING,
     NEW,
@@ -34,6 +36,7 @@ from chalicelib.adapters.store.table import (
     Query,
     Update,
 )
+from chalicelib.domain.statistics import Counter
 from chalicelib.ports import ConditionFailed, Table, Transaction, TransactionFailed
 from chalicelib.ports import WriteName as W
 from infra.provision import provision
@@ -266,3 +269,31 @@ def test_an_update_that_changes_nothing_and_a_lone_check_are_refused(table):
     with pytest.raises(REFUSED):
         table.write(Check(key("A"), EXISTING))
     assert table.get(key("A")) == {**key("A"), "n": 1}
+
+
+# Repositories whose layout spreads items over partition keys --------------------------------
+
+
+@pytest.mark.parametrize("limit", [1, 5, 45, 100])
+def test_a_rate_window_admits_exactly_its_limit_a_second_over_its_shards(table, limit):
+    limits = RateLimits(table)
+    shards = min(SHARDS, limit)
+    assert sum(limits.share(limit, n) for n in range(shards)) == limit
+    admitted = [limits.count("wxapp", limit, 1_700_000_000.25) for _ in range(limit + 3)]
+    assert admitted == [True] * limit + [False] * 3
+    assert limits.count("wxapp", limit, 1_700_000_001.0)  # the next second is a new window
+    assert limits.count("wxother", limit, 1_700_000_000.5)  # another app is not counted
+
+
+def test_counters_are_summed_over_every_shard_whatever_the_writers_use(table):
+    wide, narrow = Counters(table, layout.COUNTER_SHARDS), Counters(table, 1)
+    for writer in [wide] * 40 + [narrow] * 5:
+        table.write(writer.increment("wxapp", "2026-11-23", "T1", {Counter.SENT: 1}))
+    table.write(wide.increment("wxapp", "2026-11-24", "T1", {Counter.SENT: 7}))  # out of range
+    table.write(wide.increment("wxapp2", "2026-11-23", "T1", {Counter.SENT: 9}))  # another app
+
+    found = narrow.days("wxapp", "2026-11-22", "2026-11-23")
+
+    assert sum(row.counts[Counter.SENT] for row in found) == 45
+    assert {row.day for row in found} == {"2026-11-23"}
+    assert len(found) > 2  # the 40 wide writes went to several partition keys
