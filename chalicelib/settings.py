@@ -37,6 +37,9 @@ class Settings(BaseModel):
     callback_dedupe_ttl_s: int = 24 * 3600  # WeChat retries a push within seconds
     reserve_rounds: int = Field(default=3, ge=1)  # a credit reservation lost to a race retries
     sweep_time_budget_s: float = Field(default=15.0, gt=0)  # well inside the sweep's timeout
+    sweep_reserve_s: float = Field(default=3.0, ge=0)  # Lambda time kept for the last page, tick
+    sweep_workers: int = Field(default=8, ge=1, le=32)  # shards' pages swept at once
+    sweep_page: int = Field(default=100, ge=1, le=1000)  # needs-work items one Query reads
     campaign_shards: int = Field(default=8, ge=1, le=64)  # fan-out chains (and holders shards)
     campaign_page: int = Field(default=50, ge=1, le=98)  # recipients one chain step handles
     campaign_lookahead_s: int = Field(default=60, ge=1)  # throttled cards written this far ahead

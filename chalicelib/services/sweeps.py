@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import time
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.layout import WORK_AT
+from chalicelib.adapters.store.table import Cursor, Item
 from chalicelib.domain import clock, dispatch
-from chalicelib.domain.lifecycle import Move
+from chalicelib.domain.lifecycle import Move, Transition
 from chalicelib.domain.records import Message, MessageStatus
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Services, TransactionFailed
-from chalicelib.services import campaign_tick
+from chalicelib.services import campaign_tick, sweep_pages
 from chalicelib.services.auth import load_app
 from chalicelib.services.lifecycle import MessageSteps
 
 S = MessageStatus
-PAGE = 100
+MARK_BATCH = 25  # messages marked queued in one transaction
 
 
 @dataclass
@@ -31,31 +32,56 @@ class SweepReport:
     expired: int = 0
     campaigns: int = 0  # campaigns the tick looked after
     lag_s: float = 0.0  # how long the oldest due message found had been due
+    pages: int = 0  # pages of the needs-work index read
+    first_shard: int = 0  # where this run started its round of the shards
+    stopped: bool = False  # the time budget ended with due work left: the next run goes on
 
 
-def due_sweep(services: Services) -> SweepReport:
-    """Enqueue messages due before the next sweep, each with the delay that lands it on time."""
+def due_sweep(services: Services, remaining_ms: Callable[[], int] | None = None) -> SweepReport:
+    """Enqueue messages due before the next sweep, each with the delay that lands it on time.
+
+    The shards are swept in parallel (``sweep_pages``), within ``sweep_time_budget_s`` and the
+    Lambda's remaining time (``remaining_ms``) less ``sweep_reserve_s``.
+    """
     settings = services.settings
     report = SweepReport()
-    deadline = time.monotonic() + settings.sweep_time_budget_s
+    budget = sweep_pages.Budget(
+        settings.sweep_time_budget_s, remaining_ms, settings.sweep_reserve_s
+    )
     now = clock.now()
     horizon = now + timedelta(seconds=settings.sweep_interval_s)
-    for shard in range(settings.due_shards):
-        start = None
-        while time.monotonic() < deadline:
-            items, start = services.store.messages.due(shard, horizon, PAGE, start)
-            report.read += len(items)
-            _handle_due(services, items, clock.now(), report)
-            if start is None:
-                break
+    report.first_shard = int(now.timestamp() // settings.sweep_interval_s) % settings.due_shards
+    counted = threading.Lock()
+
+    def read(shard: int, start: Cursor | None) -> tuple[list[Item], Cursor | None]:
+        return services.store.messages.due(shard, horizon, settings.sweep_page, start)
+
+    def handle(items: list[Item]) -> None:
+        page = SweepReport(read=len(items))
+        _handle_due(services, items, clock.now(), page)
+        with counted:
+            report.read += page.read
+            report.enqueued += page.enqueued
+            report.unknown += page.unknown
+            report.lag_s = max(report.lag_s, page.lag_s)
+
+    outcome = sweep_pages.sweep(
+        sweep_pages.rotated(settings.due_shards, report.first_shard),
+        min(settings.sweep_workers, settings.due_shards),
+        budget,
+        read,
+        handle,
+    )
+    report.pages, report.stopped = outcome.pages, outcome.stopped
+    if report.stopped:
+        logger.warning("due sweep stopped by its time budget", extra=vars(report))
     report.campaigns = campaign_tick.tick(services).watched
     metrics.sweep_lag(report.lag_s)
     return report
 
 
-def _handle_due(
-    services: Services, items: list[dict[str, Any]], now: datetime, report: SweepReport
-) -> None:
+def _handle_due(services: Services, items: list[Item], now: datetime, report: SweepReport) -> None:
+    """One page: what is due is enqueued (in batches of ten), then marked queued (in batches)."""
     to_enqueue: list[tuple[Message, int]] = []
     now_ms = now.timestamp() * 1000
     for item in items:
@@ -67,10 +93,11 @@ def _handle_due(
             to_enqueue.append((message, work_at))  # its SQS message was lost: enqueue again
         elif work_at <= now_ms and message.status is S.SENDING:
             report.unknown += _claim_expired(services, message, work_at, now)
+    if not to_enqueue:
+        return
     accepted = services.queue.send_batch([dispatch.envelope(m, now) for m, _ in to_enqueue])
-    for index in sorted(accepted):
-        message, work_at = to_enqueue[index]
-        report.enqueued += _mark_queued(services, message, work_at, now)
+    enqueued = [to_enqueue[index] for index in sorted(accepted)]
+    report.enqueued += _mark_queued(services, enqueued, now)
 
 
 def _steps(services: Services, message: Message, now: datetime) -> MessageSteps | None:
@@ -78,21 +105,68 @@ def _steps(services: Services, message: Message, now: datetime) -> MessageSteps 
     return MessageSteps(services, app, message, now) if app is not None else None
 
 
-def _mark_queued(services: Services, message: Message, work_at: int, now: datetime) -> int:
-    """Moved, canceled or claimed meanwhile: nothing; the sender's claim absorbs the copy."""
-    steps = _steps(services, message, now)
-    if steps is None:
-        return 0
-    lease = timedelta(seconds=services.settings.enqueue_lease_s)
+def _enqueue_move(steps: MessageSteps, work_at: int) -> Transition:
+    """The move to queued, under a lease after which a lost SQS message is enqueued again."""
+    message, now = steps.message, steps.now
+    lease = timedelta(seconds=steps.services.settings.enqueue_lease_s)
     if message.status is S.QUEUED:
         # Enqueued before and still not claimed: far likelier waiting in a long queue than
         # lost, so each new copy waits as long as the card has already waited (a lost one is
         # still found one lease after send_at; a backlog gets a few copies, not one a lease).
         lease = max(lease, now - message.send_at)
-    enqueued = steps.transition(
+    return steps.transition(
         Move.ENQUEUE, work_at=max(message.send_at, now) + lease, work_at_ms=work_at
     )
-    return int(steps.apply(enqueued))
+
+
+def _mark_queued(services: Services, enqueued: list[tuple[Message, int]], now: datetime) -> int:
+    """Mark what SQS took as queued, up to MARK_BATCH messages a transaction; how many moved.
+
+    Enqueued first, marked after (a crash in between leaves a copy in SQS that the sender's
+    claim absorbs). A message moved, canceled or claimed meanwhile is left as it is.
+    """
+    moves: list[tuple[MessageSteps, Transition]] = []
+    for message, work_at in enqueued:
+        steps = _steps(services, message, now)
+        if steps is not None:
+            moves.append((steps, _enqueue_move(steps, work_at)))
+    marked = 0
+    for first in range(0, len(moves), MARK_BATCH):
+        marked += _mark_batch(services, moves[first : first + MARK_BATCH])
+    return marked
+
+
+def _mark_batch(services: Services, moves: list[tuple[MessageSteps, Transition]]) -> int:
+    waiting = {steps.message.id: (steps, move) for steps, move in moves}
+    for steps, move in moves:
+        if len(steps.writes(move)) > 1:  # a move with effects: its own transaction
+            del waiting[steps.message.id]
+    marked = sum(int(steps.apply(move)) for steps, move in moves if steps.message.id not in waiting)
+    while waiting:
+        transaction = services.store.transaction()
+        for message_id, (_, move) in waiting.items():
+            transaction.add(message_id, services.store.messages.moved(move))
+        try:
+            transaction.commit()
+        except TransactionFailed as failed:
+            moved_on = failed.failed & waiting.keys()
+            if not moved_on:  # a conflict only: each on its own, a loser stays as it is
+                return marked + sum(_mark_alone(steps, move) for steps, move in waiting.values())
+            for message_id in moved_on:
+                del waiting[message_id]  # moved, canceled or claimed meanwhile
+            continue
+        for steps, move in waiting.values():
+            metrics.card_moved(steps.app.app_id, move, steps.message.send_at)
+        return marked + len(waiting)
+    return marked
+
+
+def _mark_alone(steps: MessageSteps, move: Transition) -> int:
+    """Unmarked, the message is enqueued again by a later sweep: a copy the claim absorbs."""
+    try:
+        return int(steps.apply(move))
+    except TransactionFailed:
+        return 0
 
 
 def _claim_expired(services: Services, message: Message, work_at: int, now: datetime) -> int:

@@ -11,7 +11,7 @@ import pytest
 import time_machine
 
 from chalicelib import bootstrap
-from chalicelib.services.lifecycle import MessageSteps
+from chalicelib.services import sweeps
 from tests.support.events import drain, run_due_sweep, run_expiry_sweep
 from tests.support.tenants import OPENID, TEMPLATE
 
@@ -157,15 +157,16 @@ def test_overlapping_sweeps_and_a_crash_between_enqueue_and_mark_send_once(
 ):
     message_id = reminder(granted, START + timedelta(minutes=5))
     clock.at(START + timedelta(minutes=4, seconds=40))
-    original = MessageSteps.apply
+    original = sweeps._mark_queued
 
-    def crash_before_mark(self, transition, *args, **kwargs):
+    def crash_before_mark(services, enqueued, now):
+        assert enqueued, "only a page with due messages is enqueued and marked"
         raise RuntimeError("the sweep died after enqueueing")
 
-    monkeypatch.setattr(MessageSteps, "apply", crash_before_mark)
+    monkeypatch.setattr(sweeps, "_mark_queued", crash_before_mark)
     with pytest.raises(RuntimeError):
         run_due_sweep()
-    monkeypatch.setattr(MessageSteps, "apply", original)
+    monkeypatch.setattr(sweeps, "_mark_queued", original)
     run_due_sweep()
     run_due_sweep()  # an overlapping sweep finds it queued within its lease: nothing new
     assert queue_depth(aws) == 2
@@ -200,18 +201,16 @@ def test_moving_a_message_after_the_sweep_read_it_sends_it_at_the_new_time_only(
 ):
     message_id = reminder(granted, START + timedelta(minutes=5))
     clock.at(START + timedelta(minutes=4, seconds=30))
-    from chalicelib.services import sweeps
-
     original = sweeps._mark_queued
 
-    def patch_in_between(services, message, work_at, now):
+    def patch_in_between(services, enqueued, now):
         moved = granted.call(
             "PATCH",
             f"/v1/messages/{message_id}",
             {"send_at": (START + timedelta(hours=2)).isoformat()},
         )
         assert moved.status_code == 200
-        return original(services, message, work_at, now)
+        return original(services, enqueued, now)
 
     monkeypatch.setattr(sweeps, "_mark_queued", patch_in_between)
     assert run_due_sweep()["enqueued"] == 0
