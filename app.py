@@ -371,3 +371,12 @@ def send_worker(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.api.worker import process_batch
 
     return process_batch(services(), event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue="submsg-sweep", batch_size=1)
+def sweep_worker(event: SQSEvent) -> dict[str, Any]:
+    from chalicelib.api.worker import process_sweep
+
+    report = process_sweep(services(), event.to_dict(), event.context)
+    logger.info("sweep worker", extra=report)
+    return report

@@ -3,6 +3,7 @@ how fast it enqueues a burst of reminders due in the same second, and what that 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +22,8 @@ BURST = 2_000  # reminders due in the same second
 @dataclass
 class Burst:
     due: int
-    workers: int
+    workers: int  # worker threads in each sweep worker
+    groups: int  # sweep workers the run fanned out to
     seconds: float
     cpu_s: float  # the process's CPU time during the sweep
     aws_cpu_s: float  # of which moto's, serving the requests in this process
@@ -84,38 +86,66 @@ def _wire(item: dict) -> dict:
 
 
 def burst(due: int = BURST, workers: int | None = None) -> Burst:
-    """``due`` reminders due in the same second, swept in one run (``workers``: the setting's
-    number of workers unless given); every one must be enqueued once and marked queued."""
+    """``due`` reminders due in the same second, swept by one scheduled run: its fan-out over
+    the sweep queue, and each step handed to the sweep worker in turn (one process does what
+    the workers' Lambdas do at once). Every one must be enqueued once and marked queued."""
     from chalicelib import bootstrap
+    from chalicelib.api.worker import process_sweep
     from chalicelib.domain import clock
     from chalicelib.services import admin, sweeps
+    from local.poller import poll_once
 
     with aws_environment(f"bench-burst-{workers}") as resources:
-        services = bootstrap.services()
-        admin.create_app(services, admin.new_app(APP_ID, "Bench"), "bench-secret")
-        now = clock.now()
-        send_at = now.replace(microsecond=0) + timedelta(seconds=30)
-        db = boto3.client("dynamodb")
-        items = [_message(services, n, send_at, now) for n in range(due)]
-        for start in range(0, len(items), 25):
-            batch = [{"PutRequest": {"Item": _wire(i)}} for i in items[start : start + 25]]
-            db.batch_write_item(RequestItems={resources.table_name: batch})
-        update: dict[str, object] = {"sweep_time_budget_s": 600.0}
+        os.environ["SUBMSG_SWEEP_QUEUE_URL"] = resources.sweep_queue_url
+        os.environ["SUBMSG_SWEEP_TIME_BUDGET_S"] = "600"
         if workers is not None:
-            update["sweep_workers"] = workers
-        settings = services.settings.model_copy(update=update)
-        with _moto_cpu() as aws_cpu, _calls() as calls:
-            cpu, started = time.process_time(), time.perf_counter()
-            report = sweeps.due_sweep(replace(services, settings=settings))
-            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        if report.enqueued != due:
-            raise RuntimeError(f"enqueued {report.enqueued} of {due} due")
-        queued = boto3.client("sqs").get_queue_attributes(
-            QueueUrl=resources.send_queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
-        )["Attributes"]["ApproximateNumberOfMessagesDelayed"]
-        if int(queued) != due:
-            raise RuntimeError(f"{queued} SQS messages for {due} due")
-        return Burst(due, settings.sweep_workers, seconds, cpu, aws_cpu[0], report.pages, calls)
+            os.environ["SUBMSG_SWEEP_WORKERS"] = str(workers)
+        bootstrap.reset()
+        try:
+            services = bootstrap.services()
+            admin.create_app(services, admin.new_app(APP_ID, "Bench"), "bench-secret")
+            now = clock.now()
+            send_at = now.replace(microsecond=0) + timedelta(seconds=30)
+            db, sqs = boto3.client("dynamodb"), boto3.client("sqs")
+            items = [_message(services, n, send_at, now) for n in range(due)]
+            for start in range(0, len(items), 25):
+                batch = [{"PutRequest": {"Item": _wire(i)}} for i in items[start : start + 25]]
+                db.batch_write_item(RequestItems={resources.table_name: batch})
+            reports = []
+
+            def worker(event: dict) -> dict:
+                reports.append(process_sweep(services, event, None))
+                return {}
+
+            with _moto_cpu() as aws_cpu, _calls() as calls:
+                cpu, started = time.process_time(), time.perf_counter()
+                scheduled = sweeps.due_sweep(services)
+                while poll_once(sqs, resources.sweep_queue_url, worker, max_records=1):
+                    pass
+                seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            enqueued = scheduled.enqueued + sum(r["enqueued"] for r in reports)
+            if enqueued != due:
+                raise RuntimeError(f"enqueued {enqueued} of {due} due")
+            queued = sqs.get_queue_attributes(
+                QueueUrl=resources.send_queue_url,
+                AttributeNames=["ApproximateNumberOfMessagesDelayed"],
+            )["Attributes"]["ApproximateNumberOfMessagesDelayed"]
+            if int(queued) != due:
+                raise RuntimeError(f"{queued} SQS messages for {due} due")
+            pages = sum(r["pages"] for r in reports)
+            return Burst(
+                due,
+                services.settings.sweep_workers,
+                scheduled.fanned_out,
+                seconds,
+                cpu,
+                aws_cpu[0],
+                pages,
+                calls,
+            )
+        finally:
+            for name in ("QUEUE_URL", "TIME_BUDGET_S", "WORKERS"):
+                os.environ.pop(f"SUBMSG_SWEEP_{name}", None)
 
 
 def _message(services, n: int, send_at, now) -> dict:

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 WAIT_S = 0.05  # how long an idle worker waits for a page another worker is reading
 
@@ -46,7 +46,8 @@ def rotated(shards: int, first: int) -> list[int]:
 @dataclass
 class Outcome:
     pages: int = 0
-    stopped: bool = False  # the budget ended with pages still to read (the next run reads them)
+    stopped: bool = False  # the budget ended with pages still to read
+    unfinished: list[int] = field(default_factory=list)  # the shards of those pages
 
 
 class Line[Cursor]:
@@ -85,6 +86,11 @@ class Line[Cursor]:
                 self._waiting.append((shard, after))
             self._ready.notify_all()
 
+    def waiting_shards(self) -> list[int]:
+        """The shards whose pages were not read, in the order they waited."""
+        with self._ready:
+            return list(dict.fromkeys(shard for shard, _ in self._waiting))
+
     def fail(self) -> None:
         with self._ready:
             self._failed = True
@@ -118,9 +124,11 @@ def sweep[Cursor, Page](
 
     if workers <= 1:
         work()
-        return line.outcome
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="due-sweep") as pool:
-        running = [pool.submit(work) for _ in range(workers)]
-        for done in running:
-            done.result()
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="due-sweep") as pool:
+            running = [pool.submit(work) for _ in range(workers)]
+            for done in running:
+                done.result()
+    if line.outcome.stopped:
+        line.outcome.unfinished = line.waiting_shards()
     return line.outcome

@@ -1,4 +1,11 @@
-"""Scheduled sweeps: enqueue what is due (and recover lost work); drop expired credits."""
+"""Scheduled sweeps: enqueue what is due (and recover lost work); drop expired credits.
+
+The due sweep's shards are swept in parallel. With a sweep queue (AWS, the local stack), the
+scheduled run sends one SQS message per group of shards and each group is swept by its own
+invocation of the sweep worker; without one, the run sweeps every shard itself. Either way, a
+sweep's worker threads take the shards' pages round-robin (``sweep_pages``), and each page is
+enqueued and marked in batches (``sweep_marks``).
+"""
 
 from __future__ import annotations
 
@@ -9,19 +16,12 @@ from datetime import UTC, datetime, timedelta
 
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
-from chalicelib.adapters.store.layout import WORK_AT
 from chalicelib.adapters.store.table import Cursor, Item
 from chalicelib.domain import clock, dispatch
-from chalicelib.domain.lifecycle import Move, Transition
-from chalicelib.domain.records import Message, MessageStatus
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Services, TransactionFailed
-from chalicelib.services import campaign_tick, sweep_pages
+from chalicelib.services import campaign_tick, sweep_marks, sweep_pages
 from chalicelib.services.auth import load_app
-from chalicelib.services.lifecycle import MessageSteps
-
-S = MessageStatus
-MARK_BATCH = 25  # messages marked queued in one transaction
 
 
 @dataclass
@@ -34,31 +34,66 @@ class SweepReport:
     lag_s: float = 0.0  # how long the oldest due message found had been due
     pages: int = 0  # pages of the needs-work index read
     first_shard: int = 0  # where this run started its round of the shards
-    stopped: bool = False  # the time budget ended with due work left: the next run goes on
+    fanned_out: int = 0  # groups of shards handed to the sweep worker
+    stopped: bool = False  # the time budget ended with due work left
+    resumed: bool = False  # and what was left was handed on to the sweep worker at once
 
 
 def due_sweep(services: Services, remaining_ms: Callable[[], int] | None = None) -> SweepReport:
-    """Enqueue messages due before the next sweep, each with the delay that lands it on time.
-
-    The shards are swept in parallel (``sweep_pages``), within ``sweep_time_budget_s`` and the
-    Lambda's remaining time (``remaining_ms``) less ``sweep_reserve_s``.
-    """
+    """The scheduled run: hand the shards' groups to the sweep worker (sweeping itself any the
+    sweep queue did not take), or sweep them all here; then the campaigns' tick."""
     settings = services.settings
     report = SweepReport()
+    report.first_shard = int(clock.now().timestamp() // settings.sweep_interval_s)
+    report.first_shard %= settings.due_shards
+    shards = sweep_pages.rotated(settings.due_shards, report.first_shard)
+    if services.sweep_queue is not None:
+        groups = [shards[n :: settings.sweep_groups] for n in range(settings.sweep_groups)]
+        groups = [group for group in groups if group]
+        accepted = services.sweep_queue.send_batch([dispatch.sweep_step(g) for g in groups])
+        report.fanned_out = len(accepted)
+        shards = [s for n, group in enumerate(groups) if n not in accepted for s in group]
+    if shards:
+        _sweep(services, shards, remaining_ms, report)
+    report.campaigns = campaign_tick.tick(services).watched
+    metrics.sweep_lag(report.lag_s)
+    return report
+
+
+def sweep_shards(
+    services: Services, shards: list[int], remaining_ms: Callable[[], int] | None = None
+) -> SweepReport:
+    """The sweep worker: sweep ``shards``; if time runs out, hand what is left on at once."""
+    report = SweepReport(first_shard=shards[0] if shards else 0)
+    left = _sweep(services, shards, remaining_ms, report)
+    if left and services.sweep_queue is not None:
+        report.resumed = bool(services.sweep_queue.send_batch([dispatch.sweep_step(left)]))
+    metrics.sweep_lag(report.lag_s)
+    return report
+
+
+def _sweep(
+    services: Services,
+    shards: list[int],
+    remaining_ms: Callable[[], int] | None,
+    report: SweepReport,
+) -> list[int]:
+    """Enqueue the messages of ``shards`` due before the next sweep, each with the delay that
+    lands it on time, within ``sweep_time_budget_s`` and the Lambda's remaining time less
+    ``sweep_reserve_s``; the shards left unfinished when time ran out."""
+    settings = services.settings
     budget = sweep_pages.Budget(
         settings.sweep_time_budget_s, remaining_ms, settings.sweep_reserve_s
     )
-    now = clock.now()
-    horizon = now + timedelta(seconds=settings.sweep_interval_s)
-    report.first_shard = int(now.timestamp() // settings.sweep_interval_s) % settings.due_shards
+    horizon = clock.now() + timedelta(seconds=settings.sweep_interval_s)
     counted = threading.Lock()
 
     def read(shard: int, start: Cursor | None) -> tuple[list[Item], Cursor | None]:
         return services.store.messages.due(shard, horizon, settings.sweep_page, start)
 
     def handle(items: list[Item]) -> None:
-        page = SweepReport(read=len(items))
-        _handle_due(services, items, clock.now(), page)
+        page = sweep_marks.PageReport(read=len(items))
+        sweep_marks.handle_page(services, items, clock.now(), page)
         with counted:
             report.read += page.read
             report.enqueued += page.enqueued
@@ -66,123 +101,13 @@ def due_sweep(services: Services, remaining_ms: Callable[[], int] | None = None)
             report.lag_s = max(report.lag_s, page.lag_s)
 
     outcome = sweep_pages.sweep(
-        sweep_pages.rotated(settings.due_shards, report.first_shard),
-        min(settings.sweep_workers, settings.due_shards),
-        budget,
-        read,
-        handle,
+        shards, min(settings.sweep_workers, len(shards)), budget, read, handle
     )
-    report.pages, report.stopped = outcome.pages, outcome.stopped
-    if report.stopped:
+    report.pages += outcome.pages
+    report.stopped = outcome.stopped
+    if outcome.stopped:
         logger.warning("due sweep stopped by its time budget", extra=vars(report))
-    report.campaigns = campaign_tick.tick(services).watched
-    metrics.sweep_lag(report.lag_s)
-    return report
-
-
-def _handle_due(services: Services, items: list[Item], now: datetime, report: SweepReport) -> None:
-    """One page: what is due is enqueued (in batches of ten), then marked queued (in batches)."""
-    to_enqueue: list[tuple[Message, int]] = []
-    now_ms = now.timestamp() * 1000
-    for item in items:
-        message, work_at = Message.model_validate(item), int(item[WORK_AT])
-        report.lag_s = max(report.lag_s, (now_ms - work_at) / 1000)
-        if message.status is S.SCHEDULED:
-            to_enqueue.append((message, work_at))
-        elif work_at <= now_ms and message.status is S.QUEUED:
-            to_enqueue.append((message, work_at))  # its SQS message was lost: enqueue again
-        elif work_at <= now_ms and message.status is S.SENDING:
-            report.unknown += _claim_expired(services, message, work_at, now)
-    if not to_enqueue:
-        return
-    accepted = services.queue.send_batch([dispatch.envelope(m, now) for m, _ in to_enqueue])
-    enqueued = [to_enqueue[index] for index in sorted(accepted)]
-    report.enqueued += _mark_queued(services, enqueued, now)
-
-
-def _steps(services: Services, message: Message, now: datetime) -> MessageSteps | None:
-    app = load_app(services, message.app_id)
-    return MessageSteps(services, app, message, now) if app is not None else None
-
-
-def _enqueue_move(steps: MessageSteps, work_at: int) -> Transition:
-    """The move to queued, under a lease after which a lost SQS message is enqueued again."""
-    message, now = steps.message, steps.now
-    lease = timedelta(seconds=steps.services.settings.enqueue_lease_s)
-    if message.status is S.QUEUED:
-        # Enqueued before and still not claimed: far likelier waiting in a long queue than
-        # lost, so each new copy waits as long as the card has already waited (a lost one is
-        # still found one lease after send_at; a backlog gets a few copies, not one a lease).
-        lease = max(lease, now - message.send_at)
-    return steps.transition(
-        Move.ENQUEUE, work_at=max(message.send_at, now) + lease, work_at_ms=work_at
-    )
-
-
-def _mark_queued(services: Services, enqueued: list[tuple[Message, int]], now: datetime) -> int:
-    """Mark what SQS took as queued, up to MARK_BATCH messages a transaction; how many moved.
-
-    Enqueued first, marked after (a crash in between leaves a copy in SQS that the sender's
-    claim absorbs). A message moved, canceled or claimed meanwhile is left as it is.
-    """
-    moves: list[tuple[MessageSteps, Transition]] = []
-    for message, work_at in enqueued:
-        steps = _steps(services, message, now)
-        if steps is not None:
-            moves.append((steps, _enqueue_move(steps, work_at)))
-    marked = 0
-    for first in range(0, len(moves), MARK_BATCH):
-        marked += _mark_batch(services, moves[first : first + MARK_BATCH])
-    return marked
-
-
-def _mark_batch(services: Services, moves: list[tuple[MessageSteps, Transition]]) -> int:
-    waiting = {steps.message.id: (steps, move) for steps, move in moves}
-    for steps, move in moves:
-        if len(steps.writes(move)) > 1:  # a move with effects: its own transaction
-            del waiting[steps.message.id]
-    marked = sum(int(steps.apply(move)) for steps, move in moves if steps.message.id not in waiting)
-    while waiting:
-        transaction = services.store.transaction()
-        for message_id, (_, move) in waiting.items():
-            transaction.add(message_id, services.store.messages.moved(move))
-        try:
-            transaction.commit()
-        except TransactionFailed as failed:
-            moved_on = failed.failed & waiting.keys()
-            if not moved_on:  # a conflict only: each on its own, a loser stays as it is
-                return marked + sum(_mark_alone(steps, move) for steps, move in waiting.values())
-            for message_id in moved_on:
-                del waiting[message_id]  # moved, canceled or claimed meanwhile
-            continue
-        for steps, move in waiting.values():
-            metrics.card_moved(steps.app.app_id, move, steps.message.send_at)
-        return marked + len(waiting)
-    return marked
-
-
-def _mark_alone(steps: MessageSteps, move: Transition) -> int:
-    """Unmarked, the message is enqueued again by a later sweep: a copy the claim absorbs."""
-    try:
-        return int(steps.apply(move))
-    except TransactionFailed:
-        return 0
-
-
-def _claim_expired(services: Services, message: Message, work_at: int, now: datetime) -> int:
-    """A claim older than its lease: WeChat may have delivered, so never resend (rule 4)."""
-    steps = _steps(services, message, now)
-    if steps is None:
-        return 0
-    lost = steps.transition(
-        Move.EXPIRE_CLAIM,
-        changes={"result": {"errmsg": "the send did not finish within its lease"}},
-        work_at_ms=work_at,
-    )
-    if not steps.apply(lost):
-        return 0
-    logger.warning("claim expired; message is unknown", extra={"message_id": message.id})
-    return 1
+    return outcome.unfinished
 
 
 def expiry_sweep(services: Services) -> SweepReport:

@@ -11,7 +11,7 @@ import pytest
 import time_machine
 
 from chalicelib import bootstrap
-from chalicelib.services import sweeps
+from chalicelib.services import sweep_marks
 from tests.support.events import drain, run_due_sweep, run_expiry_sweep
 from tests.support.tenants import OPENID, TEMPLATE
 
@@ -157,16 +157,16 @@ def test_overlapping_sweeps_and_a_crash_between_enqueue_and_mark_send_once(
 ):
     message_id = reminder(granted, START + timedelta(minutes=5))
     clock.at(START + timedelta(minutes=4, seconds=40))
-    original = sweeps._mark_queued
+    original = sweep_marks.mark_queued
 
     def crash_before_mark(services, enqueued, now):
         assert enqueued, "only a page with due messages is enqueued and marked"
         raise RuntimeError("the sweep died after enqueueing")
 
-    monkeypatch.setattr(sweeps, "_mark_queued", crash_before_mark)
+    monkeypatch.setattr(sweep_marks, "mark_queued", crash_before_mark)
     with pytest.raises(RuntimeError):
         run_due_sweep()
-    monkeypatch.setattr(sweeps, "_mark_queued", original)
+    monkeypatch.setattr(sweep_marks, "mark_queued", original)
     run_due_sweep()
     run_due_sweep()  # an overlapping sweep finds it queued within its lease: nothing new
     assert queue_depth(aws) == 2
@@ -201,7 +201,7 @@ def test_moving_a_message_after_the_sweep_read_it_sends_it_at_the_new_time_only(
 ):
     message_id = reminder(granted, START + timedelta(minutes=5))
     clock.at(START + timedelta(minutes=4, seconds=30))
-    original = sweeps._mark_queued
+    original = sweep_marks.mark_queued
 
     def patch_in_between(services, enqueued, now):
         moved = granted.call(
@@ -212,9 +212,9 @@ def test_moving_a_message_after_the_sweep_read_it_sends_it_at_the_new_time_only(
         assert moved.status_code == 200
         return original(services, enqueued, now)
 
-    monkeypatch.setattr(sweeps, "_mark_queued", patch_in_between)
+    monkeypatch.setattr(sweep_marks, "mark_queued", patch_in_between)
     assert run_due_sweep()["enqueued"] == 0
-    monkeypatch.setattr(sweeps, "_mark_queued", original)
+    monkeypatch.setattr(sweep_marks, "mark_queued", original)
     clock.at(START + timedelta(minutes=5, seconds=1))
     drain(client, backend)
     assert status(granted, message_id) == "scheduled"
