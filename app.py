@@ -378,5 +378,6 @@ def sweep_worker(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.api.worker import process_sweep
 
     report = process_sweep(services(), event.to_dict(), event.context)
-    logger.info("sweep worker", extra=report)
+    if report["enqueued"] or report["unknown"] or report["stopped"]:
+        logger.info("sweep worker", extra=report)
     return report
