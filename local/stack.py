@@ -196,6 +196,8 @@ def service_environment(
         "SUBMSG_TABLE_NAME": resources.table_name,
         "SUBMSG_SEND_QUEUE_URL": resources.send_queue_url,
         "SUBMSG_SWEEP_QUEUE_URL": resources.sweep_queue_url,
+        # One process runs every worker here: a step for each of its pollers, not one a shard.
+        "SUBMSG_SWEEP_GROUPS": os.environ.get("SUBMSG_SWEEP_GROUPS", str(SWEEP_POLLERS)),
         "WECHAT_API_BASE": wechat_base,
         "POWERTOOLS_METRICS_DISABLED": "false" if metrics else "true",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
