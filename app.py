@@ -361,8 +361,10 @@ def lambda_deadline(event: Any) -> Any:
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def due_sweep(event: Any) -> dict[str, float]:
+    context = getattr(event, "context", None)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
     with lambda_deadline(event):
-        report = sweeps.due_sweep(services())
+        report = sweeps.due_sweep(services(), remaining)
     logger.info("due sweep", extra=vars(report))
     return vars(report)
 
@@ -380,3 +382,13 @@ def send_worker(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.api.worker import process_batch
 
     return process_batch(services(), event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue="submsg-sweep", batch_size=1)
+def sweep_worker(event: SQSEvent) -> dict[str, Any]:
+    from chalicelib.api.worker import process_sweep
+
+    report = process_sweep(services(), event.to_dict(), event.context)
+    if report["enqueued"] or report["unknown"] or report["stopped"]:
+        logger.info("sweep worker", extra=report)
+    return report

@@ -28,6 +28,7 @@ class Adapters:
     table: Table
     queue: SendQueue
     secrets: SecretStore
+    sweep_queue: SendQueue | None = None  # the due sweep's fan-out, when there is one
 
 
 Connect = Callable[[Settings], Adapters]
@@ -71,6 +72,7 @@ def build(settings: Settings, adapters: Adapters | None = None) -> Services:
         secrets=adapters.secrets,
         config=TtlCache(settings.cache_ttl_s),
         campaign_statuses=TtlCache(settings.campaign_status_cache_s),
+        sweep_queue=adapters.sweep_queue,
     )
 
 
@@ -92,12 +94,14 @@ def aws(settings: Settings, session: Any = None) -> Adapters:
         retries={"mode": "standard", "max_attempts": 3},
         parameter_validation=False,
     )
+    sqs = session.client("sqs", config=config)
     return Adapters(
         table=DynamoTable(session.client("dynamodb", config=config), settings.table_name),
-        queue=SqsQueue(session.client("sqs", config=config), settings.send_queue_url),
+        queue=SqsQueue(sqs, settings.send_queue_url),
         secrets=Secrets(
             session.client("ssm", config=config), settings.ssm_prefix, settings.secret_cache_s
         ),
+        sweep_queue=SqsQueue(sqs, settings.sweep_queue_url) if settings.sweep_queue_url else None,
     )
 
 

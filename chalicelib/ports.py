@@ -233,6 +233,7 @@ class Services:
     secrets: Secrets
     config: TtlCache[Any]
     campaign_statuses: TtlCache[Any]  # what the sender sees of campaigns (campaign_cards.Seen)
+    sweep_queue: SendQueue | None = None  # the due sweep's fan-out (None: it sweeps in process)
     _wechat: WeChat | None = field(default=None, repr=False)
     ready_until: float = field(default=0.0, repr=False)  # monotonic; see services.health
 

@@ -17,6 +17,7 @@ class Settings(BaseModel):
     stage: str = "local"
     table_name: str = "submsg-local"
     send_queue_url: str = ""
+    sweep_queue_url: str = ""  # the due sweep's fan-out; none: the scheduled run sweeps alone
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_connect_timeout_s: float = 3.05
     wechat_read_timeout_s: float = 10.0
@@ -44,6 +45,10 @@ class Settings(BaseModel):
     lambda_timeout_s: float = Field(default=20.0, gt=0)
     record_reserve_s: float = Field(default=2.0, ge=0)
     finish_reserve_s: float = Field(default=2.0, ge=0)
+    sweep_reserve_s: float = Field(default=3.0, ge=0)  # Lambda time kept for the last page, tick
+    sweep_workers: int = Field(default=8, ge=1, le=32)  # shards' pages swept at once
+    sweep_page: int = Field(default=100, ge=1, le=1000)  # needs-work items one Query reads
+    sweep_groups: int = Field(default=8, ge=1, le=64)  # sweep worker invocations a run fans out
     campaign_shards: int = Field(default=8, ge=1, le=64)  # fan-out chains (and holders shards)
     campaign_page: int = Field(default=50, ge=1, le=98)  # recipients one chain step handles
     campaign_lookahead_s: int = Field(default=60, ge=1)  # throttled cards written this far ahead

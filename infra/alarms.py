@@ -18,6 +18,7 @@ EXISTING_ALARMS = (
     "SendWorkerErrorsAlarm",
     "DueSweepErrorsAlarm",
     "ExpirySweepErrorsAlarm",
+    "SweepWorkerErrorsAlarm",
     "FunctionThrottlesAlarm",
 )
 

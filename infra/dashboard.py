@@ -21,7 +21,7 @@ from infra.alarms import (
     SWEEP_LAG_LIMIT_S,
 )
 
-FUNCTIONS = ("APIHandler", "DueSweep", "ExpirySweep", "SendWorker")
+FUNCTIONS = ("APIHandler", "DueSweep", "SweepWorker", "ExpirySweep", "SendWorker")
 # API Gateway knows an API's metrics by its name and stage (the RestAPI's Name and StageName).
 API_NAME = "submsg-${Stage}"
 API_STAGE = "api"

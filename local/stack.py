@@ -42,6 +42,7 @@ LONG_POLL_S = 1
 # Lambda's SQS event source runs several batches at once (five at first, then more, up to the
 # sender's reserved concurrency); the stack runs eight.
 SQS_POLLERS = 8
+SWEEP_POLLERS = 2  # the sweep worker's: its steps arrive a few at a time, once a sweep
 
 
 # How long an outside AWS endpoint (SUBMSG_AWS_ENDPOINT) may take to answer at start.
@@ -173,6 +174,17 @@ class LocalStack:
         loops += [
             Loop(f"sqs-poller-{n}", poller(LONG_POLL_S), every_s=0) for n in range(1, SQS_POLLERS)
         ]
+        # The sweep worker's event source: one record an invocation, a few at once.
+        loops += [
+            Loop(
+                f"sweep-poller-{n}",
+                lambda: poll_once(
+                    sqs, resources.sweep_queue_url, handlers.sweep, LONG_POLL_S, max_records=1
+                ),
+                every_s=0,
+            )
+            for n in range(SWEEP_POLLERS)
+        ]
         loops += [
             Loop("due-sweep", handlers.due_sweep, self.settings.local_sweep_every_s),
             Loop("expiry-sweep", handlers.expiry_sweep, self.settings.local_expiry_every_s),
@@ -221,6 +233,9 @@ def service_environment(
         "SUBMSG_STAGE": STAGE,
         "SUBMSG_TABLE_NAME": resources.table_name,
         "SUBMSG_SEND_QUEUE_URL": resources.send_queue_url,
+        "SUBMSG_SWEEP_QUEUE_URL": resources.sweep_queue_url,
+        # One process runs every worker here: a step for each of its pollers, not one a shard.
+        "SUBMSG_SWEEP_GROUPS": os.environ.get("SUBMSG_SWEEP_GROUPS", str(SWEEP_POLLERS)),
         "WECHAT_API_BASE": wechat_base,
         "POWERTOOLS_METRICS_DISABLED": "false" if metrics else "true",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),

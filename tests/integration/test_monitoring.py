@@ -20,7 +20,7 @@ from infra.alarms import (
 )
 from infra.provision import RESOURCES_FILE, load_resources
 
-FUNCTIONS = ("APIHandler", "DueSweep", "ExpirySweep", "SendWorker")
+FUNCTIONS = ("APIHandler", "DueSweep", "SweepWorker", "ExpirySweep", "SendWorker")
 NOT_YET_EMITTED = {
     m for m in Metric if m.name.startswith("WEBHOOK")
 }  # the outbound webhooks are not built yet
