@@ -170,6 +170,7 @@ def test_the_stack_runs_against_an_aws_endpoint_of_ones_own_and_creates_its_reso
             assert sorted(q.rsplit("/", 1)[1] for q in queues) == [
                 "submsg-local-send",
                 "submsg-local-send-dlq",
+                "submsg-local-sweep",
             ]
             key = {"Authorization": f"Bearer {endpoints.api_key}"}
             templates = requests.get(f"{endpoints.api}/v1/templates", headers=key, timeout=10)
