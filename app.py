@@ -8,6 +8,7 @@ from typing import Any
 from chalice import Chalice, Rate
 from chalice.app import Response, SQSEvent
 
+from chalicelib import deadline
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
 from chalicelib.api import mappers
@@ -75,7 +76,8 @@ def route(path: str, *methods: str) -> Callable[[Callable[..., Response]], Any]:
     """A route that accepts any content type (checked by us) and answers errors in our format."""
 
     def register(view: Callable[..., Response]) -> Any:
-        return app.route(path, methods=list(methods), content_types=["*/*"])(endpoint(view))
+        answered = endpoint(view, lambda: services().settings.request_deadline_s)
+        return app.route(path, methods=list(methods), content_types=["*/*"])(answered)
 
     return register
 
@@ -431,16 +433,27 @@ def wechat_callback(app_id: str) -> Response:
 # Scheduled and queued work -----------------------------------------------------------------
 
 
+def lambda_deadline(event: Any) -> Any:
+    """The invocation's work ends in time to answer (docs/resilience.md)."""
+    settings = services().settings
+    context = getattr(event, "context", None)
+    return deadline.of_lambda(context, settings.lambda_timeout_s, settings.finish_reserve_s)
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def due_sweep(event: Any) -> dict[str, float]:
-    report = sweeps.due_sweep(services())
+    context = getattr(event, "context", None)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    with lambda_deadline(event):
+        report = sweeps.due_sweep(services(), remaining)
     logger.info("due sweep", extra=vars(report))
     return vars(report)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def expiry_sweep(event: Any) -> dict[str, int]:
-    report = sweeps.expiry_sweep(services())
+    with lambda_deadline(event):
+        report = sweeps.expiry_sweep(services())
     logger.info("expiry sweep", extra=vars(report))
     return vars(report)
 
@@ -466,3 +479,13 @@ def send_worker(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.api.worker import process_batch
 
     return process_batch(services(), event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue="submsg-sweep", batch_size=1)
+def sweep_worker(event: SQSEvent) -> dict[str, Any]:
+    from chalicelib.api.worker import process_sweep
+
+    report = process_sweep(services(), event.to_dict(), event.context)
+    if report["enqueued"] or report["unknown"] or report["stopped"]:
+        logger.info("sweep worker", extra=report)
+    return report

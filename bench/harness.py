@@ -82,7 +82,7 @@ def aws_environment(stage: str) -> Iterator[Any]:
     from chalicelib import bootstrap
     from chalicelib.adapters import wechat
     from infra.provision import provision
-    from local import embedded_aws
+    from local import aws as embedded_aws
 
     embedded_aws.install()
     with mock_aws():

@@ -22,6 +22,7 @@ EXISTING_ALARMS = (
     "WebhookDeadLetterQueueDepthAlarm",
     "WebhookDelivererErrorsAlarm",
     "WebhookSweepErrorsAlarm",
+    "SweepWorkerErrorsAlarm",
     "FunctionThrottlesAlarm",
 )
 

@@ -24,6 +24,7 @@ from infra.alarms import (
 FUNCTIONS = (
     "APIHandler",
     "DueSweep",
+    "SweepWorker",
     "ExpirySweep",
     "SendWorker",
     "WebhookSweep",

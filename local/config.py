@@ -19,6 +19,9 @@ class LocalSettings(BaseSettings):
 
     port: int = Field(default=8000, ge=1, le=65535)
     aws_port: int = Field(default=4566, ge=0, le=65535)
+    # An AWS endpoint the user runs (the embedded one of `make aws`, LocalStack, moto's server):
+    # the stack then starts no embedded AWS of its own and creates its table and queues there.
+    aws_endpoint: str | None = Field(default=None, pattern=r"^https?://\S+$")
     sandbox_port: int = Field(default=8001, ge=0, le=65535)
     wechat_api_base: str | None = Field(default=None, validation_alias="WECHAT_API_BASE")
     demo_app_id: str = "wx0000000000000001"

@@ -76,6 +76,13 @@ class Handlers:
         if report["enqueued"] or report["unknown"]:
             log.info("due sweep: %(enqueued)d enqueued, %(unknown)d unknown", report)
 
+    def sweep(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The sweep worker, on the shards one step of the due sweep names."""
+        report: dict[str, Any] = self._app.sweep_worker(event, context("sweep_worker"))
+        if report["enqueued"] or report["unknown"]:
+            log.info("sweep worker: %(enqueued)d enqueued, %(unknown)d unknown", report)
+        return {}
+
     def expiry_sweep(self) -> None:
         report = self._app.expiry_sweep(scheduled_event("submsg-local-expiry"), context("expiry"))
         if report["expired"]:

@@ -187,7 +187,7 @@ ERRORS = {
     415: "The body is not `application/json` (`unsupported_media_type`)",
     422: "The Idempotency-Key was used with another body (`idempotency_key_mismatch`)",
     429: "The app is over its requests a second (`rate_limited`); see Retry-After",
-    503: "Not ready: the service cannot serve every route yet (`unavailable`)",
+    503: "Not ready yet, or the table was busy past the request's deadline (`unavailable`)",
 }
 
 
@@ -312,7 +312,7 @@ def _success(status: int, operation: Operation, refs: dict[Any, dict[str, Any]])
 
 
 def _error_statuses(entry: RouteEntry, operation: Operation) -> set[int]:
-    statuses = set(operation.errors)
+    statuses = {*operation.errors, 503}  # any route: a table busy until the deadline
     if not operation.public:
         statuses.update((401, 429))
     if entry.view_args:

@@ -26,6 +26,7 @@ from chalicelib.adapters.store.table import Write
 from chalicelib.api.schemas import BestTimeIn, MessageIn
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, dispatch
+from chalicelib.domain.campaigns import CampaignCounter as CC
 from chalicelib.domain.campaigns import CampaignMove, Progress
 from chalicelib.domain.dispatch import MAX_DELAY_S, Envelope
 from chalicelib.domain.errors import (
@@ -47,7 +48,7 @@ from chalicelib.domain.records import (
     Template,
 )
 from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import Services, Transaction, TransactionFailed
+from chalicelib.ports import Name, Services, Transaction, TransactionFailed, WriteName
 from chalicelib.services.auth import load_app
 from chalicelib.services.message_create import (
     CampaignPart,
@@ -58,7 +59,7 @@ from chalicelib.services.templates import find_template
 
 C, P = CampaignStatus, CampaignPhase
 PAGE_KIND = "campaign_page"
-CAMPAIGN, RECIPIENT, PROGRESS, PAUSED = "campaign", "recipient", "progress", "still_paused"
+CAMPAIGN, RECIPIENT, PROGRESS = WriteName.CAMPAIGN, WriteName.RECIPIENT, WriteName.PROGRESS
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def begin(
     transaction = store.transaction()
     phase = rules.first_phase(campaign)
     transaction.add(CAMPAIGN, store.campaigns.begin_phase(campaign, phase, changes, sources))
-    transaction.add("watch", store.campaigns.watch(campaign))
+    transaction.add(WriteName.WATCH, store.campaigns.watch(campaign))
     commit_move(transaction, CampaignMove.START)
     return launch(services, campaign)
 
@@ -135,12 +136,8 @@ def resume(services: Services, campaign: Campaign, now: datetime) -> Campaign:
 
 def commit_move(transaction: Transaction, move: CampaignMove) -> None:
     """Commit a campaign's move; 409 when the campaign moved on meanwhile."""
-    try:
-        transaction.commit()
-    except TransactionFailed as failed:
-        if failed.on(CAMPAIGN):
-            raise InvalidCampaignState(f"The campaign moved on; it cannot {move} now.") from failed
-        raise
+    if transaction.commit_unless_lost(CAMPAIGN):
+        raise InvalidCampaignState(f"The campaign moved on; it cannot {move} now.")
 
 
 def launch(services: Services, campaign: Campaign, kind: str = PAGE_KIND) -> Campaign:
@@ -201,7 +198,7 @@ def _freeze_step(services: Services, app: App, campaign: Campaign, step: Step) -
     valid_at = campaign.send_at or campaign.started_at
     since = _active_since(app, campaign, campaign.started_at)
     holders = [i["openid"] for i in items if _holds(i, campaign.started_at, valid_at, since)]
-    names = {f"{RECIPIENT}:{openid}": Recipient(openid=openid) for openid in holders}
+    names = {RECIPIENT.of(openid): Recipient(openid=openid) for openid in holders}
     while True:
         transaction = store.transaction()
         for name, recipient in names.items():
@@ -276,13 +273,7 @@ def move_chain(services: Services, campaign: Campaign, step: Step, after: str) -
     moved it first."""
     store = services.store
     moved = store.campaigns.advance(campaign, step.shard, step.cursor, after, clock.now())
-    try:
-        store.transaction().add(CAMPAIGN, moved).commit()
-    except TransactionFailed as failed:
-        if failed.on(CAMPAIGN):
-            return False
-        raise
-    return True
+    return store.transaction().add(CAMPAIGN, moved).commit_unless_lost(CAMPAIGN) is None
 
 
 def _send_times(
@@ -337,7 +328,7 @@ def _create(
             campaign, recipient.openid, RecipientState.CREATED, name, message.id
         )
         progress = store.campaigns.count(
-            app.app_id, campaign.campaign_id, day, counted, {"created": 1, "requested": 1}
+            app.app_id, campaign.campaign_id, day, counted, {CC.CREATED: 1, CC.REQUESTED: 1}
         )
         return {RECIPIENT: handled, PROGRESS: progress}
 
@@ -360,13 +351,12 @@ def _create(
     except OptedOut:
         state, reason = RecipientState.OPTED_OUT, "opted_out"
     skipped = store.campaigns.recipient_handled(campaign, recipient.openid, state, name)
-    counts = {"created": 1, f"skipped_{reason}": 1}
+    counts = {CC.CREATED: 1, rules.skipped(reason): 1}
     progress = store.campaigns.count(app.app_id, campaign.campaign_id, day, counted, counts)
-    try:
-        store.transaction().add(RECIPIENT, skipped).add(PROGRESS, progress).commit()
-    except TransactionFailed as failed:
-        if not failed.on(RECIPIENT):
-            raise
+    # lost: another copy of the step handled the recipient first
+    store.transaction().add(RECIPIENT, skipped).add(PROGRESS, progress).commit_unless_lost(
+        RECIPIENT
+    )
     return None
 
 
@@ -375,7 +365,7 @@ def begin_phase(
     campaign: Campaign,
     phase: CampaignPhase,
     now: datetime,
-    extra: Mapping[str, Write] | None = None,
+    extra: Mapping[Name, Write] | None = None,
     **changes: Any,
 ) -> bool:
     """The next phase's chains, once: a second caller finds the generation moved (False).
@@ -387,12 +377,8 @@ def begin_phase(
     transaction = store.transaction().add(CAMPAIGN, update)
     for name, write in (extra or {}).items():
         transaction.add(name, write)
-    try:
-        transaction.commit()
-    except TransactionFailed as failed:
-        if failed.on(CAMPAIGN):
-            return False
-        raise
+    if transaction.commit_unless_lost(CAMPAIGN):
+        return False
     if phase in (P.TEST, P.SEND):
         launch(services, campaign)
     return True
@@ -402,18 +388,14 @@ def resume_chains(services: Services, campaign: Campaign, now: datetime) -> None
     """A chain stopped moving (a step the queue lost): a new generation takes over."""
     store = services.store
     restart = store.campaigns.restart_chains(campaign, {"chained_at": now}, frozenset({C.RUNNING}))
-    try:
-        store.transaction().add(CAMPAIGN, restart).commit()
-    except TransactionFailed as failed:
-        if failed.on(CAMPAIGN):
-            return
-        raise
+    if store.transaction().add(CAMPAIGN, restart).commit_unless_lost(CAMPAIGN):
+        return
     launch(services, campaign)
 
 
 def progress(services: Services, campaign: Campaign) -> Progress:
     rows = [
-        (str(item["variant"]), item)
+        (item.variant, item.counts)
         for item in services.store.campaigns.counters(campaign.app_id, campaign.campaign_id)
     ]
     return Progress.of(rows)

@@ -8,21 +8,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib import deadline
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.campaigns import Loaded
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, experiments
-from chalicelib.domain.campaigns import CampaignMove, Progress
+from chalicelib.domain.campaigns import CampaignCounter, CampaignMove, Progress
 from chalicelib.domain.errors import InvalidCampaignState
 from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus, Decision
 from chalicelib.domain.webhooks import EventType
-from chalicelib.ports import Services, TransactionFailed
+from chalicelib.ports import DeadlinePassed, Services, WriteName
 from chalicelib.services import campaign_withdraw
 from chalicelib.services.campaign_fanout import begin, begin_phase, progress, resume_chains
 from chalicelib.services.webhook_outbox import Outbox
 
 C, P = CampaignStatus, CampaignPhase
-CAMPAIGN = "campaign"
+CAMPAIGN = WriteName.CAMPAIGN
 
 
 # The tick --------------------------------------------------------------------------------
@@ -36,6 +37,7 @@ class TickReport:
     restarted: int = 0
     completed: int = 0
     failed: int = 0
+    unfinished: bool = False
 
 
 def tick(services: Services) -> TickReport:
@@ -43,6 +45,9 @@ def tick(services: Services) -> TickReport:
     experiments, close campaigns whose every recipient has its answer."""
     report = TickReport()
     for item in services.store.campaigns.watched():
+        if deadline.remaining_s() <= 0:
+            report.unfinished = True  # the invocation's time is up: the next tick goes on
+            break
         report.watched += 1
         loaded = services.store.campaigns.get(item["app_id"], item["campaign_id"])
         if loaded is None:
@@ -51,6 +56,9 @@ def tick(services: Services) -> TickReport:
             _tick_one(services, loaded, clock.now(), report)
         except InvalidCampaignState:
             continue  # moved by an API call meanwhile: the next tick sees the new state
+        except DeadlinePassed:
+            report.unfinished = True  # the table stayed busy until the deadline
+            break
         except Exception:  # one campaign's fault must not hold up the others
             logger.exception("campaign tick failed", extra={"campaign_id": item["campaign_id"]})
             report.failed += 1
@@ -95,7 +103,7 @@ def _after_chains(
     services: Services, campaign: Campaign, done: Progress, now: datetime, report: TickReport
 ) -> int:
     """Every chain of the phase finished: on to the next phase, or the end."""
-    settled = done.finished == done.totals["created"]
+    settled = done.finished == done.totals[CampaignCounter.CREATED]
     match campaign.phase:
         case P.FREEZE:
             begin_phase(services, campaign, rules.after_freeze(campaign), now)
@@ -153,7 +161,7 @@ def _close_when_settled(
     count as canceled)."""
     stopped = campaign.stopped_at or now
     in_flight = timedelta(seconds=services.settings.lease_s)
-    if now - stopped < in_flight or done.finished < done.totals["created"]:
+    if now - stopped < in_flight or done.finished < done.totals[CampaignCounter.CREATED]:
         return
     _complete(services, campaign, done, now)
     report.completed += 1
@@ -173,7 +181,7 @@ def _complete(services: Services, campaign: Campaign, done: Progress, now: datet
         update = store.campaigns.moved(
             campaign, frozenset({campaign.status}), campaign.status, {"completed_at": now}
         )
-    transaction.add(CAMPAIGN, update).add("watch", store.campaigns.unwatch(campaign))
+    transaction.add(CAMPAIGN, update).add(WriteName.WATCH, store.campaigns.unwatch(campaign))
     closed = campaign.model_copy(update={"status": update_status(campaign), "completed_at": now})
     outbox = Outbox(services, campaign.app_id, now)
     kind = (
@@ -182,11 +190,7 @@ def _complete(services: Services, campaign: Campaign, done: Progress, now: datet
         else EventType.CAMPAIGN_COMPLETED
     )
     outbox.into(transaction, outbox.campaign(kind, closed, done))
-    try:
-        transaction.commit()
-    except TransactionFailed as failed:
-        if not failed.on(CAMPAIGN):
-            raise
+    if transaction.commit_unless_lost(CAMPAIGN):  # lost: another tick closed the books first
         return
     outbox.committed()
 

@@ -18,19 +18,22 @@ from chalicelib.adapters.store.campaigns import END, Loaded, Membership
 from chalicelib.adapters.store.table import Key
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock
-from chalicelib.domain.campaigns import CampaignMove, Progress
+from chalicelib.domain.campaigns import CampaignCounter, CampaignMove, Progress
 from chalicelib.domain.lifecycle import UNCLAIMED, Move
 from chalicelib.domain.records import App, Campaign, CampaignStatus, Recipient, RecipientState
 from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import Services, TransactionFailed
+from chalicelib.ports import Services, WriteName
 from chalicelib.services.auth import load_app
 from chalicelib.services.campaign_fanout import Step, commit_move, launch, move_chain
 from chalicelib.services.lifecycle import MessageSteps
 
 C = CampaignStatus
 STEP_KIND = "campaign_withdrawal"
-CAMPAIGN, RECIPIENT, PROGRESS = "campaign", "recipient", "progress"
-ERASED = {"created": 1, "canceled": 1}  # handled, and never to get a card
+CAMPAIGN, RECIPIENT, PROGRESS = WriteName.CAMPAIGN, WriteName.RECIPIENT, WriteName.PROGRESS
+ERASED = {
+    CampaignCounter.CREATED: 1,
+    CampaignCounter.CANCELED: 1,
+}  # handled, and never to get a card
 
 
 def cancel(services: Services, campaign: Campaign, now: datetime) -> None:
@@ -42,7 +45,7 @@ def cancel(services: Services, campaign: Campaign, now: datetime) -> None:
     transaction = store.transaction()
     canceled = store.campaigns.canceled(campaign, sources, changes, not draft)
     transaction.add(CAMPAIGN, canceled)
-    transaction.add("watch", store.campaigns.watch(campaign))  # the tick closes the books
+    transaction.add(WriteName.WATCH, store.campaigns.watch(campaign))  # the tick closes the books
     commit_move(transaction, CampaignMove.CANCEL)
     launch(services, campaign, STEP_KIND)
 
@@ -82,7 +85,7 @@ def settled(services: Services, loaded: Loaded, done: Progress, now: datetime) -
     steps_ended = (campaign.stopped_at or now) + timedelta(seconds=settings.lease_s)
     if now < steps_ended:
         return False
-    if done.finished >= done.totals["created"]:
+    if done.finished >= done.totals[CampaignCounter.CREATED]:
         return True
     if campaign.withdrawn_at is None or campaign.withdrawn_at < steps_ended:
         _pass(services, campaign, {"chained_at": now, "withdrawn_at": now}, from_start=True)
@@ -94,12 +97,8 @@ def _pass(
 ) -> None:
     store = services.store
     restart = store.campaigns.restart_chains(campaign, changes, frozenset({C.CANCELED}), from_start)
-    try:
-        store.transaction().add(CAMPAIGN, restart).commit()
-    except TransactionFailed as failed:
-        if failed.on(CAMPAIGN):
-            return  # another tick did it
-        raise
+    if store.transaction().add(CAMPAIGN, restart).commit_unless_lost(CAMPAIGN):
+        return  # another tick did it
     launch(services, campaign, STEP_KIND)
 
 
@@ -130,11 +129,7 @@ def _erase_pending(
     )
     transaction = store.transaction()
     transaction.add(RECIPIENT, store.campaigns.pending_erased(membership.key))
-    try:
-        transaction.add(PROGRESS, counted).commit()
-    except TransactionFailed as failed:
-        if not failed.on(RECIPIENT):
-            raise
+    if transaction.add(PROGRESS, counted).commit_unless_lost(RECIPIENT):
         return store.campaigns.recipient_at(membership.key)
     return None
 

@@ -30,14 +30,14 @@ from chalicelib.domain.records import (
     Template,
     Variant,
 )
-from chalicelib.ports import Services, TransactionFailed
+from chalicelib.ports import Services, TransactionFailed, WriteName
 from chalicelib.services import campaign_fanout, campaign_withdraw
 from chalicelib.services.message_create import body_hash, scheduled_at
 from chalicelib.services.templates import find_template
 
 C = CampaignStatus
 PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-CAMPAIGN, IDEMPOTENCY, AUDIENCE = "campaign", "idempotency", "audience"
+CAMPAIGN, IDEMPOTENCY, AUDIENCE = WriteName.CAMPAIGN, WriteName.IDEMPOTENCY, WriteName.AUDIENCE
 CHUNK = 98  # recipients per transaction, beside the campaign's audience counter (at most 100)
 
 
@@ -89,14 +89,11 @@ def create(
             services.settings.idempotency_ttl_s,
         )
         transaction.add(IDEMPOTENCY, claim)
-    try:
-        transaction.commit()
-    except TransactionFailed as failed:
-        if failed.on(IDEMPOTENCY):
-            found = _replayed(services, app, idempotency_key, digest, now)
-            if found is not None:
-                return found, False
-        raise
+    if transaction.commit_unless_lost(IDEMPOTENCY):
+        found = _replayed(services, app, idempotency_key, digest, now)
+        if found is None:
+            raise TransactionFailed(frozenset({IDEMPOTENCY}))  # claimed, and gone since
+        return found, False
     if listed:
         _add(services, template, campaign, listed, "audience.openids")
     if body.start:
@@ -232,7 +229,7 @@ def _check_recipients(
 def _add_chunk(services: Services, campaign: Campaign, chunk: list[Recipient]) -> int:
     """One transaction: the new recipients and the audience count; those already there drop."""
     store = services.store
-    names = {f"recipient:{r.openid}": r for r in chunk}
+    names = {WriteName.RECIPIENT.of(r.openid): r for r in chunk}
     while names:
         transaction = store.transaction()
         for name, recipient in names.items():
@@ -286,7 +283,7 @@ def start(services: Services, app: App, campaign_id: str) -> Campaign:
         store = services.store
         transaction = store.transaction()
         transaction.add(CAMPAIGN, store.campaigns.moved(campaign, frozenset({C.DRAFT}), later))
-        transaction.add("watch", store.campaigns.watch(campaign))
+        transaction.add(WriteName.WATCH, store.campaigns.watch(campaign))
         campaign_fanout.commit_move(transaction, CampaignMove.START)
         return campaign.model_copy(update={"status": later})
     return campaign_fanout.begin(services, campaign, now)

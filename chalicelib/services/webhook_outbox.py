@@ -20,7 +20,7 @@ from chalicelib.domain.campaigns import Progress
 from chalicelib.domain.dispatch import Envelope
 from chalicelib.domain.records import Campaign, Message
 from chalicelib.domain.webhooks import Delivery, Endpoint, Event, EventType, Subject
-from chalicelib.ports import Services, Transaction
+from chalicelib.ports import Name, Services, Transaction, WriteName
 from chalicelib.services import webhooks
 
 KIND = "webhook"  # what a delivery's SQS message says it is
@@ -46,7 +46,7 @@ class Outbox:
 
     def add(
         self, event_type: EventType, subject: Subject, data: Mapping[str, Any]
-    ) -> dict[str, Write]:
+    ) -> dict[Name, Write]:
         """The writes of one event: none when no endpoint of the app listens for its type."""
         if self.endpoints is None:
             self.endpoints = webhooks.endpoints_of(self.services, self.app_id)
@@ -62,21 +62,21 @@ class Outbox:
             data=dict(data),
         )
         lease = webhooks.lease_end(self.services, self.now)
-        writes: dict[str, Write] = {}
+        writes: dict[Name, Write] = {}
         for endpoint in listening:
             delivery = Delivery.of(event, endpoint.id, self.now)
-            name = f"webhook#{event.id}#{endpoint.id}"
+            name = WriteName.WEBHOOK.of(f"{event.id}#{endpoint.id}")
             writes[name] = self.services.store.webhooks.outbox(delivery, lease)
             self.deliveries.append(delivery)
         return writes
 
-    def message(self, event_type: EventType, message: Message) -> dict[str, Write]:
+    def message(self, event_type: EventType, message: Message) -> dict[Name, Write]:
         data = message.model_dump(mode="json", exclude=MESSAGE_LEFT_OUT)
         return self.add(event_type, Subject.MESSAGE, data)
 
     def campaign(
         self, event_type: EventType, campaign: Campaign, done: Progress
-    ) -> dict[str, Write]:
+    ) -> dict[Name, Write]:
         """A campaign's event: the campaign as it is after the move, with its counters."""
         data = {
             "campaign": campaign.model_dump(mode="json"),
@@ -85,7 +85,7 @@ class Outbox:
         }
         return self.add(event_type, Subject.CAMPAIGN, data)
 
-    def into(self, transaction: Transaction, writes: Mapping[str, Write]) -> None:
+    def into(self, transaction: Transaction, writes: Mapping[Name, Write]) -> None:
         for name, write in writes.items():
             transaction.add(name, write)
 

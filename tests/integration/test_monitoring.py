@@ -23,6 +23,7 @@ from infra.provision import RESOURCES_FILE, load_resources
 FUNCTIONS = (
     "APIHandler",
     "DueSweep",
+    "SweepWorker",
     "ExpirySweep",
     "SendWorker",
     "WebhookSweep",

@@ -3,8 +3,7 @@ registry of campaigns the tick looks after."""
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -12,6 +11,7 @@ from functools import partial
 from typing import Any
 
 from chalicelib.adapters.store import cursors, layout
+from chalicelib.adapters.store.counters import checked, read, shard_pick
 from chalicelib.adapters.store.cursors import cursor_in, cursor_out
 from chalicelib.adapters.store.table import (
     NEW,
@@ -34,6 +34,7 @@ from chalicelib.adapters.store.table import (
     every,
 )
 from chalicelib.domain import campaigns
+from chalicelib.domain.campaigns import CampaignCounter
 from chalicelib.domain.records import (
     Campaign,
     CampaignPhase,
@@ -363,16 +364,27 @@ class Campaigns:
     # Counters ------------------------------------------------------------------------------
 
     def count(
-        self, app_id: str, campaign_id: str, day: str, variant: str, counts: dict[str, int]
+        self,
+        app_id: str,
+        campaign_id: str,
+        day: str,
+        variant: str,
+        counts: Mapping[CampaignCounter, int],
     ) -> Update:
-        key = layout.campaign_stats_key(
-            app_id, campaign_id, day, variant, random.randrange(self.stats_shards)
-        )
-        return Update(key, set={"day": day, "variant": variant}, add=counts)
+        """Add ``counts`` to one shard of the campaign's counters of the day and variant."""
+        adds = checked(CampaignCounter, counts)
+        shard = shard_pick(self.stats_shards)
+        key = layout.campaign_stats_key(app_id, campaign_id, day, variant, shard)
+        return Update(key, set={"day": day, "variant": variant}, add=adds)
 
-    def counters(self, app_id: str, campaign_id: str) -> Iterator[Item]:
-        query = Query("pk", layout.campaign_stats_partition(app_id, campaign_id), consistent=True)
-        return self.table.query_all(query)
+    def counters(self, app_id: str, campaign_id: str) -> Iterator[VariantCounts]:
+        """Every shard's counter items of the campaign (one Query per shard that may hold
+        items, whatever the writers' count is now)."""
+        for shard in range(layout.COUNTER_SHARDS):
+            partition = layout.campaign_stats_partition(app_id, campaign_id, shard)
+            for item in self.table.query_all(Query("pk", partition, consistent=True)):
+                counts = read(CampaignCounter, item)
+                yield VariantCounts(str(item["day"]), str(item["variant"]), counts)
 
     # The tick's registry -------------------------------------------------------------------
 
@@ -385,6 +397,15 @@ class Campaigns:
 
     def watched(self) -> Iterator[Item]:
         return self.table.query_all(Query("pk", layout.active_campaigns_partition()))
+
+
+@dataclass(frozen=True)
+class VariantCounts:
+    """One counter item of a campaign: a day, a variant, what one shard holds."""
+
+    day: str
+    variant: str
+    counts: dict[CampaignCounter, int]
 
 
 def _recipient(item: Item | None) -> Recipient | None:
