@@ -30,6 +30,7 @@ KEYS = (
     "campaign_10k_s",
     "campaign_throttle_ratio",
     "cold_start_ratio_bare",
+    "faults_cards_ratio",
     "best_time_click_lift",
     "sweep_enqueue_per_s",
     "aws_cost_per_million_cards_usd",
@@ -39,6 +40,7 @@ KEYS = (
 class Report:
     def __init__(self) -> None:
         self.figures: dict[str, float | None] = dict.fromkeys(KEYS)
+        self.failures: list[str] = []  # a check a phase made that did not hold: the run fails
         self.table = Table(title="submsg bench")
         for column in ("figure", "measured", "target", "detail"):
             self.table.add_column(column)
@@ -288,6 +290,40 @@ def local_stack_figures(report: Report, console: Console) -> None:
     )
 
 
+def fault_mix_figures(report: Report, console: Console) -> None:
+    from bench import fault_mix
+
+    with console.status("the local stack, calm and under the fault mix: 2 000 cards each"):
+        found = fault_mix.measure()
+    report.figures["faults_cards_ratio"] = round(found.ratio, 3)
+    calm, loaded = found.calm, found.loaded
+    report.row(
+        "cards a second under the fault mix / calm (`faults_cards_ratio`)",
+        f"{found.ratio:.2f}",
+        "≥ 0.7",
+        f"{loaded.cards_per_s:.1f} vs {calm.cards_per_s:.1f} cards/s, {len(loaded.created):,} "
+        f"cards each; {fault_mix.FAULT_MIX}",
+    )
+    injected = ", ".join(f"{name} {n}" for name, n in sorted(loaded.injected.items()))
+    met = ", ".join(f"{name} {n}" for name, n in sorted(loaded.met.items()))
+    report.row(
+        "  faults injected under the mix",
+        str(sum(loaded.injected.values())),
+        "reported",
+        f"{injected or 'none'}; real conflicts met: {met or 'none'} (calm run: "
+        f"{', '.join(f'{k} {v}' for k, v in sorted(calm.met.items())) or 'none'})",
+    )
+    statuses = ", ".join(f"{status} ×{n}" for status, n in sorted(loaded.answers.items()))
+    violations = found.violations()
+    report.row(
+        "  every card at WeChat exactly once, no 500",
+        "FAIL" if violations else "yes",
+        "yes",
+        f"under the mix the API answered {statuses}",
+    )
+    report.failures += violations
+
+
 PHASES = (
     "pipeline_figures",
     "webhook_figures",
@@ -300,6 +336,7 @@ PHASES = (
     "campaign_figures",
     "engagement_figures",
     "local_stack_figures",
+    "fault_mix_figures",
     "local_campaign_figures",
 )
 
@@ -320,7 +357,11 @@ def main() -> None:
         console.print(f"{phase.__name__}: {time.monotonic() - phase_started:.0f} s")
     console.print(report.table)
     console.print(f"bench took {time.monotonic() - started:.0f} s")
+    for failure in report.failures:
+        console.print(f"FAIL: {failure}", style="bold red", markup=False, highlight=False)
     sys.stdout.write(json.dumps(report.figures) + "\n")
+    if report.failures:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

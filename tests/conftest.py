@@ -40,8 +40,13 @@ def pinned_clock(request: pytest.FixtureRequest) -> Iterator[time_machine.Travel
 
 @pytest.fixture(scope="session", autouse=True)
 def embedded_aws_installed() -> None:
-    """Every embedded AWS of the tests is moto made to behave like AWS at scale."""
+    """Every embedded AWS of the tests is moto made to behave like AWS at scale; as on AWS, a
+    transaction in flight holds its items while others run (requests made at once, from
+    threads, meet its holds and conflict)."""
+    from local.aws import conflicts
+
     embedded_aws.install()
+    conflicts.overlap = True
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ import json
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -55,11 +56,15 @@ ITEM_REQUESTS = frozenset(
 HeldKey = tuple[str, str]  # (table, the item's key as canonical JSON)
 
 _held: dict[HeldKey, int] = {}  # item -> the transaction holding it
+# Requests refused because they met a transaction's hold (not injected): "transaction" (canceled)
+# and "single_write" (TransactionConflictException). The proofs show real overlap happened.
+met: Counter[str] = Counter()
 _next_transaction = iter(range(1, 1 << 62))
 
 # Whether a transaction lets go of the engine between taking its holds and applying, so that
-# requests served at once can meet its holds: on in the endpoint's server (``local.aws.server``);
-# in a test's own process, on while a test sets it, sets ``hold_window`` or ``hold_ms``.
+# requests served at once can meet its holds: on in the endpoint's server (``local.aws.server``)
+# and in the tests' process (tests/conftest.py); off in the bench's in-process phases unless
+# ``hold_window`` or ``hold_ms`` is set, which turn it on.
 overlap = False
 
 # Called with the transaction's held keys after it took its holds and before it applies, the
@@ -152,6 +157,7 @@ def _single_write(
     with engine:
         key = request_key(handler.dynamodb_backend, getattr(handler, "params", {}))
         if key is not None and key in _held:
+            met["single_write"] += 1
             return conflict
         return moto_call_action(handler)
 
@@ -171,7 +177,9 @@ def _transaction(
             return first
         keys = transaction_keys(handler.dynamodb_backend, params)
         conflicting = {at for at, key in enumerate(keys) if key is not None and key in _held}
-        if not conflicting and keys and injector.draw("conflict"):
+        if conflicting:
+            met["transaction"] += 1
+        elif keys and injector.draw("conflict"):
             conflicting = {injector.choice(len(keys))}
         if conflicting:
             tokens.canceled(token)

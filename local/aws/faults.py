@@ -115,6 +115,11 @@ class Injector:
                 self.injected[name] += 1
         return hit
 
+    def counts(self) -> dict[str, int]:
+        """What was injected so far, by fault (a copy)."""
+        with self._lock:
+            return dict(self.injected)
+
     def choice(self, count: int) -> int:
         with self._lock:
             return self._random.randrange(count)

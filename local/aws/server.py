@@ -96,6 +96,36 @@ class AwsServer:
 
 # Services whose requests are answered by their handler directly (see CachedDispatch).
 DIRECT_SERVICES = frozenset({"dynamodb", "sqs"})
+# What the endpoint injected so far (``GET``, unsigned): the bench and a harness read it.
+FAULTS_PATH = "/_submsg/faults"
+
+
+def faults_injected(url: str, timeout_s: float = 10.0) -> dict[str, Any]:
+    """What the embedded AWS at ``url`` injected so far: ``{"faults": "conflict=0.05,...",
+    "injected": {"conflict": n, ...}, "met": {"transaction": n, "single_write": n}}`` (``met``:
+    requests refused because they met a real transaction's hold)."""
+    import requests
+
+    answer = requests.get(url.rstrip("/") + FAULTS_PATH, timeout=timeout_s)
+    answer.raise_for_status()
+    return dict(answer.json())
+
+
+def _faults_answer(start_response: Any) -> list[bytes]:
+    import json
+
+    from local.aws import conflicts, faults
+
+    injector = faults.active()
+    with conflicts.engine:
+        met = dict(conflicts.met)
+    body = json.dumps(
+        {"faults": str(injector.faults), "injected": injector.counts(), "met": met}
+    ).encode()
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
 
 
 class CachedDispatch:
@@ -115,6 +145,8 @@ class CachedDispatch:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         key = _signed_service(environ)
+        if key is None and environ.get("PATH_INFO") == FAULTS_PATH:
+            return _faults_answer(start_response)
         app = self._apps.get(key) if key else None
         if app is None:
             app = self._dispatcher.get_application(environ)

@@ -75,6 +75,22 @@ def _prompt(state: WeChatState, request: Request) -> Answer:
     return json_answer(state.prompt(request.json_object()))
 
 
+MAX_TAPS = 1000  # users in one POST /sandbox/subscribe_many
+
+
+def _prompt_many(state: WeChatState, request: Request) -> Answer:
+    """Many users tap the same answers, as many ``/sandbox/subscribe`` would (a load test seeds
+    its holders with it): ``{appid, openids, results, push?}``; answers how many tapped. A tap
+    the sandbox refuses refuses the first user already, before anyone tapped."""
+    body = request.json_object()
+    openids = body.get("openids")
+    if not isinstance(openids, list) or not 0 < len(openids) <= MAX_TAPS:
+        raise bad_input(f"openids must be a list of 1 to {MAX_TAPS} openids")
+    for openid in openids:
+        state.prompt({**body, "openid": openid})
+    return json_answer({"taps": len(openids)})
+
+
 def _add_template(state: WeChatState, request: Request) -> Answer:
     """A template of the developer's own, as ``Sandbox.add_template``; 47001 for bad input."""
     body = request.json_object()
@@ -168,6 +184,7 @@ ROUTES: dict[tuple[str, str], Callable[[WeChatState, Request], Answer]] = {
     ("POST", "/cgi-bin/message/subscribe/send"): _send,
     ("GET", "/wxaapi/newtmpl/gettemplate"): _get_templates,
     ("POST", "/sandbox/subscribe"): _prompt,
+    ("POST", "/sandbox/subscribe_many"): _prompt_many,
     ("POST", "/sandbox/templates"): _add_template,
     ("GET", "/sandbox/messages"): _messages,
     ("GET", "/sandbox/ledger"): lambda state, _: json_answer(state.ledger()),

@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from infra.provision import provision
 from local import aws as embedded_aws
-from local.aws.server import AwsServer
+from local.aws.server import AwsServer, faults_injected
 from tests.support.aws import use_fake_aws_credentials
 
 
@@ -110,3 +110,22 @@ def test_the_server_answers_as_moto_in_process_does(
     )
     assert in_process[3]["Item"]["b"] == {"B": b"\x00\x01"}
     assert in_process[10]["Failed"][0]["Id"] == "bad"
+
+
+def test_the_server_tells_what_it_injected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``GET /_submsg/faults`` (unsigned): the faults it injects, and how many of each so far."""
+    use_fake_aws_credentials(monkeypatch)
+    monkeypatch.setenv("SUBMSG_AWS_FAULTS", "conflict=1,seed=3")
+    running = AwsServer(0)
+    try:
+        url = running.start()
+        assert faults_injected(url) == {"faults": "conflict=1,seed=3", "injected": {}, "met": {}}
+        resources = provision(boto3.session.Session(), stage="told", endpoint_url=url)
+        db = boto3.client("dynamodb", endpoint_url=url)
+        key = {"pk": {"S": "A"}, "sk": {"S": "1"}}
+        refused = answer_or_error(lambda: db.put_item(TableName=resources.table_name, Item=key))
+        told = faults_injected(url)
+    finally:
+        running.stop()
+    assert refused["error"]["Code"] == "TransactionConflictException"
+    assert told == {"faults": "conflict=1,seed=3", "injected": {"conflict": 1}, "met": {}}

@@ -1,9 +1,11 @@
 """The in-memory table under load: requests answered as DynamoDB answers them when a transaction
-conflicts or a request is throttled (nothing written), as a test scripts them."""
+conflicts or a request is throttled (nothing written), as a test scripts them; and the embedded
+AWS under load: the faults of ``SUBMSG_AWS_FAULTS`` injected at their rates, seeded."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,3 +119,30 @@ def lambda_context(remaining_s: float) -> Any:
             return int(remaining_s * 1000)
 
     return Context()
+
+
+# The embedded AWS under load ---------------------------------------------------------------
+
+# What DynamoDB does under load, at the rates the proofs and the bench use (docs/resilience.md).
+FAULT_MIX = "conflict=0.05,throttle=0.03,lost=0.02"
+# SQS sends whose answer was lost: botocore sends them again and they land twice.
+SQS_DUPLICATES = "sqs_lost=0.05"
+
+
+@contextmanager
+def aws_under_load(faults_text: str, seed: int) -> Iterator[Any]:
+    """The embedded AWS in this process injects ``faults_text`` (drawn from ``seed``) for the
+    duration; what it injected is counted on the injector yielded. botocore's pauses between its
+    own retries are a hundredth of its usual (up to 1 s after a throttle): the same retries,
+    less waiting."""
+    from botocore.retries.standard import ExponentialBackoff
+
+    from local.aws import faults
+
+    original = ExponentialBackoff.delay_amount
+    ExponentialBackoff.delay_amount = lambda self, context: original(self, context) / 100
+    try:
+        with faults.injecting(f"{faults_text},seed={seed}") as injector:
+            yield injector
+    finally:
+        ExponentialBackoff.delay_amount = original

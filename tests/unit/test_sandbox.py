@@ -372,6 +372,24 @@ def test_subscribe_grants_and_answers_like_request_subscribe_message(wechat: WeC
     ]
 
 
+def test_many_users_tap_at_once_as_each_would_alone(wechat: WeChat) -> None:
+    openids = [f"o-sandbox-user-{n:04d}" for n in range(3)]
+    body = {"appid": APPID, "openids": openids, "results": {SHIPPED.template_id: "accept"}}
+
+    assert wechat.post("/sandbox/subscribe_many", body) == {"taps": 3}
+    assert wechat.post("/sandbox/subscribe_many", {**body, "openids": openids[:1]}) == {"taps": 1}
+
+    assert [(row["openid"], row["one_time_credits"]) for row in wechat.sandbox.ledger()] == [
+        (openids[0], 2),
+        (openids[1], 1),
+        (openids[2], 1),
+    ]
+    refused = wechat.post("/sandbox/subscribe_many", {**body, "results": {"tmpl-unknown": "x"}})
+    assert refused["errCode"] == 20001
+    assert wechat.post("/sandbox/subscribe_many", {**body, "openids": []})["errcode"] == 47001
+    assert len(wechat.sandbox.ledger()) == 3
+
+
 @pytest.mark.parametrize(
     "allow", ["accept", "acceptWithAudio", "acceptWithAlert", "acceptWithForcePush"]
 )
