@@ -39,7 +39,7 @@ FAULT_MIX = "conflict=0.05,throttle=0.03,lost=0.02"
 SEED = 21
 SEND_ATTEMPTS = 4  # a request answered 503 (busy past its deadline) is sent again, with its key
 ARRIVAL_TIMEOUT_S = 120  # no new card for this long: the rest are missing
-LATE_DUPLICATE_WAIT_S = 2.0  # after the last card, how long a second copy of one would have
+LATE_DUPLICATE_WAIT_S = 1.0  # after the last card, how long a second copy of one would have
 
 
 @dataclass

@@ -28,6 +28,7 @@ from local.aws import conflicts
 from local.aws.faults import Injector
 from local.poller import poll_once, sqs_event
 from tests.flows.test_flow_campaigns import adds_up, create, grant_all, promo_template, users
+from tests.support.clocks import app_day
 from tests.support.events import drain, run_due_sweep
 from tests.support.faults import FAULT_MIX, SQS_DUPLICATES, aws_under_load
 from tests.support.tenants import APP_ID, OPENID, TEMPLATE
@@ -90,8 +91,8 @@ def crash_after() -> Iterator[dict[str, int | None]]:
     botocore.client.BaseClient._make_api_call = original
 
 
-def user_messages(api) -> list[dict]:
-    return api.call("GET", f"/v1/users/{OPENID}/messages").json_body["items"]
+def user_messages(api, openid: str = OPENID) -> list[dict]:
+    return api.call("GET", f"/v1/users/{openid}/messages").json_body["items"]
 
 
 def recover(api, client, aws, rounds: int = 6) -> None:
@@ -236,6 +237,43 @@ def test_sixteen_concurrent_sends_spend_exactly_the_credits_held(
         f"submsg_id={m['id']}"[-36:] for m in found
     )
     assert credits_of(api, OPENID, TEMPLATE) == 0
+
+
+def test_sixty_cards_sent_at_once_by_senders_running_at_once_each_arrive_once(
+    overlapping, api, wx, client, aws, services
+):
+    """60 users' cards created from 16 threads, then sent by 4 invocations at once, each batch by
+    two of them: every card sent once, and the app's counters that every card writes add up."""
+    app = services.store.catalog.get_app(APP_ID)
+    services.store.catalog.put_app(app.model_copy(update={"requests_per_second": 10_000}))
+    bootstrap.reset()
+    api.put_template()
+    openids = [f"oBurstUser{n:017d}" for n in range(60)]
+    for openid in openids:
+        assert api.grant(openid).status_code == 201
+    app = load_app(bootstrap.services(), APP_ID)
+
+    def send(openid: str) -> str:
+        body = MessageIn(
+            openid=openid,
+            template_id=TEMPLATE,
+            data={"thing1": "Blue mug", "character_string2": "SO-1"},
+            page="pages/order/detail?id=1",
+        )
+        return outcome_of(lambda: message_create.create(bootstrap.services(), app, body, None))
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        outcomes = list(pool.map(send, openids))
+    assert outcomes == ["accepted"] * 60
+    run_steps_at_once(aws)
+
+    assert sorted(card["touser"] for card in wx.sent) == openids
+    for openid in openids:
+        assert [m["status"] for m in user_messages(api, openid)] == ["sent"]
+    today = app_day(datetime.now(UTC))
+    totals = api.call("GET", f"/v1/stats?from={today}&to={today}").json_body["totals"]
+    assert (totals["requested"], totals["sent"], totals["failed"]) == (60, 60, 0)
+    assert sum(conflicts.met.values()) > 0, "no two transactions overlapped"
 
 
 def credits_of(api, openid: str, template: str) -> int:
