@@ -134,8 +134,10 @@ class Table(Protocol):
 
     def query_all(self, query: Query) -> Iterator[Item]: ...
 
-    def commit(self, writes: Mapping[Name, Write]) -> None:
-        """All of ``writes`` or none (TransactionFailed naming the failed ones)."""
+    def commit(self, writes: Mapping[Name, Write], token: str | None = None) -> None:
+        """All of ``writes`` or none (TransactionFailed naming the failed ones). ``token``: the
+        same for every retry of one commit, so that a retry of a commit that was applied but
+        whose answer was lost is answered as the first was, not applied again."""
 
     def delete_many(self, keys: Sequence[Key]) -> None: ...
 

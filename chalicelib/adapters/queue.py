@@ -39,11 +39,17 @@ class SqsQueue:
             raise QueueUnavailable(str(error)) from error
 
     def send_batch(self, envelopes: Sequence[Envelope]) -> set[int]:
-        """Enqueue in batches of 10; returns the indexes that SQS accepted."""
+        """Enqueue in batches of 10; returns the indexes that SQS accepted. A batch SQS kept
+        failing (after botocore's retries) counts as not accepted, as its failed entries do:
+        the caller leaves those for a later run (one that did land meanwhile is a duplicate,
+        which the claim absorbs)."""
         accepted: set[int] = set()
         for start in range(0, len(envelopes), BATCH):
             entries = [_entry(e, start + i) for i, e in enumerate(envelopes[start : start + BATCH])]
-            answer = self.sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
+            try:
+                answer = self.sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
+            except (BotoCoreError, ClientError):
+                continue
             accepted.update(int(ok["Id"]) for ok in answer.get("Successful", []))
         return accepted
 

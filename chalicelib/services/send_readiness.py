@@ -35,10 +35,14 @@ def ready(services: Services, app: App) -> str | SendReport:
 
 
 @contextmanager
-def time_to_claim(services: Services, postpone: Callable[[], None]) -> Iterator[None]:
+def time_to_claim(
+    services: Services, postpone: Callable[[], None], landed: Callable[[], bool]
+) -> Iterator[None]:
     """The claim inside lands while the invocation can still send and record the card (WeChat's
     connect and read timeouts, and the record's reserve), or not at all: LeftForLater, after
-    ``postpone`` made the SQS message visible again soon."""
+    ``postpone`` made the SQS message visible again soon. When the budget ran out without an
+    answer, ``landed()`` says whether the claim landed anyway (an attempt applied whose answer
+    was lost): then the block ends normally, and the card is sent with the time kept for it."""
     settings = services.settings
     needed = (
         settings.wechat_connect_timeout_s
@@ -51,7 +55,8 @@ def time_to_claim(services: Services, postpone: Callable[[], None]) -> Iterator[
         with deadline.within(deadline.remaining_s() - needed):
             yield
     except DeadlinePassed:
-        _leave(postpone, "the table stayed busy; not claimed")
+        if not landed():
+            _leave(postpone, "the table stayed busy; not claimed")
 
 
 def _leave(postpone: Callable[[], None], why: str) -> None:

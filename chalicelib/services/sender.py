@@ -67,7 +67,8 @@ def deliver(services: Services, delivery: Delivery) -> None:
     secret = send_readiness.ready(services, app)  # the secret and the token, before any claim
     window = steps.cap_window()
     try:
-        with send_readiness.time_to_claim(services, partial(_postpone, services, delivery)):
+        postpone, landed = partial(_postpone, services, delivery), partial(_landed, services, steps)
+        with send_readiness.time_to_claim(services, postpone, landed):
             if not _claim(services, steps, delivery, window):
                 return
     except _Again as again:  # outside the claim's budget: the new try has its own
@@ -110,6 +111,15 @@ def _claim(
                 _skip(steps, "frequency_cap")
             return False
     return False
+
+
+def _landed(services: Services, steps: MessageSteps) -> bool:
+    """Whether this sender's claim landed although its answer never came (the message then
+    moves on from the claimed state)."""
+    claimed = services.store.messages.claimed_by(steps.message.id, steps.claim_id)
+    if claimed is not None:
+        steps.message = claimed
+    return claimed is not None
 
 
 @dataclass(frozen=True)

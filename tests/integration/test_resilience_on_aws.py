@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +12,12 @@ from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import MockRawResponse
 
 from chalicelib import bootstrap
-from tests.support.events import drain
+from chalicelib.adapters.store.table import Update
+from chalicelib.domain import clock
+from chalicelib.ports import WriteName
+from local.aws import faults
+from local.aws.faults import Faults, Injector
+from tests.support.events import drain, run_due_sweep, scheduled_event
 from tests.support.tenants import OPENID, TEMPLATE
 
 pytestmark = pytest.mark.embedded_aws
@@ -48,6 +54,10 @@ def conflict(reasons: int) -> dict[str, Any]:
 @pytest.fixture
 def dynamodb(services) -> Any:
     return services.store.table.client
+
+
+def status_of(api, message_id: str) -> dict[str, Any]:
+    return api.call("GET", f"/v1/messages/{message_id}").json_body
 
 
 def credits(api) -> int:
@@ -119,4 +129,83 @@ def test_the_record_of_a_sent_card_meeting_conflicts_lands(api, client, backend,
     found = api.call("GET", f"/v1/messages/{created['id']}").json_body
     assert len(records) == 2
     assert found["status"] == "sent"
+    assert len(wx.sent) == 1
+
+
+class LostThenThrottled(Injector):
+    """The embedded AWS applies the next transaction but loses its answer, then throttles the
+    three attempts botocore makes again with its token (``max_attempts``: 3 retries): botocore
+    raises a throttle for a transaction that was applied."""
+
+    def __init__(self) -> None:
+        super().__init__(Faults(throttle=1, lost=1))
+        self.throttles = 0
+
+    def draw(self, name: str) -> bool:
+        if name == "lost" and not self.injected["lost"]:
+            self.throttles = 3
+        elif name != "throttle" or not self.throttles:
+            return False
+        else:
+            self.throttles -= 1
+        self.injected[name] += 1
+        return True
+
+
+def test_a_claim_applied_whose_answer_was_lost_and_its_retries_throttled_still_sends(
+    api, client, backend, wx, monkeypatch
+):
+    """The retry policy sends the transaction again with the token of the applied attempt, so
+    it is answered as applied, not refused by its own claim (the card left to become unknown)."""
+    api.put_template()
+    api.grant()
+    created = api.send().json_body
+    scripted = LostThenThrottled()
+    monkeypatch.setattr(faults, "_active", scripted)
+
+    drain(client, backend, rounds=1)
+
+    assert dict(scripted.injected) == {"lost": 1, "throttle": 3}
+    monkeypatch.setattr(faults, "_active", Injector(Faults()))
+    assert api.call("GET", f"/v1/messages/{created['id']}").json_body["status"] == "sent"
+    assert len(wx.sent) == 1
+
+
+def test_a_counter_whose_applied_commit_lost_its_answer_is_added_once(services, monkeypatch):
+    """An unconditional transaction (a counter's ADD) applied, its answer lost, botocore's
+    retries of it throttled: the retry policy's next attempt carries the same token, so the
+    counter is not added twice."""
+    key = {"pk": "PROOF#counter", "sk": "-"}
+    scripted = LostThenThrottled()
+    monkeypatch.setattr(faults, "_active", scripted)
+
+    services.store.table.commit({WriteName.STATS: Update(key, add={"n": 1})})
+
+    assert dict(scripted.injected) == {"lost": 1, "throttle": 3}
+    assert services.store.table.get(key, consistent=True)["n"] == 1
+
+
+def test_a_due_sweep_whose_queues_keep_failing_leaves_its_reminders_to_the_next(
+    api, client, backend, wx, pinned_clock
+):
+    """SQS answering 500 past botocore's retries: the sweep's batches count as not taken (no
+    error out of the handler), and the next sweep enqueues the reminders."""
+    import app
+
+    api.put_template()
+    api.grant()
+    send_at = clock.now() + timedelta(minutes=5)
+    created = api.send(send_at=send_at.isoformat()).json_body
+    pinned_clock.shift(5 * 60 - 20)
+
+    with faults.injecting("sqs_error=1") as injector:
+        report = app.due_sweep(scheduled_event(), None)
+
+    assert injector.injected["sqs_error"] > 0
+    assert report["enqueued"] == 0
+    assert status_of(api, created["id"])["status"] == "scheduled"
+    run_due_sweep()
+    pinned_clock.shift(30)
+    drain(client, backend)
+    assert status_of(api, created["id"])["status"] == "sent"
     assert len(wx.sent) == 1

@@ -81,9 +81,9 @@ class FaultyTable:
     def query_all(self, query: t.Query) -> Iterator[Item]:
         return t.all_pages(self.query, query)
 
-    def commit(self, writes: Mapping[Name, t.Write]) -> None:
+    def commit(self, writes: Mapping[Name, t.Write], token: str | None = None) -> None:
         self._maybe_fail("commit", writes)
-        self.table.commit(writes)
+        self.table.commit(writes, token)
 
     def delete_many(self, keys: Sequence[Key]) -> None:
         self._maybe_fail("delete_many", keys)

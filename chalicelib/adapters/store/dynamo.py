@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 # What DynamoDB answers when a request wrote nothing for now (the retry policy tries it again):
 # the error codes of a request, and the cancellation reasons of a transaction.
-CONFLICTED = frozenset({"TransactionConflictException"})
+# (TransactionInProgressException: a commit's earlier attempt, same token, is still applying.)
+CONFLICTED = frozenset({"TransactionConflictException", "TransactionInProgressException"})
 THROTTLED = frozenset(
     {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
 )
@@ -220,14 +221,17 @@ class DynamoTable:
             return from_item(answer["Attributes"]) if return_new else None
         raise TypeError(f"{kind} is only for transactions")
 
-    def commit(self, writes: Mapping[Name, t.Write]) -> None:
+    def commit(self, writes: Mapping[Name, t.Write], token: str | None = None) -> None:
         """TransactWriteItems. A condition that failed: TransactionFailed naming it. Canceled
         only by a conflict or a throttle (nothing written): Conflict or Throttled, for the
         retry policy; a failed condition wins over both (the condition is the answer)."""
         names = list(writes)
         items = [dict([self._request(w)]) for w in writes.values()]
+        request: dict[str, Any] = {"TransactItems": items}
+        if token:
+            request["ClientRequestToken"] = token
         try:
-            _answered(lambda: self.client.transact_write_items(TransactItems=items))
+            _answered(lambda: self.client.transact_write_items(**request))
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise

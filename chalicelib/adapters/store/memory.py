@@ -106,7 +106,7 @@ class MemoryTable:
                 return dict(before) if before is not None else None
             return dict(after) if return_new and after is not None else None
 
-    def commit(self, writes: Mapping[Name, t.Write]) -> None:
+    def commit(self, writes: Mapping[Name, t.Write], token: str | None = None) -> None:
         with self._lock:
             keys = [tuple(t.key_of(w).values()) for w in writes.values()]
             if len(writes) > MAX_TRANSACTION_WRITES or len(set(keys)) != len(keys):

@@ -51,6 +51,14 @@ class Messages:
         item = self.table.get(layout.message_key(message_id), consistent=True)
         return Message.model_validate(item) if item else None
 
+    def claimed_by(self, message_id: str, claim_id: str) -> Message | None:
+        """The message if it is ``sending`` under the claim ``claim_id`` (a claim whose answer
+        never came may have landed), else None."""
+        item = self.table.get(layout.message_key(message_id), consistent=True)
+        if not item or item.get("claim_id") != claim_id or item.get("status") != "sending":
+            return None
+        return Message.model_validate(item)
+
     def list_for_user(
         self,
         app_id: str,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from chalicelib import deadline
@@ -79,8 +80,12 @@ class RetryingTable:
     def query_all(self, query: t.Query) -> Iterator[Item]:
         return t.all_pages(self.query, query)
 
-    def commit(self, writes: Mapping[Name, t.Write]) -> None:
-        retrying(lambda: self.table.commit(writes))
+    def commit(self, writes: Mapping[Name, t.Write], token: str | None = None) -> None:
+        # One token for every attempt: when an attempt was applied but its answer lost, and
+        # botocore's own retries of it were then throttled, the next attempt is answered as the
+        # applied one was instead of failing its own conditions.
+        token = token or str(uuid.uuid4())
+        retrying(lambda: self.table.commit(writes, token))
 
     def delete_many(self, keys: Sequence[Key]) -> None:
         retrying(lambda: self.table.delete_many(keys))
