@@ -8,7 +8,7 @@ from chalicelib.domain import clock, policy
 from chalicelib.domain.errors import FieldProblem, ValidationFailed
 from chalicelib.domain.records import App, Preferences
 from chalicelib.ports import Services
-from chalicelib.services import campaign_withdraw
+from chalicelib.services import campaign_withdraw, webhook_delivery
 
 
 def get(services: Services, app: App, openid: str) -> Preferences:
@@ -28,12 +28,14 @@ def update(services: Services, app: App, openid: str, body: PreferencesIn) -> Pr
 
 
 def erase_user(services: Services, app: App, openid: str) -> None:
-    """Delete grants, preferences, messages and campaign recipient records of one user (right
-    to erasure)."""
+    """Delete grants, preferences, messages, campaign recipient records and webhook deliveries
+    of one user (right to erasure)."""
     store = services.store
     # first, so that each campaign counts the user canceled and its books still close
     recipient_keys = campaign_withdraw.leave_campaigns(services, app, openid, clock.now())
     message_keys = store.messages.user_message_keys(app.app_id, openid) + recipient_keys
     store.messages.delete_keys(message_keys)
     erased = store.users.erase(app.app_id, openid)
+    # last: the messages are gone, so no move of theirs reports an event about the user anymore
+    erased += webhook_delivery.erase_user(services, app.app_id, openid)
     logger.info("user erased", extra={"openid": mask(openid), "items": erased + len(message_keys)})

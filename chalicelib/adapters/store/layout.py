@@ -3,7 +3,8 @@
 One table, four sparse GSIs:
 - ``work``: messages that need attention, sharded ``due#<n>``, sorted by ``work_at`` (epoch ms);
 - ``expiry``: unused one-time credits that expire, sharded ``exp#<n>``, sorted by ``exp_at``;
-- ``by_user``: a user's messages, newest last, for listing and erasure;
+- ``by_user``: a user's messages, newest last, for listing and erasure; apart from them, the
+  webhook deliveries about a user, for erasure;
 - ``holders``: who holds a template (each unused credit, each active long-term grant), sharded
   ``HOLD#<app>#<template>#<n>`` by openid, sorted by openid: a campaign's ``holders`` audience.
 ``purge_at`` (epoch seconds) is the TTL attribute, used for retention only.
@@ -301,6 +302,16 @@ def webhook_deliveries_partition(app_id: str, endpoint_id: str) -> str:
 def webhook_delivery_key(app_id: str, endpoint_id: str, delivery_id: str) -> Key:
     """Event ids are time-ordered, so an endpoint's deliveries list newest first."""
     return {PK: webhook_deliveries_partition(app_id, endpoint_id), SK: delivery_id}
+
+
+def webhook_user_partition(app_id: str, openid: str) -> str:
+    """The webhook deliveries about one user, on the ``by_user`` index apart from the user's
+    messages (which the listing reads), so that erasing the user finds them without a scan."""
+    return f"UWHD#{app_id}#{openid}"
+
+
+def webhook_user_sort(endpoint_id: str, delivery_id: str) -> str:
+    return f"{delivery_id}#{endpoint_id}"
 
 
 def webhook_work_shard(n: int) -> str:
