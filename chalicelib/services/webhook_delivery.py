@@ -2,8 +2,10 @@
 scheduled (domain/webhooks.py); the webhook sweep hands due deliveries to the queue again.
 
 A delivered event costs two AWS requests: its enqueue and the update that records it (the
-endpoint comes from the container's cache). An attempt that finds the delivery settled by
-another copy writes nothing.
+endpoint comes from the container's cache, a fresh first attempt goes from the queue's copy).
+Any other copy reads its delivery first: one erased with its user, or settled by another copy,
+is not made. The endpoint's circuit (domain/webhooks.py) holds a failing endpoint to one
+attempt at a time, and to none while its backoff runs.
 """
 
 from __future__ import annotations
@@ -82,6 +84,9 @@ def attempt(
         if taken is None:
             webhooks.forget(services, endpoint.app_id)
             return _defer(services, delivery, endpoint, lease, now, draw)
+        if taken.status is EndpointStatus.DISABLED:
+            reason = "the endpoint is disabled"
+            return _settle(services, delivery, number - 1, DeliveryStatus.FAILED, None, reason, now)
         endpoint = taken
     timestamp = int(now.timestamp())
     signed = headers(endpoint.signing_secrets(now), delivery.id, timestamp, body)
