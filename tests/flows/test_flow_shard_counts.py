@@ -147,4 +147,5 @@ def test_credits_written_over_more_expiry_shards_still_expire_after_lowering(api
     day, to_day = START.date().isoformat(), (START + timedelta(days=1)).date().isoformat()
     totals = api.call("GET", f"/v1/stats?from={day}&to={to_day}").json_body["totals"]
     assert totals["grants_expired"] == 16
-    assert bootstrap.services().store.shard_marks.read(ShardedIndex.EXPIRY).shards == 8
+    # recorded up to the last shard found in use (credit ids are random), not lowered yet
+    assert 1 < bootstrap.services().store.shard_marks.read(ShardedIndex.EXPIRY).shards <= 8
