@@ -22,6 +22,7 @@ class Settings(BaseModel):
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_connect_timeout_s: float = 3.05
     wechat_read_timeout_s: float = 10.0
+    # shards written; the sweeps read every shard that may hold items (docs/storage.md#shard-counts)
     due_shards: int = Field(default=8, ge=1, le=64)
     expiry_shards: int = Field(default=4, ge=1, le=64)
     sweep_interval_s: int = Field(default=60, ge=1, le=900)

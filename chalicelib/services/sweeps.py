@@ -22,7 +22,7 @@ from chalicelib.adapters.store.table import Cursor, Item
 from chalicelib.domain import clock, dispatch
 from chalicelib.domain.statistics import Counter, stats_day
 from chalicelib.ports import DeadlinePassed, Services, WriteName
-from chalicelib.services import campaign_tick, sweep_marks, sweep_pages
+from chalicelib.services import campaign_tick, shard_plan, sweep_marks, sweep_pages
 from chalicelib.services.auth import load_app
 
 
@@ -48,8 +48,9 @@ def due_sweep(services: Services, remaining_ms: Callable[[], int] | None = None)
     settings = services.settings
     report = SweepReport()
     report.first_shard = int(clock.now().timestamp() // settings.sweep_interval_s)
-    report.first_shard %= settings.due_shards
-    shards = sweep_pages.rotated(settings.due_shards, report.first_shard)
+    count = shard_plan.shards_to_read(services, shard_plan.ShardedIndex.DUE)
+    report.first_shard %= count
+    shards = sweep_pages.rotated(count, report.first_shard)
     if services.sweep_queue is not None:
         groups = [shards[n :: settings.sweep_groups] for n in range(settings.sweep_groups)]
         groups = [group for group in groups if group]
@@ -119,7 +120,7 @@ def expiry_sweep(services: Services) -> SweepReport:
     report = SweepReport()
     now = clock.now()
     try:
-        for shard in range(services.settings.expiry_shards):
+        for shard in range(shard_plan.shards_to_read(services, shard_plan.ShardedIndex.EXPIRY)):
             for item in services.store.users.expired_credits(shard, now):
                 if deadline.remaining_s() <= 0:
                     report.unfinished = True

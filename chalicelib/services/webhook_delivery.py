@@ -42,7 +42,7 @@ from chalicelib.domain.webhooks import (
     success,
 )
 from chalicelib.ports import ConditionFailed, Services
-from chalicelib.services import webhooks
+from chalicelib.services import shard_plan, webhooks
 from chalicelib.services.webhook_outbox import EVENT_PREFIX, hand_over
 
 
@@ -250,7 +250,7 @@ def sweep(services: Services, limit: int = 100) -> SweepReport:
     started, report = time.monotonic(), SweepReport()
     now = clock.now()
     until = webhooks.lease_end(services, now)
-    for shard in range(services.settings.due_shards):
+    for shard in range(shard_plan.shards_to_read(services, shard_plan.ShardedIndex.WEBHOOKS)):
         start = None
         while True:
             found, items, start = services.store.webhooks.due(shard, now, limit, start)

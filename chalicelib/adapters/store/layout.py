@@ -57,6 +57,11 @@ def expiry_shard(n: int) -> str:
     return f"exp#{n}"
 
 
+def shard_marks_key() -> Key:
+    """How many shards of each sharded index the sweeps read (docs/storage.md#shard-counts)."""
+    return {PK: "SHARDS", SK: "SHARDS"}
+
+
 def app_key(app_id: str) -> Key:
     return {PK: "APPS", SK: f"APP#{app_id}"}
 
