@@ -6,18 +6,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from chalicelib.api.schemas import ActivityEventIn
 from chalicelib.domain import clock, engagement, policy
 from chalicelib.domain.engagement import SendTimeReason, Tally, Window
 from chalicelib.domain.errors import FieldProblem, ValidationFailed
 from chalicelib.domain.records import App, Category, Template, UserState
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Services
+from chalicelib.services.commands import ActivityEvent
 
 APP_TALLY = "app_activity"
 
 
-def record(services: Services, app: App, events: Sequence[ActivityEventIn]) -> int:
+def record(services: Services, app: App, events: Sequence[ActivityEvent]) -> int:
     """One blind update per user (its events in its own timezone), one for the app; and the
     user's last active day, when the update shows that the events bring a later one."""
     now = clock.now()
@@ -54,7 +54,7 @@ def app_also_active(services: Services, app: App, tally: Tally, shard_of: str) -
     services.store.engagement.add_app_activity(app.app_id, shard_of, tally)
 
 
-def _check_moments(events: Sequence[ActivityEventIn], now: datetime) -> None:
+def _check_moments(events: Sequence[ActivityEvent], now: datetime) -> None:
     oldest, latest = now - engagement.EVENTS_MAX_AGE, now + engagement.CLOCK_SKEW
     problems = [
         FieldProblem(f"events[{n}].at", "in the future" if e.at > latest else "older than 90 days")

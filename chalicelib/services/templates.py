@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from chalicelib.api.schemas import TemplateIn
 from chalicelib.domain import clock, keywords
 from chalicelib.domain.errors import FieldProblem, NotFound, ValidationFailed
-from chalicelib.domain.records import Keyword, Template
+from chalicelib.domain.records import Template
 from chalicelib.ports import Services
+from chalicelib.services.commands import PutTemplate
 
 
 def template_cache_key(app_id: str, template_id: str) -> tuple[str, str, str]:
@@ -14,7 +14,7 @@ def template_cache_key(app_id: str, template_id: str) -> tuple[str, str, str]:
 
 
 def put_template(
-    services: Services, app_id: str, template_id: str, body: TemplateIn
+    services: Services, app_id: str, template_id: str, body: PutTemplate
 ) -> tuple[Template, bool]:
     if body.content is not None:
         try:
@@ -24,7 +24,7 @@ def put_template(
                 "The template content has no keywords.", [FieldProblem("content", str(error))]
             ) from error
     else:
-        parsed = [Keyword(**k.model_dump()) for k in body.keywords or []]
+        parsed = list(body.keywords or ())
     problems = keywords.template_keyword_problems(parsed)
     if problems:
         raise ValidationFailed("The template's keywords are not valid.", problems)

@@ -240,9 +240,9 @@ def test_an_app_without_a_marketing_cap_keeps_no_limit_for_the_engaged():
 
 def test_activity_adds_up_on_the_in_memory_store_too():
     from chalicelib import bootstrap
-    from chalicelib.api.schemas import ActivityEventIn
     from chalicelib.domain import clock
     from chalicelib.services import activity, admin
+    from chalicelib.services.commands import ActivityEvent
     from chalicelib.settings import Settings
 
     services = bootstrap.build_in_memory(Settings())
@@ -251,7 +251,7 @@ def test_activity_adds_up_on_the_in_memory_store_too():
     now = clock.now()  # the pinned clock
     moment = now - timedelta(days=1)
     for _ in range(2):
-        event = ActivityEventIn(openid="oMemory", at=moment, kind="open")
+        event = ActivityEvent(openid="oMemory", at=moment, kind="open")
         assert activity.record(services, app, [event]) == 1
     found = services.store.users.load(app.app_id, "oMemory").engagement
     assert found.events == 2
