@@ -16,7 +16,13 @@ from chalicelib.domain.dispatch import Envelope
 if TYPE_CHECKING:
     from chalicelib.adapters.cache import TtlCache
     from chalicelib.adapters.store import Store
-    from chalicelib.adapters.store.table import Cursor, Item, Key, Query, Write
+
+    # the store's vocabulary, as the services name it (types only: the values come from the
+    # repositories and go back to them unread)
+    from chalicelib.adapters.store.table import Check as Check
+    from chalicelib.adapters.store.table import Cursor as Cursor
+    from chalicelib.adapters.store.table import Item, Key, Query
+    from chalicelib.adapters.store.table import Write as Write
     from chalicelib.adapters.webhook_http import Answer as WebhookAnswer
     from chalicelib.domain.outcomes import SendReport
     from chalicelib.settings import Settings

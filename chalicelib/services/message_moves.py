@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.adapters import metrics
-from chalicelib.adapters.store import layout
 from chalicelib.domain import campaigns, clock, dispatch, engagement
 from chalicelib.domain.campaigns import CampaignCounter
 from chalicelib.domain.errors import (
@@ -82,7 +81,7 @@ def reschedule(services: Services, app: App, message_id: str, requested: datetim
         moved.status,
         work_at=work_at(services, moved),
         changes={"send_at": send_at},
-        send_at_ms=layout.epoch_ms(message.send_at),
+        send_at_ms=clock.epoch_ms(message.send_at),
     )
     if not steps.apply(transition):
         raise NotCancelable(f"Message {message_id} is no longer scheduled.")
