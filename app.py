@@ -23,25 +23,17 @@ from chalicelib.api.http import (
     plain,
     reply,
 )
-from chalicelib.api.schemas import (
-    ActivityIn,
-    ActivityOut,
+from chalicelib.api.schemas.campaigns import (
     CampaignIn,
     CampaignListQuery,
-    EventIn,
-    EventOut,
-    GrantsIn,
-    ListQuery,
-    MessageIn,
-    PreferencesIn,
     RecipientsIn,
     RecipientsOut,
-    RescheduleIn,
-    StatsQuery,
-    TemplateIn,
-    TemplateList,
 )
-from chalicelib.api.webhook_schemas import (
+from chalicelib.api.schemas.messages import EventIn, EventOut, ListQuery, MessageIn, RescheduleIn
+from chalicelib.api.schemas.stats import StatsQuery
+from chalicelib.api.schemas.templates import TemplateIn, TemplateList
+from chalicelib.api.schemas.users import ActivityIn, ActivityOut, GrantsIn, PreferencesIn
+from chalicelib.api.schemas.webhooks import (
     DeliveryQuery,
     SecretOut,
     WebhookEventOut,

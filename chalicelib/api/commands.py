@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from chalicelib.api.http import idempotency_key
-from chalicelib.api.schemas import (
-    ActivityIn,
-    EventIn,
-    ListQuery,
-    MessageIn,
-    PreferencesIn,
-    TemplateIn,
-)
+from chalicelib.api.schemas.messages import EventIn, ListQuery, MessageIn
+from chalicelib.api.schemas.templates import TemplateIn
+from chalicelib.api.schemas.users import ActivityIn, PreferencesIn
 from chalicelib.domain.records import Keyword
 from chalicelib.services.commands import (
     ActivityEvent,

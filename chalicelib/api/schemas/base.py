@@ -1,0 +1,45 @@
+"""What every request and answer shares: the ids and pages they carry, the error format."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain.keywords import KeywordType
+
+OpenId = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9_-]{1,128}$", examples=["oUser0000000000000000001"])
+]
+TemplateId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")]
+KeywordKey = Annotated[
+    str, Field(pattern=rf"^({'|'.join(KeywordType)})[0-9]+$", max_length=64, examples=["thing1"])
+]
+Page = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[^\s/][^\s]*$")]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
+
+class Health(Response):
+    status: str
+
+
+class ErrorField(Response):
+    field: str
+    problem: str
+
+
+class ErrorDetail(Response):
+    code: str
+    message: str
+    fields: list[ErrorField] | None = None
+
+
+class ErrorOut(Response):
+    error: ErrorDetail
