@@ -31,12 +31,11 @@ from chalicelib.domain.records import (
     CampaignPhase,
     LongTermStatus,
     Message,
-    Preferences,
     Template,
     TemplateKind,
-    UserState,
 )
 from chalicelib.domain.statistics import Counter, ratio
+from chalicelib.domain.users import Preferences, UserState
 from chalicelib.services.grants import UserSubscriptions
 
 

@@ -9,8 +9,9 @@ from datetime import datetime
 from chalicelib.domain import clock, engagement, policy
 from chalicelib.domain.engagement import SendTimeReason, Tally, Window
 from chalicelib.domain.errors import FieldProblem, ValidationFailed
-from chalicelib.domain.records import App, Category, Template, UserState
+from chalicelib.domain.records import App, Category, Template
 from chalicelib.domain.statistics import stats_day
+from chalicelib.domain.users import UserState
 from chalicelib.ports import Services
 from chalicelib.services.commands import ActivityEvent
 

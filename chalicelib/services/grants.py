@@ -14,13 +14,12 @@ from chalicelib.domain.records import (
     Credit,
     GrantResult,
     GrantSource,
-    GrantState,
     LongTermStatus,
     Template,
     TemplateKind,
-    UserState,
 )
 from chalicelib.domain.statistics import Counter, stats_day
+from chalicelib.domain.users import GrantState, UserState
 from chalicelib.domain.webhooks import EventType, Subject
 from chalicelib.ports import Services, WriteName
 from chalicelib.services import activity

@@ -5,7 +5,8 @@ from __future__ import annotations
 from chalicelib.adapters.observability import logger, mask
 from chalicelib.domain import clock, policy
 from chalicelib.domain.errors import FieldProblem, ValidationFailed
-from chalicelib.domain.records import App, Preferences
+from chalicelib.domain.records import App
+from chalicelib.domain.users import Preferences
 from chalicelib.ports import Services
 from chalicelib.services import campaign_withdraw
 from chalicelib.services.commands import ChangePreferences

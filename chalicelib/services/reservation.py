@@ -16,16 +16,9 @@ from chalicelib.adapters.store.counters import Protected
 from chalicelib.adapters.store.rate_limits import Window
 from chalicelib.domain import clock, dispatch, policy
 from chalicelib.domain.errors import GrantExpiresBeforeSendAt, NoGrant, OptedOut
-from chalicelib.domain.records import (
-    App,
-    Credit,
-    Message,
-    MessageStatus,
-    Template,
-    TemplateKind,
-    UserState,
-)
+from chalicelib.domain.records import App, Credit, Message, MessageStatus, Template, TemplateKind
 from chalicelib.domain.statistics import Counter, stats_day
+from chalicelib.domain.users import UserState
 from chalicelib.ports import Name, Services, Transaction, TransactionFailed, WriteName
 from chalicelib.services import activity, rate_limit
 from chalicelib.services.commands import Idempotent, NewMessage

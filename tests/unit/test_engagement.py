@@ -23,7 +23,8 @@ from chalicelib.domain.engagement import (
     tally,
 )
 from chalicelib.domain.policy import cap_window, quiet_until
-from chalicelib.domain.records import CapPeriod, Engagement, QuietHours
+from chalicelib.domain.records import CapPeriod, QuietHours
+from chalicelib.domain.users import Engagement
 
 SHANGHAI = "Asia/Shanghai"
 NIGHT = QuietHours(start=time(22, 0), end=time(8, 0))
