@@ -244,7 +244,7 @@ class Services:
     store: Store
     queue: SendQueue
     secrets: Secrets
-    config: TtlCache[Any]
+    catalog_cache: TtlCache[Any]  # apps, API keys, templates; an app's AES key and activity tally
     campaign_statuses: TtlCache[Any]  # what the sender sees of campaigns (campaign_cards.Seen)
     webhook_queue: SendQueue | None = None  # the deliverer's queue (None: no deliverer here)
     webhook_endpoints: TtlCache[Any] | None = None  # each app's endpoints, briefly

@@ -68,7 +68,7 @@ def seed_submsg(services: Services, demo: DemoApp) -> None:
     services.secrets.put(demo.app_id, APP_SECRET, demo.secret)
     admin.set_callback_secrets(services, demo.app_id, demo.callback_token, demo.encoding_aes_key)
     services.store.catalog.put_app(app)
-    services.config.forget(("app", demo.app_id))
+    services.catalog_cache.forget(("app", demo.app_id))
     admin.create_key(services, demo.app_id, demo.api_key)
     for template in DEMO_TEMPLATES:
         body = PutTemplate(

@@ -113,7 +113,7 @@ def _window(app: App, template: Template, state: UserState, urgent: bool, now: d
 
 def _app_tally(services: Services, app: App) -> Tally:
     """The app's combined histogram, read at most once a cache period per container."""
-    found = services.config.get(
+    found = services.catalog_cache.get(
         (APP_TALLY, app.app_id), lambda: services.store.engagement.app_tally(app.app_id)
     )
     return found or Tally()

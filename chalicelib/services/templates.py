@@ -41,13 +41,13 @@ def put_template(
         updated_at=clock.now(),
     )
     created = services.store.catalog.put_template(template)
-    services.config.forget(template_cache_key(app_id, template_id))
+    services.catalog_cache.forget(template_cache_key(app_id, template_id))
     return template, created
 
 
 def find_template(services: Services, app_id: str, template_id: str) -> Template:
     """The template, from the per-container cache; NotFound when the app has no such template."""
-    template = services.config.get(
+    template = services.catalog_cache.get(
         template_cache_key(app_id, template_id),
         lambda: services.store.catalog.get_template(app_id, template_id),
     )
@@ -59,4 +59,4 @@ def find_template(services: Services, app_id: str, template_id: str) -> Template
 def delete_template(services: Services, app_id: str, template_id: str) -> None:
     if not services.store.catalog.delete_template(app_id, template_id):
         raise NotFound(f"Template {template_id} does not exist.")
-    services.config.forget(template_cache_key(app_id, template_id))
+    services.catalog_cache.forget(template_cache_key(app_id, template_id))
