@@ -109,3 +109,30 @@ def test_rate_limits_activity_and_stats_go_through_repositories(name: str):
     assert not imports(path) & layers
     assert "layout" not in imported_names(path, "chalicelib.adapters.store")
     assert "store.table." not in path.read_text()  # no write past the repositories
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """The modules ``path`` imports when it runs (not those named for type checkers only)."""
+    tree = ast.parse(path.read_text())
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+        for statement in node.body
+        for inner in ast.walk(statement)
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_the_ports_build_no_client_the_composition_root_does():
+    assert {
+        n for n in runtime_imports(LIB / "ports.py") if n.startswith("chalicelib.adapters")
+    } == set()
