@@ -6,8 +6,13 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, model_validator
 
-from chalicelib.api.schemas.base import KeywordKey, Page, Request, Response
+from chalicelib.api.schemas.base import Page, Request, Response
+from chalicelib.domain.keywords import KeywordType
 from chalicelib.domain.records import Category, TemplateKind
+
+KeywordKey = Annotated[
+    str, Field(pattern=rf"^({'|'.join(KeywordType)})[0-9]+$", max_length=64, examples=["thing1"])
+]
 
 
 class KeywordIn(Request):
