@@ -14,30 +14,30 @@ def template_cache_key(app_id: str, template_id: str) -> tuple[str, str, str]:
 
 
 def put_template(
-    services: Services, app_id: str, template_id: str, body: PutTemplate
+    services: Services, app_id: str, template_id: str, command: PutTemplate
 ) -> tuple[Template, bool]:
-    if body.content is not None:
+    if command.content is not None:
         try:
-            parsed = keywords.parse_content(body.content)
+            parsed = keywords.parse_content(command.content)
         except ValueError as error:
             raise ValidationFailed(
                 "The template content has no keywords.", [FieldProblem("content", str(error))]
             ) from error
     else:
-        parsed = list(body.keywords or ())
+        parsed = list(command.keywords or ())
     problems = keywords.template_keyword_problems(parsed)
     if problems:
         raise ValidationFailed("The template's keywords are not valid.", problems)
     template = Template(
         app_id=app_id,
         template_id=template_id,
-        title=body.title,
-        kind=body.kind,
-        category=body.category,
+        title=command.title,
+        kind=command.kind,
+        category=command.category,
         keywords=parsed,
-        default_page=body.default_page,
-        grant_ttl_days=body.grant_ttl_days,
-        target_credits=body.target_credits,
+        default_page=command.default_page,
+        grant_ttl_days=command.grant_ttl_days,
+        target_credits=command.target_credits,
         updated_at=clock.now(),
     )
     created = services.store.catalog.put_template(template)
