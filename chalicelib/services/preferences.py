@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 from chalicelib.adapters.observability import logger, mask
-from chalicelib.api.schemas import PreferencesIn
 from chalicelib.domain import clock, policy
 from chalicelib.domain.errors import FieldProblem, ValidationFailed
-from chalicelib.domain.records import App, Preferences
+from chalicelib.domain.records import App
+from chalicelib.domain.users import Preferences
 from chalicelib.ports import Services
 from chalicelib.services import campaign_withdraw, webhook_delivery
+from chalicelib.services.commands import ChangePreferences
 
 
 def get(services: Services, app: App, openid: str) -> Preferences:
     return services.store.users.load(app.app_id, openid).preferences
 
 
-def update(services: Services, app: App, openid: str, body: PreferencesIn) -> Preferences:
-    if body.timezone is not None and not policy.valid_timezone(body.timezone):
+def update(services: Services, app: App, openid: str, change: ChangePreferences) -> Preferences:
+    changes = change.changes()
+    timezone = changes.get("timezone")
+    if timezone is not None and not policy.valid_timezone(timezone):
         raise ValidationFailed(
             "The timezone is not known.", [FieldProblem("timezone", "not an IANA timezone name")]
         )
     current = services.store.users.load(app.app_id, openid).preferences
-    changes = body.model_dump(exclude_unset=True)
     updated = Preferences.model_validate({**current.model_dump(), **changes})
     services.store.users.put_preferences(app.app_id, openid, updated)
     return updated

@@ -13,17 +13,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import deadline
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
-from chalicelib.adapters.store.table import Cursor, Item
 from chalicelib.domain import clock, dispatch
+from chalicelib.domain.records import Message
 from chalicelib.domain.statistics import Counter, stats_day
 from chalicelib.ports import DeadlinePassed, Services, WriteName
 from chalicelib.services import campaign_tick, shard_plan, sweep_marks, sweep_pages
 from chalicelib.services.auth import load_app
+
+if TYPE_CHECKING:
+    from chalicelib.ports import Cursor
 
 
 @dataclass
@@ -92,12 +95,12 @@ def _sweep(
     horizon = clock.now() + timedelta(seconds=settings.sweep_interval_s)
     counted = threading.Lock()
 
-    def read(shard: int, start: Cursor | None) -> tuple[list[Item], Cursor | None]:
+    def read(shard: int, start: Cursor | None) -> tuple[list[tuple[Message, int]], Cursor | None]:
         return services.store.messages.due(shard, horizon, settings.sweep_page, start)
 
-    def handle(items: list[Item]) -> None:
-        page = sweep_marks.PageReport(read=len(items))
-        sweep_marks.handle_page(services, items, clock.now(), page)
+    def handle(found: list[tuple[Message, int]]) -> None:
+        page = sweep_marks.PageReport(read=len(found))
+        sweep_marks.handle_page(services, found, clock.now(), page)
         with counted:
             report.read += page.read
             report.enqueued += page.enqueued

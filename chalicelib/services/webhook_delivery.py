@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from chalicelib.adapters import metrics
 from chalicelib.adapters.metrics import WebhookOutcome
 from chalicelib.adapters.observability import logger
-from chalicelib.adapters.store import layout
 from chalicelib.domain import clock
 from chalicelib.domain.dispatch import MAX_DELAY_S
 from chalicelib.domain.webhooks import (
@@ -193,11 +192,13 @@ def _later(
     fields = {
         **fields,
         "next_attempt_at": next_at,
-        layout.WORK_AT: next_at + lease if short else next_at,
     }
     error = str(fields.get("last_error"))
+    work_at = next_at + lease if short else next_at
     try:
-        services.store.table.write(services.store.webhooks.settled(delivery, number, fields))
+        services.store.table.write(
+            services.store.webhooks.settled(delivery, number, fields, work_at)
+        )
     except ConditionFailed:
         logger.info("webhook delivery settled already", extra={"delivery": delivery.id})
         return Outcome(DeliveryStatus.PENDING, number, error)

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.clock import epoch_ms as epoch_ms
+
 PK, SK = "pk", "sk"
 WORK_INDEX, WORK_PK, WORK_AT = "work", "work_pk", "work_at"
 EXPIRY_INDEX, EXP_PK, EXP_AT = "expiry", "exp_pk", "exp_at"
@@ -35,10 +37,6 @@ TTL_ATTRIBUTE = "purge_at"
 NEVER = "9999-12-31T23:59:59Z"
 
 Key = dict[str, str]
-
-
-def epoch_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
 
 
 def sortable(moment: datetime | None) -> str:

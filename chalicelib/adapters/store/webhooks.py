@@ -198,21 +198,26 @@ class Webhooks:
             start = start_after(items[-1], query)
         return found, cursors.cursor_out(start)
 
-    def settled(self, delivery: Delivery, attempts: int, fields: dict[str, Any]) -> Update:
+    def settled(
+        self,
+        delivery: Delivery,
+        attempts: int,
+        fields: dict[str, Any],
+        work_at: datetime | None = None,
+    ) -> Update:
         """What became of the delivery after ``attempts`` attempts: done (off the work index)
-        unless ``fields`` keep a ``work_at``; only if nothing settled it since ``delivery`` was
-        read (still pending, with the attempts it had)."""
+        unless it is to be worked on again at ``work_at``; only if nothing settled it since
+        ``delivery`` was read (still pending, with the attempts it had)."""
         set_: dict[str, Any] = {"attempts": attempts}
         remove: list[str] = []
+        if work_at is not None:
+            set_.update(self._work(delivery.id, work_at))
         for name, value in fields.items():
-            if name == layout.WORK_AT:
-                set_.update(self._work(delivery.id, value))
-                continue
             if value is None:
                 remove.append(name)
             else:
                 set_[name] = value.isoformat() if isinstance(value, datetime) else value
-        if layout.WORK_AT not in fields:
+        if work_at is None:
             remove += [layout.WORK_PK, layout.WORK_AT]
         return Update(
             layout.webhook_delivery_key(delivery.app_id, delivery.endpoint_id, delivery.id),
