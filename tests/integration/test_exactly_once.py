@@ -20,10 +20,10 @@ import time_machine
 
 import app as app_module
 from chalicelib import bootstrap
-from chalicelib.api.schemas import MessageIn
 from chalicelib.domain.errors import NoGrant
 from chalicelib.services import message_create
 from chalicelib.services.auth import load_app
+from chalicelib.services.commands import NewMessage
 from local.aws import conflicts
 from local.aws.faults import Injector
 from local.poller import poll_once, sqs_event
@@ -213,7 +213,7 @@ def test_sixteen_concurrent_sends_spend_exactly_the_credits_held(
     for _ in range(held):
         api.grant()
     app = load_app(services, APP_ID)
-    body = MessageIn(
+    body = NewMessage(
         openid=OPENID,
         template_id=TEMPLATE,
         data={"thing1": "Blue mug", "character_string2": "SO-1"},
@@ -254,7 +254,7 @@ def test_sixty_cards_sent_at_once_by_senders_running_at_once_each_arrive_once(
     app = load_app(bootstrap.services(), APP_ID)
 
     def send(openid: str) -> str:
-        body = MessageIn(
+        body = NewMessage(
             openid=openid,
             template_id=TEMPLATE,
             data={"thing1": "Blue mug", "character_string2": "SO-1"},
