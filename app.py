@@ -352,7 +352,9 @@ def wechat_callback(app_id: str) -> Response:
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def due_sweep(event: Any) -> dict[str, float]:
-    report = sweeps.due_sweep(services())
+    context = getattr(event, "context", None)
+    time_left_ms = getattr(context, "get_remaining_time_in_millis", None)
+    report = sweeps.due_sweep(services(), time_left_ms)
     logger.info("due sweep", extra=vars(report))
     return vars(report)
 

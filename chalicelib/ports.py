@@ -134,7 +134,7 @@ class Services:
     queue: SendQueue
     secrets: Secrets
     config: TtlCache[Any]
-    campaign_statuses: TtlCache[Any]  # what the sender sees of campaigns (campaign_cards.Seen)
+    campaign_statuses: TtlCache[Any]  # what the sender sees of campaigns (sender_gate.Seen)
     _wechat: WeChat | None = field(default=None, repr=False)
     ready_until: float = field(default=0.0, repr=False)  # monotonic; see services.health
 

@@ -37,6 +37,7 @@ class Settings(BaseModel):
     callback_dedupe_ttl_s: int = 24 * 3600  # WeChat retries a push within seconds
     reserve_rounds: int = Field(default=3, ge=1)  # a credit reservation lost to a race retries
     sweep_time_budget_s: float = Field(default=15.0, gt=0)  # well inside the sweep's timeout
+    campaign_tick_reserve_s: float = Field(default=2.0, ge=0)  # Lambda time one campaign may take
     campaign_shards: int = Field(default=8, ge=1, le=64)  # fan-out chains (and holders shards)
     campaign_page: int = Field(default=50, ge=1, le=98)  # recipients one chain step handles
     campaign_lookahead_s: int = Field(default=60, ge=1)  # throttled cards written this far ahead

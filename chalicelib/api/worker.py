@@ -15,11 +15,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.ports import Services
 from chalicelib.services import campaign_fanout, campaign_withdraw, sender
+from chalicelib.services.campaign_steps import PAGE_KIND, WITHDRAWAL_KIND
 
 # The steps of a campaign's chains, by kind; any other record is a card to deliver.
 STEPS = {
-    campaign_fanout.PAGE_KIND: campaign_fanout.handle_step,
-    campaign_withdraw.STEP_KIND: campaign_withdraw.handle_step,
+    PAGE_KIND: campaign_fanout.handle_step,
+    WITHDRAWAL_KIND: campaign_withdraw.handle_step,
 }
 
 

@@ -22,7 +22,7 @@ from chalicelib.domain.outcomes import Outcome, SendReport
 from chalicelib.domain.records import App, Category, Message
 from chalicelib.domain.tracking import wechat_payload
 from chalicelib.ports import APP_SECRET, MissingSecret, Services, TransactionFailed
-from chalicelib.services import campaign_cards
+from chalicelib.services import sender_gate
 from chalicelib.services.auth import load_app
 from chalicelib.services.lifecycle import MessageSteps
 
@@ -54,7 +54,7 @@ def deliver(services: Services, delivery: Delivery) -> None:
         logger.warning("message of an unknown app dropped", extra={"message_id": message.id})
         return
     steps = MessageSteps(services, app, message, now)
-    if campaign_cards.held_back(services, steps):
+    if sender_gate.held_back(services, steps):
         return
     if _deferred_for_quiet_hours(steps):
         return
@@ -122,7 +122,7 @@ def _deferred_for_quiet_hours(steps: MessageSteps) -> bool:
     until = policy.quiet_until(steps.now, timezone, app.quiet_hours)
     if until is None:
         return False
-    send_at = campaign_cards.deferred_send_at(steps.services, message, until)
+    send_at = sender_gate.deferred_send_at(steps.services, message, until)
     deferred = steps.transition(
         Move.DEFER, work_at=send_at, changes={"send_at": send_at}, due_by=steps.now + DUE_SLACK
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,8 +34,9 @@ class SweepReport:
     lag_s: float = 0.0  # how long the oldest due message found had been due
 
 
-def due_sweep(services: Services) -> SweepReport:
-    """Enqueue messages due before the next sweep, each with the delay that lands it on time."""
+def due_sweep(services: Services, time_left_ms: Callable[[], int] | None = None) -> SweepReport:
+    """Enqueue messages due before the next sweep, each with the delay that lands it on time;
+    then the campaigns' tick, within what ``time_left_ms`` (Lambda's) says is left."""
     settings = services.settings
     report = SweepReport()
     deadline = time.monotonic() + settings.sweep_time_budget_s
@@ -48,7 +50,7 @@ def due_sweep(services: Services) -> SweepReport:
             _handle_due(services, items, clock.now(), report)
             if start is None:
                 break
-    report.campaigns = campaign_tick.tick(services).watched
+    report.campaigns = campaign_tick.tick(services, time_left_ms).watched
     metrics.sweep_lag(report.lag_s)
     return report
 

@@ -1,0 +1,101 @@
+"""A recipient's card in a campaign's send step (docs/campaigns.md#exactly-once-per-recipient):
+its time on the throttle's slots, then its message, written with the recipient handled, once."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.adapters.store.layout import epoch_ms
+from chalicelib.api.schemas import BestTimeIn, MessageIn
+from chalicelib.domain import campaigns as rules
+from chalicelib.domain import clock
+from chalicelib.domain.errors import GrantExpiresBeforeSendAt, NoGrant, OptedOut
+from chalicelib.domain.records import App, Campaign, Message, Recipient, RecipientState, Template
+from chalicelib.domain.statistics import stats_day
+from chalicelib.ports import Services, TransactionFailed
+from chalicelib.services.campaign_steps import Step
+from chalicelib.services.message_create import (
+    CampaignPart,
+    RecipientHandled,
+    create_for_campaign,
+)
+
+RECIPIENT, PROGRESS = "recipient", "progress"
+
+
+def send_times(
+    services: Services, campaign: Campaign, step: Step, count: int, now: datetime
+) -> list[datetime] | None:
+    """When each of ``count`` cards goes: at the campaign's time, or on the throttle's slots
+    (None: the slots run ahead of the clock by more than the look-ahead; the step waits)."""
+    at = max(now, campaign.send_at or now)
+    if campaign.rate_per_minute is None or count == 0:
+        return [at] * count
+    now_us = epoch_ms(now) * 1000
+    ahead_us = (campaign.next_slot_us or now_us) - now_us
+    lookahead_us = services.settings.campaign_lookahead_s * 1_000_000
+    if ahead_us > lookahead_us:
+        wait_s = math.ceil((ahead_us - lookahead_us) / 1_000_000)
+        services.queue.send(step.envelope(wait_s))
+        return None
+    interval = rules.slot_interval_us(campaign.rate_per_minute)
+    end = services.store.campaigns.take_slots(campaign, count, interval, now_us)
+    return [
+        datetime.fromtimestamp(us / 1_000_000, tz=UTC)
+        for us in rules.slot_times_us(end, count, interval)
+    ]
+
+
+def create(
+    services: Services,
+    app: App,
+    template: Template,
+    campaign: Campaign,
+    recipient: Recipient,
+    send_at: datetime,
+) -> Message | None:
+    """The recipient's message, or its skip (None): once."""
+    store = services.store
+    variant = rules.variant_for(campaign, recipient.openid)
+    name = variant.name if variant else None
+    counted = name or rules.NO_VARIANT
+    day = stats_day(app, clock.now())
+
+    def writes(message: Message) -> dict[str, Any]:
+        handled = store.campaigns.recipient_handled(
+            campaign, recipient.openid, RecipientState.CREATED, name, message.id
+        )
+        progress = store.campaigns.count(
+            app.app_id, campaign.campaign_id, day, counted, {"created": 1, "requested": 1}
+        )
+        return {RECIPIENT: handled, PROGRESS: progress}
+
+    body = MessageIn(
+        openid=recipient.openid,
+        template_id=template.template_id,
+        data=rules.message_data(campaign, variant, recipient.data),
+        page=rules.message_page(campaign, variant),
+        best_time=BestTimeIn(within_hours=campaign.best_time_within_hours)
+        if campaign.best_time_within_hours
+        else None,
+    )
+    part = CampaignPart(campaign.campaign_id, name, writes)
+    try:
+        return create_for_campaign(services, app, template, body, send_at, part)
+    except RecipientHandled:
+        return None
+    except (NoGrant, GrantExpiresBeforeSendAt):
+        state, reason = RecipientState.NO_GRANT, "no_grant"
+    except OptedOut:
+        state, reason = RecipientState.OPTED_OUT, "opted_out"
+    skipped = store.campaigns.recipient_handled(campaign, recipient.openid, state, name)
+    counts = {"created": 1, f"skipped_{reason}": 1}
+    progress = store.campaigns.count(app.app_id, campaign.campaign_id, day, counted, counts)
+    try:
+        store.transaction().add(RECIPIENT, skipped).add(PROGRESS, progress).commit()
+    except TransactionFailed as failed:
+        if not failed.on(RECIPIENT):
+            raise
+    return None
