@@ -34,7 +34,7 @@ from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Services, TransactionFailed
 from chalicelib.services.auth import load_app
 from chalicelib.services.campaign_sends import create, send_times
-from chalicelib.services.campaign_steps import CampaignSteps, Step, load
+from chalicelib.services.campaign_steps import CampaignSteps, Step, load, move_chain
 from chalicelib.services.templates import find_template
 
 C, P = CampaignStatus, CampaignPhase
@@ -141,20 +141,6 @@ def _send_step(services: Services, app: App, campaign: Campaign, step: Step) -> 
     services.queue.send_batch([dispatch.envelope(m, clock.now()) for m in queued])
     if move_chain(services, campaign, step, after):
         _next(services, campaign, step, after)
-
-
-def move_chain(services: Services, campaign: Campaign, step: Step, after: str) -> bool:
-    """The step's chain moves on to ``after``; False when a duplicate or a newer generation
-    moved it first."""
-    store = services.store
-    moved = store.campaigns.advance(campaign, step.shard, step.cursor, after, clock.now())
-    try:
-        store.transaction().add(CAMPAIGN, moved).commit()
-    except TransactionFailed as failed:
-        if failed.on(CAMPAIGN):
-            return False
-        raise
-    return True
 
 
 def _next(services: Services, campaign: Campaign, step: Step, after: str) -> None:

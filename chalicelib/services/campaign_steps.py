@@ -15,6 +15,7 @@ from typing import Any
 
 from chalicelib.adapters.store.campaigns import END, Loaded
 from chalicelib.adapters.store.table import Write
+from chalicelib.domain import clock
 from chalicelib.domain.campaign_phases import CampaignMove, CampaignTransition, Effect
 from chalicelib.domain.campaigns import Progress
 from chalicelib.domain.dispatch import MAX_DELAY_S, Envelope
@@ -120,6 +121,20 @@ def launch(services: Services, campaign: Campaign, kind: str = PAGE_KIND) -> Cam
     if steps:
         services.queue.send_batch(steps)
     return current
+
+
+def move_chain(services: Services, campaign: Campaign, step: Step, after: str) -> bool:
+    """The step's chain moves on to ``after``; False when a duplicate or a newer generation
+    moved it first."""
+    store = services.store
+    moved = store.campaigns.advance(campaign, step.shard, step.cursor, after, clock.now())
+    try:
+        store.transaction().add(CAMPAIGN, moved).commit()
+    except TransactionFailed as failed:
+        if failed.on(CAMPAIGN):
+            return False
+        raise
+    return True
 
 
 def load(services: Services, app_id: str, campaign_id: str) -> Loaded:

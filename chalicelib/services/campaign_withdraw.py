@@ -27,8 +27,7 @@ from chalicelib.domain.records import App, CampaignStatus, Recipient, RecipientS
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Services, TransactionFailed
 from chalicelib.services.auth import load_app
-from chalicelib.services.campaign_fanout import move_chain
-from chalicelib.services.campaign_steps import WITHDRAWAL_KIND, CampaignSteps, Step
+from chalicelib.services.campaign_steps import WITHDRAWAL_KIND, CampaignSteps, Step, move_chain
 from chalicelib.services.lifecycle import MessageSteps
 
 C = CampaignStatus
