@@ -59,9 +59,10 @@ class Chains(Enum):
 
 
 class Effect(StrEnum):
-    """What a move does besides its own write: a write in the same transaction, or (``LAUNCH``)
-    what follows the commit."""
+    """What a move does besides its status, phase, stamps and chains: a field it sets
+    (``SLOTS``), a write in the same transaction, or (``LAUNCH``) what follows the commit."""
 
+    SLOTS = "slots"  # a throttled campaign's slot counter starts where the campaign starts
     WATCH = "watch"  # the tick looks after it
     UNWATCH = "unwatch"  # the tick is done with it
     LAUNCH = "launch"  # the first step of every chain still to run, enqueued
@@ -75,7 +76,8 @@ STARTS_CHAINS = NEW_GENERATION | {Chains.WITHDRAW}
 STAMPED = frozenset(
     name for name, info in Campaign.model_fields.items() if "datetime" in str(info.annotation)
 )
-OWN_FIELDS = frozenset({"status", "phase", "generation"})  # written by the move itself
+# Written by the move itself, never given as a change.
+OWN_FIELDS = frozenset({"status", "phase", "generation", "next_slot_us"})
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ class Row:
 
 D, S, R, Z, X = C.DRAFT, C.SCHEDULED, C.RUNNING, C.PAUSED, C.CANCELED
 GEN, PHASE, ON = Guard.GENERATION, Chains.PHASE, Chains.ON
-WATCH, UNWATCH, LAUNCH = Effect.WATCH, Effect.UNWATCH, Effect.LAUNCH
+WATCH, UNWATCH, LAUNCH, SLOTS = Effect.WATCH, Effect.UNWATCH, Effect.LAUNCH, Effect.SLOTS
 CANCELED = ("canceled_at", "stopped_at", "chained_at", "withdrawn_at")
 STARTED, CHAINED_AT = ("started_at", "chained_at"), ("chained_at",)
 M = CampaignMove
@@ -125,8 +127,8 @@ M = CampaignMove
 #        stamps, effects), one row per place the move starts from
 PHASES: dict[CampaignMove, tuple[Row, ...]] = {
     M.SCHEDULE: (Row({D}, ANY, S, effects={WATCH}),),
-    M.START: (Row({D}, ANY, R, FIRST, GEN, PHASE, STARTED, {WATCH, LAUNCH}),),
-    M.BEGIN: (Row({S}, ANY, R, FIRST, GEN, PHASE, STARTED, {LAUNCH}),),
+    M.START: (Row({D}, ANY, R, FIRST, GEN, PHASE, STARTED, {SLOTS, WATCH, LAUNCH}),),
+    M.BEGIN: (Row({S}, ANY, R, FIRST, GEN, PHASE, STARTED, {SLOTS, LAUNCH}),),
     M.PAUSE: (Row({R}, ANY, Z),),
     # The same phase again, or the send after a pause in ``finish`` (phase_to_resume).
     M.RESUME: (Row({Z}, ANY, R, set(CampaignPhase), GEN, PHASE, CHAINED_AT, {LAUNCH}),),
@@ -262,5 +264,9 @@ class CampaignTransition:
         if self.phase is not None:
             values["phase"] = self.phase
         values.update(dict.fromkeys(found.stamps, self.now))
+        if Effect.SLOTS in found.effects and self.campaign.rate_per_minute is not None:
+            # At send_at, not before, even when the tick begins it a little early.
+            starts_at = max(self.now, self.campaign.send_at or self.now)
+            values["next_slot_us"] = int(starts_at.timestamp() * 1000) * 1000
         values.update(self.changes)
         return values

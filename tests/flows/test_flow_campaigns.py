@@ -607,3 +607,29 @@ def test_the_tick_stops_when_its_lambda_runs_short_and_the_next_tick_goes_on(
     for each in found:
         adds_up(each)
     assert cards_per_user(wx) == dict.fromkeys(users(4), 3)  # one card per campaign each
+
+
+@pytest.mark.at(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # 10:00 in Shanghai, no quiet hours
+def test_a_throttled_campaign_the_tick_begins_early_sends_nothing_before_its_send_at(
+    api, wx, client, backend, promo, pinned_clock
+):
+    holders = users(6)
+    grant_all(api, holders)
+    send_at = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+    created = create(api, send_at=send_at.isoformat(), rate_per_minute=60)
+    assert created.json_body["status"] == "scheduled"
+    pinned_clock.shift(10 * 60 - 40)  # 40 s early: the tick's look-ahead begins it now
+
+    run_due_sweep()
+    assert campaign(api, created.json_body["id"])["status"] == "running"
+    found = until_done(client, backend, api, created.json_body["id"], pinned_clock, step_s=10)
+
+    assert found["sent"] == 6
+    send_ats = sorted(
+        datetime.fromisoformat(m["send_at"])
+        for openid in holders
+        for m in api.call("GET", f"/v1/users/{openid}/messages").json_body["items"]
+    )
+    assert send_ats[0] >= send_at  # the first slot at send_at, not at the early begin
+    gaps = [b - a for a, b in itertools.pairwise(send_ats)]
+    assert min(gaps) >= timedelta(seconds=1)  # 60 a minute: one slot a second

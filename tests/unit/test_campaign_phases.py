@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -286,3 +286,21 @@ def test_a_move_from_a_status_the_campaign_left_does_nothing(memory):
     assert not CampaignSteps(memory, campaign, NOW).apply(M.SENT)
     after = memory.store.campaigns.get(APP_ID, campaign.campaign_id).campaign
     assert (after.status, after.phase) == (C.PAUSED, P.SEND)
+
+
+@pytest.mark.parametrize("move, status", [(M.START, C.DRAFT), (M.BEGIN, C.SCHEDULED)])
+def test_a_throttled_campaign_s_slots_start_at_its_send_at_even_when_begun_early(
+    memory, move, status
+):
+    send_at = NOW + timedelta(seconds=40)  # the tick begins it up to a sweep interval early
+    early = campaign_at(status, None).model_copy(update={"rate_per_minute": 60, "send_at": send_at})
+    assert CampaignSteps(memory, stored(memory, early), NOW).apply(move)
+    after = memory.store.campaigns.get(APP_ID, early.campaign_id).campaign
+    assert after.next_slot_us == int(send_at.timestamp() * 1_000_000)
+    unthrottled = stored(memory, campaign_at(status, None))
+    assert CampaignSteps(memory, unthrottled, NOW).apply(move)
+    assert memory.store.campaigns.get(APP_ID, unthrottled.campaign_id).campaign.next_slot_us is None
+    late = stored(memory, early.model_copy(update={"campaign_id": clock.new_id("cmp")}))
+    assert CampaignSteps(memory, late, send_at + timedelta(seconds=5)).apply(move)
+    moved = memory.store.campaigns.get(APP_ID, late.campaign_id).campaign
+    assert moved.next_slot_us == int((send_at + timedelta(seconds=5)).timestamp() * 1_000_000)
