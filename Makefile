@@ -17,7 +17,7 @@ TOOLS_STAMP := $(TOOLS_VENV)/.installed
 CHROMIUM_STAMP := $(VENV)/.chromium
 STAGE ?= dev
 
-.PHONY: run test bench lint package lock deploy clean
+.PHONY: run aws test bench lint package lock deploy clean
 
 # $(call python_venv,DIR): DIR is a virtualenv of Python $(PYTHON_VERSION), made anew if it is
 # missing or of another Python.
@@ -61,6 +61,11 @@ $(CHROMIUM_STAMP): | $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/python -m local
+
+# The embedded AWS alone (DynamoDB, SQS) on 127.0.0.1:$${SUBMSG_AWS_PORT:-4566}, in the foreground
+# until Ctrl-C, with the faults of SUBMSG_AWS_FAULTS (docs/local-stack.md).
+aws: $(STAMP)
+	$(BIN)/python -m local.aws
 
 # Every tier (docs/testing.md): unit, flows on the in-memory store, the integration tier on the
 # embedded AWS, end to end through the local stack. The suite includes a checkov run on the

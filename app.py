@@ -8,9 +8,11 @@ from typing import Any
 from chalice import Chalice, Rate
 from chalice.app import Response, SQSEvent
 
+from chalicelib import deadline
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
 from chalicelib.api import mappers
+from chalicelib.api import webhook_mappers as hooks
 from chalicelib.api.http import (
     endpoint,
     in_error_format,
@@ -38,6 +40,13 @@ from chalicelib.api.schemas import (
     TemplateIn,
     TemplateList,
 )
+from chalicelib.api.webhook_schemas import (
+    DeliveryQuery,
+    SecretOut,
+    WebhookEventOut,
+    WebhookIn,
+    WebhookPatch,
+)
 from chalicelib.bootstrap import services
 from chalicelib.domain import clock
 from chalicelib.domain.records import App, Campaign, GrantResult, GrantSource
@@ -54,6 +63,8 @@ from chalicelib.services import (
     stats,
     sweeps,
     templates,
+    webhook_delivery,
+    webhooks,
 )
 from chalicelib.services.auth import authenticate
 from chalicelib.services.health import check as check_health
@@ -65,7 +76,8 @@ def route(path: str, *methods: str) -> Callable[[Callable[..., Response]], Any]:
     """A route that accepts any content type (checked by us) and answers errors in our format."""
 
     def register(view: Callable[..., Response]) -> Any:
-        return app.route(path, methods=list(methods), content_types=["*/*"])(endpoint(view))
+        answered = endpoint(view, lambda: services().settings.request_deadline_s)
+        return app.route(path, methods=list(methods), content_types=["*/*"])(answered)
 
     return register
 
@@ -333,6 +345,77 @@ def cancel_campaign(campaign_id: str) -> Response:
     return moved(campaigns.cancel, campaign_id)
 
 
+# Webhooks ----------------------------------------------------------------------------------
+
+
+@route("/v1/webhooks", "POST")
+def post_webhook() -> Response:
+    owner = caller()
+    request = body(WebhookIn)
+    created = webhooks.create(services(), owner, request.url, request.events, request.description)
+    return reply(hooks.endpoint_created(created), 201)
+
+
+@route("/v1/webhooks", "GET")
+def list_webhooks() -> Response:
+    owner = caller()
+    return reply(hooks.endpoints_out(webhooks.list_endpoints(services(), owner)))
+
+
+@route("/v1/webhooks/{endpoint_id}", "GET")
+def get_webhook(endpoint_id: str) -> Response:
+    owner = caller(webhook=endpoint_id)
+    return reply(hooks.endpoint_out(webhooks.get(services(), owner, endpoint_id)))
+
+
+@route("/v1/webhooks/{endpoint_id}", "PATCH")
+def patch_webhook(endpoint_id: str) -> Response:
+    owner = caller(webhook=endpoint_id)
+    changes = body(WebhookPatch).model_dump(exclude_unset=True)
+    updated = webhooks.update(services(), owner, endpoint_id, changes)
+    return reply(hooks.endpoint_out(updated))
+
+
+@route("/v1/webhooks/{endpoint_id}", "DELETE")
+def delete_webhook(endpoint_id: str) -> Response:
+    owner = caller(webhook=endpoint_id)
+    webhooks.delete(services(), owner, endpoint_id)
+    return reply(None, 204)
+
+
+@route("/v1/webhooks/{endpoint_id}/rotate", "POST")
+def rotate_webhook_secret(endpoint_id: str) -> Response:
+    owner = caller(webhook=endpoint_id)
+    secret, until = webhooks.rotate(services(), owner, endpoint_id)
+    return reply(SecretOut(secret=secret, previous_valid_until=clock.zulu(until) or ""))
+
+
+@route("/v1/webhooks/{endpoint_id}/test", "POST")
+def test_webhook(endpoint_id: str) -> Response:
+    owner = caller(webhook=endpoint_id)
+    endpoint = webhooks.get(services(), owner, endpoint_id)
+    sent = webhook_delivery.send_test(services(), owner.app_id, endpoint)
+    return reply(WebhookEventOut(id=sent.id, type=sent.type, status=sent.status), 202)
+
+
+@route("/v1/webhooks/{endpoint_id}/deliveries", "GET")
+def list_webhook_deliveries(endpoint_id: str) -> Response:
+    owner = caller(webhook=endpoint_id)
+    query = parse_query(app.current_request, DeliveryQuery)
+    found, cursor = webhooks.deliveries(
+        services(), owner, endpoint_id, query.status, query.limit, query.cursor
+    )
+    return reply(hooks.deliveries_out(found, cursor))
+
+
+@route("/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/retry", "POST")
+def retry_webhook_delivery(endpoint_id: str, delivery_id: str) -> Response:
+    owner = caller(webhook=endpoint_id, delivery=delivery_id)
+    found = webhooks.delivery(services(), owner, endpoint_id, delivery_id)
+    again = webhook_delivery.retry(services(), found)
+    return reply(WebhookEventOut(id=again.id, type=again.type, status=again.status), 202)
+
+
 # WeChat push callback ----------------------------------------------------------------------
 
 
@@ -350,20 +433,45 @@ def wechat_callback(app_id: str) -> Response:
 # Scheduled and queued work -----------------------------------------------------------------
 
 
+def lambda_deadline(event: Any) -> Any:
+    """The invocation's work ends in time to answer (docs/resilience.md)."""
+    settings = services().settings
+    context = getattr(event, "context", None)
+    return deadline.of_lambda(context, settings.lambda_timeout_s, settings.finish_reserve_s)
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def due_sweep(event: Any) -> dict[str, float]:
     context = getattr(event, "context", None)
-    time_left_ms = getattr(context, "get_remaining_time_in_millis", None)
-    report = sweeps.due_sweep(services(), time_left_ms)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    with lambda_deadline(event):
+        report = sweeps.due_sweep(services(), remaining)
     logger.info("due sweep", extra=vars(report))
     return vars(report)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def expiry_sweep(event: Any) -> dict[str, int]:
-    report = sweeps.expiry_sweep(services())
+    with lambda_deadline(event):
+        report = sweeps.expiry_sweep(services())
     logger.info("expiry sweep", extra=vars(report))
     return vars(report)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def webhook_sweep(event: Any) -> dict[str, float]:
+    report = webhook_delivery.sweep(services())
+    logger.info("webhook sweep", extra=vars(report))
+    return vars(report)
+
+
+# One delivery per invocation: an attempt waits up to 15 s, so a slow receiver never holds up
+# another's delivery in the same batch, nor runs past the function's timeout.
+@app.on_sqs_message(queue="submsg-webhooks", batch_size=1)
+def webhook_deliverer(event: SQSEvent) -> dict[str, Any]:
+    from chalicelib.api.webhook_worker import process_batch
+
+    return process_batch(services(), event.to_dict(), event.context)
 
 
 @app.on_sqs_message(queue="submsg-send", batch_size=10)
@@ -371,3 +479,13 @@ def send_worker(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.api.worker import process_batch
 
     return process_batch(services(), event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue="submsg-sweep", batch_size=1)
+def sweep_worker(event: SQSEvent) -> dict[str, Any]:
+    from chalicelib.api.worker import process_sweep
+
+    report = process_sweep(services(), event.to_dict(), event.context)
+    if report["enqueued"] or report["unknown"] or report["stopped"]:
+        logger.info("sweep worker", extra=report)
+    return report

@@ -1,4 +1,8 @@
-"""`make bench`: the performance figures, a readable table, then one JSON line (the last line)."""
+"""`make bench`: the performance figures, a readable table, then one JSON line (the last line).
+
+`python -m bench sweep campaign` runs only the parts whose names hold one of those words
+(`BENCH=sweep make bench` does the same); the figures of the others stay null.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from rich.table import Table
 
 KEYS = (
     "aws_calls_per_message",
+    "webhook_calls_per_event",
     "throughput_ratio",
     "cold_start_ratio",
     "sweep_reads_per_due_1k",
@@ -26,6 +31,7 @@ KEYS = (
     "campaign_throttle_ratio",
     "cold_start_ratio_bare",
     "best_time_click_lift",
+    "sweep_enqueue_per_s",
     "aws_cost_per_million_cards_usd",
 )
 
@@ -56,6 +62,40 @@ def pipeline_figures(report: Report, console: Console) -> None:
         "≥ 0.5",
         f"{flow.pipeline_rate:.1f} msg/s vs {flow.bare_rate:.1f} msg/s bare calls",
     )
+
+
+def webhook_figures(report: Report, console: Console) -> None:
+    from bench import webhooks
+
+    with console.status("webhooks: AWS calls per delivered event"):
+        found = webhooks.measure(int(os.environ.get("BENCH_WEBHOOK_EVENTS", "100")))
+    report.figures["webhook_calls_per_event"] = round(found.calls_per_event, 2)
+    by_operation = ", ".join(f"{op} {n:g}" for op, n in found.calls_by_operation.items())
+    report.row(
+        "AWS calls per delivered webhook event", f"{found.calls_per_event:.2f}", "≤ 2", by_operation
+    )
+    report.row(
+        "  the card's own calls, an endpoint listening",
+        f"{found.card_calls_with_endpoint:.2f}",
+        "≤ 5",
+        f"{found.events} message.sent events",
+    )
+
+
+def contention_figures(report: Report, console: Console) -> None:
+    from bench import contention
+
+    with console.status("hot items: 16 concurrent sends of one app, three rate-limit layouts"):
+        layouts = contention.measure()
+    for found in layouts:
+        report.row(
+            f"  rate limit {found.layout}",
+            f"{found.conflicts_per_100_cards:.0f} conflicts / 100 cards",
+            "",
+            f"{found.dynamodb_calls_per_card:g} DynamoDB calls and {found.writes_per_card:g} "
+            f"writes a card; {found.on_rate_items} met on a rate item; "
+            f"busiest key {found.hottest_key_writes} writes",
+        )
 
 
 def cost_figures(report: Report, console: Console) -> None:
@@ -119,6 +159,28 @@ def sweep_figures(report: Report, console: Console) -> None:
         report.figures[key] = round(ratio, 3)
         waiting = f"sweep reads per due ({backlog:,} waiting)"
         report.row(waiting, f"{ratio:.2f}", "≤ 1.1", f"{sweep.DUE} due")
+
+
+def sweep_burst_figures(report: Report, console: Console) -> None:
+    from bench import sweep
+
+    with console.status(f"due sweep: {sweep.BURST:,} reminders due in the same second"):
+        burst = sweep.burst()
+    report.figures["sweep_enqueue_per_s"] = round(burst.per_s, 1)
+    calls = ", ".join(f"{op} {n}" for op, n in sorted(burst.calls.items()))
+    report.row(
+        f"due sweep: {burst.due:,} due in the same second, enqueued a second",
+        f"{burst.per_s:.0f}",
+        "≥ 300",
+        f"{burst.seconds:.2f} s in one process, fanned out to {burst.groups} workers; {calls}",
+    )
+    report.row(
+        "  the sweep's own CPU per 1 000 enqueued",
+        f"{burst.client_cpu_ms_per_1k:.0f} ms",
+        "reported",
+        f"{burst.cpu_s:.2f} s CPU in all, {burst.aws_cpu_s:.2f} s of it the embedded AWS's; "
+        f"{burst.due / burst.cpu_s:.0f} a second of CPU",
+    )
 
 
 def moto_figures(report: Report, console: Console) -> None:
@@ -226,21 +288,33 @@ def local_stack_figures(report: Report, console: Console) -> None:
     )
 
 
+PHASES = (
+    "pipeline_figures",
+    "webhook_figures",
+    "contention_figures",
+    "cost_figures",
+    "cold_start_figures",
+    "sweep_figures",
+    "sweep_burst_figures",
+    "moto_figures",
+    "campaign_figures",
+    "engagement_figures",
+    "local_stack_figures",
+    "local_campaign_figures",
+)
+
+
+def chosen(parts: list[str]) -> list[str]:
+    """The phases to run: all, or those whose names hold one of ``parts``."""
+    return [name for name in PHASES if not parts or any(part in name for part in parts)]
+
+
 def main() -> None:
     console = Console(stderr=False)
     report = Report()
     started = time.monotonic()
-    for phase in (
-        pipeline_figures,
-        cost_figures,
-        cold_start_figures,
-        sweep_figures,
-        moto_figures,
-        campaign_figures,
-        engagement_figures,
-        local_stack_figures,
-        local_campaign_figures,
-    ):
+    parts = sys.argv[1:] or os.environ.get("BENCH", "").split()
+    for phase in (globals()[name] for name in chosen(parts)):
         phase_started = time.monotonic()
         phase(report, console)
         console.print(f"{phase.__name__}: {time.monotonic() - phase_started:.0f} s")

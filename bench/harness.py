@@ -82,13 +82,14 @@ def aws_environment(stage: str) -> Iterator[Any]:
     from chalicelib import bootstrap
     from chalicelib.adapters import wechat
     from infra.provision import provision
-    from local import embedded_aws
+    from local import aws as embedded_aws
 
     embedded_aws.install()
     with mock_aws():
         resources = provision(boto3.session.Session(), stage=stage)
         os.environ["SUBMSG_TABLE_NAME"] = resources.table_name
         os.environ["SUBMSG_SEND_QUEUE_URL"] = resources.send_queue_url
+        os.environ["SUBMSG_WEBHOOK_QUEUE_URL"] = resources.webhook_queue_url
         bootstrap.reset()
         wechat.clear_token_cache()
         yield resources
@@ -96,8 +97,17 @@ def aws_environment(stage: str) -> Iterator[Any]:
 
 
 @contextmanager
-def wechat_accepting_everything() -> Iterator[None]:
+def wechat_accepting_everything(
+    receiver: str | None = None, received: list[Any] | None = None
+) -> Iterator[None]:
+    """WeChat taking every card; with a ``receiver`` URL, a webhook receiver answering 204 and
+    keeping each request in ``received``."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        if receiver is not None:
+            kept = received if received is not None else []
+            mock.add_callback(
+                responses.POST, receiver, callback=lambda r: kept.append(r) or (204, {}, "")
+            )
         token = json.dumps({"access_token": "bench-token", "expires_in": 7200})
         mock.add(responses.POST, f"{WECHAT}/cgi-bin/stable_token", body=token)
         mock.add(

@@ -1,6 +1,6 @@
 """A 4-item transaction in the embedded DynamoDB as the table grows, against moto's own.
 
-moto applies TransactWriteItems by copying the table; local.embedded_aws keeps an undo log.
+moto applies TransactWriteItems by copying the table; local.aws.transactions keeps an undo log.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def _transaction_ms(stored: int) -> float:
 
 
 def measure(sizes: tuple[int, ...] = (100, 20_000)) -> list[TransactionCost]:
-    from local.embedded_aws import plain_moto
+    from local.aws import plain_moto
 
     costs = []
     for stored in sizes:

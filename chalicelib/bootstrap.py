@@ -2,7 +2,8 @@
 
 A container talks to three adapters (the table, the send queue, the secrets): DynamoDB, SQS and
 SSM through boto3 by default; tests ``use`` others (the in-memory ones) for every container built
-until they switch back.
+until they switch back. Whatever the table, every request to it goes through the one retry policy
+(``adapters.store.retry``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from chalicelib.adapters.cache import TtlCache
 from chalicelib.adapters.store import Store
+from chalicelib.adapters.store.retry import RetryingTable
 from chalicelib.ports import Secrets as SecretStore
 from chalicelib.ports import SendQueue, Services, Table
 from chalicelib.settings import Settings, get_settings
@@ -26,6 +28,8 @@ class Adapters:
     table: Table
     queue: SendQueue
     secrets: SecretStore
+    webhook_queue: SendQueue | None = None  # the webhook deliverer's
+    sweep_queue: SendQueue | None = None  # the due sweep's fan-out, when there is one
 
 
 Connect = Callable[[Settings], Adapters]
@@ -64,11 +68,14 @@ def build(settings: Settings, adapters: Adapters | None = None) -> Services:
         adapters = (_connect or aws)(settings)
     return Services(
         settings=settings,
-        store=Store.create(adapters.table, settings),
+        store=Store.create(RetryingTable(adapters.table), settings),
         queue=adapters.queue,
         secrets=adapters.secrets,
         config=TtlCache(settings.cache_ttl_s),
         campaign_statuses=TtlCache(settings.campaign_status_cache_s),
+        webhook_queue=adapters.webhook_queue,
+        webhook_endpoints=TtlCache(settings.webhook_cache_s),
+        sweep_queue=adapters.sweep_queue,
     )
 
 
@@ -90,12 +97,15 @@ def aws(settings: Settings, session: Any = None) -> Adapters:
         retries={"mode": "standard", "max_attempts": 3},
         parameter_validation=False,
     )
+    sqs = session.client("sqs", config=config)
     return Adapters(
         table=DynamoTable(session.client("dynamodb", config=config), settings.table_name),
-        queue=SqsQueue(session.client("sqs", config=config), settings.send_queue_url),
+        queue=SqsQueue(sqs, settings.send_queue_url),
         secrets=Secrets(
             session.client("ssm", config=config), settings.ssm_prefix, settings.secret_cache_s
         ),
+        webhook_queue=SqsQueue(sqs, settings.webhook_queue_url),
+        sweep_queue=SqsQueue(sqs, settings.sweep_queue_url) if settings.sweep_queue_url else None,
     )
 
 
@@ -105,7 +115,7 @@ def in_memory() -> Adapters:
     from chalicelib.adapters.store import layout
     from chalicelib.adapters.store.memory import MemoryTable
 
-    return Adapters(MemoryTable(layout.INDEXES), MemoryQueue(), MemorySecrets())
+    return Adapters(MemoryTable(layout.INDEXES), MemoryQueue(), MemorySecrets(), MemoryQueue())
 
 
 def build_in_memory(settings: Settings) -> Services:

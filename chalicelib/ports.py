@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib.domain.dispatch import Envelope
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.cache import TtlCache
     from chalicelib.adapters.store import Store
     from chalicelib.adapters.store.table import Cursor, Item, Key, Query, Write
+    from chalicelib.adapters.webhook_http import Answer as WebhookAnswer
     from chalicelib.domain.outcomes import SendReport
     from chalicelib.settings import Settings
 
@@ -24,21 +26,93 @@ class ConditionFailed(Exception):
     """A conditional write found the item in another state."""
 
 
+class Transient(Exception):
+    """The table did not take a request this time and wrote nothing; the same request may land
+    a moment later (the retry policy of ``adapters.store.retry`` tries it again)."""
+
+
+class Conflict(Transient):
+    """Another transaction was writing one of the items (DynamoDB's ``TransactionConflict``)."""
+
+
+class Throttled(Transient):
+    """The table refused the request for its rate (after botocore's own retries)."""
+
+
+class DeadlinePassed(Exception):
+    """The table stayed busy (conflicts, throttles) until the work's deadline: nothing of the last
+    attempt was written. The HTTP layer answers 503 ``unavailable`` with ``Retry-After``."""
+
+    def __init__(self, retry_after_s: int, cause: str) -> None:
+        super().__init__(f"the table stayed busy until the deadline ({cause})")
+        self.retry_after_s = retry_after_s
+
+
+class WriteName(StrEnum):
+    """The names of the writes of a transaction: what a failed condition is reported by."""
+
+    MESSAGE = "message"
+    CREDIT = "credit"
+    REFUND = "refund"
+    CAP = "cap"
+    STATS = "stats"
+    CAMPAIGN = "campaign"
+    WATCH = "watch"
+    RECIPIENT = "recipient"
+    PROGRESS = "progress"
+    AUDIENCE = "audience"
+    STILL_PAUSED = "still_paused"
+    IDEMPOTENCY = "idempotency"
+    RATE = "rate"
+    PREFERENCES = "preferences"
+    BUDGET = "budget"
+    UNCLICKED = "unclicked"
+    MSGID = "msgid"
+    ENGAGEMENT = "engagement"
+    FIRST_TIME = "first_time"
+    POPUP = "popup"
+    SWITCHED_OFF = "switched_off"
+    GRANT = "grant"
+    API_KEY = "key"
+    API_KEY_LISTING = "listing"
+    WEBHOOK = "webhook"  # an outbox delivery, keyed by event and endpoint
+
+    def of(self, key: str) -> KeyedName:
+        """One of several writes of this kind in one transaction (a recipient per openid)."""
+        return KeyedName(self, key)
+
+
+@dataclass(frozen=True)
+class KeyedName:
+    kind: WriteName
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.key}"
+
+
+Name = WriteName | KeyedName
+
+
+def _checked(names: tuple[object, ...]) -> tuple[WriteName, ...]:
+    wrong = [n for n in names if not isinstance(n, WriteName)]
+    if wrong:
+        raise TypeError(f"not write names: {wrong!r} (use WriteName)")
+    return names  # type: ignore[return-value]
+
+
 class TransactionFailed(Exception):
-    """A transaction wrote nothing; ``failed`` names the operations whose condition failed.
+    """A transaction wrote nothing because the condition of the writes ``failed`` names did not
+    hold (never because of a conflict: that is ``Conflict``, retried)."""
 
-    ``conflict``: another transaction held one of the items (DynamoDB retried it already).
-    """
-
-    def __init__(self, failed: frozenset[str], conflict: bool = False) -> None:
-        reason = ", ".join(sorted(failed)) if failed else "a conflict"
-        super().__init__(f"transaction canceled by {reason}")
+    def __init__(self, failed: frozenset[Name]) -> None:
+        super().__init__(f"transaction canceled by {', '.join(sorted(map(str, failed)))}")
         self.failed = failed
-        self.conflict = conflict
 
-    def on(self, *names: str) -> bool:
-        """Whether the condition of one of ``names`` failed."""
-        return bool(self.failed.intersection(names))
+    def on(self, *names: WriteName) -> bool:
+        """Whether the condition of a write of one of ``names`` (keyed ones too) failed."""
+        wanted = _checked(names)
+        return any((n.kind if isinstance(n, KeyedName) else n) in wanted for n in self.failed)
 
 
 class Table(Protocol):
@@ -60,7 +134,7 @@ class Table(Protocol):
 
     def query_all(self, query: Query) -> Iterator[Item]: ...
 
-    def commit(self, writes: Mapping[str, Write]) -> None:
+    def commit(self, writes: Mapping[Name, Write]) -> None:
         """All of ``writes`` or none (TransactionFailed naming the failed ones)."""
 
     def delete_many(self, keys: Sequence[Key]) -> None: ...
@@ -74,10 +148,12 @@ class Transaction:
 
     def __init__(self, table: Table) -> None:
         self._table = table
-        self._writes: dict[str, Write] = {}
+        self._writes: dict[Name, Write] = {}
 
-    def add(self, name: str, write: Write | None) -> Transaction:
+    def add(self, name: Name, write: Write | None) -> Transaction:
         """Add ``write`` under ``name`` (None: nothing to add); names are unique."""
+        if not isinstance(name, WriteName | KeyedName):
+            raise TypeError(f"not a write name: {name!r} (use WriteName)")
         if write is None:
             return self
         if name in self._writes:
@@ -88,6 +164,20 @@ class Transaction:
     def commit(self) -> None:
         if self._writes:
             self._table.commit(self._writes)
+
+    def commit_unless_lost(self, *names: WriteName) -> WriteName | None:
+        """Commit; None when it landed. When the condition of a write of one of ``names`` failed
+        (that write lost the race, nothing was written): the first of ``names`` that did. Any
+        other failed condition is raised."""
+        wanted = _checked(names)
+        try:
+            self.commit()
+        except TransactionFailed as failed:
+            lost = next((name for name in wanted if failed.on(name)), None)
+            if lost is None:
+                raise
+            return lost
+        return None
 
 
 class QueueUnavailable(Exception):
@@ -121,8 +211,23 @@ ENCODING_AES_KEY = "encoding_aes_key"
 SECRET_NAMES = (APP_SECRET, CALLBACK_TOKEN, ENCODING_AES_KEY)
 
 
+class WeChatRefused(Exception):
+    """WeChat gave no access token (or template list): its ``errcode`` (None: no answer)."""
+
+    errcode: int | None
+    errmsg: str
+
+
 class WeChat(Protocol):
+    def access_token(self, appid: str, secret: str) -> str:
+        """The app's access token (cached); WeChatRefused when WeChat does not give one."""
+
     def send(self, appid: str, secret: str, payload: dict[str, object]) -> SendReport: ...
+
+
+class WebhookPoster(Protocol):
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> WebhookAnswer:
+        """POST one signed event; what the receiver answered (never raises)."""
 
 
 @dataclass
@@ -135,7 +240,11 @@ class Services:
     secrets: Secrets
     config: TtlCache[Any]
     campaign_statuses: TtlCache[Any]  # what the sender sees of campaigns (sender_gate.Seen)
+    webhook_queue: SendQueue | None = None  # the deliverer's queue (None: no deliverer here)
+    webhook_endpoints: TtlCache[Any] | None = None  # each app's endpoints, briefly
+    sweep_queue: SendQueue | None = None  # the due sweep's fan-out (None: it sweeps in process)
     _wechat: WeChat | None = field(default=None, repr=False)
+    _webhook_client: WebhookPoster | None = field(default=None, repr=False)
     ready_until: float = field(default=0.0, repr=False)  # monotonic; see services.health
 
     @property
@@ -152,3 +261,19 @@ class Services:
                 )
             )
         return self._wechat
+
+    @property
+    def webhook_client(self) -> WebhookPoster:
+        """The deliverer's HTTP client, built on first use (loopback reachable only locally)."""
+        if self._webhook_client is None:
+            from chalicelib.adapters.webhook_http import WebhookClient
+
+            self._webhook_client = WebhookClient(
+                self.settings.webhook_connect_timeout_s,
+                self.settings.webhook_read_timeout_s,
+                allow_loopback=self.settings.stage == LOCAL_STAGE,
+            )
+        return self._webhook_client
+
+
+LOCAL_STAGE = "local"

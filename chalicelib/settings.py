@@ -17,6 +17,8 @@ class Settings(BaseModel):
     stage: str = "local"
     table_name: str = "submsg-local"
     send_queue_url: str = ""
+    webhook_queue_url: str = ""
+    sweep_queue_url: str = ""  # the due sweep's fan-out; none: the scheduled run sweeps alone
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_connect_timeout_s: float = 3.05
     wechat_read_timeout_s: float = 10.0
@@ -33,10 +35,21 @@ class Settings(BaseModel):
     idempotency_ttl_s: int = 24 * 3600
     max_body_bytes: int = 64 * 1024
     max_schedule_ahead_days: int = 366
-    stats_shards: int = Field(default=8, ge=1, le=64)  # counter items per app, day and template
+    # counter shards written per app, day and template (readers sum all COUNTER_SHARDS = 16)
+    stats_shards: int = Field(default=16, ge=1, le=16)
     callback_dedupe_ttl_s: int = 24 * 3600  # WeChat retries a push within seconds
-    reserve_rounds: int = Field(default=3, ge=1)  # a credit reservation lost to a race retries
     sweep_time_budget_s: float = Field(default=15.0, gt=0)  # well inside the sweep's timeout
+    # Deadlines (docs/resilience.md): an API request's, well under API Gateway's 29 s; a Lambda's
+    # when its context does not say (the local stack); what the sender keeps back to record an
+    # answer; what a scheduled run keeps back to finish.
+    request_deadline_s: float = Field(default=8.0, gt=0, le=28)
+    lambda_timeout_s: float = Field(default=20.0, gt=0)
+    record_reserve_s: float = Field(default=2.0, ge=0)
+    finish_reserve_s: float = Field(default=2.0, ge=0)
+    sweep_reserve_s: float = Field(default=3.0, ge=0)  # Lambda time kept for the last page, tick
+    sweep_workers: int = Field(default=8, ge=1, le=32)  # shards' pages swept at once
+    sweep_page: int = Field(default=100, ge=1, le=1000)  # needs-work items one Query reads
+    sweep_groups: int = Field(default=8, ge=1, le=64)  # sweep worker invocations a run fans out
     campaign_tick_reserve_s: float = Field(default=2.0, ge=0)  # Lambda time one campaign may take
     campaign_shards: int = Field(default=8, ge=1, le=64)  # fan-out chains (and holders shards)
     campaign_page: int = Field(default=50, ge=1, le=98)  # recipients one chain step handles
@@ -44,6 +57,10 @@ class Settings(BaseModel):
     campaign_status_cache_s: float = Field(default=2.0, ge=0)  # how soon a pause is seen
     ready_for_s: float = Field(default=5.0, ge=0)  # health remembers a good answer this long
     listing_pages: int = Field(default=5, ge=1, le=20)  # Queries one filtered listing reads
+    webhook_lease_s: int = Field(default=60, ge=5)  # an enqueued delivery is swept again after
+    webhook_cache_s: float = Field(default=30.0, ge=0)  # how long a container trusts endpoints
+    webhook_connect_timeout_s: float = Field(default=3.05, gt=0)
+    webhook_read_timeout_s: float = Field(default=10.0, gt=0)  # with the connect: at most 15 s
     listing_page_items: int = Field(default=100, ge=1, le=1000)  # items each of them reads
 
     @property

@@ -1,5 +1,5 @@
-"""The operator CLI `submsg`: apps, keys, templates, campaigns, stats, report, users, dead
-letters."""
+"""The operator CLI `submsg`: apps, keys, templates, campaigns, webhooks, stats, report, users,
+dead letters."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from typing import Annotated
 
 import typer
 
-from cli import apps, campaigns, dlq, keys, report, stats, template_sync, users
+from cli import apps, campaigns, dlq, keys, report, stats, template_sync, users, webhooks
 from cli.errors import OperatorGroup
 from cli.target import Target
 
 app = typer.Typer(
     cls=OperatorGroup,
     help=(
-        "Operate submsg: apps, API keys, templates, campaigns, statistics and the report, "
-        "users, dead letters."
+        "Operate submsg: apps, API keys, templates, campaigns, webhooks, statistics and the "
+        "report, users, dead letters."
     ),
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
@@ -24,6 +24,7 @@ app.add_typer(apps.commands, name="apps")
 app.add_typer(keys.commands, name="keys")
 app.add_typer(template_sync.commands, name="templates")
 app.add_typer(campaigns.commands, name="campaigns")
+app.add_typer(webhooks.commands, name="webhooks")
 app.add_typer(users.commands, name="users")
 app.add_typer(dlq.commands, name="dlq")
 app.command("stats")(stats.show)

@@ -13,11 +13,16 @@ from chalicelib.adapters.metrics import NAMESPACE, SERVICE, Dimension, Metric
 SWEEP_LAG_ALARM = "SweepLagAlarm"
 REFUSAL_RATE_ALARM = "RefusalRateAlarm"
 INTERNAL_ERRORS_ALARM = "ApiInternalErrorsAlarm"
+WEBHOOKS_FAILED_ALARM = "WebhooksFailedAlarm"
 EXISTING_ALARMS = (
     "DeadLetterQueueDepthAlarm",
     "SendWorkerErrorsAlarm",
     "DueSweepErrorsAlarm",
     "ExpirySweepErrorsAlarm",
+    "WebhookDeadLetterQueueDepthAlarm",
+    "WebhookDelivererErrorsAlarm",
+    "WebhookSweepErrorsAlarm",
+    "SweepWorkerErrorsAlarm",
     "FunctionThrottlesAlarm",
 )
 
@@ -95,6 +100,24 @@ ALARMS: dict[str, Json] = {
         Dimensions=[*_stage_dimensions(), *_dimensions(**{Dimension.CODE: "internal_error"})],
         Statistic="Sum",
         Period=PERIOD_S,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+    ),
+    WEBHOOKS_FAILED_ALARM: _alarm(
+        "Webhook deliveries failed for good (every attempt of about two days failed) or an "
+        "endpoint was disabled: see the endpoints' delivery logs (submsg webhooks deliveries).",
+        Metrics=[
+            {
+                "Id": "lost",
+                "Label": "failed or disabled",
+                "Expression": "FILL(failed, 0) + FILL(disabled, 0)",
+                "ReturnData": True,
+            },
+            _stat("failed", Metric.WEBHOOKS_FAILED),
+            _stat("disabled", Metric.WEBHOOK_ENDPOINTS_DISABLED),
+        ],
         EvaluationPeriods=1,
         Threshold=0,
         ComparisonOperator="GreaterThanThreshold",

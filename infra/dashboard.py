@@ -21,7 +21,15 @@ from infra.alarms import (
     SWEEP_LAG_LIMIT_S,
 )
 
-FUNCTIONS = ("APIHandler", "DueSweep", "ExpirySweep", "SendWorker")
+FUNCTIONS = (
+    "APIHandler",
+    "DueSweep",
+    "SweepWorker",
+    "ExpirySweep",
+    "SendWorker",
+    "WebhookSweep",
+    "WebhookDeliverer",
+)
 # API Gateway knows an API's metrics by its name and stage (the RestAPI's Name and StageName).
 API_NAME = "submsg-${Stage}"
 API_STAGE = "api"
@@ -45,6 +53,12 @@ WECHAT_ANSWERS = (
     Metric.WECHAT_TOKEN_FETCHES,
 )
 ENGAGEMENT = (Metric.CARDS_CLICKED, Metric.CARDS_CONVERTED, Metric.CAMPAIGN_CARDS)
+WEBHOOKS = (
+    Metric.WEBHOOKS_DELIVERED,
+    Metric.WEBHOOKS_RETRIED,
+    Metric.WEBHOOKS_FAILED,
+    Metric.WEBHOOK_ENDPOINTS_DISABLED,
+)
 
 Json = dict[str, Any]
 Line = list[Any]
@@ -143,6 +157,7 @@ def ours() -> list[Json]:
             [_ours(Metric.STORE_CONFLICTS_RETRIED), _ours(Metric.STORE_THROTTLES)],
         ),
         _graph("Clicks, conversions, campaign cards", [_ours(m) for m in ENGAGEMENT]),
+        _graph("Webhook deliveries by outcome", [_ours(m) for m in WEBHOOKS]),
     ]
 
 
@@ -155,12 +170,15 @@ def aws() -> list[Json]:
     dead_letters = _queue(
         "ApproximateNumberOfMessagesVisible", "SendDeadLetterQueue", label="dead letters"
     )
+    webhook_dead_letters = _queue(
+        "ApproximateNumberOfMessagesVisible", "WebhookDeadLetterQueue", label="webhook dead letters"
+    )
     return [
         _graph("Function errors", [*_functions("Errors"), _ours(Metric.SERVER_ERRORS)]),
         _graph("Function duration, p99 (ms)", _functions("Duration"), stat="p99"),
         _graph("Function throttles", _functions("Throttles")),
         _graph("Send queue: waiting, and the oldest's age (s)", queue, stat="Maximum"),
-        _graph("Dead-letter queue depth", [dead_letters], stat="Maximum"),
+        _graph("Dead-letter queue depth", [dead_letters, webhook_dead_letters], stat="Maximum"),
         _graph(
             "Table throttled requests",
             [_table("ReadThrottleEvents", "reads"), _table("WriteThrottleEvents", "writes")],

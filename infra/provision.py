@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 RESOURCES_FILE = Path(__file__).with_name("resources.json")
 TABLE, SEND_QUEUE, DEAD_LETTER_QUEUE = "Table", "SendQueue", "SendDeadLetterQueue"
+WEBHOOK_QUEUE, WEBHOOK_DEAD_LETTER_QUEUE = "WebhookQueue", "WebhookDeadLetterQueue"
+SWEEP_QUEUE = "SweepQueue"
 SERVICE_POLICY = "ServicePolicy"
 # Set apart from create_table/create_queue (names per stage, TTL, backups, SSE and redrive
 # need their own calls or translation); any other property is passed through as it is.
@@ -37,6 +39,8 @@ class Provisioned:
     table_name: str
     send_queue_url: str
     dead_letter_queue_url: str
+    webhook_queue_url: str = ""
+    sweep_queue_url: str = ""  # the due sweep's fan-out
 
 
 def load_resources() -> dict[str, Any]:
@@ -62,6 +66,14 @@ def dead_letter_queue_name(stage: str) -> str:
     return f"submsg-{stage}-send-dlq"
 
 
+def webhook_queue_name(stage: str) -> str:
+    return f"submsg-{stage}-webhooks"
+
+
+def sweep_queue_name(stage: str) -> str:
+    return f"submsg-{stage}-sweep"
+
+
 def provision(
     session: boto3.Session, *, stage: str, endpoint_url: str | None = None
 ) -> Provisioned:
@@ -74,12 +86,28 @@ def provision(
     dead_letter_url = _ensure_queue(
         sqs, dead_letter_queue_name(stage), _queue_attributes(resources[DEAD_LETTER_QUEUE])
     )
-    send_attributes = _queue_attributes(resources[SEND_QUEUE])
-    send_attributes["RedrivePolicy"] = _redrive_policy(
-        resources[SEND_QUEUE]["Properties"]["RedrivePolicy"], _queue_arn(sqs, dead_letter_url)
+    dead_letter_arn = _queue_arn(sqs, dead_letter_url)
+    send_url, sweep_url = (
+        _ensure_queue(sqs, name, _redriven_attributes(resources[queue], dead_letter_arn))
+        for queue, name in (
+            (SEND_QUEUE, send_queue_name(stage)),
+            (SWEEP_QUEUE, sweep_queue_name(stage)),
+        )
     )
-    send_url = _ensure_queue(sqs, send_queue_name(stage), send_attributes)
-    return Provisioned(table, send_url, dead_letter_url)
+    return Provisioned(
+        table, send_url, dead_letter_url, _ensure_webhook_queue(sqs, resources, stage), sweep_url
+    )
+
+
+def _ensure_webhook_queue(sqs: SQSClient, resources: dict[str, Any], stage: str) -> str:
+    """The webhook deliverer's queue and its own dead-letter queue."""
+    dead_letters = _ensure_queue(
+        sqs,
+        f"{webhook_queue_name(stage)}-dlq",
+        _queue_attributes(resources[WEBHOOK_DEAD_LETTER_QUEUE]),
+    )
+    attributes = _redriven_attributes(resources[WEBHOOK_QUEUE], _queue_arn(sqs, dead_letters))
+    return _ensure_queue(sqs, webhook_queue_name(stage), attributes)
 
 
 def _ensure_table(dynamodb: DynamoDBClient, name: str, properties: Properties) -> None:
@@ -130,6 +158,13 @@ def _queue_attributes(resource: Properties) -> dict[str, str]:
         for key, value in resource["Properties"].items()
         if key not in _TEMPLATE_ONLY_QUEUE_PROPERTIES
     }
+
+
+def _redriven_attributes(resource: Properties, dead_letter_arn: str) -> dict[str, str]:
+    attributes = _queue_attributes(resource)
+    policy = resource["Properties"]["RedrivePolicy"]
+    attributes["RedrivePolicy"] = _redrive_policy(policy, dead_letter_arn)
+    return attributes
 
 
 def _attribute_value(value: object) -> str:

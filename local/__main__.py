@@ -7,14 +7,16 @@ import signal
 import sys
 import time
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 
-from local.aws_server import AwsServerFailed
+from local.aws.faults import FaultsError
+from local.aws.server import AwsServerFailed
 from local.banner import print_banner
 from local.chalice_local import ChaliceLocalFailed
 from local.config import LocalSettings
-from local.stack import LocalStack, PortInUse
+from local.stack import AwsEndpointUnreachable, LocalStack, PortInUse
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -37,8 +39,14 @@ def run_until_stopped(stack: LocalStack, console: Console) -> int:
     except KeyboardInterrupt:
         console.print("Stopping…")
         return 0
-    except (PortInUse, ChaliceLocalFailed, AwsServerFailed) as exc:
-        console.print(str(exc), style="red", markup=False)
+    except (
+        PortInUse,
+        ChaliceLocalFailed,
+        AwsServerFailed,
+        AwsEndpointUnreachable,
+        FaultsError,
+    ) as exc:
+        console.print(str(exc), style="red", markup=False, soft_wrap=True)
         return 1
     finally:
         for stop_signal in STOP_SIGNALS:  # a second Ctrl-C must not cut the cleanup short
@@ -52,7 +60,15 @@ def main() -> int:
     # Explicitly: a shell that starts a job in the background has it ignore SIGINT.
     for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, signal.default_int_handler)
-    return run_until_stopped(LocalStack(LocalSettings()), console)
+    try:
+        settings = LocalSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SUBMSG_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        console.print(problems, style="red", markup=False, soft_wrap=True)
+        return 2
+    return run_until_stopped(LocalStack(settings), console)
 
 
 if __name__ == "__main__":

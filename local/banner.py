@@ -71,7 +71,7 @@ def curl_lines(endpoints: Endpoints) -> list[str]:
 def print_banner(console: Console, endpoints: Endpoints) -> None:
     table = Table(title="submsg local stack", show_header=False, title_justify="left")
     table.add_row("API", endpoints.api)
-    table.add_row("AWS endpoint (moto)", endpoints.aws)
+    table.add_row("AWS endpoint", endpoints.aws)
     table.add_row("WeChat API", endpoints.wechat)
     if endpoints.sandbox is not None:
         table.add_row("Sandbox page (cards arrive here)", f"{endpoints.sandbox}/")

@@ -49,8 +49,8 @@ class ChaliceLocal:
             try:
                 if requests.get(f"{self.url}/v1/health", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or too busy starting to answer within 1 s
             time.sleep(0.2)
         raise ChaliceLocalFailed(f"chalice local did not answer on {self.url} in {timeout_s} s")
 

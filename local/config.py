@@ -19,6 +19,9 @@ class LocalSettings(BaseSettings):
 
     port: int = Field(default=8000, ge=1, le=65535)
     aws_port: int = Field(default=4566, ge=0, le=65535)
+    # An AWS endpoint the user runs (the embedded one of `make aws`, LocalStack, moto's server):
+    # the stack then starts no embedded AWS of its own and creates its table and queues there.
+    aws_endpoint: str | None = Field(default=None, pattern=r"^https?://\S+$")
     sandbox_port: int = Field(default=8001, ge=0, le=65535)
     wechat_api_base: str | None = Field(default=None, validation_alias="WECHAT_API_BASE")
     demo_app_id: str = "wx0000000000000001"
@@ -26,6 +29,8 @@ class LocalSettings(BaseSettings):
     demo_api_key: SecretStr = SecretStr("sk_local_demo_key")
     local_sweep_every_s: float = Field(default=2.0, gt=0)
     local_expiry_every_s: float = Field(default=60.0, gt=0)
+    # the webhook sweep is the safety net (lost hand-overs, retries beyond 15 minutes)
+    local_webhook_sweep_every_s: float = Field(default=10.0, gt=0)
     local_metrics: bool = False  # print the EMF documents the handlers emit, as Lambda would
 
     def demo(self) -> DemoApp:

@@ -59,10 +59,29 @@ class Handlers:
         log.info("sender: %d record(s), %d left for a retry", len(event["Records"]), retries)
         return result
 
+    def deliver_webhooks(self, event: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._app.webhook_deliverer(event, context("webhook_deliverer"))
+        log.info("webhook deliverer: %d record(s)", len(event["Records"]))
+        return result
+
+    def webhook_sweep(self) -> None:
+        report = self._app.webhook_sweep(
+            scheduled_event("submsg-local-webhook-sweep"), context("webhook_sweep")
+        )
+        if report["enqueued"]:
+            log.info("webhook sweep: %(enqueued)d enqueued", report)
+
     def due_sweep(self) -> None:
         report = self._app.due_sweep(scheduled_event("submsg-local-due-sweep"), context("due"))
         if report["enqueued"] or report["unknown"]:
             log.info("due sweep: %(enqueued)d enqueued, %(unknown)d unknown", report)
+
+    def sweep(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The sweep worker, on the shards one step of the due sweep names."""
+        report: dict[str, Any] = self._app.sweep_worker(event, context("sweep_worker"))
+        if report["enqueued"] or report["unknown"]:
+            log.info("sweep worker: %(enqueued)d enqueued, %(unknown)d unknown", report)
+        return {}
 
     def expiry_sweep(self) -> None:
         report = self._app.expiry_sweep(scheduled_event("submsg-local-expiry"), context("expiry"))

@@ -43,11 +43,14 @@ def _queue_arn(sqs: Any, queue_url: str) -> str:
     return _arns[queue_url]
 
 
-def poll_once(sqs: Any, queue_url: str, handler: Handler, wait_s: int = 0) -> int:
-    """One receive-invoke-delete round; returns how many records were handed to the handler."""
+def poll_once(
+    sqs: Any, queue_url: str, handler: Handler, wait_s: int = 0, max_records: int = 10
+) -> int:
+    """One receive-invoke-delete round of up to ``max_records`` (the event source's batch
+    size); returns how many records were handed to the handler."""
     answer = sqs.receive_message(
         QueueUrl=queue_url,
-        MaxNumberOfMessages=10,
+        MaxNumberOfMessages=max_records,
         WaitTimeSeconds=wait_s,
         AttributeNames=["All"],
     )

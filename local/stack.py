@@ -11,17 +11,21 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 
 import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import bootstrap
 from chalicelib.adapters import wechat
 from infra.provision import Provisioned, provision
 from local import lambdas
-from local.aws_server import AwsServer
+from local.aws.faults import Faults
+from local.aws.server import AwsServer
 from local.chalice_local import ChaliceLocal
 from local.config import HOST, STAGE, LocalSettings
 from local.demo import seed_sandbox, seed_submsg
@@ -34,14 +38,24 @@ from local.sandbox import Sandbox
 # visible, and a reminder must not wait a second more for it. The others poll long: they wake
 # when a message is sent, and cost the embedded AWS little while the queue is empty.
 SHORT_POLL_EVERY_S = 0.1
+WEBHOOK_POLL_EVERY_S = 0.5
 LONG_POLL_S = 1
 # Lambda's SQS event source runs several batches at once (five at first, then more, up to the
 # sender's reserved concurrency); the stack runs eight.
 SQS_POLLERS = 8
+SWEEP_POLLERS = 2  # the sweep worker's: its steps arrive a few at a time, once a sweep
+
+
+# How long an outside AWS endpoint (SUBMSG_AWS_ENDPOINT) may take to answer at start.
+ENDPOINT_ANSWER_WITHIN_S = 15.0
 
 
 class PortInUse(RuntimeError):
     pass
+
+
+class AwsEndpointUnreachable(RuntimeError):
+    """SUBMSG_AWS_ENDPOINT did not answer as DynamoDB and SQS do."""
 
 
 @dataclass(frozen=True)
@@ -88,9 +102,9 @@ class LocalStack:
 
     def problem(self) -> str | None:
         """Why the stack cannot serve any more (a process of it ended), or None."""
-        if self._api is None or self._aws is None:
+        if self._api is None or (self._aws is None and self.settings.aws_endpoint is None):
             return "the stack is not started"
-        return self._aws.problem() or self._api.problem()
+        return (self._aws.problem() if self._aws else None) or self._api.problem()
 
     def __enter__(self) -> Endpoints:
         return self.start()
@@ -105,11 +119,14 @@ class LocalStack:
 
     def _start(self) -> Endpoints:
         settings, demo = self.settings, self.settings.demo()
+        Faults.from_environment()  # FaultsError before anything starts
         require_free_port(settings.port, "API (SUBMSG_PORT)")
         self._cleanup.callback(self._environment.restore)
         self._cleanup.callback(self._forget_services)
-        aws = self._start_aws()
+        aws = settings.aws_endpoint or self._start_aws()
         self._environment.apply(aws_environment(aws))
+        if settings.aws_endpoint:
+            wait_until_answering(settings.aws_endpoint)
         resources = provision(boto3.session.Session(), stage=STAGE, endpoint_url=aws)
         sandbox = self._start_sandbox() if settings.wechat_api_base is None else None
         wechat_base = sandbox or settings.wechat_api_base or ""
@@ -158,8 +175,33 @@ class LocalStack:
         loops += [
             Loop(f"sqs-poller-{n}", poller(LONG_POLL_S), every_s=0) for n in range(1, SQS_POLLERS)
         ]
+        if resources.webhook_queue_url:  # the webhook deliverer, beside the sender
+            # Short polls: the sender's long polls already take most of the embedded AWS's
+            # threads, and a long poll more would keep the API's requests waiting for one.
+            deliver = handlers.deliver_webhooks
+            loops.append(
+                Loop(
+                    "webhook-poller",
+                    lambda: poll_once(sqs, resources.webhook_queue_url, deliver, wait_s=0),
+                    every_s=WEBHOOK_POLL_EVERY_S,
+                )
+            )
+        # The sweep worker's event source: one record an invocation, a few at once.
+        loops += [
+            Loop(
+                f"sweep-poller-{n}",
+                lambda: poll_once(
+                    sqs, resources.sweep_queue_url, handlers.sweep, LONG_POLL_S, max_records=1
+                ),
+                every_s=0,
+            )
+            for n in range(SWEEP_POLLERS)
+        ]
         loops += [
             Loop("due-sweep", handlers.due_sweep, self.settings.local_sweep_every_s),
+            Loop(
+                "webhook-sweep", handlers.webhook_sweep, self.settings.local_webhook_sweep_every_s
+            ),
             Loop("expiry-sweep", handlers.expiry_sweep, self.settings.local_expiry_every_s),
         ]
         for loop in loops:
@@ -175,6 +217,29 @@ class LocalStack:
         wechat.clear_token_cache()
 
 
+def wait_until_answering(endpoint: str, within_s: float = ENDPOINT_ANSWER_WITHIN_S) -> None:
+    """Return once ``endpoint`` answers a DynamoDB and an SQS call (made-up credentials, as the
+    stack's environment has them); AwsEndpointUnreachable after ``within_s``."""
+    deadline = time.monotonic() + within_s
+    config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1})
+    session = boto3.session.Session()
+    problem = ""
+    while True:
+        try:
+            session.client("dynamodb", endpoint_url=endpoint, config=config).list_tables(Limit=1)
+            session.client("sqs", endpoint_url=endpoint, config=config).list_queues()
+            return
+        except (BotoCoreError, ClientError, ValueError) as exc:
+            problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if time.monotonic() + 1 > deadline:
+            raise AwsEndpointUnreachable(
+                f"SUBMSG_AWS_ENDPOINT={endpoint} does not answer as DynamoDB and SQS do "
+                f"(tried for {within_s:g} s; last: {problem}): start it, or unset "
+                "SUBMSG_AWS_ENDPOINT to use the embedded AWS"
+            )
+        time.sleep(1)
+
+
 def service_environment(
     resources: Provisioned, wechat_base: str, metrics: bool = False
 ) -> dict[str, str | None]:
@@ -183,6 +248,10 @@ def service_environment(
         "SUBMSG_STAGE": STAGE,
         "SUBMSG_TABLE_NAME": resources.table_name,
         "SUBMSG_SEND_QUEUE_URL": resources.send_queue_url,
+        "SUBMSG_WEBHOOK_QUEUE_URL": resources.webhook_queue_url,
+        "SUBMSG_SWEEP_QUEUE_URL": resources.sweep_queue_url,
+        # One process runs every worker here: a step for each of its pollers, not one a shard.
+        "SUBMSG_SWEEP_GROUPS": os.environ.get("SUBMSG_SWEEP_GROUPS", str(SWEEP_POLLERS)),
         "WECHAT_API_BASE": wechat_base,
         "POWERTOOLS_METRICS_DISABLED": "false" if metrics else "true",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),

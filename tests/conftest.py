@@ -13,7 +13,7 @@ from hypothesis import settings
 
 from chalicelib import bootstrap
 from chalicelib.bootstrap import Services
-from local import embedded_aws
+from local import aws as embedded_aws
 from tests.support.aws import EmbeddedAws, moto_stack
 from tests.support.clocks import PINNED_AT, clock_for_processes
 from tests.support.events import Backend

@@ -14,6 +14,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 from chalicelib.adapters import metrics
 from chalicelib.domain.outcomes import TOKEN_ERRORS, Outcome, SendReport, classify
+from chalicelib.ports import WeChatRefused
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class WeChatConfig:
     read_timeout_s: float
 
 
-class WeChatError(Exception):
+class WeChatError(WeChatRefused):
     """A token or template-list call failed; the message never holds a token or secret."""
 
     def __init__(self, errcode: int | None, errmsg: str) -> None:

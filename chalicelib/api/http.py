@@ -11,6 +11,7 @@ from typing import Any
 from chalice.app import Request, Response
 from pydantic import BaseModel, ValidationError
 
+from chalicelib import deadline
 from chalicelib.domain import clock
 from chalicelib.domain.errors import (
     FieldProblem,
@@ -19,17 +20,24 @@ from chalicelib.domain.errors import (
     PayloadTooLarge,
     RateLimited,
     SubmsgError,
+    Unavailable,
     UnsupportedMediaType,
     ValidationFailed,
     error_body,
 )
+from chalicelib.ports import DeadlinePassed
 
 JSON = "application/json"
 # What an id in a path can be: openids, template ids and app ids as the request schemas accept
 # them (WeChat's are 28, 43 and 18 characters), message and campaign ids exactly as we make them.
 # Each is far below DynamoDB's key limits (2 048 bytes for a partition key, 1 024 for a sort key).
 PATH_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-PATH_IDS = {"message": clock.id_pattern("msg"), "campaign": clock.id_pattern("cmp")}
+PATH_IDS = {
+    "message": clock.id_pattern("msg"),
+    "campaign": clock.id_pattern("cmp"),
+    "webhook": clock.id_pattern("whk"),
+    "delivery": clock.id_pattern("evt"),
+}
 
 
 def field_name(location: tuple[int | str, ...]) -> str:
@@ -110,20 +118,35 @@ def plain(text: str) -> Response:
 
 def error_reply(error: SubmsgError) -> Response:
     headers = {"Content-Type": JSON}
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | Busy):
         headers["Retry-After"] = str(error.retry_after_s)
     return Response(body=error_body(error), status_code=error.status, headers=headers)
 
 
-def endpoint(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Turn domain errors raised by a view into their HTTP answers."""
+class Busy(Unavailable):
+    """503 ``unavailable``: the table stayed busy until the request's deadline."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__("The service is busy; try again shortly.")
+        self.retry_after_s = retry_after_s
+
+
+def endpoint(
+    view: Callable[..., Response], deadline_s: Callable[[], float] | None = None
+) -> Callable[..., Response]:
+    """Turn domain errors raised by a view into their HTTP answers; the view runs within
+    ``deadline_s()`` seconds, and a table busy past them is 503 with ``Retry-After``."""
 
     @functools.wraps(view)
     def answer(*args: Any, **kwargs: Any) -> Response:
+        seconds = deadline_s() if deadline_s is not None else deadline.UNBOUNDED_WORK_S
         try:
-            return view(*args, **kwargs)
+            with deadline.within(seconds):
+                return view(*args, **kwargs)
         except SubmsgError as error:
             return error_reply(error)
+        except DeadlinePassed as busy:
+            return error_reply(Busy(busy.retry_after_s))
 
     return answer
 

@@ -28,6 +28,7 @@ from chalicelib.api.schemas import (
 )
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, keywords
+from chalicelib.domain.campaigns import CampaignCounter as C
 from chalicelib.domain.campaigns import Progress
 from chalicelib.domain.records import (
     Campaign,
@@ -39,7 +40,7 @@ from chalicelib.domain.records import (
     TemplateKind,
     UserState,
 )
-from chalicelib.domain.statistics import COUNTERS, ratio
+from chalicelib.domain.statistics import Counter, ratio
 from chalicelib.services.grants import UserSubscriptions
 
 
@@ -137,12 +138,12 @@ def messages_out(found: list[Message], next_cursor: str | None) -> MessageList:
 def stats_out(first: date, last: date, per_day: dict[str, dict[str, int]]) -> StatsOut:
     dates = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
     days = [DayCounts(date=d, **per_day.get(d, {})) for d in dates]
-    sums = {c: sum(getattr(d, c) for d in days) for c in COUNTERS}
+    sums = {c: sum(getattr(d, c.value) for d in days) for c in Counter}
     totals = Totals(
-        **sums,
-        delivery_rate=ratio(sums["sent"], sums["sent"] + sums["failed"]),
-        click_rate=ratio(sums["clicked"], sums["sent"]),
-        conversion_rate=ratio(sums["converted"], sums["clicked"]),
+        **{counter.value: n for counter, n in sums.items()},
+        delivery_rate=ratio(sums[Counter.SENT], sums[Counter.SENT] + sums[Counter.FAILED]),
+        click_rate=ratio(sums[Counter.CLICKED], sums[Counter.SENT]),
+        conversion_rate=ratio(sums[Counter.CONVERTED], sums[Counter.CLICKED]),
     )
     return StatsOut(from_=first.isoformat(), to=last.isoformat(), days=days, totals=totals)
 
@@ -157,12 +158,12 @@ def campaign_out(campaign: Campaign, done: Progress) -> CampaignOut:
             VariantOut(
                 name=variant.name,
                 weight=variant.weight,
-                assigned=counts["created"],
-                sent=counts["sent"],
-                clicked=counts["clicked"],
-                converted=counts["converted"],
-                click_rate=ratio(counts["clicked"], counts["sent"]),
-                conversion_rate=ratio(counts["converted"], counts["clicked"]),
+                assigned=counts[C.CREATED],
+                sent=counts[C.SENT],
+                clicked=counts[C.CLICKED],
+                converted=counts[C.CONVERTED],
+                click_rate=ratio(counts[C.CLICKED], counts[C.SENT]),
+                conversion_rate=ratio(counts[C.CONVERTED], counts[C.CLICKED]),
             )
         )
     return CampaignOut(
@@ -171,15 +172,15 @@ def campaign_out(campaign: Campaign, done: Progress) -> CampaignOut:
         template_id=campaign.template_id,
         status=campaign.status,
         audience_size=campaign.audience_size,
-        created=totals["created"],
-        sent=totals["sent"],
-        failed=totals["failed"],
-        unknown=totals["unknown"],
-        skipped=SkippedOut(**{r: totals[f"skipped_{r}"] for r in rules.SKIP_REASONS}),
+        created=totals[C.CREATED],
+        sent=totals[C.SENT],
+        failed=totals[C.FAILED],
+        unknown=totals[C.UNKNOWN],
+        skipped=SkippedOut(**{r: totals[rules.skipped(r)] for r in rules.SKIP_REASONS}),
         canceled=rules.canceled_of(campaign, done),
         pending=rules.pending_of(campaign, done),
-        clicked=totals["clicked"],
-        converted=totals["converted"],
+        clicked=totals[C.CLICKED],
+        converted=totals[C.CONVERTED],
         rate_per_minute=campaign.rate_per_minute,
         applied_rate_per_minute=rules.applied_rate_per_minute(campaign.rate_per_minute)
         if campaign.rate_per_minute

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chalicelib.api import schemas as s
+from chalicelib.api import webhook_schemas as w
 from chalicelib.api.http import PATH_ID
 from chalicelib.services.callback import CallbackQuery
 
@@ -40,6 +41,7 @@ class Operation:
 
 
 CALLBACK = "/v1/wechat/{app_id}/callback"
+WEBHOOK = "/v1/webhooks/{endpoint_id}"
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
     "in": "header",
@@ -133,6 +135,32 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             ("cancel", "Cancel a campaign: reserved credits go back"),
         )
     },
+    ("/v1/webhooks", "POST"): Operation(
+        "Add a webhook endpoint (its secret is shown only here)",
+        w.WebhookCreated,
+        (201,),
+        body=w.WebhookIn,
+    ),
+    ("/v1/webhooks", "GET"): Operation("List the app's webhook endpoints", w.WebhookList),
+    (WEBHOOK, "GET"): Operation("Read a webhook endpoint", w.WebhookOut),
+    (WEBHOOK, "PATCH"): Operation(
+        "Change a webhook endpoint (url, events, description, status)",
+        w.WebhookOut,
+        body=w.WebhookPatch,
+    ),
+    (WEBHOOK, "DELETE"): Operation("Delete a webhook endpoint", success=(204,)),
+    (f"{WEBHOOK}/rotate", "POST"): Operation(
+        "A new signing secret; the old one signs for 24 hours more", w.SecretOut
+    ),
+    (f"{WEBHOOK}/test", "POST"): Operation(
+        "Send a webhook.test event to this endpoint", w.WebhookEventOut, (202,)
+    ),
+    (f"{WEBHOOK}/deliveries", "GET"): Operation(
+        "The endpoint's delivery log, newest first", w.DeliveryList, query=w.DeliveryQuery
+    ),
+    (f"{WEBHOOK}/deliveries/{{delivery_id}}/retry", "POST"): Operation(
+        "Deliver an event again at once, with the same webhook-id", w.WebhookEventOut, (202,)
+    ),
     (CALLBACK, "GET"): Operation(
         "WeChat's check of the callback URL",
         query=CallbackQuery,
@@ -159,7 +187,7 @@ ERRORS = {
     415: "The body is not `application/json` (`unsupported_media_type`)",
     422: "The Idempotency-Key was used with another body (`idempotency_key_mismatch`)",
     429: "The app is over its requests a second (`rate_limited`); see Retry-After",
-    503: "Not ready: the service cannot serve every route yet (`unavailable`)",
+    503: "Not ready yet, or the table was busy past the request's deadline (`unavailable`)",
 }
 
 
@@ -284,7 +312,7 @@ def _success(status: int, operation: Operation, refs: dict[Any, dict[str, Any]])
 
 
 def _error_statuses(entry: RouteEntry, operation: Operation) -> set[int]:
-    statuses = set(operation.errors)
+    statuses = {*operation.errors, 503}  # any route: a table busy until the deadline
     if not operation.public:
         statuses.update((401, 429))
     if entry.view_args:

@@ -5,7 +5,9 @@ Every change of a campaign's status or phase is a row here: the API's start, pau
 cancel, the tick's begin, phase moves, restarts and closings, the freeze's last page, a deleted
 template stopping the sends. ``services/campaign_steps.CampaignSteps`` applies each one as one
 conditional write of the campaign item with its effects; a move that finds the campaign moved on
-does nothing. Effects are data: one more named effect (an outbox event) is one more entry.
+does nothing. Effects are data: the registry's writes, the chains launched, and the webhook event
+a row reports (``event``: an outbox write in the move's transaction, docs/webhooks.md), as the
+message moves report theirs.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from enum import Enum, StrEnum
 from typing import Any
 
 from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus
+from chalicelib.domain.webhooks import CAMPAIGN_EVENTS, EventType
 
-C, P = CampaignStatus, CampaignPhase
+C, P, E = CampaignStatus, CampaignPhase, EventType
 
 
 class CampaignMove(StrEnum):
@@ -60,7 +63,9 @@ class Chains(Enum):
 
 class Effect(StrEnum):
     """What a move does besides its status, phase, stamps and chains: a field it sets
-    (``SLOTS``), a write in the same transaction, or (``LAUNCH``) what follows the commit."""
+    (``SLOTS``), a write in the same transaction, or (``LAUNCH``) what follows the commit. The
+    event a row reports is its ``event``: written to the outbox in the same transaction, handed
+    to the deliverer after the commit."""
 
     SLOTS = "slots"  # a throttled campaign's slot counter starts where the campaign starts
     WATCH = "watch"  # the tick looks after it
@@ -92,6 +97,7 @@ class Row:
     chains: Chains = Chains.KEEP
     stamps: tuple[str, ...] = ()  # fields set to the move's time
     effects: AbstractSet[Effect] = frozenset()
+    event: EventType | None = None  # the webhook event the move reports (docs/webhooks.md)
 
     def __post_init__(self) -> None:
         for name in ("statuses", "phases", "to_phases", "effects"):
@@ -111,6 +117,23 @@ class Row:
             raise ValueError(f"stamps that are no time of the campaign: {sorted(unknown)}")
         if not self.statuses or not self.phases:
             raise ValueError("a row starts somewhere")
+        if {Effect.WATCH, Effect.UNWATCH} <= self.effects:
+            raise ValueError("a row watches the campaign or lets it go, not both")
+        if self.event is not None:
+            self._check_event(self.event)
+
+    def _check_event(self, event: EventType) -> None:
+        """A campaign's event, reported by the move it names: the end of the books in the
+        status they close in, the decision from the wait for it."""
+        if event not in CAMPAIGN_EVENTS:
+            raise ValueError(f"{event} is no campaign's event")
+        closes_in = {E.CAMPAIGN_COMPLETED: C.COMPLETED, E.CAMPAIGN_CANCELED: C.CANCELED}
+        if event in closes_in and (
+            self.status is not closes_in[event] or "completed_at" not in self.stamps
+        ):
+            raise ValueError(f"{event} is reported by the closing of the books, {closes_in[event]}")
+        if event is E.EXPERIMENT_DECIDED and not self.phases <= {P.DECIDE}:
+            raise ValueError(f"{event} is reported by a move from the decide phase")
 
     def allows(self, status: CampaignStatus, phase: CampaignPhase | None) -> bool:
         return status in self.statuses and phase in self.phases
@@ -121,10 +144,12 @@ GEN, PHASE, ON = Guard.GENERATION, Chains.PHASE, Chains.ON
 WATCH, UNWATCH, LAUNCH, SLOTS = Effect.WATCH, Effect.UNWATCH, Effect.LAUNCH, Effect.SLOTS
 CANCELED = ("canceled_at", "stopped_at", "chained_at", "withdrawn_at")
 STARTED, CHAINED_AT = ("started_at", "chained_at"), ("chained_at",)
+STOPPED, CLOSED = ("chained_at", "stopped_at"), ("completed_at",)
+DONE = E.CAMPAIGN_COMPLETED
 M = CampaignMove
 
 # move: (from statuses, from phases, to status, to phases (None: the same), guard, chains,
-#        stamps, effects), one row per place the move starts from
+#        stamps, effects, event), one row per place the move starts from
 PHASES: dict[CampaignMove, tuple[Row, ...]] = {
     M.SCHEDULE: (Row({D}, ANY, S, effects={WATCH}),),
     M.START: (Row({D}, ANY, R, FIRST, GEN, PHASE, STARTED, {SLOTS, WATCH, LAUNCH}),),
@@ -139,12 +164,14 @@ PHASES: dict[CampaignMove, tuple[Row, ...]] = {
     ),
     M.FROZEN: (Row({R}, {P.FREEZE}, R, {P.TEST, P.SEND}, GEN, PHASE, CHAINED_AT, {LAUNCH}),),
     M.TESTED: (Row({R}, {P.TEST}, R, {P.DECIDE}, GEN, PHASE, ("chained_at", "test_done_at")),),
-    M.DECIDE: (Row({R}, {P.DECIDE}, R, {P.SEND}, GEN, PHASE, CHAINED_AT, {LAUNCH}),),
+    M.DECIDE: (
+        Row({R}, {P.DECIDE}, R, {P.SEND}, GEN, PHASE, CHAINED_AT, {LAUNCH}, E.EXPERIMENT_DECIDED),
+    ),
     M.STOP: (
         # A deleted template: the recipients still pending count as canceled.
-        Row({R}, {P.TEST, P.SEND}, R, {P.FINISH}, GEN, PHASE, ("chained_at", "stopped_at")),
+        Row({R}, {P.TEST, P.SEND}, R, {P.FINISH}, GEN, PHASE, STOPPED),
         # The experiment's fallback ``stop``: the rest get nothing.
-        Row({R}, {P.DECIDE}, R, {P.FINISH}, GEN, PHASE, ("chained_at", "stopped_at")),
+        Row({R}, {P.DECIDE}, R, {P.FINISH}, GEN, PHASE, STOPPED, event=E.EXPERIMENT_DECIDED),
     ),
     M.SENT: (Row({R}, {P.SEND}, R, {P.FINISH}, GEN, PHASE, CHAINED_AT),),
     M.RESTART: (
@@ -155,15 +182,16 @@ PHASES: dict[CampaignMove, tuple[Row, ...]] = {
         Row({X}, ANY, X, None, GEN, Chains.AGAIN, ("chained_at", "withdrawn_at"), {LAUNCH}),
     ),
     M.COMPLETE: (
-        Row({R}, {P.FINISH}, C.COMPLETED, None, GEN, stamps=("completed_at",), effects={UNWATCH}),
+        Row({R}, {P.FINISH}, C.COMPLETED, None, GEN, stamps=CLOSED, effects={UNWATCH}, event=DONE),
     ),
-    M.CLOSE: (Row({X}, ANY, X, stamps=("completed_at",), effects={UNWATCH}),),
+    # The books of a canceled campaign balance: reported, the status stays.
+    M.CLOSE: (Row({X}, ANY, X, stamps=CLOSED, effects={UNWATCH}, event=E.CAMPAIGN_CANCELED),),
 }
 
 
 def _checked(table: Mapping[CampaignMove, tuple[Row, ...]]) -> None:
-    """Every move has rows, and the rows of one move never start from the same place (which row
-    applies is never a guess)."""
+    """Every move has rows, the rows of one move never start from the same place (which row
+    applies is never a guess), and every campaign event is reported by some row."""
     for move in CampaignMove:
         rows = table.get(move, ())
         if not rows:
@@ -172,6 +200,10 @@ def _checked(table: Mapping[CampaignMove, tuple[Row, ...]]) -> None:
             for other in rows[index + 1 :]:
                 if one.statuses & other.statuses and one.phases & other.phases:
                     raise ValueError(f"two rows of {move} start from the same place")
+    reported = {r.event for rows in table.values() for r in rows}
+    unreported = CAMPAIGN_EVENTS - reported
+    if unreported:
+        raise ValueError(f"no move reports {sorted(unreported)}")
 
 
 _checked(PHASES)

@@ -7,25 +7,42 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from chalicelib.domain import experiments
-from chalicelib.domain.records import Campaign, CampaignPhase, Variant
+from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus, Variant
+from chalicelib.domain.statistics import Counter
 
+C = CampaignStatus
 NO_VARIANT = "_"  # the counters' variant of a campaign without variants
 SKIP_REASONS = ("no_grant", "opted_out", "frequency_cap", "fatigue")
-# ``created``: recipients handled (a message written, or skipped for no grant or an opt-out);
-# ``unknown`` is a part of ``failed`` (the outcome never came), shown on its own as well.
-PROGRESS = (
-    "created",
-    "requested",  # messages written (created, less the recipients skipped at once)
-    "sent",
-    "failed",
-    "unknown",
-    *(f"skipped_{reason}" for reason in SKIP_REASONS),
-    "canceled",
-    "clicked",
-    "converted",
-)
+
+
+class CampaignCounter(StrEnum):
+    """A campaign's progress counters: the only names its counter items are written or read
+    under. ``created``: recipients handled (a message written, or skipped for no grant or an
+    opt-out); ``unknown`` is a part of ``failed`` (the outcome never came), shown on its own."""
+
+    CREATED = "created"
+    REQUESTED = "requested"  # messages written (created, less the recipients skipped at once)
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    SKIPPED_NO_GRANT = "skipped_no_grant"
+    SKIPPED_OPTED_OUT = "skipped_opted_out"
+    SKIPPED_FREQUENCY_CAP = "skipped_frequency_cap"
+    SKIPPED_FATIGUE = "skipped_fatigue"
+    CANCELED = "canceled"
+    CLICKED = "clicked"
+    CONVERTED = "converted"
+
+
+PROGRESS = tuple(CampaignCounter)
+
+
+def skipped(reason: str) -> CampaignCounter:
+    """The counter of recipients skipped for ``reason`` (one of ``SKIP_REASONS``)."""
+    return CampaignCounter(f"skipped_{reason}")
 
 
 def takes_part(campaign: Campaign, openid: str) -> bool:
@@ -117,13 +134,18 @@ def slot_times_us(end_us: int, count: int, interval_us: int) -> list[int]:
 # Progress ----------------------------------------------------------------------------------
 
 
-def progress_counts(counts: Mapping[str, int], reason: str | None) -> dict[str, int]:
-    """A move's progress counts; ``skipped`` gets the skip's reason."""
-    named: dict[str, int] = {}
+def progress_counts(
+    counts: Mapping[Counter, int] | Mapping[CampaignCounter, int], reason: str | None
+) -> dict[CampaignCounter, int]:
+    """A move's progress counts (the app's counters under the campaign's names); ``skipped``
+    gets the skip's reason."""
+    named: dict[CampaignCounter, int] = {}
     for name, delta in counts.items():
-        if name == "skipped":
-            name = f"skipped_{reason if reason in SKIP_REASONS else 'no_grant'}"
-        named[name] = named.get(name, 0) + delta
+        if name == Counter.SKIPPED:
+            counter = skipped(reason if reason in SKIP_REASONS else "no_grant")
+        else:
+            counter = CampaignCounter(name.value)
+        named[counter] = named.get(counter, 0) + delta
     return named
 
 
@@ -131,11 +153,11 @@ def progress_counts(counts: Mapping[str, int], reason: str | None) -> dict[str, 
 class Progress:
     """A campaign's counters, summed over days and shards (``by_variant``: per variant)."""
 
-    totals: dict[str, int]
-    by_variant: dict[str, dict[str, int]]
+    totals: dict[CampaignCounter, int]
+    by_variant: dict[str, dict[CampaignCounter, int]]
 
     @classmethod
-    def of(cls, rows: list[tuple[str, Mapping[str, int]]]) -> Progress:
+    def of(cls, rows: list[tuple[str, Mapping[CampaignCounter, int]]]) -> Progress:
         totals = dict.fromkeys(PROGRESS, 0)
         by_variant: dict[str, dict[str, int]] = {}
         for variant, counts in rows:
@@ -150,8 +172,13 @@ class Progress:
     def finished(self) -> int:
         """Recipients with a final answer: sent, failed, skipped or canceled."""
         t = self.totals
-        skipped = sum(t[f"skipped_{reason}"] for reason in SKIP_REASONS)
-        return t["sent"] + t["failed"] + skipped + t["canceled"]
+        skips = sum(t[skipped(reason)] for reason in SKIP_REASONS)
+        return (
+            t[CampaignCounter.SENT]
+            + t[CampaignCounter.FAILED]
+            + skips
+            + t[CampaignCounter.CANCELED]
+        )
 
 
 def variant_rates(
@@ -166,11 +193,15 @@ def variant_rates(
             experiments.VariantRates.of(
                 metric,
                 variant.name,
-                counts["sent"],
+                counts[CampaignCounter.SENT],
                 # events reported for a card before it was counted sent, or a conversion
                 # without a click, never make a rate above 1
-                min(counts["clicked"], counts["sent"]),
-                min(counts["converted"], counts["clicked"], counts["sent"]),
+                min(counts[CampaignCounter.CLICKED], counts[CampaignCounter.SENT]),
+                min(
+                    counts[CampaignCounter.CONVERTED],
+                    counts[CampaignCounter.CLICKED],
+                    counts[CampaignCounter.SENT],
+                ),
             )
         )
     return found
@@ -180,26 +211,27 @@ def pending_of(campaign: Campaign, done: Progress) -> int:
     """Recipients still waiting for a card (none once the campaign stopped taking more)."""
     if campaign.stopped_at is not None:
         return 0
-    return max(0, campaign.audience_size - done.totals["created"])
+    return max(0, campaign.audience_size - done.totals[CampaignCounter.CREATED])
 
 
 def canceled_of(campaign: Campaign, done: Progress) -> int:
-    canceled = done.totals["canceled"]
+    canceled = done.totals[CampaignCounter.CANCELED]
     if campaign.stopped_at is not None:
-        canceled += max(0, campaign.audience_size - done.totals["created"])
+        canceled += max(0, campaign.audience_size - done.totals[CampaignCounter.CREATED])
     return canceled
 
 
-def as_statistics(counts: Mapping[str, int]) -> dict[str, int]:
+def as_statistics(counts: Mapping[CampaignCounter, int]) -> dict[Counter, int]:
     """A campaign's counters under the names of the app's statistics (``skipped`` also counts
     the recipients skipped before a message was written; ``failed`` leaves ``unknown`` out)."""
     value = {name: int(counts.get(name, 0)) for name in PROGRESS}
+    c = CampaignCounter
     return {
-        "requested": value["requested"],
-        "sent": value["sent"],
-        "failed": value["failed"] - value["unknown"],
-        "unknown": value["unknown"],
-        "skipped": sum(value[f"skipped_{reason}"] for reason in SKIP_REASONS),
-        "clicked": value["clicked"],
-        "converted": value["converted"],
+        Counter.REQUESTED: value[c.REQUESTED],
+        Counter.SENT: value[c.SENT],
+        Counter.FAILED: value[c.FAILED] - value[c.UNKNOWN],
+        Counter.UNKNOWN: value[c.UNKNOWN],
+        Counter.SKIPPED: sum(value[skipped(reason)] for reason in SKIP_REASONS),
+        Counter.CLICKED: value[c.CLICKED],
+        Counter.CONVERTED: value[c.CONVERTED],
     }

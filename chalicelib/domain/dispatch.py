@@ -10,6 +10,7 @@ from typing import Any
 from chalicelib.domain.records import Message
 
 MAX_DELAY_S = 900  # SQS DelaySeconds
+SWEEP_KIND = "due_sweep"
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,6 @@ class Envelope:
 
 SNAPSHOT_EXCLUDE = {
     "status",
-    "attempts",
     "result",
     "sent_at",
     "clicked_at",
@@ -51,3 +51,8 @@ def from_envelope(body: dict[str, object]) -> Message:
 def within_lookahead(send_at: datetime, now: datetime, lookahead_s: int) -> bool:
     """Due before the next sweep can see it: enqueue it now, with a delay."""
     return send_at <= now + timedelta(seconds=lookahead_s)
+
+
+def sweep_step(shards: list[int]) -> Envelope:
+    """The sweep queue's message: sweep these shards of the needs-work index now."""
+    return Envelope(body={"kind": SWEEP_KIND, "shards": list(shards)})

@@ -13,7 +13,9 @@ from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Any
 
+from chalicelib.domain.campaigns import CampaignCounter
 from chalicelib.domain.records import MessageStatus
+from chalicelib.domain.statistics import Counter
 
 S = MessageStatus
 
@@ -54,13 +56,14 @@ class Rule:
     refund: bool = False  # the reserved credit goes back to the user
     take_cap: bool = False
     release_cap: bool = False  # a cap slot taken by the claim is given back
-    counts: Mapping[str, int] = field(default_factory=dict)  # statistics of the day
-    progress: Mapping[str, int] | None = None  # a campaign's counters (None: as ``counts``)
+    counts: Mapping[Counter, int] = field(default_factory=dict)  # statistics of the day
+    # a campaign's counters (None: as ``counts``)
+    progress: Mapping[CampaignCounter, int] | None = None
     finishes: bool = False  # off the needs-work index, kept for the retention period
     attempt: bool = False  # counts one more attempt
 
     @property
-    def campaign_counts(self) -> Mapping[str, int]:
+    def campaign_counts(self) -> Mapping[Counter, int] | Mapping[CampaignCounter, int]:
         return self.counts if self.progress is None else self.progress
 
     def allows(self, source: MessageStatus, target: MessageStatus) -> bool:
@@ -69,36 +72,48 @@ class Rule:
 
 UNCLAIMED = frozenset({S.SCHEDULED, S.QUEUED})
 SENDING = frozenset({S.SENDING})
-LOST = {"failed": 1, "unknown": 1}  # a campaign counts an unknown outcome as failed
-WITHDRAWN = {"created": -1, "requested": -1}  # the recipient is pending again
+LOST = {
+    CampaignCounter.FAILED: 1,
+    CampaignCounter.UNKNOWN: 1,
+}  # a campaign counts an unknown outcome as failed
+WITHDRAWN = {
+    CampaignCounter.CREATED: -1,
+    CampaignCounter.REQUESTED: -1,
+}  # the recipient is pending again
 
 LIFECYCLE: dict[Move, Rule] = {
     Move.RESCHEDULE: Rule(frozenset({S.SCHEDULED}), UNCLAIMED, Guard.SEND_AT),
     Move.CANCEL: Rule(
-        UNCLAIMED, frozenset({S.CANCELED}), refund=True, progress={"canceled": 1}, finishes=True
+        UNCLAIMED,
+        frozenset({S.CANCELED}),
+        refund=True,
+        progress={CampaignCounter.CANCELED: 1},
+        finishes=True,
     ),
     Move.WITHDRAW: Rule(
         UNCLAIMED,
         frozenset({S.CANCELED}),
         refund=True,
-        counts={"requested": -1},  # written again at the resume, and counted then
+        counts={Counter.REQUESTED: -1},  # written again at the resume, and counted then
         progress=WITHDRAWN,
         finishes=True,
     ),
     Move.ENQUEUE: Rule(UNCLAIMED, frozenset({S.QUEUED}), Guard.WORK_AT),
     Move.DEFER: Rule(UNCLAIMED, frozenset({S.SCHEDULED}), Guard.DUE),
     Move.SKIP: Rule(
-        UNCLAIMED, frozenset({S.SKIPPED}), refund=True, counts={"skipped": 1}, finishes=True
+        UNCLAIMED, frozenset({S.SKIPPED}), refund=True, counts={Counter.SKIPPED: 1}, finishes=True
     ),
     Move.CLAIM: Rule(UNCLAIMED, SENDING, Guard.DUE, take_cap=True, attempt=True),
     Move.RETRY: Rule(SENDING, frozenset({S.QUEUED}), Guard.CLAIM, release_cap=True),
-    Move.SEND: Rule(SENDING, frozenset({S.SENT}), Guard.CLAIM, counts={"sent": 1}, finishes=True),
+    Move.SEND: Rule(
+        SENDING, frozenset({S.SENT}), Guard.CLAIM, counts={Counter.SENT: 1}, finishes=True
+    ),
     Move.POSTPONE: Rule(SENDING, frozenset({S.SCHEDULED}), Guard.CLAIM, release_cap=True),
     Move.LOSE: Rule(
         SENDING,
         frozenset({S.UNKNOWN}),
         Guard.CLAIM,
-        counts={"unknown": 1},
+        counts={Counter.UNKNOWN: 1},
         progress=LOST,
         finishes=True,
     ),
@@ -106,7 +121,7 @@ LIFECYCLE: dict[Move, Rule] = {
         SENDING,
         frozenset({S.UNKNOWN}),
         Guard.WORK_AT,
-        counts={"unknown": 1},
+        counts={Counter.UNKNOWN: 1},
         progress=LOST,
         finishes=True,
     ),
@@ -116,7 +131,7 @@ LIFECYCLE: dict[Move, Rule] = {
         Guard.CLAIM,
         refund=True,
         release_cap=True,
-        counts={"failed": 1},
+        counts={Counter.FAILED: 1},
         finishes=True,
     ),
     Move.FAIL_UNSUBSCRIBED: Rule(
@@ -124,11 +139,14 @@ LIFECYCLE: dict[Move, Rule] = {
         frozenset({S.FAILED}),
         Guard.CLAIM,
         release_cap=True,
-        counts={"failed": 1},
+        counts={Counter.FAILED: 1},
         finishes=True,
     ),
     Move.FAIL_LATE: Rule(
-        frozenset({S.SENT}), frozenset({S.FAILED}), counts={"sent": -1, "failed": 1}, finishes=True
+        frozenset({S.SENT}),
+        frozenset({S.FAILED}),
+        counts={Counter.SENT: -1, Counter.FAILED: 1},
+        finishes=True,
     ),
 }
 

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.records import App
 
-COUNTERS = (
-    "requested",
-    "sent",
-    "failed",
-    "skipped",
-    "unknown",
-    "clicked",
-    "converted",
-    "grants_received",
-    "grants_expired",
-)
+
+class Counter(StrEnum):
+    """The app's daily counters: the only names a counter item is written or read under."""
+
+    REQUESTED = "requested"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UNKNOWN = "unknown"
+    CLICKED = "clicked"
+    CONVERTED = "converted"
+    GRANTS_RECEIVED = "grants_received"
+    GRANTS_EXPIRED = "grants_expired"
+
+
+COUNTERS = tuple(Counter)
 
 
 def stats_day(app: App, moment: datetime) -> str:

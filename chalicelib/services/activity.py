@@ -12,7 +12,7 @@ from chalicelib.domain.engagement import SendTimeReason, Tally, Window
 from chalicelib.domain.errors import FieldProblem, ValidationFailed
 from chalicelib.domain.records import App, Category, Template, UserState
 from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import ConditionFailed, Services
+from chalicelib.ports import Services
 
 APP_TALLY = "app_activity"
 
@@ -45,21 +45,13 @@ def mark_active(services: Services, app: App, openid: str, day: str) -> None:
     ``active_within_days`` reads it: at most once a day per user, the engagement item's
     conditional update deciding."""
     store = services.store
-    try:
-        store.table.write(store.engagement.active_on(app.app_id, openid, day))
-    except ConditionFailed:
-        return  # that day, or a later one, is known already
-    for entry in store.users.active_on(app.app_id, openid, day):
-        try:
-            store.table.write(entry)
-        except ConditionFailed:
-            continue  # reserved or dropped meanwhile
+    if store.engagement.mark_active(app.app_id, openid, day):
+        store.users.mark_holders_active(app.app_id, openid, day)
 
 
 def app_also_active(services: Services, app: App, tally: Tally, shard_of: str) -> None:
     """The app's combined histogram gets what a user's got (after the user's own write)."""
-    store = services.store
-    store.table.write(store.engagement.app_active(app.app_id, shard_of, tally))
+    services.store.engagement.add_app_activity(app.app_id, shard_of, tally)
 
 
 def _check_moments(events: Sequence[ActivityEventIn], now: datetime) -> None:

@@ -10,10 +10,10 @@ from chalicelib.domain import campaigns as rules
 from chalicelib.domain import keywords
 from chalicelib.domain.errors import FieldProblem, InvalidCampaignState, NotFound, ValidationFailed
 from chalicelib.domain.records import App, Campaign, Category, Recipient, Template, Variant
-from chalicelib.ports import Services, TransactionFailed
+from chalicelib.ports import Services, TransactionFailed, WriteName
 from chalicelib.services.templates import find_template
 
-AUDIENCE = "audience"
+AUDIENCE = WriteName.AUDIENCE
 CHUNK = 98  # recipients per transaction, beside the campaign's audience counter (at most 100)
 
 
@@ -109,7 +109,7 @@ def check_recipients(
 def _add_chunk(services: Services, campaign: Campaign, chunk: list[Recipient]) -> int:
     """One transaction: the new recipients and the audience count; those already there drop."""
     store = services.store
-    names = {f"recipient:{r.openid}": r for r in chunk}
+    names = {WriteName.RECIPIENT.of(r.openid): r for r in chunk}
     while names:
         transaction = store.transaction()
         for name, recipient in names.items():

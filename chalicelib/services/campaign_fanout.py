@@ -31,14 +31,14 @@ from chalicelib.domain.records import (
     Recipient,
 )
 from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import Services, TransactionFailed
+from chalicelib.ports import Services, TransactionFailed, WriteName
 from chalicelib.services.auth import load_app
 from chalicelib.services.campaign_sends import create, send_times
 from chalicelib.services.campaign_steps import CampaignSteps, Step, load, move_chain
 from chalicelib.services.templates import find_template
 
 C, P = CampaignStatus, CampaignPhase
-CAMPAIGN, RECIPIENT = "campaign", "recipient"
+CAMPAIGN, RECIPIENT = WriteName.CAMPAIGN, WriteName.RECIPIENT
 
 
 def handle_step(services: Services, body: dict[str, Any]) -> None:
@@ -73,7 +73,7 @@ def _freeze_step(services: Services, app: App, campaign: Campaign, step: Step) -
     valid_at = campaign.send_at or campaign.started_at
     since = _active_since(app, campaign, campaign.started_at)
     holders = [i["openid"] for i in items if _holds(i, campaign.started_at, valid_at, since)]
-    names = {f"{RECIPIENT}:{openid}": Recipient(openid=openid) for openid in holders}
+    names = {RECIPIENT.of(openid): Recipient(openid=openid) for openid in holders}
     while True:
         transaction = store.transaction()
         for name, recipient in names.items():

@@ -11,10 +11,11 @@ from chalicelib.adapters.store.layout import epoch_ms
 from chalicelib.api.schemas import BestTimeIn, MessageIn
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock
+from chalicelib.domain.campaigns import CampaignCounter as CC
 from chalicelib.domain.errors import GrantExpiresBeforeSendAt, NoGrant, OptedOut
 from chalicelib.domain.records import App, Campaign, Message, Recipient, RecipientState, Template
 from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import Services, TransactionFailed
+from chalicelib.ports import Name, Services, WriteName
 from chalicelib.services.campaign_steps import Step
 from chalicelib.services.message_create import (
     CampaignPart,
@@ -22,7 +23,7 @@ from chalicelib.services.message_create import (
     create_for_campaign,
 )
 
-RECIPIENT, PROGRESS = "recipient", "progress"
+RECIPIENT, PROGRESS = WriteName.RECIPIENT, WriteName.PROGRESS
 
 
 def send_times(
@@ -63,12 +64,12 @@ def create(
     counted = name or rules.NO_VARIANT
     day = stats_day(app, clock.now())
 
-    def writes(message: Message) -> dict[str, Any]:
+    def writes(message: Message) -> dict[Name, Any]:
         handled = store.campaigns.recipient_handled(
             campaign, recipient.openid, RecipientState.CREATED, name, message.id
         )
         progress = store.campaigns.count(
-            app.app_id, campaign.campaign_id, day, counted, {"created": 1, "requested": 1}
+            app.app_id, campaign.campaign_id, day, counted, {CC.CREATED: 1, CC.REQUESTED: 1}
         )
         return {RECIPIENT: handled, PROGRESS: progress}
 
@@ -91,11 +92,10 @@ def create(
     except OptedOut:
         state, reason = RecipientState.OPTED_OUT, "opted_out"
     skipped = store.campaigns.recipient_handled(campaign, recipient.openid, state, name)
-    counts = {"created": 1, f"skipped_{reason}": 1}
+    counts = {CC.CREATED: 1, rules.skipped(reason): 1}
     progress = store.campaigns.count(app.app_id, campaign.campaign_id, day, counted, counts)
-    try:
-        store.transaction().add(RECIPIENT, skipped).add(PROGRESS, progress).commit()
-    except TransactionFailed as failed:
-        if not failed.on(RECIPIENT):
-            raise
+    # lost: another copy of the step handled the recipient first
+    store.transaction().add(RECIPIENT, skipped).add(PROGRESS, progress).commit_unless_lost(
+        RECIPIENT
+    )
     return None

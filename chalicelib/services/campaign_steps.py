@@ -3,7 +3,8 @@
 
 The write of the campaign item (``campaign``) comes from the move's row: its status and phase,
 the times it stamps, where the chains stand, on the row's guard; its effects are named writes
-beside it (the tick's registry) and, after the commit, the first step of every chain to run.
+beside it (the tick's registry, the outbox's deliveries of the event it reports) and, after the
+commit, the event handed to the deliverer and the first step of every chain to run.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from chalicelib.domain.campaign_phases import CampaignMove, CampaignTransition, 
 from chalicelib.domain.campaigns import Progress
 from chalicelib.domain.dispatch import MAX_DELAY_S, Envelope
 from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus
-from chalicelib.ports import Services, TransactionFailed
+from chalicelib.ports import Name, Services, WriteName
+from chalicelib.services.webhook_outbox import Outbox
 
-CAMPAIGN = "campaign"
+CAMPAIGN = WriteName.CAMPAIGN
 PAGE_KIND = "campaign_page"  # a step of a fan-out chain
 WITHDRAWAL_KIND = "campaign_withdrawal"  # a step of a cancel's withdrawal chain
 
@@ -66,6 +68,7 @@ class CampaignSteps:
     services: Services
     campaign: Campaign
     now: datetime
+    done: Progress | None = None  # its counters as read (None: read when an event needs them)
     current: Campaign | None = field(default=None, init=False)  # as the launch read it
 
     def transition(
@@ -74,31 +77,35 @@ class CampaignSteps:
         """The move from the campaign as read; ValueError for a move its row does not allow."""
         return CampaignTransition(self.campaign, move, self.now, changes, phase)
 
-    def writes(self, transition: CampaignTransition) -> dict[str, Write]:
-        """The move's own write and every effect its row writes beside it."""
+    def writes(self, transition: CampaignTransition, outbox: Outbox) -> dict[Name, Write]:
+        """The move's own write and every effect its row writes beside it: the registry's entry,
+        the deliveries of the event it reports."""
         store = self.services.store
-        writes: dict[str, Write] = {CAMPAIGN: store.campaigns.moved(transition)}
+        writes: dict[Name, Write] = {CAMPAIGN: store.campaigns.moved(transition)}
         beside: Mapping[Effect, Callable[[Campaign], Write]] = {
             Effect.WATCH: store.campaigns.watch,
             Effect.UNWATCH: store.campaigns.unwatch,
         }
         for effect in sorted(transition.row.effects):
             if effect in beside:
-                writes[effect.value] = beside[effect](self.campaign)
+                writes[WriteName.WATCH] = beside[effect](self.campaign)
+        event = transition.row.event
+        if event is not None:
+            after = self.campaign.model_copy(update=transition.values())
+            done = self.done or progress(self.services, self.campaign)
+            writes.update(outbox.campaign(event, after, done))
         return writes
 
     def apply(self, move: CampaignMove, phase: CampaignPhase | None = None, **changes: Any) -> bool:
         """Commit the move; False when the campaign had moved on (nothing done)."""
         transition = self.transition(move, phase, **changes)
+        outbox = Outbox(self.services, self.campaign.app_id, self.now)
         transaction = self.services.store.transaction()
-        for name, write in self.writes(transition).items():
+        for name, write in self.writes(transition, outbox).items():
             transaction.add(name, write)
-        try:
-            transaction.commit()
-        except TransactionFailed as failed:
-            if failed.on(CAMPAIGN):
-                return False
-            raise
+        if transaction.commit_unless_lost(CAMPAIGN):
+            return False
+        outbox.committed()
         if Effect.LAUNCH in transition.row.effects:
             canceled = transition.row.status is CampaignStatus.CANCELED
             kind = WITHDRAWAL_KIND if canceled else PAGE_KIND
@@ -128,13 +135,7 @@ def move_chain(services: Services, campaign: Campaign, step: Step, after: str) -
     moved it first."""
     store = services.store
     moved = store.campaigns.advance(campaign, step.shard, step.cursor, after, clock.now())
-    try:
-        store.transaction().add(CAMPAIGN, moved).commit()
-    except TransactionFailed as failed:
-        if failed.on(CAMPAIGN):
-            return False
-        raise
-    return True
+    return store.transaction().add(CAMPAIGN, moved).commit_unless_lost(CAMPAIGN) is None
 
 
 def load(services: Services, app_id: str, campaign_id: str) -> Loaded:
@@ -145,7 +146,7 @@ def load(services: Services, app_id: str, campaign_id: str) -> Loaded:
 
 def progress(services: Services, campaign: Campaign) -> Progress:
     rows = [
-        (str(item["variant"]), item)
+        (item.variant, item.counts)
         for item in services.store.campaigns.counters(campaign.app_id, campaign.campaign_id)
     ]
     return Progress.of(rows)

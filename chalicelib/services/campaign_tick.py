@@ -8,16 +8,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chalicelib import deadline
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.campaigns import Loaded
 from chalicelib.adapters.store.table import Item
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, experiments
 from chalicelib.domain.campaign_phases import CampaignMove
-from chalicelib.domain.campaigns import Progress
+from chalicelib.domain.campaigns import CampaignCounter, Progress
 from chalicelib.domain.errors import InvalidCampaignState
 from chalicelib.domain.records import CampaignPhase, CampaignStatus, Decision
-from chalicelib.ports import Services
+from chalicelib.ports import DeadlinePassed, Services
 from chalicelib.services import campaign_withdraw
 from chalicelib.services.campaign_steps import CampaignSteps, progress
 
@@ -35,27 +36,31 @@ class TickReport:
     restarted: int = 0
     completed: int = 0
     failed: int = 0
-    deferred: int = 0  # left for the next tick: the Lambda's time ran short
+    deferred: int = 0  # left for the next tick: the invocation's time ran short
+    unfinished: bool = False  # stopped at the invocation's deadline; the next tick goes on
 
 
-def tick(services: Services, time_left_ms: Callable[[], int] | None = None) -> TickReport:
+def tick(services: Services, remaining_ms: Callable[[], int] | None = None) -> TickReport:
     """Move every watched campaign on: begin the scheduled, restart stalled chains, decide
     experiments, close campaigns whose every recipient has its answer.
 
-    ``time_left_ms`` (Lambda's ``context.get_remaining_time_in_millis``; None: no Lambda) is
-    read before each campaign: with less than ``campaign_tick_reserve_s`` left, the tick stops
-    there and the next one goes on (every move is a conditional write, so nothing is half
-    done). Each tick starts one campaign further along the registry, so a tick that runs short
-    never leaves the same campaigns behind."""
+    Before each campaign the tick looks at the time left: the invocation's deadline
+    (``chalicelib.deadline``) and, in Lambda, ``remaining_ms`` (the context's
+    ``get_remaining_time_in_millis``) less ``campaign_tick_reserve_s``, the time one campaign
+    may take. Out of time, it stops there and the next tick goes on (every move is a
+    conditional write, so nothing is half done); so does a table busy past the deadline. Each
+    tick starts one campaign further along the registry, so a tick that runs short never leaves
+    the same campaigns behind."""
     report = TickReport()
     watched = list(services.store.campaigns.watched())
-    report.watched = len(watched)
     reserve_ms = services.settings.campaign_tick_reserve_s * 1000
     for index, item in enumerate(_rotated(watched, clock.now(), services)):
-        if time_left_ms is not None and time_left_ms() < reserve_ms:
-            report.deferred = len(watched) - index
+        short = remaining_ms is not None and remaining_ms() < reserve_ms
+        if short or deadline.remaining_s() <= 0:
+            report.unfinished, report.deferred = True, len(watched) - index
             logger.info("campaign tick out of time", extra={"deferred": report.deferred})
             break
+        report.watched += 1
         loaded = services.store.campaigns.get(item["app_id"], item["campaign_id"])
         if loaded is None:
             continue
@@ -63,6 +68,10 @@ def tick(services: Services, time_left_ms: Callable[[], int] | None = None) -> T
             _tick_one(services, loaded, clock.now(), report)
         except InvalidCampaignState:
             continue  # moved by an API call meanwhile: the next tick sees the new state
+        except DeadlinePassed:
+            report.unfinished = True  # the table stayed busy until the deadline
+            report.deferred = len(watched) - index
+            break
         except Exception:  # one campaign's fault must not hold up the others
             logger.exception("campaign tick failed", extra={"campaign_id": item["campaign_id"]})
             report.failed += 1
@@ -90,6 +99,7 @@ def _tick_one(services: Services, loaded: Loaded, now: datetime, report: TickRep
     if campaign.status is C.PAUSED:
         return
     done = progress(services, campaign)
+    steps.done = done  # what the events its moves report count
     if campaign.status is C.CANCELED:
         if campaign_withdraw.settled(services, loaded, done, now):
             report.completed += steps.apply(CampaignMove.CLOSE)
@@ -113,7 +123,7 @@ def _tick_one(services: Services, loaded: Loaded, now: datetime, report: TickRep
 def _after_chains(steps: CampaignSteps, done: Progress, report: TickReport) -> None:
     """Every chain of the phase finished: on to the next phase, or the end."""
     campaign, now = steps.campaign, steps.now
-    settled = done.finished == done.totals["created"]
+    settled = done.finished == done.totals[CampaignCounter.CREATED]
     match campaign.phase:
         case P.FREEZE:
             report.phases += steps.apply(CampaignMove.FROZEN)
@@ -161,6 +171,6 @@ def _close_when_settled(
     campaign, now = steps.campaign, steps.now
     stopped = campaign.stopped_at or now
     in_flight = timedelta(seconds=services.settings.lease_s)
-    if now - stopped < in_flight or done.finished < done.totals["created"]:
+    if now - stopped < in_flight or done.finished < done.totals[CampaignCounter.CREATED]:
         return
     report.completed += steps.apply(CampaignMove.COMPLETE)

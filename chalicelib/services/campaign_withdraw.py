@@ -21,18 +21,21 @@ from chalicelib.adapters.store.table import Key
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock
 from chalicelib.domain.campaign_phases import CampaignMove
-from chalicelib.domain.campaigns import Progress
+from chalicelib.domain.campaigns import CampaignCounter, Progress
 from chalicelib.domain.lifecycle import UNCLAIMED, Move
 from chalicelib.domain.records import App, CampaignStatus, Recipient, RecipientState
 from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import Services, TransactionFailed
+from chalicelib.ports import Services, WriteName
 from chalicelib.services.auth import load_app
 from chalicelib.services.campaign_steps import WITHDRAWAL_KIND, CampaignSteps, Step, move_chain
 from chalicelib.services.lifecycle import MessageSteps
 
 C = CampaignStatus
-RECIPIENT, PROGRESS = "recipient", "progress"
-ERASED = {"created": 1, "canceled": 1}  # handled, and never to get a card
+RECIPIENT, PROGRESS = WriteName.RECIPIENT, WriteName.PROGRESS
+ERASED = {
+    CampaignCounter.CREATED: 1,
+    CampaignCounter.CANCELED: 1,
+}  # handled, and never to get a card
 
 
 def handle_step(services: Services, body: dict[str, Any]) -> None:
@@ -70,7 +73,7 @@ def settled(services: Services, loaded: Loaded, done: Progress, now: datetime) -
     steps_ended = (campaign.stopped_at or now) + timedelta(seconds=settings.lease_s)
     if now < steps_ended:
         return False
-    if done.finished >= done.totals["created"]:
+    if done.finished >= done.totals[CampaignCounter.CREATED]:
         return True
     if campaign.withdrawn_at is None or campaign.withdrawn_at < steps_ended:
         CampaignSteps(services, campaign, now).apply(CampaignMove.WITHDRAW_AGAIN)
@@ -104,11 +107,7 @@ def _erase_pending(
     )
     transaction = store.transaction()
     transaction.add(RECIPIENT, store.campaigns.pending_erased(membership.key))
-    try:
-        transaction.add(PROGRESS, counted).commit()
-    except TransactionFailed as failed:
-        if not failed.on(RECIPIENT):
-            raise
+    if transaction.add(PROGRESS, counted).commit_unless_lost(RECIPIENT):
         return store.campaigns.recipient_at(membership.key)
     return None
 

@@ -27,7 +27,7 @@ from chalicelib.domain.records import (
     Experiment,
     Variant,
 )
-from chalicelib.ports import Services, TransactionFailed
+from chalicelib.ports import Services, TransactionFailed, WriteName
 from chalicelib.services import campaign_audience, campaign_steps
 from chalicelib.services.campaign_steps import CampaignSteps
 from chalicelib.services.message_create import body_hash, scheduled_at
@@ -35,7 +35,7 @@ from chalicelib.services.templates import find_template
 
 C = CampaignStatus
 PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-CAMPAIGN, IDEMPOTENCY = "campaign", "idempotency"
+CAMPAIGN, IDEMPOTENCY = WriteName.CAMPAIGN, WriteName.IDEMPOTENCY
 
 
 def create(
@@ -86,14 +86,11 @@ def create(
             services.settings.idempotency_ttl_s,
         )
         transaction.add(IDEMPOTENCY, claim)
-    try:
-        transaction.commit()
-    except TransactionFailed as failed:
-        if failed.on(IDEMPOTENCY):
-            found = _replayed(services, app, idempotency_key, digest, now)
-            if found is not None:
-                return found, False
-        raise
+    if transaction.commit_unless_lost(IDEMPOTENCY):
+        found = _replayed(services, app, idempotency_key, digest, now)
+        if found is None:
+            raise TransactionFailed(frozenset({IDEMPOTENCY}))  # claimed, and gone since
+        return found, False
     if listed:
         campaign_audience.add(services, template, campaign, listed, "audience.openids")
     if body.start:

@@ -21,14 +21,15 @@ from chalicelib.domain.records import (
     TemplateKind,
     UserState,
 )
-from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import Services, TransactionFailed
+from chalicelib.domain.statistics import Counter, stats_day
+from chalicelib.domain.webhooks import EventType, Subject
+from chalicelib.ports import Services, WriteName
 from chalicelib.services import activity
 from chalicelib.services.templates import find_template
+from chalicelib.services.webhook_outbox import Outbox
 
 REFUSALS = (GrantResult.REJECT, GrantResult.BAN)
-FIRST_TIME, POPUP = "first_time", "popup"
-SWITCHED_OFF = "engagement:switched_off"  # a colon: never a template id (those name the others)
+FIRST_TIME, POPUP, SWITCHED_OFF = WriteName.FIRST_TIME, WriteName.POPUP, WriteName.SWITCHED_OFF
 
 
 class AlreadyRecorded(Exception):
@@ -61,31 +62,27 @@ def record_results(
         previous = state.grants.get(template_id) or GrantState(template_id=template_id)
         state.grants[template_id] = previous.model_copy(update=changes)
         transaction.add(
-            f"grant:{template_id}",
+            WriteName.GRANT.of(template_id),
             store.users.grant_update(app.app_id, openid, template_id, changes, today),
         )
         if counts_accept and template.kind is TemplateKind.ONE_TIME:
             credit = _new_credit(template, now, today)
             state.credits.append(credit)
             transaction.add(
-                f"credit:{template_id}", store.users.add_credit(app.app_id, openid, credit)
+                WriteName.CREDIT.of(template_id), store.users.add_credit(app.app_id, openid, credit)
             )
         if counts_accept:
             counted = store.counters.increment(
-                app.app_id, stats_day(app, now), template_id, {"grants_received": 1}
+                app.app_id, stats_day(app, now), template_id, {Counter.GRANTS_RECEIVED: 1}
             )
-            transaction.add(f"stats:{template_id}", counted)
+            transaction.add(WriteName.STATS.of(template_id), counted)
     # A tap is activity, counted once: from the source the app trusts for its grants.
     tapped = None
     if source is app.grant_source:
         tapped = engagement.tally([now], policy.user_timezone(state.preferences, app))
         transaction.add(POPUP, store.engagement.active(app.app_id, openid, tapped))
-    try:
-        transaction.commit()
-    except TransactionFailed as failed:
-        if failed.on(FIRST_TIME):
-            raise AlreadyRecorded from failed
-        raise
+    if transaction.commit_unless_lost(FIRST_TIME):
+        raise AlreadyRecorded
     if tapped is not None:
         activity.app_also_active(services, app, tapped, shard_of=openid)
         activity.mark_active(services, app, openid, today)
@@ -185,10 +182,16 @@ def switched_off(services: Services, app: App, openid: str, template_ids: Sequen
         if kinds.get(template_id) is TemplateKind.LONG_TERM:
             changes["long_term"] = LongTermStatus.REJECTED
         transaction.add(
-            template_id, store.users.grant_update(app.app_id, openid, template_id, changes)
+            WriteName.GRANT.of(template_id),
+            store.users.grant_update(app.app_id, openid, template_id, changes),
         )
     if template_ids:
         transaction.add(SWITCHED_OFF, store.engagement.switched_off(app.app_id, openid, now))
+    outbox = Outbox(services, app.app_id, now)
+    for template_id in dict.fromkeys(template_ids):
+        data = {"openid": openid, "template_id": template_id, "at": clock.zulu(now)}
+        outbox.into(transaction, outbox.add(EventType.GRANT_SWITCHED_OFF, Subject.PLAIN, data))
     transaction.commit()
+    outbox.committed()
     for template_id in template_ids:
         store.users.drop_credits(app.app_id, openid, template_id)

@@ -12,12 +12,14 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from pydantic import BaseModel
 
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.counters import Protected
+from chalicelib.adapters.store.rate_limits import Window
 from chalicelib.adapters.store.table import Write
 from chalicelib.api.schemas import MessageIn
 from chalicelib.domain import clock, dispatch, keywords, policy
@@ -41,13 +43,21 @@ from chalicelib.domain.records import (
     TemplateKind,
     UserState,
 )
-from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import QueueUnavailable, Services, Transaction, TransactionFailed
+from chalicelib.domain.statistics import Counter, stats_day
+from chalicelib.ports import (
+    Name,
+    QueueUnavailable,
+    Services,
+    Transaction,
+    TransactionFailed,
+    WriteName,
+)
 from chalicelib.services import activity, rate_limit
 from chalicelib.services.templates import find_template
 
 S = MessageStatus
-CREDIT, MESSAGE, IDEMPOTENCY, RECIPIENT = "credit", "message", "idempotency", "recipient"
+CREDIT, MESSAGE, IDEMPOTENCY = WriteName.CREDIT, WriteName.MESSAGE, WriteName.IDEMPOTENCY
+RECIPIENT = WriteName.RECIPIENT
 
 
 def idempotency_key(header: str | None) -> str | None:
@@ -79,7 +89,7 @@ class CampaignPart:
 
     campaign_id: str
     variant: str | None
-    writes: Callable[[Message], Mapping[str, Write]]
+    writes: Callable[[Message], Mapping[Name, Write]]
 
 
 class RecipientHandled(Exception):
@@ -99,6 +109,7 @@ class _Draft:
     digest: str = ""
     campaign: CampaignPart | None = None
     send_time_reason: str | None = None
+    rate: Window | None = None  # where the request counts against the app's rate limit
 
     @property
     def urgent(self) -> bool:
@@ -166,33 +177,33 @@ def scheduled_at(services: Services, requested: datetime | None, now: datetime) 
 
 
 def _reserve(services: Services, draft: _Draft) -> Message:
-    """One Query for the user, then one transaction per candidate credit until one holds."""
+    """One Query for the user, then one transaction per candidate credit until one holds. A
+    conflict never lands here (the store retries it): only a credit another request really took
+    moves on to the next one, and only when none is left is it ``no_grant``."""
     store, template = services.store, draft.template
-    for _ in range(services.settings.reserve_rounds):
-        state = store.users.load(draft.app.app_id, draft.body.openid)
-        if policy.opted_out(state.preferences, template.category, template.template_id):
-            raise OptedOut("The user opted out of this message.")
-        if draft.body.best_time is not None:
-            draft = _at_best_time(services, draft, state, draft.body.best_time.within_hours)
-        conflicted = False
-        for credit in _candidates(draft, state):
-            message = _new_message(services, draft, credit, state.preferences.timezone)
-            try:
-                _reservation(services, draft, message).commit()
-                metrics.card_requested(draft.app.app_id)
-                return message
-            except TransactionFailed as failed:
-                conflicted = conflicted or failed.conflict
-                if failed.on(rate_limit.RATE):
-                    raise rate_limit.refusal(draft.app, draft.now) from failed
-                if failed.on(IDEMPOTENCY):
-                    raise _Replay from failed
-                if failed.on(RECIPIENT):
-                    raise RecipientHandled from failed
-                if not failed.on(CREDIT) and not failed.conflict:
-                    raise
-        if not conflicted:
-            break
+    if draft.campaign is None:
+        draft = replace(draft, rate=rate_limit.window(services, draft.app, draft.now))
+    state = store.users.load(draft.app.app_id, draft.body.openid)
+    if policy.opted_out(state.preferences, template.category, template.template_id):
+        raise OptedOut("The user opted out of this message.")
+    if draft.body.best_time is not None:
+        draft = _at_best_time(services, draft, state, draft.body.best_time.within_hours)
+    for credit in _candidates(draft, state):
+        message = _new_message(services, draft, credit, state.preferences.timezone)
+        try:
+            rate_limit.commit_counted(
+                services, draft.app, draft.rate, partial(_reservation, services, draft, message)
+            )
+        except TransactionFailed as failed:
+            if failed.on(IDEMPOTENCY):
+                raise _Replay from failed
+            if failed.on(RECIPIENT):
+                raise RecipientHandled from failed
+            if not failed.on(CREDIT):
+                raise
+            continue  # another request took this credit; the next one may still be free
+        metrics.card_requested(draft.app.app_id)
+        return message
     raise NoGrant("The user has no unused grant for this template.")
 
 
@@ -255,8 +266,11 @@ def work_at(services: Services, message: Message) -> datetime:
     return message.send_at
 
 
-def _reservation(services: Services, draft: _Draft, message: Message) -> Transaction:
-    """Take the credit, write the message and the idempotency key, count it: all or nothing."""
+def _reservation(
+    services: Services, draft: _Draft, message: Message, rate: Window | None
+) -> Transaction:
+    """Take the credit, write the message and the idempotency key, count it (and the request
+    on ``rate``'s shard of the app's rate limit): all or nothing."""
     store, app_id = services.store, draft.app.app_id
     transaction = store.transaction()
     if message.credit is not None:
@@ -273,14 +287,15 @@ def _reservation(services: Services, draft: _Draft, message: Message) -> Transac
             services.settings.idempotency_ttl_s,
         )
         transaction.add(IDEMPOTENCY, claim)
-    if draft.campaign is None:
-        transaction.add(rate_limit.RATE, rate_limit.taken(draft.app, draft.now))
-    else:
+    if rate is not None:
+        transaction.add(rate_limit.RATE, store.rate_limits.taken(rate))
+    if draft.campaign is not None:
         for name, write in draft.campaign.writes(message).items():
             transaction.add(name, write)
     day = stats_day(draft.app, draft.now)
     transaction.add(
-        "stats", store.counters.increment(app_id, day, message.template_id, {"requested": 1})
+        WriteName.STATS,
+        store.counters.increment(app_id, day, message.template_id, {Counter.REQUESTED: 1}),
     )
     return transaction
 

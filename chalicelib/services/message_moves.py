@@ -10,6 +10,7 @@ from chalicelib.adapters import metrics
 from chalicelib.adapters.store import layout
 from chalicelib.api.schemas import EventIn, ListQuery
 from chalicelib.domain import campaigns, clock, dispatch, engagement
+from chalicelib.domain.campaigns import CampaignCounter
 from chalicelib.domain.errors import (
     GrantExpiresBeforeSendAt,
     NotCancelable,
@@ -23,13 +24,17 @@ from chalicelib.domain.records import (
     Message,
     MessageStatus,
 )
-from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import Services, TransactionFailed
+from chalicelib.domain.statistics import Counter, stats_day
+from chalicelib.domain.webhooks import EventType
+from chalicelib.ports import Services, WriteName
 from chalicelib.services import activity
 from chalicelib.services.lifecycle import MessageSteps
 from chalicelib.services.message_create import enqueue, scheduled_at, work_at
+from chalicelib.services.webhook_outbox import Outbox
 
 S = MessageStatus
+
+EVENT_WRITES = (WriteName.MESSAGE, WriteName.STATS, WriteName.CAMPAIGN, WriteName.ENGAGEMENT)
 
 
 def get(services: Services, app: App, message_id: str) -> Message:
@@ -93,37 +98,43 @@ def track(services: Services, app: App, message_id: str, event: EventIn) -> bool
         return False
     now = clock.now()
     moment, counter = (
-        ("clicked_at", "clicked") if event.type == "click" else ("converted_at", "converted")
+        ("clicked_at", Counter.CLICKED)
+        if event.type == "click"
+        else ("converted_at", Counter.CONVERTED)
     )
     fields: dict[str, Any] = {moment: now.isoformat()}
     if event.value is not None:
         fields["conversion_value"] = str(event.value)
     store = services.store
     transaction = store.transaction().add(
-        "message", store.messages.first_event(message.id, moment, fields)
+        WriteName.MESSAGE, store.messages.first_event(message.id, moment, fields)
     )
     day = stats_day(app, now)
     transaction.add(
-        "stats", store.counters.increment(app.app_id, day, message.template_id, {counter: 1})
+        WriteName.STATS,
+        store.counters.increment(app.app_id, day, message.template_id, {counter: 1}),
     )
     if message.campaign_id is not None:
         variant = message.variant or campaigns.NO_VARIANT
         progress = store.campaigns.count(
-            app.app_id, message.campaign_id, day, variant, {counter: 1}
+            app.app_id, message.campaign_id, day, variant, {CampaignCounter(counter.value): 1}
         )
-        transaction.add("campaign", progress)
+        transaction.add(WriteName.CAMPAIGN, progress)
     clicked = None
     if event.type == "click":
         clicked = engagement.tally([now], message.user_timezone or app.timezone)
         marketing = message.category is Category.MARKETING
         transaction.add(
-            "engagement",
+            WriteName.ENGAGEMENT,
             store.engagement.clicked(app.app_id, message.openid, now, clicked, marketing),
         )
-    try:
-        transaction.commit()
-    except TransactionFailed:
+    outbox = Outbox(services, app.app_id, now)
+    tracked = message.model_copy(update={moment: now})
+    kind = EventType.MESSAGE_CLICKED if event.type == "click" else EventType.MESSAGE_CONVERTED
+    outbox.into(transaction, outbox.message(kind, tracked))
+    if transaction.commit_unless_lost(*EVENT_WRITES):  # the first event of its kind counts
         return False
+    outbox.committed()
     metrics.card_tracked(app.app_id, event.type)
     if clicked is not None:
         activity.app_also_active(services, app, clicked, shard_of=message.openid)

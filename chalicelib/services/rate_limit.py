@@ -1,37 +1,31 @@
 """The per-app rate limit: requests a second across every container, counted in the table.
 
-A fixed window of one second per app, one counter item each, taken with a conditional ADD: the
+A fixed window of one second per app, spread over a few counter items (``RateLimits``): the
 limit holds however many containers serve the app. It costs the API one write per request;
 ``POST /v1/messages`` takes it inside the transaction that reserves the credit, at no extra
-request.
+request, on a shard that concurrent sends of the app rarely share.
 """
 
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Callable
 from datetime import datetime
 
 from chalicelib.adapters import metrics
-from chalicelib.adapters.store import layout
-from chalicelib.adapters.store.table import AnyOf, Below, Missing, Update
+from chalicelib.adapters.store.rate_limits import RETRIES, Window
+from chalicelib.domain import clock
 from chalicelib.domain.errors import RateLimited
 from chalicelib.domain.records import App
-from chalicelib.ports import ConditionFailed, Services
+from chalicelib.ports import Services, Transaction, TransactionFailed, WriteName
 
-RATE = "rate"  # the name of the write inside a transaction
-KEPT_S = 120  # the counter outlives its second briefly (TTL is cleanup, not timing)
+RATE = WriteName.RATE  # the name of the write inside a transaction
 
 
-def taken(app: App, now: datetime) -> Update:
-    """One request of ``app`` in the second of ``now``, refused past the app's limit."""
-    second = math.floor(now.timestamp())
-    under = AnyOf((Missing("n"), Below("n", app.requests_per_second)))
-    return Update(
-        layout.rate_key(app.app_id, second),
-        set={layout.TTL_ATTRIBUTE: second + KEPT_S},
-        add={"n": 1},
-        condition=under,
-    )
+def window(services: Services, app: App, now: datetime) -> Window:
+    """Where a request of ``app`` at ``now`` counts (a shard of its second)."""
+    return services.store.rate_limits.window(app.app_id, app.requests_per_second, now.timestamp())
 
 
 def refusal(app: App, now: datetime) -> RateLimited:
@@ -44,7 +38,28 @@ def refusal(app: App, now: datetime) -> RateLimited:
 
 def charge(services: Services, app: App, now: datetime) -> None:
     """Count one request; RateLimited when the app is over its limit this second."""
-    try:
-        services.store.table.write(taken(app, now))
-    except ConditionFailed as error:
-        raise refusal(app, now) from error
+    limits = services.store.rate_limits
+    if not limits.count(app.app_id, app.requests_per_second, now.timestamp()):
+        raise refusal(app, now)
+
+
+def commit_counted(
+    services: Services,
+    app: App,
+    window: Window | None,
+    transaction_for: Callable[[Window | None], Transaction],
+) -> None:
+    """Commit the transaction that counts the request on ``window``'s shard; when that shard
+    is full, again on a shard of the second with room; RateLimited when none has (the app is
+    over its limit). Any other failure is the caller's."""
+    for retry in range(RETRIES + 1):
+        try:
+            transaction_for(window).commit()
+            return
+        except TransactionFailed as failed:
+            if window is None or not failed.on(RATE):
+                raise
+            others = services.store.rate_limits.with_room(window)
+            if not others or retry == RETRIES:
+                raise refusal(app, clock.now()) from failed
+            window = random.choice(others)

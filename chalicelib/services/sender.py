@@ -21,13 +21,19 @@ from chalicelib.domain.lifecycle import Move
 from chalicelib.domain.outcomes import Outcome, SendReport
 from chalicelib.domain.records import App, Category, Message
 from chalicelib.domain.tracking import wechat_payload
-from chalicelib.ports import APP_SECRET, MissingSecret, Services, TransactionFailed
-from chalicelib.services import sender_gate
+from chalicelib.ports import (
+    Name,
+    Services,
+    TransactionFailed,
+    WriteName,
+)
+from chalicelib.services import send_readiness, sender_gate
 from chalicelib.services.auth import load_app
 from chalicelib.services.lifecycle import MessageSteps
 
 DUE_SLACK = timedelta(seconds=1)
-PREFERENCES, BUDGET, UNCLICKED = "preferences", "budget", "unclicked"
+PREFERENCES, BUDGET, UNCLICKED = WriteName.PREFERENCES, WriteName.BUDGET, WriteName.UNCLICKED
+CAP = WriteName.CAP
 
 
 class RetryLater(Exception):
@@ -58,7 +64,26 @@ def deliver(services: Services, delivery: Delivery) -> None:
         return
     if _deferred_for_quiet_hours(steps):
         return
+    secret = send_readiness.ready(services, app)  # the secret and the token, before any claim
     window = steps.cap_window()
+    try:
+        with send_readiness.time_to_claim(services, partial(_postpone, services, delivery)):
+            if not _claim(services, steps, delivery, window):
+                return
+    except _Again as again:  # outside the claim's budget: the new try has its own
+        deliver(services, again.delivery)
+        return
+    report = secret if isinstance(secret, SendReport) else _send(services, app, message, secret)
+    # WeChat answered: its answer is recorded, retried until it lands (the claim is ours, so a
+    # retry can only land once), never left to become unknown.
+    _record(services, steps, delivery, report, window)
+
+
+def _claim(
+    services: Services, steps: MessageSteps, delivery: Delivery, window: policy.CapWindow | None
+) -> bool:
+    """Claim the card under the policy and the budget; False when there is nothing to send."""
+    app, message, now = steps.app, steps.message, steps.now
     claim = steps.transition(
         Move.CLAIM,
         work_at=now + timedelta(seconds=services.settings.lease_s),
@@ -72,11 +97,10 @@ def deliver(services: Services, delivery: Delivery) -> None:
     for n, tier in enumerate(tiers):
         extra = {PREFERENCES: still_wanted, **({BUDGET: tier.check} if tier.check else {})}
         try:
-            if not steps.apply(claim, window, extra=extra, cap_limit=tier.cap_limit):
-                return  # claimed by another copy, canceled, moved, or not due: nothing to do
-            break
+            # False: claimed by another copy, canceled, moved, or not due: nothing to do
+            return steps.apply(claim, window, extra=extra, cap_limit=tier.cap_limit)
         except TransactionFailed as refused:
-            if refused.on(PREFERENCES) or not refused.on(BUDGET, "cap"):
+            if refused.on(PREFERENCES) or not refused.on(BUDGET, CAP):
                 _claim_refused(services, steps, delivery, refused)
             elif refused.on(BUDGET) and n == 0:
                 _skip(steps, "fatigue")  # fatigued, or switched off lately
@@ -84,9 +108,8 @@ def deliver(services: Services, delivery: Delivery) -> None:
                 continue  # over the base cap: an engaged user may have one more
             else:
                 _skip(steps, "frequency_cap")
-            return
-    report = _send(services, app, message)
-    _record(services, steps, delivery, report, window)
+            return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -130,6 +153,14 @@ def _deferred_for_quiet_hours(steps: MessageSteps) -> bool:
     return True
 
 
+class _Again(Exception):
+    """Decide again with this delivery (the user's timezone changed since it was written)."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        super().__init__("decide again")
+        self.delivery = delivery
+
+
 def _claim_refused(
     services: Services, steps: MessageSteps, delivery: Delivery, refused: TransactionFailed
 ) -> None:
@@ -141,8 +172,8 @@ def _claim_refused(
         elif preferences.timezone != message.user_timezone:
             # The user changed timezone since the message was written: decide with the new one.
             updated = message.model_copy(update={"user_timezone": preferences.timezone})
-            deliver(services, Delivery(updated, delivery.receive_count, delivery.receipt_handle))
-    elif refused.on("cap"):
+            raise _Again(Delivery(updated, delivery.receive_count, delivery.receipt_handle))
+    elif refused.on(CAP):
         _skip(steps, "frequency_cap")
 
 
@@ -150,11 +181,12 @@ def _skip(steps: MessageSteps, reason: str) -> None:
     steps.apply(steps.transition(Move.SKIP, changes={"result": {"reason": reason}}))
 
 
-def _send(services: Services, app: App, message: Message) -> SendReport:
-    try:
-        secret = services.secrets.get(app.app_id, APP_SECRET)
-    except MissingSecret:
-        return SendReport(Outcome.RETRY, None, "the app secret is not configured")
+def _postpone(services: Services, delivery: Delivery) -> None:
+    if delivery.receipt_handle:
+        services.queue.postpone(delivery.receipt_handle, send_readiness.LEFT_FOR_S)
+
+
+def _send(services: Services, app: App, message: Message, secret: str) -> SendReport:
     return services.wechat.send(app.app_id, secret, wechat_payload(message))
 
 
@@ -200,7 +232,7 @@ def _record(
 
 def _sent(services: Services, steps: MessageSteps, report: SendReport) -> None:
     sent = steps.transition(Move.SEND, changes={"result": _result(report), "sent_at": steps.now})
-    extra: dict[str, Write] = {}
+    extra: dict[Name, Write] = {}
     message = steps.message
     if message.category is Category.MARKETING:
         extra[UNCLICKED] = services.store.engagement.marketing_sent(
@@ -210,7 +242,7 @@ def _sent(services: Services, steps: MessageSteps, report: SendReport) -> None:
         pointer = services.store.messages.msgid_pointer(
             steps.app.app_id, report.msgid, steps.message.id, sent.purge_at
         )
-        extra["msgid"] = pointer
+        extra[WriteName.MSGID] = pointer
     steps.apply(sent, extra=extra)
 
 

@@ -11,11 +11,11 @@ from typing import NamedTuple
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain.lifecycle import Move
 from chalicelib.domain.records import CampaignStatus, Message
-from chalicelib.ports import Services, TransactionFailed
+from chalicelib.ports import Services, WriteName
 from chalicelib.services.lifecycle import MessageSteps
 
 C = CampaignStatus
-RECIPIENT, PAUSED = "recipient", "still_paused"
+RECIPIENT, PAUSED = WriteName.RECIPIENT, WriteName.STILL_PAUSED
 
 
 class Seen(NamedTuple):
@@ -45,12 +45,10 @@ def held_back(services: Services, steps: MessageSteps) -> bool:
             message.campaign_id, message.app_id, message.openid, message.id
         )
         still = store.campaigns.still_paused(message.app_id, message.campaign_id)
-        try:
-            steps.apply(steps.transition(Move.WITHDRAW), extra={RECIPIENT: back, PAUSED: still})
-        except TransactionFailed as failed:
-            if failed.on(PAUSED):
-                return False  # resumed meanwhile (the cache was behind): the card goes now
-            raise
+        withdrawn = steps.transition(Move.WITHDRAW)
+        lost = steps.apply_unless_lost(withdrawn, PAUSED, extra={RECIPIENT: back, PAUSED: still})
+        if lost is PAUSED:
+            return False  # resumed meanwhile (the cache was behind): the card goes now
     else:
         steps.apply(steps.transition(Move.CANCEL))
     return True

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
+from typing import Literal
 
-from chalicelib.adapters.store.table import Item
+from chalicelib.adapters.store.counters import DayCounts
 from chalicelib.domain import campaigns
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.records import App
-from chalicelib.domain.statistics import COUNTERS
+from chalicelib.domain.statistics import Counter
 from chalicelib.ports import Services
+
+NAMES = [counter.value for counter in Counter]  # the answer's field names
 
 
 def per_day(
@@ -19,22 +22,24 @@ def per_day(
     """Each day's counters, summed over the shards (and templates, unless one is asked for)."""
     items = counted(services, app, first, last)
     if template_id:
-        items = [item for item in items if item.get("template_id") == template_id]
+        items = [item for item in items if item.template_id == template_id]
     return summed_by(items, "day")
 
 
-def counted(services: Services, app: App, first: date, last: date) -> list[Item]:
-    """The counter items of the app's days from ``first`` to ``last`` (one Query)."""
-    return list(services.store.counters.days(app.app_id, first.isoformat(), last.isoformat()))
+def counted(services: Services, app: App, first: date, last: date) -> list[DayCounts]:
+    """The counter items of the app's days from ``first`` to ``last``, every shard's."""
+    return services.store.counters.days(app.app_id, first.isoformat(), last.isoformat())
 
 
-def summed_by(items: Iterable[Item], attribute: str) -> dict[str, dict[str, int]]:
+def summed_by(
+    items: Iterable[DayCounts], attribute: Literal["day", "template_id"]
+) -> dict[str, dict[str, int]]:
     """The counters of ``items`` summed per value of ``attribute`` (a day, a template)."""
     sums: dict[str, dict[str, int]] = {}
     for item in items:
-        totals = sums.setdefault(item.get(attribute, ""), dict.fromkeys(COUNTERS, 0))
-        for counter in COUNTERS:
-            totals[counter] += int(item.get(counter, 0))
+        totals = sums.setdefault(getattr(item, attribute), dict.fromkeys(NAMES, 0))
+        for counter in Counter:
+            totals[counter.value] += item.counts[counter]
     return sums
 
 
@@ -47,9 +52,9 @@ def per_day_of_campaign(
         raise NotFound(f"Campaign {campaign_id} does not exist.")
     days: dict[str, dict[str, int]] = {}
     for item in services.store.campaigns.counters(app.app_id, campaign_id):
-        if not first.isoformat() <= item["day"] <= last.isoformat():
+        if not first.isoformat() <= item.day <= last.isoformat():
             continue
-        day = days.setdefault(item["day"], dict.fromkeys(COUNTERS, 0))
-        for counter, value in campaigns.as_statistics(item).items():
-            day[counter] += value
+        day = days.setdefault(item.day, dict.fromkeys(NAMES, 0))
+        for counter, value in campaigns.as_statistics(item.counts).items():
+            day[counter.value] += value
     return days

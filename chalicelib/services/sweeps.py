@@ -1,27 +1,29 @@
-"""Scheduled sweeps: enqueue what is due (and recover lost work); drop expired credits."""
+"""Scheduled sweeps: enqueue what is due (and recover lost work); drop expired credits.
+
+The due sweep's shards are swept in parallel. With a sweep queue (AWS, the local stack), the
+scheduled run sends one SQS message per group of shards and each group is swept by its own
+invocation of the sweep worker; without one, the run sweeps every shard itself. Either way, a
+sweep's worker threads take the shards' pages round-robin (``sweep_pages``), and each page is
+enqueued and marked in batches (``sweep_marks``).
+"""
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib import deadline
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
-from chalicelib.adapters.store.layout import WORK_AT
+from chalicelib.adapters.store.table import Cursor, Item
 from chalicelib.domain import clock, dispatch
-from chalicelib.domain.lifecycle import Move
-from chalicelib.domain.records import Message, MessageStatus
-from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import Services, TransactionFailed
-from chalicelib.services import campaign_tick
+from chalicelib.domain.statistics import Counter, stats_day
+from chalicelib.ports import DeadlinePassed, Services, WriteName
+from chalicelib.services import campaign_tick, sweep_marks, sweep_pages
 from chalicelib.services.auth import load_app
-from chalicelib.services.lifecycle import MessageSteps
-
-S = MessageStatus
-PAGE = 100
 
 
 @dataclass
@@ -32,108 +34,116 @@ class SweepReport:
     expired: int = 0
     campaigns: int = 0  # campaigns the tick looked after
     lag_s: float = 0.0  # how long the oldest due message found had been due
+    unfinished: bool = False  # stopped at the invocation's deadline; the next run goes on
+    pages: int = 0  # pages of the needs-work index read
+    first_shard: int = 0  # where this run started its round of the shards
+    fanned_out: int = 0  # groups of shards handed to the sweep worker
+    stopped: bool = False  # the time budget ended with due work left
+    resumed: bool = False  # and what was left was handed on to the sweep worker at once
 
 
-def due_sweep(services: Services, time_left_ms: Callable[[], int] | None = None) -> SweepReport:
-    """Enqueue messages due before the next sweep, each with the delay that lands it on time;
-    then the campaigns' tick, within what ``time_left_ms`` (Lambda's) says is left."""
+def due_sweep(services: Services, remaining_ms: Callable[[], int] | None = None) -> SweepReport:
+    """The scheduled run: hand the shards' groups to the sweep worker (sweeping itself any the
+    sweep queue did not take), or sweep them all here; then the campaigns' tick, within what
+    ``remaining_ms`` (Lambda's) says is left."""
     settings = services.settings
     report = SweepReport()
-    deadline = time.monotonic() + settings.sweep_time_budget_s
-    now = clock.now()
-    horizon = now + timedelta(seconds=settings.sweep_interval_s)
-    for shard in range(settings.due_shards):
-        start = None
-        while time.monotonic() < deadline:
-            items, start = services.store.messages.due(shard, horizon, PAGE, start)
-            report.read += len(items)
-            _handle_due(services, items, clock.now(), report)
-            if start is None:
-                break
-    report.campaigns = campaign_tick.tick(services, time_left_ms).watched
+    report.first_shard = int(clock.now().timestamp() // settings.sweep_interval_s)
+    report.first_shard %= settings.due_shards
+    shards = sweep_pages.rotated(settings.due_shards, report.first_shard)
+    if services.sweep_queue is not None:
+        groups = [shards[n :: settings.sweep_groups] for n in range(settings.sweep_groups)]
+        groups = [group for group in groups if group]
+        accepted = services.sweep_queue.send_batch([dispatch.sweep_step(g) for g in groups])
+        report.fanned_out = len(accepted)
+        shards = [s for n, group in enumerate(groups) if n not in accepted for s in group]
+    if shards:
+        _sweep(services, shards, remaining_ms, report)
+    ticked = campaign_tick.tick(services, remaining_ms)
+    report.campaigns, report.unfinished = ticked.watched, ticked.unfinished
     metrics.sweep_lag(report.lag_s)
     return report
 
 
-def _handle_due(
-    services: Services, items: list[dict[str, Any]], now: datetime, report: SweepReport
-) -> None:
-    to_enqueue: list[tuple[Message, int]] = []
-    now_ms = now.timestamp() * 1000
-    for item in items:
-        message, work_at = Message.model_validate(item), int(item[WORK_AT])
-        report.lag_s = max(report.lag_s, (now_ms - work_at) / 1000)
-        if message.status is S.SCHEDULED:
-            to_enqueue.append((message, work_at))
-        elif work_at <= now_ms and message.status is S.QUEUED:
-            to_enqueue.append((message, work_at))  # its SQS message was lost: enqueue again
-        elif work_at <= now_ms and message.status is S.SENDING:
-            report.unknown += _claim_expired(services, message, work_at, now)
-    accepted = services.queue.send_batch([dispatch.envelope(m, now) for m, _ in to_enqueue])
-    for index in sorted(accepted):
-        message, work_at = to_enqueue[index]
-        report.enqueued += _mark_queued(services, message, work_at, now)
+def sweep_shards(
+    services: Services, shards: list[int], remaining_ms: Callable[[], int] | None = None
+) -> SweepReport:
+    """The sweep worker: sweep ``shards``; if time runs out, hand what is left on at once."""
+    report = SweepReport(first_shard=shards[0] if shards else 0)
+    left = _sweep(services, shards, remaining_ms, report)
+    if left and services.sweep_queue is not None:
+        report.resumed = bool(services.sweep_queue.send_batch([dispatch.sweep_step(left)]))
+    metrics.sweep_lag(report.lag_s)
+    return report
 
 
-def _steps(services: Services, message: Message, now: datetime) -> MessageSteps | None:
-    app = load_app(services, message.app_id)
-    return MessageSteps(services, app, message, now) if app is not None else None
-
-
-def _mark_queued(services: Services, message: Message, work_at: int, now: datetime) -> int:
-    """Moved, canceled or claimed meanwhile: nothing; the sender's claim absorbs the copy."""
-    steps = _steps(services, message, now)
-    if steps is None:
-        return 0
-    lease = timedelta(seconds=services.settings.enqueue_lease_s)
-    if message.status is S.QUEUED:
-        # Enqueued before and still not claimed: far likelier waiting in a long queue than
-        # lost, so each new copy waits as long as the card has already waited (a lost one is
-        # still found one lease after send_at; a backlog gets a few copies, not one a lease).
-        lease = max(lease, now - message.send_at)
-    enqueued = steps.transition(
-        Move.ENQUEUE, work_at=max(message.send_at, now) + lease, work_at_ms=work_at
+def _sweep(
+    services: Services,
+    shards: list[int],
+    remaining_ms: Callable[[], int] | None,
+    report: SweepReport,
+) -> list[int]:
+    """Enqueue the messages of ``shards`` due before the next sweep, each with the delay that
+    lands it on time, within ``sweep_time_budget_s`` and the Lambda's remaining time less
+    ``sweep_reserve_s``; the shards left unfinished when time ran out."""
+    settings = services.settings
+    budget = sweep_pages.Budget(
+        settings.sweep_time_budget_s, remaining_ms, settings.sweep_reserve_s
     )
-    return int(steps.apply(enqueued))
+    horizon = clock.now() + timedelta(seconds=settings.sweep_interval_s)
+    counted = threading.Lock()
 
+    def read(shard: int, start: Cursor | None) -> tuple[list[Item], Cursor | None]:
+        return services.store.messages.due(shard, horizon, settings.sweep_page, start)
 
-def _claim_expired(services: Services, message: Message, work_at: int, now: datetime) -> int:
-    """A claim older than its lease: WeChat may have delivered, so never resend (rule 4)."""
-    steps = _steps(services, message, now)
-    if steps is None:
-        return 0
-    lost = steps.transition(
-        Move.EXPIRE_CLAIM,
-        changes={"result": {"errmsg": "the send did not finish within its lease"}},
-        work_at_ms=work_at,
+    def handle(items: list[Item]) -> None:
+        page = sweep_marks.PageReport(read=len(items))
+        sweep_marks.handle_page(services, items, clock.now(), page)
+        with counted:
+            report.read += page.read
+            report.enqueued += page.enqueued
+            report.unknown += page.unknown
+            report.lag_s = max(report.lag_s, page.lag_s)
+
+    outcome = sweep_pages.sweep(
+        shards, min(settings.sweep_workers, len(shards)), budget, read, handle
     )
-    if not steps.apply(lost):
-        return 0
-    logger.warning("claim expired; message is unknown", extra={"message_id": message.id})
-    return 1
+    report.pages += outcome.pages
+    report.stopped = outcome.stopped
+    if outcome.stopped:
+        logger.warning("due sweep stopped by its time budget", extra=vars(report))
+    return outcome.unfinished
 
 
 def expiry_sweep(services: Services) -> SweepReport:
-    """Remove one-time credits whose validity ended, counting them as grants_expired."""
+    """Remove one-time credits whose validity ended, counting them as grants_expired; within the
+    invocation's deadline (what is left waits for the next run, an hour later)."""
     report = SweepReport()
     now = clock.now()
-    store = services.store
-    for shard in range(services.settings.expiry_shards):
-        for item in store.users.expired_credits(shard, now):
-            report.read += 1
-            app = load_app(services, item["app_id"])
-            if app is None:
-                continue
-            day = stats_day(app, datetime.fromtimestamp(int(item["exp_at"]) / 1000, tz=UTC))
-            counted = store.counters.increment(
-                app.app_id, day, item["template_id"], {"grants_expired": 1}
-            )
-            transaction = store.transaction()
-            transaction.add("credit", store.users.expire_credit(item)).add("stats", counted)
-            try:
-                transaction.commit()
-                report.expired += 1
-            except TransactionFailed as failed:
-                if not failed.on("credit"):
-                    raise  # not reserved or already removed since the index was read
+    try:
+        for shard in range(services.settings.expiry_shards):
+            for item in services.store.users.expired_credits(shard, now):
+                if deadline.remaining_s() <= 0:
+                    report.unfinished = True
+                    return report
+                report.read += 1
+                report.expired += _expire(services, item)
+    except DeadlinePassed:
+        report.unfinished = True  # the table stayed busy: the next run goes on
     return report
+
+
+def _expire(services: Services, item: dict[str, Any]) -> int:
+    store = services.store
+    app = load_app(services, item["app_id"])
+    if app is None:
+        return 0
+    day = stats_day(app, datetime.fromtimestamp(int(item["exp_at"]) / 1000, tz=UTC))
+    counted = store.counters.increment(
+        app.app_id, day, item["template_id"], {Counter.GRANTS_EXPIRED: 1}
+    )
+    transaction = store.transaction()
+    transaction.add(WriteName.CREDIT, store.users.expire_credit(item))
+    transaction.add(WriteName.STATS, counted)
+    # lost: reserved or already removed since the index was read
+    return 0 if transaction.commit_unless_lost(WriteName.CREDIT) else 1

@@ -115,11 +115,30 @@ def _push_row(record: Json) -> str:
     return "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in cells) + "</tr>"
 
 
+def _webhook_row(record: Json) -> str:
+    payload = record.get("payload")
+    data = payload.get("data") if isinstance(payload, dict) else None
+    subject = data.get("id") or data.get("endpoint_id") if isinstance(data, dict) else None
+    status = data.get("status") if isinstance(data, dict) else None
+    cells = [
+        record.get("webhook_id"),
+        record.get("type"),
+        subject,
+        status,
+        record.get("verified"),
+        record.get("signatures"),
+        record.get("answered"),
+    ]
+    moment = _moment(cast(float, record["received_at"]))
+    return "<tr>" + f"<td>{moment}</td>" + "".join(f"<td>{_text(c)}</td>" for c in cells) + "</tr>"
+
+
 def render(
     cards: Sequence[Json],
     ledger: Sequence[Json],
     pushes: Sequence[Json],
     templates: dict[tuple[str, str], Json],
+    webhooks: Sequence[Json] = (),
 ) -> str:
     """``templates``: gettemplate's entries by (appid, template id), for titles and names."""
 
@@ -129,6 +148,7 @@ def render(
     card_list = "".join(_card(card, template_of(card)) for card in reversed(cards))
     ledger_rows = "".join(_ledger_row(entry, template_of(entry)) for entry in ledger)
     push_rows = "".join(_push_row(record) for record in reversed(pushes))
+    webhook_rows = "".join(_webhook_row(record) for record in reversed(webhooks))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="3">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -142,5 +162,8 @@ def render(
 <h1>Pushes to callbacks ({len(pushes)}), newest first</h1>
 <table><tr><th>push</th><th>event</th><th>appid</th><th>openid</th><th>mode</th><th>state</th>
 <th>answers</th><th>payload</th></tr>{push_rows}</table>
+<h1>Webhooks received ({len(webhooks)}), newest first</h1>
+<table><tr><th>received</th><th>webhook-id</th><th>type</th><th>message or endpoint</th>
+<th>status</th><th>signature</th><th>signatures</th><th>answered</th></tr>{webhook_rows}</table>
 </body></html>
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from local.sandbox import page
@@ -26,6 +26,7 @@ OK: Json = {"errcode": 0, "errmsg": "ok"}
 class Request:
     query: dict[str, list[str]]
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
 
     def json_object(self) -> Json:
         try:
@@ -130,6 +131,27 @@ def _messages(state: WeChatState, request: Request) -> Answer:
     return json_answer(state.received(since=int(since)))
 
 
+def _receive_webhook(state: WeChatState, request: Request) -> Answer:
+    return Answer(state.webhooks.receive(request.body, request.headers), b"", "text/plain")
+
+
+def _webhook_secret(state: WeChatState, request: Request) -> Answer:
+    try:
+        state.webhooks.add_secret(request.json_object().get("secret"))
+    except ValueError as exc:
+        raise bad_input(str(exc)) from None
+    return json_answer(OK)
+
+
+def _webhook_faults(state: WeChatState, request: Request) -> Answer:
+    body = request.json_object()
+    try:
+        state.webhooks.fail_next(body.get("status"), body.get("count", 1))
+    except ValueError as exc:
+        raise bad_input(str(exc)) from None
+    return json_answer(OK)
+
+
 def _home_page(state: WeChatState, _: Request) -> Answer:
     cards, ledger = state.received(), state.ledger()
     templates = {
@@ -137,7 +159,7 @@ def _home_page(state: WeChatState, _: Request) -> Answer:
         for appid in sorted({str(item["appid"]) for item in [*cards, *ledger]})
         for template in state.templates(appid)
     }
-    html = page.render(cards, ledger, state.pusher.records(), templates)
+    html = page.render(cards, ledger, state.pusher.records(), templates, state.webhooks.records())
     return Answer(200, html.encode("utf-8"), "text/html; charset=utf-8")
 
 
@@ -154,5 +176,9 @@ ROUTES: dict[tuple[str, str], Callable[[WeChatState, Request], Answer]] = {
     ("POST", "/sandbox/fail_delivery"): _fail_delivery,
     ("POST", "/sandbox/repeat_push"): _repeat_push,
     ("GET", "/sandbox/pushes"): lambda state, _: json_answer(state.pusher.records()),
+    ("POST", "/sandbox/webhooks/receive"): _receive_webhook,
+    ("POST", "/sandbox/webhooks/secrets"): _webhook_secret,
+    ("POST", "/sandbox/webhooks/faults"): _webhook_faults,
+    ("GET", "/sandbox/webhooks"): lambda state, _: json_answer(state.webhooks.records()),
     ("GET", "/"): _home_page,
 }

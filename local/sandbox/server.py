@@ -55,7 +55,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if route is None:
                 raise Refusal(40066, "invalid url", 404)
-            answer = route(server.state, Request(parse_qs(url.query), self._body()))
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            answer = route(server.state, Request(parse_qs(url.query), self._body(), headers))
         except Refusal as refusal:
             answer = json_answer(refusal.body, refusal.http_status)
         self._write(answer)

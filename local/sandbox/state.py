@@ -15,6 +15,7 @@ from local.sandbox.base import Json, PromptFailed, Refusal, bad_input, is_int, i
 from local.sandbox.faults import Faults
 from local.sandbox.ledger import Ledger
 from local.sandbox.push import Pusher
+from local.sandbox.receiver import Receiver
 from local.sandbox.templates import SandboxTemplate
 from local.sandbox.tokens import Tokens
 
@@ -38,6 +39,7 @@ class WeChatState:
         self._lock = threading.Lock()
         self.pusher = pusher
         self.faults = Faults()
+        self.webhooks = Receiver()  # the app backend's webhook receiver
         self._tokens = Tokens(token_ttl_s)
         self._ledger = Ledger()
         self._secrets: dict[str, str] = {}

@@ -596,11 +596,13 @@ def test_the_tick_stops_when_its_lambda_runs_short_and_the_next_tick_goes_on(
         return sorted(campaign(api, i)["status"] for i in ids)
 
     context = ShortLambda(services, api.tenant.app_id, ids)
-    assert app.due_sweep(scheduled_event(), context)["campaigns"] == 3
+    cut_short = app.due_sweep(scheduled_event(), context)
+    assert (cut_short["campaigns"], cut_short["unfinished"]) == (1, True)  # looked after one
     assert statuses() == ["running", "scheduled", "scheduled"]  # stopped after the first
     app.due_sweep(scheduled_event(), ShortLambda(services, api.tenant.app_id, ids))
     assert statuses() == ["running", "running", "scheduled"]  # the next tick went on
-    app.due_sweep(scheduled_event(), None)  # no Lambda (the local stack): no budget
+    whole = app.due_sweep(scheduled_event(), None)  # no Lambda (the local stack): no budget
+    assert (whole["campaigns"], whole["unfinished"]) == (3, False)
     assert statuses() == ["running"] * 3
 
     found = [until_done(client, backend, api, i, pinned_clock) for i in ids]

@@ -70,3 +70,34 @@ def test_the_limit_holds_across_containers(limited, services):
         rate_limit.charge(other_container, app, clock.now())
         with pytest.raises(RateLimited):
             rate_limit.charge(other_container, app, clock.now())
+
+
+def limit_of(services, api, per_second: int) -> None:
+    admin.update_app(services, APP_ID, {"requests_per_second": per_second})
+    bootstrap.services().config.forget(("app", APP_ID))
+
+
+def test_a_limit_spread_over_shards_admits_exactly_the_limit_a_second(api, services):
+    api.put_template()
+    limit_of(services, api, 45)  # 32 shards of 1 or 2: random picks meet full shards
+    with time_machine.travel(SECOND, tick=False) as frozen:
+        answers = [api.call("GET", "/v1/templates").status_code for _ in range(50)]
+        assert answers.count(200) == 45
+        assert answers[45:] == [429] * 5
+        frozen.shift(1)
+        assert api.call("GET", "/v1/templates").status_code == 200
+
+
+def test_sends_counted_in_their_reservations_admit_exactly_the_limit(api, services):
+    api.put_template()
+    with time_machine.travel(SECOND, tick=False) as frozen:
+        for _ in range(8):
+            api.grant()
+        frozen.shift(1)
+        limit_of(services, api, 6)  # six shards of one: most sends find their shard taken
+        answers = [api.send().status_code for _ in range(8)]
+        assert answers == [201] * 6 + [429] * 2
+        frozen.shift(1)
+        assert credits(api) == 2  # the refused sends took no credit
+        messages = api.call("GET", f"/v1/users/{OPENID}/messages").json_body["items"]
+        assert len(messages) == 6

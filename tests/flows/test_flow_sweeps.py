@@ -11,7 +11,7 @@ import pytest
 import time_machine
 
 from chalicelib import bootstrap
-from chalicelib.services.lifecycle import MessageSteps
+from chalicelib.services import sweep_marks
 from tests.support.events import drain, run_due_sweep, run_expiry_sweep
 from tests.support.tenants import OPENID, TEMPLATE
 
@@ -141,9 +141,11 @@ def test_a_card_still_queued_is_enqueued_again_less_and_less_often(
     message_id = granted.send().json_body["id"]
     copies = []
     for seconds in range(30, 500, 30):
-        clock.at(START + timedelta(seconds=seconds))
-        if run_due_sweep()["enqueued"]:
-            copies.append(seconds)
+        # Each sweep at its instant exactly: the lease it sets is twice the card's age then.
+        with time_machine.travel(START + timedelta(seconds=seconds), tick=False):
+            if run_due_sweep()["enqueued"]:
+                copies.append(seconds)
+    clock.at(START + timedelta(seconds=500))
     # Sweeps every 30 s: the first after its 60 s lease, then at twice the age each time
     # (one a minute would be 8 copies).
     assert copies == [90, 180, 360]
@@ -157,15 +159,16 @@ def test_overlapping_sweeps_and_a_crash_between_enqueue_and_mark_send_once(
 ):
     message_id = reminder(granted, START + timedelta(minutes=5))
     clock.at(START + timedelta(minutes=4, seconds=40))
-    original = MessageSteps.apply
+    original = sweep_marks.mark_queued
 
-    def crash_before_mark(self, transition, *args, **kwargs):
+    def crash_before_mark(services, enqueued, now):
+        assert enqueued, "only a page with due messages is enqueued and marked"
         raise RuntimeError("the sweep died after enqueueing")
 
-    monkeypatch.setattr(MessageSteps, "apply", crash_before_mark)
+    monkeypatch.setattr(sweep_marks, "mark_queued", crash_before_mark)
     with pytest.raises(RuntimeError):
         run_due_sweep()
-    monkeypatch.setattr(MessageSteps, "apply", original)
+    monkeypatch.setattr(sweep_marks, "mark_queued", original)
     run_due_sweep()
     run_due_sweep()  # an overlapping sweep finds it queued within its lease: nothing new
     assert queue_depth(aws) == 2
@@ -200,22 +203,20 @@ def test_moving_a_message_after_the_sweep_read_it_sends_it_at_the_new_time_only(
 ):
     message_id = reminder(granted, START + timedelta(minutes=5))
     clock.at(START + timedelta(minutes=4, seconds=30))
-    from chalicelib.services import sweeps
+    original = sweep_marks.mark_queued
 
-    original = sweeps._mark_queued
-
-    def patch_in_between(services, message, work_at, now):
+    def patch_in_between(services, enqueued, now):
         moved = granted.call(
             "PATCH",
             f"/v1/messages/{message_id}",
             {"send_at": (START + timedelta(hours=2)).isoformat()},
         )
         assert moved.status_code == 200
-        return original(services, message, work_at, now)
+        return original(services, enqueued, now)
 
-    monkeypatch.setattr(sweeps, "_mark_queued", patch_in_between)
+    monkeypatch.setattr(sweep_marks, "mark_queued", patch_in_between)
     assert run_due_sweep()["enqueued"] == 0
-    monkeypatch.setattr(sweeps, "_mark_queued", original)
+    monkeypatch.setattr(sweep_marks, "mark_queued", original)
     clock.at(START + timedelta(minutes=5, seconds=1))
     drain(client, backend)
     assert status(granted, message_id) == "scheduled"

@@ -65,7 +65,7 @@ def test_a_route_missing_from_the_table_is_still_documented_and_guarded():
 
     assert operation["security"] == [{"apiKey": []}]
     assert operation["parameters"][0]["name"] == "thing_id"
-    assert set(operation["responses"]) == {"200", "401", "404", "429"}
+    assert set(operation["responses"]) == {"200", "401", "404", "429", "503"}
 
 
 def test_the_api_key_guards_every_route_but_health_openapi_and_the_wechat_callback(app):

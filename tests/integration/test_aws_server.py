@@ -1,4 +1,4 @@
-"""The embedded AWS endpoint (``python -m local.aws_server``) answers over HTTP as the patched
+"""The embedded AWS endpoint (``python -m local.aws.server``) answers over HTTP as the patched
 moto answers in process: DynamoDB and SQS go to their handlers without moto's Flask app, and
 nothing of an answer may change on the way, errors included."""
 
@@ -13,8 +13,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from infra.provision import provision
-from local import embedded_aws
-from local.aws_server import AwsServer
+from local import aws as embedded_aws
+from local.aws.server import AwsServer
 from tests.support.aws import use_fake_aws_credentials
 
 

@@ -24,9 +24,11 @@ pinned_clock = pinned_for_the_module()
 
 SNAKE_CASE = re.compile(r"^[a-z]+(_[a-z]+)*$")
 UNKNOWN_MESSAGE = "msg_0000000000000000000000000000"
+UNKNOWN_WEBHOOK = "whk_0000000000000000000000000000"
 APP_NUMBERS = itertools.count(1001)
 
-# Every route; {message} stands for a real message of the world's app.
+# Every route; {message} stands for a real message of the world's app, {campaign}, {webhook} and
+# {delivery} for its campaign, webhook endpoint and a delivery of that endpoint.
 ROUTES = [
     ("GET", "/v1/templates"),
     ("PUT", f"/v1/templates/{TEMPLATE}"),
@@ -53,6 +55,15 @@ ROUTES = [
     ("POST", "/v1/campaigns/{campaign}/pause"),
     ("POST", "/v1/campaigns/{campaign}/resume"),
     ("POST", "/v1/campaigns/{campaign}/cancel"),
+    ("POST", "/v1/webhooks"),
+    ("GET", "/v1/webhooks"),
+    ("GET", "/v1/webhooks/{webhook}"),
+    ("PATCH", "/v1/webhooks/{webhook}"),
+    ("DELETE", "/v1/webhooks/{webhook}"),
+    ("POST", "/v1/webhooks/{webhook}/rotate"),
+    ("POST", "/v1/webhooks/{webhook}/test"),
+    ("GET", "/v1/webhooks/{webhook}/deliveries"),
+    ("POST", "/v1/webhooks/{webhook}/deliveries/{delivery}/retry"),
 ]
 PUBLIC = [
     ("GET", "/v1/health"),
@@ -60,8 +71,9 @@ PUBLIC = [
     ("GET", "/v1/wechat/{app_id}/callback"),
     ("POST", "/v1/wechat/{app_id}/callback"),
 ]
-# The moves of a campaign take no body (whatever is sent is ignored).
-MOVES = ("/start", "/pause", "/resume", "/cancel")
+# The moves of a campaign and a webhook's rotate, test and retry take no body (whatever is sent is
+# ignored).
+MOVES = ("/start", "/pause", "/resume", "/cancel", "/rotate", "/test", "/retry")
 BODY_ROUTES = [(m, p) for m, p in ROUTES if m in ("PUT", "POST", "PATCH") and not p.endswith(MOVES)]
 
 THING = {"thing1": "Blue mug", "character_string2": "SO-2026-0001"}
@@ -93,9 +105,16 @@ class World:
     api: Api
     message_id: str
     campaign_id: str
+    webhook_id: str
+    delivery_id: str
 
     def path(self, template: str) -> str:
-        return template.format(message=self.message_id, campaign=self.campaign_id)
+        return template.format(
+            message=self.message_id,
+            campaign=self.campaign_id,
+            webhook=self.webhook_id,
+            delivery=self.delivery_id,
+        )
 
     def call(self, method: str, path: str, body: Any = None, **headers: str) -> Any:
         return self.api.call(method, self.path(path), body, headers)
@@ -180,7 +199,12 @@ def new_world(client: Client) -> World:
         },
     )
     assert draft.status_code == 201, draft.json_body
-    return World(api, created.json_body["id"], draft.json_body["id"])
+    hook = api.call("POST", "/v1/webhooks", {"url": "https://receiver.example/hooks"})
+    assert hook.status_code == 201, hook.json_body
+    tested = api.call("POST", f"/v1/webhooks/{hook.json_body['id']}/test")
+    assert tested.status_code == 202, tested.json_body
+    ids = (created.json_body["id"], draft.json_body["id"])
+    return World(api, *ids, hook.json_body["id"], tested.json_body["id"])
 
 
 @pytest.fixture(scope="module")
@@ -376,6 +400,19 @@ def test_json_with_a_charset_parameter_is_accepted(fresh_world):
         ("PATCH", "/v1/messages/{message}", {}, {"send_at"}),
         ("POST", "/v1/messages/{message}/events", {"type": "view"}, {"type"}),
         ("POST", "/v1/messages/{message}/events", {"type": "conversion", "value": -1}, {"value"}),
+        ("POST", "/v1/webhooks", {}, {"url"}),
+        ("POST", "/v1/webhooks", {"url": "ftp://receiver.example/hooks"}, {"url"}),
+        ("POST", "/v1/webhooks", {"url": "https://169.254.169.254/latest/meta-data/"}, {"url"}),
+        ("POST", "/v1/webhooks", {"url": "https://[::1]:8443/hooks"}, {"url"}),
+        (
+            "POST",
+            "/v1/webhooks",
+            {"url": "https://receiver.example/", "events": ["x"]},
+            {"events[0]"},
+        ),
+        ("POST", "/v1/webhooks", {"url": "https://receiver.example/", "color": "red"}, {"color"}),
+        ("PATCH", "/v1/webhooks/{webhook}", {"url": "http://10.0.0.1/hooks"}, {"url"}),
+        ("PATCH", "/v1/webhooks/{webhook}", {"status": "paused"}, {"status"}),
     ],
 )
 def test_a_body_that_breaks_the_rules_names_every_failing_field(
@@ -450,6 +487,11 @@ def test_a_bad_idempotency_key_is_a_validation_error(world, unchanged, key):
             {"recipients": [{"openid": OPENID}]},
         ),
         ("GET", "/v1/stats?from=2026-11-01&to=2026-11-02&campaign_id=cmp_nope", None),
+        ("GET", f"/v1/webhooks/{UNKNOWN_WEBHOOK}", None),
+        ("PATCH", f"/v1/webhooks/{UNKNOWN_WEBHOOK}", {"description": "x"}),
+        ("POST", f"/v1/webhooks/{UNKNOWN_WEBHOOK}/test", None),
+        ("GET", "/v1/webhooks/anything/deliveries", None),
+        ("POST", "/v1/webhooks/{webhook}/deliveries/evt_0000000000000000000000000000/retry", None),
     ],
 )
 def test_an_unknown_id_is_not_found(world, unchanged, method, path, body):
@@ -463,6 +505,8 @@ def overlong(path: str, length: int) -> str:
         TEMPLATE: "Tpl",
         "{message}": "msg_",
         "{campaign}": "cmp_",
+        "{webhook}": "whk_",
+        "{delivery}": "evt_",
         "{app_id}": "wx",
     }
     for found, prefix in ids.items():
@@ -474,7 +518,10 @@ def overlong(path: str, length: int) -> str:
 ID_ROUTES = [
     (method, path)
     for method, path in ROUTES + PUBLIC
-    if any(found in path for found in (OPENID, TEMPLATE, "{message}", "{campaign}", "{app_id}"))
+    if any(
+        found in path
+        for found in (OPENID, TEMPLATE, "{message}", "{campaign}", "{webhook}", "{app_id}")
+    )
 ]
 
 
@@ -544,6 +591,13 @@ def test_a_method_the_route_lacks_is_405_in_the_error_format(world, unchanged, m
         ("DELETE", "/v1/messages/{message}", None),
         ("POST", "/v1/messages/{message}/events", {"type": "click"}),
         ("POST", "/v1/messages", MESSAGE_BODY),
+        ("GET", "/v1/webhooks/{webhook}", None),
+        ("PATCH", "/v1/webhooks/{webhook}", {"description": "theirs"}),
+        ("DELETE", "/v1/webhooks/{webhook}", None),
+        ("POST", "/v1/webhooks/{webhook}/rotate", None),
+        ("POST", "/v1/webhooks/{webhook}/test", None),
+        ("GET", "/v1/webhooks/{webhook}/deliveries", None),
+        ("POST", "/v1/webhooks/{webhook}/deliveries/{delivery}/retry", None),
     ],
 )
 def test_another_apps_key_finds_none_of_the_first_apps_records(

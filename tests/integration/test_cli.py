@@ -22,6 +22,7 @@ from chalicelib.adapters import wechat
 from chalicelib.bootstrap import Services
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.domain.records import CapPeriod, Category, Preferences, TemplateKind
+from chalicelib.domain.statistics import Counter
 from chalicelib.services.auth import authenticate
 from cli.main import app
 from cli.target import point_at_local_stack
@@ -436,9 +437,15 @@ def test_stats_shows_the_counters_of_each_day_and_the_totals(
     run: Run, tenant: Tenant, services: Services
 ) -> None:
     counters = services.store.counters
-    services.store.table.write(counters.increment(APP_ID, "2026-03-02", TEMPLATE, {"sent": 3}))
-    services.store.table.write(counters.increment(APP_ID, "2026-03-03", TEMPLATE, {"sent": 4}))
-    services.store.table.write(counters.increment(APP_ID, "2026-03-03", TEMPLATE, {"failed": 1}))
+    services.store.table.write(
+        counters.increment(APP_ID, "2026-03-02", TEMPLATE, {Counter.SENT: 3})
+    )
+    services.store.table.write(
+        counters.increment(APP_ID, "2026-03-03", TEMPLATE, {Counter.SENT: 4})
+    )
+    services.store.table.write(
+        counters.increment(APP_ID, "2026-03-03", TEMPLATE, {Counter.FAILED: 1})
+    )
 
     result = run("stats", APP_ID, "--from", "2026-03-01", "--to", "2026-03-03")
 
@@ -646,12 +653,21 @@ def test_stats_fit_80_columns_with_whole_dates_and_counters(
 ) -> None:
     counters = services.store.counters
     for day, counts in {
-        "2026-11-16": {"requested": 120345, "sent": 120001, "failed": 344, "clicked": 9876},
-        "2026-11-22": {"skipped": 12, "converted": 4321, "grants_received": 56789},
+        "2026-11-16": {
+            Counter.REQUESTED: 120345,
+            Counter.SENT: 120001,
+            Counter.FAILED: 344,
+            Counter.CLICKED: 9876,
+        },
+        "2026-11-22": {
+            Counter.SKIPPED: 12,
+            Counter.CONVERTED: 4321,
+            Counter.GRANTS_RECEIVED: 56789,
+        },
     }.items():
         services.store.table.write(counters.increment(APP_ID, day, TEMPLATE, counts))
     services.store.table.write(
-        counters.increment(APP_ID, "2026-11-22", TEMPLATE, {"grants_expired": 7})
+        counters.increment(APP_ID, "2026-11-22", TEMPLATE, {Counter.GRANTS_EXPIRED: 7})
     )
 
     result = run("stats", APP_ID, "--from", "2026-11-16", "--to", "2026-11-22", columns=80)

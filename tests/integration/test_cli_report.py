@@ -15,6 +15,7 @@ import pytest
 
 from chalicelib import bootstrap
 from chalicelib.domain import clock
+from chalicelib.domain.statistics import Counter
 from cli.report_campaigns import p_value_text
 from tests.flows.test_flow_campaigns import run as run_the_pipeline
 from tests.integration.test_cli import (
@@ -53,7 +54,8 @@ def shown(part: int, whole: int) -> str:
 
 
 def count(services, day: str, template_id: str, **counts: int) -> None:
-    services.store.table.write(services.store.counters.increment(APP_ID, day, template_id, counts))
+    named = {Counter(name): n for name, n in counts.items()}  # ValueError for a typo
+    services.store.table.write(services.store.counters.increment(APP_ID, day, template_id, named))
 
 
 class VisibleText(HTMLParser):
@@ -192,7 +194,7 @@ def test_the_report_shows_the_totals_the_days_the_funnel_and_each_templates_rate
     assert f"{days[0]} to {days[-1]}" in text and "7 days" in text
     order = services.store.counters.days(APP_ID, days[0], days[-1])
     sums = {
-        name: sum(int(item.get(name, 0)) for item in order)
+        name: sum(item.counts[Counter(name)] for item in order)
         for name in ("requested", "sent", "failed", "clicked", "converted")
     }
     assert f"Requested {sums['requested']:,}" in text

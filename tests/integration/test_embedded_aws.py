@@ -1,5 +1,5 @@
 """The embedded DynamoDB (moto, patched): a transaction costs what it touches, queries read what
-they ask for, requests never interleave, and every answer is moto's own.
+they ask for, transactions never interleave, and every answer is moto's own.
 
 Each comparison runs the same calls against unpatched moto and against the patched one.
 """
@@ -22,8 +22,9 @@ from moto import mock_aws
 from moto.dynamodb.models.table import Table
 
 from infra.provision import provision
-from local import embedded_aws
-from local.embedded_aws import UnsupportedMoto, plain_moto
+from local import aws as embedded_aws
+from local.aws import UnsupportedMoto, conflicts, plain_moto, queries
+from local.aws.originals import original
 from tests.support.aws import use_fake_aws_credentials
 
 Client = Any
@@ -538,8 +539,8 @@ def test_a_query_on_an_index_reads_what_its_sort_key_condition_allows(dynamodb, 
     client.put_item(TableName=table, Item=message("NOW", 3, 5))
     assert due(client, table, 3, 10) == [("NOW", "5")]  # builds the index once
     reads = []
-    real_read = embedded_aws._stored
-    monkeypatch.setattr(embedded_aws, "_stored", lambda *key: reads.append(key) or real_read(*key))
+    real_read = queries.stored
+    monkeypatch.setattr(queries, "stored", lambda *key: reads.append(key) or real_read(*key))
     client.put_item(TableName=table, Item=message("SOON", 3, 7))
     assert due(client, table, 3, 10) == [("NOW", "5"), ("SOON", "7")]
     assert len(reads) <= 5  # the put, the two due, and the nearest item on either side
@@ -611,10 +612,8 @@ def test_a_query_reads_its_partition_not_the_whole_table(dynamodb, monkeypatch):
     client.put_item(TableName=table, Item=message("MINE", 2, 5))
     assert due(client, table, 2, 10) == [("MINE", "5")]  # builds the index once
     walks = []
-    real_walk = embedded_aws._original["all_items"]
-    monkeypatch.setitem(
-        embedded_aws._original, "all_items", lambda t: walks.append(t) or real_walk(t)
-    )
+    real_walk = original["all_items"]
+    monkeypatch.setitem(original, "all_items", lambda t: walks.append(t) or real_walk(t))
     client.put_item(TableName=table, Item=message("LATER", 2, 7))
     assert due(client, table, 2, 10) == [("MINE", "5"), ("LATER", "7")]
     mine = client.query(
@@ -626,7 +625,11 @@ def test_a_query_reads_its_partition_not_the_whole_table(dynamodb, monkeypatch):
     assert walks == []
 
 
-def test_concurrent_transactions_on_the_same_items_never_interleave(dynamodb):
+@pytest.mark.parametrize("overlap", [False, True], ids=["holds-in-one-step", "holds-overlap"])
+def test_concurrent_transactions_on_the_same_items_never_interleave(dynamodb, monkeypatch, overlap):
+    """Whether or not transactions let others meet their holds (then some are canceled with a
+    conflict), none is seen half applied."""
+    monkeypatch.setattr(conflicts, "overlap", overlap)
     client, table = dynamodb
     accounts = [key(f"ACCOUNT{i}") for i in range(3)]
     for account in accounts:

@@ -16,6 +16,7 @@ import pytest
 import time_machine
 
 import app as app_module
+from chalicelib import bootstrap
 from chalicelib.api.schemas import MessageIn
 from chalicelib.domain.errors import NoGrant
 from chalicelib.services import message_create
@@ -104,6 +105,33 @@ def test_a_crash_after_any_aws_call_loses_nothing_and_sends_nothing_twice(
     assert len(wx.sent) <= 1
     if found[0]["status"] == "sent":
         assert len(wx.sent) == 1
+
+
+@pytest.mark.parametrize("crash_at", range(1, 9))
+def test_a_crash_after_any_aws_call_of_the_due_sweep_sends_each_reminder_once(
+    api, wx, client, aws, crash_after, crash_at, monkeypatch
+):
+    """The scheduled run's fan-out, the tick, each worker's Query, SendMessageBatch and batched
+    marks: the process dies after any of them, later sweeps and the sender finish the work."""
+    monkeypatch.setenv("SUBMSG_DUE_SHARDS", "2")
+    monkeypatch.setenv("SUBMSG_SWEEP_PAGE", "4")
+    bootstrap.reset()  # settings are read once per container
+    api.put_template()
+    send_at = datetime.now(UTC) + timedelta(minutes=5)
+    for _ in range(10):
+        api.grant()
+        assert api.send(send_at=send_at.isoformat()).status_code == 201
+    with time_machine.travel(send_at - timedelta(seconds=30), tick=True):
+        crash_after["at"] = crash_at
+        with contextlib.suppress(Crash):
+            run_due_sweep()
+    assert crash_after["at"] is None, "the sweep made fewer AWS calls than the crash point"
+    recover(api, client, aws)
+
+    found = user_messages(api)
+    assert [m["status"] for m in found] == ["sent"] * 10
+    sent_to = sorted(json.loads(json.dumps(c))["page"][-32:] for c in wx.sent)
+    assert sent_to == sorted(m["id"] for m in found)
 
 
 def test_every_sqs_message_delivered_three_times_sends_each_card_once(api, wx, client, aws):

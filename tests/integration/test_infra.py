@@ -19,7 +19,15 @@ from infra.package import CHECKOV, Package, build, checkov_report, lint
 from infra.provision import Provisioned, allowed_actions, load_resources, provision
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("APIHandler", "DueSweep", "ExpirySweep", "SendWorker")
+FUNCTIONS = (
+    "APIHandler",
+    "DueSweep",
+    "SweepWorker",
+    "ExpirySweep",
+    "SendWorker",
+    "WebhookSweep",
+    "WebhookDeliverer",
+)
 RUNTIME_ENTRIES = {"app.py", "chalicelib"}
 # The account-wide API Gateway logging role, and the one condition that may name them.
 ACCOUNT_LOGGING_RESOURCES = ("ApiGatewayCloudWatchRole", "ApiGatewayAccount")
@@ -130,6 +138,26 @@ def test_provision_creates_a_send_queue_that_redrives_to_the_dead_letter_queue(
         assert attributes["Attributes"]["SqsManagedSseEnabled"] == "true"
 
 
+def test_provision_creates_the_sweep_queue_that_redrives_to_the_dead_letter_queue(
+    session: boto3.Session,
+) -> None:
+    provisioned = provision(session, stage="test")
+    sqs = session.client("sqs")
+    sweep = sqs.get_queue_attributes(QueueUrl=provisioned.sweep_queue_url, AttributeNames=["All"])
+    dead = sqs.get_queue_attributes(
+        QueueUrl=provisioned.dead_letter_queue_url, AttributeNames=["QueueArn"]
+    )
+    template = load_resources()["SweepQueue"]["Properties"]
+
+    redrive = json.loads(sweep["Attributes"]["RedrivePolicy"])
+    assert provisioned.sweep_queue_url.endswith("/submsg-test-sweep")
+    assert redrive["deadLetterTargetArn"] == dead["Attributes"]["QueueArn"]
+    assert int(redrive["maxReceiveCount"]) == template["RedrivePolicy"]["maxReceiveCount"]
+    # A step is handed over again only after the worker's run (20 s) certainly ended.
+    assert int(sweep["Attributes"]["VisibilityTimeout"]) == template["VisibilityTimeout"] >= 20
+    assert sweep["Attributes"]["SqsManagedSseEnabled"] == "true"
+
+
 def test_provisioning_twice_reuses_the_table_and_queues_with_their_contents(
     session: boto3.Session,
 ) -> None:
@@ -142,7 +170,8 @@ def test_provisioning_twice_reuses_the_table_and_queues_with_their_contents(
 
     assert second == first
     assert dynamodb.list_tables()["TableNames"] == [first.table_name]
-    assert len(sqs.list_queues()["QueueUrls"]) == 2
+    assert len(sqs.list_queues()["QueueUrls"]) == 5  # send, sweep and webhook queues, 2 DLQs
+    assert first.webhook_queue_url.endswith("/submsg-test-webhooks")
     kept = dynamodb.get_item(TableName=first.table_name, Key={"pk": {"S": "p"}, "sk": {"S": "s"}})
     assert "Item" in kept
     waiting = sqs.get_queue_attributes(
@@ -159,6 +188,7 @@ def test_stages_get_separate_tables_and_queues(session: boto3.Session) -> None:
     assert {dev.table_name, prod.table_name} == {"submsg-dev", "submsg-prod"}
     assert dev.send_queue_url != prod.send_queue_url
     assert dev.dead_letter_queue_url != prod.dead_letter_queue_url
+    assert dev.webhook_queue_url != prod.webhook_queue_url
 
 
 def test_allowed_actions_name_single_actions_and_leave_out_put_metric_data() -> None:
@@ -264,6 +294,13 @@ def assert_functions_use_the_stack_resources(template: dict[str, Any]) -> None:
     assert source["Type"] == "SQS"
     assert source["Properties"]["Queue"] == {"Fn::Sub": "${SendQueue.Arn}"}
     assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    (sweeps,) = functions["SweepWorker"]["Properties"]["Events"].values()
+    assert sweeps["Type"] == "SQS"
+    assert sweeps["Properties"]["Queue"] == {"Fn::Sub": "${SweepQueue.Arn}"}
+    assert sweeps["Properties"]["BatchSize"] == 1
+    for fans_out in ("DueSweep", "SweepWorker"):
+        variables = functions[fans_out]["Properties"]["Environment"]["Variables"]
+        assert variables["SUBMSG_SWEEP_QUEUE_URL"] == {"Ref": "SweepQueue"}
     alarmed = alarmed_metrics(template)
     for name in functions:
         assert ("Throttles", json.dumps({"Ref": name})) in alarmed
@@ -319,7 +356,7 @@ def test_data_at_rest_is_encrypted_and_alarms_can_still_publish(template: dict[s
     resources = template["Resources"]
 
     assert resources["Table"]["Properties"]["SSESpecification"] == {"SSEEnabled": True}
-    for queue in ("SendQueue", "SendDeadLetterQueue"):
+    for queue in ("SendQueue", "SweepQueue", "SendDeadLetterQueue"):
         assert resources[queue]["Properties"]["SqsManagedSseEnabled"] is True
     assert resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
     key = resources["AlarmTopicKey"]["Properties"]
@@ -515,6 +552,25 @@ def test_the_sender_runs_at_most_the_reserved_concurrency_parameter(
     assert parameter["MinValue"] >= 2  # the event source's lowest MaximumConcurrency
     for sweep in ("DueSweep", "ExpirySweep"):
         assert resources[sweep]["Properties"]["ReservedConcurrentExecutions"] == 1
+
+
+def test_the_due_sweep_fans_out_to_as_many_sweep_workers_as_may_run(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    parameter = template["Parameters"]["SweepWorkerConcurrency"]
+    worker = resources["SweepWorker"]["Properties"]
+    (source,) = worker["Events"].values()
+    scheduled = resources["DueSweep"]["Properties"]["Environment"]["Variables"]
+
+    assert (parameter["Type"], parameter["MinValue"]) == ("Number", 2)
+    assert parameter["MaxValue"] <= 64  # the most groups the due sweep makes
+    assert worker["ReservedConcurrentExecutions"] == {"Ref": "SweepWorkerConcurrency"}
+    assert source["Properties"]["ScalingConfig"] == {
+        "MaximumConcurrency": {"Ref": "SweepWorkerConcurrency"}
+    }
+    # One group of shards a worker: none waits for another's turn.
+    assert scheduled["SUBMSG_SWEEP_GROUPS"] == {"Ref": "SweepWorkerConcurrency"}
 
 
 def test_the_stage_is_throttled_by_parameters_and_is_the_only_stage(

@@ -20,10 +20,16 @@ from infra.alarms import (
 )
 from infra.provision import RESOURCES_FILE, load_resources
 
-FUNCTIONS = ("APIHandler", "DueSweep", "ExpirySweep", "SendWorker")
-NOT_YET_EMITTED = {
-    m for m in Metric if m.name.startswith("WEBHOOK")
-}  # the outbound webhooks are not built yet
+FUNCTIONS = (
+    "APIHandler",
+    "DueSweep",
+    "SweepWorker",
+    "ExpirySweep",
+    "SendWorker",
+    "WebhookSweep",
+    "WebhookDeliverer",
+)
+NOT_YET_EMITTED: set[Metric] = set()
 
 
 def template() -> dict[str, Any]:

@@ -14,7 +14,9 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from chalicelib.adapters.store import layout
+from chalicelib.adapters.store.counters import Counters
 from chalicelib.adapters.store.dynamo import DynamoTable
+from chalicelib.adapters.store.rate_limits import SHARDS, RateLimits
 from chalicelib.adapters.store.table import (
     EXISTING,
     NEW,
@@ -34,7 +36,9 @@ from chalicelib.adapters.store.table import (
     Query,
     Update,
 )
+from chalicelib.domain.statistics import Counter
 from chalicelib.ports import ConditionFailed, Table, Transaction, TransactionFailed
+from chalicelib.ports import WriteName as W
 from infra.provision import provision
 from tests.support.aws import shared_session, use_fake_aws_credentials
 from tests.support.memory import memory_table
@@ -124,34 +128,60 @@ def test_an_update_sets_adds_removes_and_creates(table):
 def test_a_transaction_writes_everything_or_names_what_failed(table):
     table.write(Put({**key("A"), "n": 1}))
     failing = Transaction(table)
-    failing.add("first", Put({**key("B"), "n": 1}))
-    failing.add("second", Update(key("A"), add={"n": 1}, condition=Equals("n", 5)))
-    failing.add("third", Delete(key("nothing"), EXISTING))
+    failing.add(W.MESSAGE, Put({**key("B"), "n": 1}))
+    failing.add(W.CREDIT, Update(key("A"), add={"n": 1}, condition=Equals("n", 5)))
+    failing.add(W.RECIPIENT.of("nothing"), Delete(key("nothing"), EXISTING))
     with pytest.raises(TransactionFailed) as refused:
         failing.commit()
-    assert refused.value.failed == frozenset({"second", "third"})
-    assert refused.value.on("third") and not refused.value.on("first")
+    assert refused.value.failed == frozenset({W.CREDIT, W.RECIPIENT.of("nothing")})
+    assert refused.value.on(W.RECIPIENT) and not refused.value.on(W.MESSAGE)
     assert table.get(key("B")) is None and table.get(key("A"))["n"] == 1
 
-    passing = Transaction(table).add("put", Put(key("B")))
-    passing.add("check", Check(key("A"), Equals("n", 1))).add(
-        "update", Update(key("C"), add={"n": 1})
+    passing = Transaction(table).add(W.MESSAGE, Put(key("B")))
+    passing.add(W.CREDIT, Check(key("A"), Equals("n", 1))).add(
+        W.STATS, Update(key("C"), add={"n": 1})
     )
     passing.commit()
     assert table.get(key("B")) == key("B") and table.get(key("C"))["n"] == 1
 
 
+def test_a_write_that_lost_the_race_is_answered_any_other_failure_raised(table):
+    table.write(Put({**key("A"), "n": 1}))
+
+    def racing() -> Transaction:
+        transaction = Transaction(table).add(W.MESSAGE, Put(key("M"), condition=NEW))
+        return transaction.add(W.CREDIT, Update(key("A"), add={"n": -1}, condition=Equals("n", 1)))
+
+    assert racing().commit_unless_lost(W.CREDIT) is None
+    assert racing().commit_unless_lost(W.MESSAGE, W.CREDIT) is W.MESSAGE  # the first named
+    table.delete_many([key("M")])
+    with pytest.raises(TransactionFailed):
+        racing().commit_unless_lost(W.MESSAGE)  # the credit's condition failed: not named
+    assert table.get(key("A"))["n"] == 0
+
+
+def test_a_write_name_that_is_not_one_is_an_error_not_a_silent_miss(table):
+    with pytest.raises(TypeError):
+        Transaction(table).add("mesage", Put(key("A")))  # type: ignore[arg-type]
+    failed = TransactionFailed(frozenset({W.MESSAGE}))
+    assert failed.on(W.MESSAGE)
+    with pytest.raises(TypeError):
+        failed.on("message")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        Transaction(table).commit_unless_lost("credit")  # type: ignore[arg-type]
+
+
 def test_a_transaction_touches_each_item_once(table):
-    twice = Transaction(table).add("check", Check(key("A"), EXISTING))
-    twice.add("update", Update(key("A"), add={"n": 1}))
+    twice = Transaction(table).add(W.MESSAGE, Check(key("A"), EXISTING))
+    twice.add(W.STATS, Update(key("A"), add={"n": 1}))
     with pytest.raises(Exception, match=r"one item|each item once"):
         twice.commit()
 
 
 def test_a_transaction_names_each_write_once_and_an_empty_one_does_nothing(table):
     with pytest.raises(ValueError):
-        Transaction(table).add("same", Put(key("A"))).add("same", Put(key("B")))
-    Transaction(table).add("nothing", None).commit()
+        Transaction(table).add(W.MESSAGE, Put(key("A"))).add(W.MESSAGE, Put(key("B")))
+    Transaction(table).add(W.MESSAGE, None).commit()
 
 
 def test_queries_read_a_partition_in_order_with_conditions_limits_and_filters(table):
@@ -239,3 +269,31 @@ def test_an_update_that_changes_nothing_and_a_lone_check_are_refused(table):
     with pytest.raises(REFUSED):
         table.write(Check(key("A"), EXISTING))
     assert table.get(key("A")) == {**key("A"), "n": 1}
+
+
+# Repositories whose layout spreads items over partition keys --------------------------------
+
+
+@pytest.mark.parametrize("limit", [1, 5, 45, 100])
+def test_a_rate_window_admits_exactly_its_limit_a_second_over_its_shards(table, limit):
+    limits = RateLimits(table)
+    shards = min(SHARDS, limit)
+    assert sum(limits.share(limit, n) for n in range(shards)) == limit
+    admitted = [limits.count("wxapp", limit, 1_700_000_000.25) for _ in range(limit + 3)]
+    assert admitted == [True] * limit + [False] * 3
+    assert limits.count("wxapp", limit, 1_700_000_001.0)  # the next second is a new window
+    assert limits.count("wxother", limit, 1_700_000_000.5)  # another app is not counted
+
+
+def test_counters_are_summed_over_every_shard_whatever_the_writers_use(table):
+    wide, narrow = Counters(table, layout.COUNTER_SHARDS), Counters(table, 1)
+    for writer in [wide] * 40 + [narrow] * 5:
+        table.write(writer.increment("wxapp", "2026-11-23", "T1", {Counter.SENT: 1}))
+    table.write(wide.increment("wxapp", "2026-11-24", "T1", {Counter.SENT: 7}))  # out of range
+    table.write(wide.increment("wxapp2", "2026-11-23", "T1", {Counter.SENT: 9}))  # another app
+
+    found = narrow.days("wxapp", "2026-11-22", "2026-11-23")
+
+    assert sum(row.counts[Counter.SENT] for row in found) == 45
+    assert {row.day for row in found} == {"2026-11-23"}
+    assert len(found) > 2  # the 40 wide writes went to several partition keys

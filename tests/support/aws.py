@@ -1,4 +1,4 @@
-"""The embedded AWS in this process: moto as local.embedded_aws makes it behave, with the table
+"""The embedded AWS in this process: moto as local.aws makes it behave, with the table
 and queues of infra/, and the environment pointing the service at them."""
 
 from __future__ import annotations
@@ -30,13 +30,16 @@ def use_fake_aws_credentials(env: pytest.MonkeyPatch) -> None:
     env.delenv("AWS_ENDPOINT_URL", raising=False)
 
 
-def use_service_environment(env: pytest.MonkeyPatch, table_name: str, send_queue_url: str) -> None:
-    """What the service reads at a container's start: its stage, table, queue and WeChat."""
+def use_service_environment(
+    env: pytest.MonkeyPatch, table_name: str, send_queue_url: str, sweep_queue_url: str
+) -> None:
+    """What the service reads at a container's start: its stage, table, queues and WeChat."""
     use_fake_aws_credentials(env)
     for name, value in {
         "SUBMSG_STAGE": "dev",
         "SUBMSG_TABLE_NAME": table_name,
         "SUBMSG_SEND_QUEUE_URL": send_queue_url,
+        "SUBMSG_SWEEP_QUEUE_URL": sweep_queue_url,
         "WECHAT_API_BASE": WECHAT,
         "POWERTOOLS_METRICS_DISABLED": "true",
     }.items():
@@ -57,11 +60,17 @@ def fresh_containers() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class EmbeddedAws(Provisioned):
-    """The embedded AWS as a backend of the flows: its send queue is read through boto3."""
+    """The embedded AWS as a backend of the flows: its queues are read through boto3."""
 
     name = "aws"
 
     def sqs(self) -> Any:
+        return _drain_sqs()
+
+    def webhook_sqs(self) -> Any:
+        return _drain_sqs()
+
+    def sweep_sqs(self) -> Any:
         return _drain_sqs()
 
 
@@ -85,6 +94,9 @@ def moto_stack(env: pytest.MonkeyPatch) -> Iterator[EmbeddedAws]:
     use_fake_aws_credentials(env)
     with mock_aws(), fresh_containers():
         resources = provision(shared_session(), stage="dev")
-        use_service_environment(env, resources.table_name, resources.send_queue_url)
+        use_service_environment(
+            env, resources.table_name, resources.send_queue_url, resources.sweep_queue_url
+        )
+        env.setenv("SUBMSG_WEBHOOK_QUEUE_URL", resources.webhook_queue_url)
         bootstrap.use(lambda settings: bootstrap.aws(settings, shared_session()))
         yield EmbeddedAws(**vars(resources))

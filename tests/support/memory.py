@@ -3,6 +3,8 @@ the send queue's visibility timeout and redrive, as infra/resources.json defines
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,10 +13,18 @@ from typing import Any
 import pytest
 
 from chalicelib import bootstrap
-from chalicelib.adapters.memory import MemoryQueue, MemorySecrets
+from chalicelib.adapters.memory import MemoryQueue, MemorySecrets, QueuedMessage
 from chalicelib.adapters.store.memory import MemoryTable
 from chalicelib.bootstrap import Adapters
-from infra.provision import SEND_QUEUE, TABLE, load_resources, send_queue_name, table_name
+from infra.provision import (
+    SEND_QUEUE,
+    SWEEP_QUEUE,
+    TABLE,
+    load_resources,
+    send_queue_name,
+    sweep_queue_name,
+    table_name,
+)
 from tests.support.aws import fresh_containers, use_service_environment
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
@@ -33,8 +43,8 @@ def memory_table() -> MemoryTable:
     return MemoryTable(indexes, projections)
 
 
-def memory_queue() -> MemoryQueue:
-    properties = load_resources()[SEND_QUEUE]["Properties"]
+def memory_queue(queue: str = SEND_QUEUE) -> MemoryQueue:
+    properties = load_resources()[queue]["Properties"]
     return MemoryQueue(
         visibility_timeout_s=int(properties["VisibilityTimeout"]),
         max_receives=int(properties["RedrivePolicy"]["maxReceiveCount"]),
@@ -74,8 +84,16 @@ class MemorySqs:
     def get_queue_attributes(self, **_: Any) -> dict[str, Any]:
         return {"Attributes": {"QueueArn": self.arn}}
 
+    def send_message(self, MessageBody: str, **_: Any) -> dict[str, Any]:
+        """A body as it is, as a test (not submsg) may send one."""
+        now = time.time()
+        with self.queue._lock:
+            self.queue.messages.append(QueuedMessage(str(uuid.uuid4()), MessageBody, now, now))
+        return {"MessageId": self.queue.messages[-1].message_id}
+
 
 TABLE_NAME, QUEUE_NAME = table_name("dev"), send_queue_name("dev")
+SWEEP_QUEUE_NAME = sweep_queue_name("dev")
 
 
 @dataclass(frozen=True)
@@ -85,23 +103,40 @@ class InMemory:
     table: MemoryTable = field(default_factory=memory_table)
     queue: MemoryQueue = field(default_factory=memory_queue)
     secrets: MemorySecrets = field(default_factory=MemorySecrets)
+    webhook_queue: MemoryQueue = field(default_factory=MemoryQueue)
+    sweep_queue: MemoryQueue = field(default_factory=lambda: memory_queue(SWEEP_QUEUE))
     name = "memory"
     table_name = TABLE_NAME
     send_queue_url = f"memory://{QUEUE_NAME}"
+    webhook_queue_url = "memory://submsg-webhooks"
+    sweep_queue_url = f"memory://{SWEEP_QUEUE_NAME}"
 
     @property
     def adapters(self) -> Adapters:
-        return Adapters(self.table, self.queue, self.secrets)
+        return Adapters(
+            self.table,
+            self.queue,
+            self.secrets,
+            webhook_queue=self.webhook_queue,
+            sweep_queue=self.sweep_queue,
+        )
 
     def sqs(self) -> MemorySqs:
         return MemorySqs(self.queue, f"arn:aws:sqs:{REGION}:{ACCOUNT}:{QUEUE_NAME}")
+
+    def webhook_sqs(self) -> MemorySqs:
+        """The webhook deliverer's queue, read as Lambda's event source reads it."""
+        return MemorySqs(self.webhook_queue, f"arn:aws:sqs:{REGION}:{ACCOUNT}:submsg-webhooks")
+
+    def sweep_sqs(self) -> MemorySqs:
+        return MemorySqs(self.sweep_queue, f"arn:aws:sqs:{REGION}:{ACCOUNT}:{SWEEP_QUEUE_NAME}")
 
 
 @contextmanager
 def memory_stack(env: pytest.MonkeyPatch) -> Iterator[InMemory]:
     """Every container built meanwhile works on one in-memory table, queue and secrets."""
     world = InMemory()
-    use_service_environment(env, world.table_name, world.send_queue_url)
+    use_service_environment(env, world.table_name, world.send_queue_url, world.sweep_queue_url)
     env.setenv("AWS_ENDPOINT_URL", NOWHERE)
     with fresh_containers():
         adapters = world.adapters

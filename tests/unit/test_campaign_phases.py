@@ -24,6 +24,7 @@ from chalicelib.domain.campaign_phases import (
     Row,
 )
 from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus, Experiment
+from chalicelib.domain.webhooks import CAMPAIGN_EVENTS, Endpoint, EventType
 from chalicelib.services.campaign_steps import PAGE_KIND, WITHDRAWAL_KIND, CampaignSteps
 from chalicelib.settings import Settings
 
@@ -89,6 +90,21 @@ def test_the_campaign_completes_only_from_finish_and_a_cancel_closes_once_with_i
     assert all(Effect.WATCH in r.effects for r in PHASES[M.CANCEL])  # the tick closes it
 
 
+def test_the_closings_and_the_decision_report_their_events_and_no_other_move_does():
+    reported = {
+        (move, frozenset(one.phases)): one.event
+        for move, rows in PHASES.items()
+        for one in rows
+        if one.event is not None
+    }
+    assert reported == {
+        (M.COMPLETE, frozenset({P.FINISH})): EventType.CAMPAIGN_COMPLETED,
+        (M.CLOSE, ANY): EventType.CAMPAIGN_CANCELED,
+        (M.DECIDE, frozenset({P.DECIDE})): EventType.EXPERIMENT_DECIDED,
+        (M.STOP, frozenset({P.DECIDE})): EventType.EXPERIMENT_DECIDED,  # the fallback ``stop``
+    }  # a deleted template's stop reports nothing: the closing that follows does
+
+
 def test_every_row_that_starts_chains_from_the_generation_read_is_guarded_by_it():
     for move, rows in PHASES.items():
         for one in rows:
@@ -105,6 +121,18 @@ def test_every_row_that_starts_chains_from_the_generation_read_is_guarded_by_it(
         ({"to_phases": {P.SEND}, "status": C.PAUSED}, "only a running campaign"),
         ({"stamps": ("launched_at",)}, "no time of the campaign"),
         ({"statuses": set()}, "starts somewhere"),
+        ({"effects": {Effect.WATCH, Effect.UNWATCH}}, "not both"),
+        ({"event": EventType.MESSAGE_SENT}, "no campaign's event"),
+        ({"event": EventType.CAMPAIGN_COMPLETED}, "closing of the books"),
+        (
+            {
+                "status": C.COMPLETED,
+                "stamps": ("completed_at",),
+                "event": EventType.CAMPAIGN_CANCELED,
+            },
+            "closing of the books",
+        ),
+        ({"phases": {P.SEND}, "event": EventType.EXPERIMENT_DECIDED}, "decide phase"),
     ],
 )
 def test_a_row_that_breaks_the_rules_cannot_be_built(fields, problem):
@@ -120,6 +148,10 @@ def test_a_table_whose_rows_of_one_move_overlap_or_that_misses_a_move_is_refused
     missing = {move: rows for move, rows in PHASES.items() if move is not M.CLOSE}
     with pytest.raises(ValueError, match="no row"):
         phases._checked(missing)
+    (close,) = PHASES[M.CLOSE]
+    silent = Row(close.statuses, close.phases, close.status, stamps=close.stamps)
+    with pytest.raises(ValueError, match="no move reports"):
+        phases._checked({**PHASES, M.CLOSE: (silent,)})  # an event no move reports
 
 
 def campaign_at(
@@ -184,9 +216,21 @@ def test_the_phase_a_move_begins_follows_the_campaign():
 # Every row applied on the in-memory store ----------------------------------------------------
 
 
+ENDPOINT_ID = "ep_every_event"
+
+
 @pytest.fixture(scope="module")
 def memory():
-    return bootstrap.build_in_memory(Settings(stage="test", send_queue_url="memory"))
+    services = bootstrap.build_in_memory(Settings(stage="test", send_queue_url="memory"))
+    listening = Endpoint(  # every event type: each row's event lands in the outbox
+        id=ENDPOINT_ID,
+        app_id=APP_ID,
+        url="https://example.com/hook",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    assert services.store.webhooks.put_endpoint(listening, new=True)
+    return services
 
 
 def stored(services, campaign: Campaign) -> Campaign:
@@ -205,6 +249,16 @@ def cursors(services, campaign: Campaign) -> dict[int, str]:
 
 def watched(services, campaign: Campaign) -> bool:
     return any(i["campaign_id"] == campaign.campaign_id for i in services.store.campaigns.watched())
+
+
+def reported(services, campaign: Campaign) -> list[dict]:
+    """The events in the outbox about the campaign: type and the campaign as reported."""
+    found, _ = services.store.webhooks.deliveries(APP_ID, ENDPOINT_ID, None, 1000, None)
+    return [
+        {"type": d.type, **d.data["campaign"]}
+        for d in found
+        if d.data["campaign"]["campaign_id"] == campaign.campaign_id
+    ]
 
 
 ROWS = [
@@ -258,6 +312,15 @@ def test_every_row_applies_with_its_effects(memory, move, status, phase):
         assert {s["generation"] for s in launched} <= {after.generation}
     else:
         assert launched == []
+    events = reported(memory, campaign)
+    if found.event is None:
+        assert events == []
+    else:
+        (event,) = events  # in the move's transaction, the campaign as the move left it
+        assert event["type"] is found.event and found.event in CAMPAIGN_EVENTS
+        assert (event["status"], event["phase"]) == (after.status, after.phase)
+        for stamp in found.stamps:
+            assert datetime.fromisoformat(event[stamp]) == NOW, stamp
 
 
 @pytest.mark.parametrize("move, status, phase", ROWS)
@@ -276,6 +339,7 @@ def test_a_row_guarded_by_the_generation_does_nothing_once_another_generation_ru
         after = memory.store.campaigns.get(APP_ID, campaign.campaign_id).campaign
         assert (after.status, after.phase, after.generation) == (status, phase, 3)
         assert memory.queue.messages == []
+        assert reported(memory, campaign) == []  # the event goes with the move, or not at all
 
 
 def test_a_move_from_a_status_the_campaign_left_does_nothing(memory):

@@ -62,3 +62,12 @@ def test_nothing_in_the_lambda_package_imports_the_local_stack_cli_or_bench():
     for path in LIB.rglob("*.py"):
         roots = {name.split(".")[0] for name in imports(path)}
         assert not roots & {"local", "cli", "bench", "tests"}, path
+
+
+@pytest.mark.parametrize("name", ["rate_limit.py", "activity.py", "stats.py"])
+def test_rate_limits_activity_and_stats_go_through_repositories(name: str):
+    path = LIB / "services" / name
+    layers = {"chalicelib.adapters.store.layout", "chalicelib.adapters.store.table"}
+    assert not imports(path) & layers
+    assert "layout" not in imported_names(path, "chalicelib.adapters.store")
+    assert "store.table." not in path.read_text()  # no write past the repositories

@@ -13,7 +13,9 @@ from chalicelib.adapters.store.catalog import Catalog
 from chalicelib.adapters.store.counters import CallbackEvents, Counters, IdempotencyRecords
 from chalicelib.adapters.store.engagement import EngagementItems
 from chalicelib.adapters.store.messages import Listing, Messages
+from chalicelib.adapters.store.rate_limits import RateLimits
 from chalicelib.adapters.store.users import Users
+from chalicelib.adapters.store.webhooks import Webhooks
 from chalicelib.ports import Table, Transaction
 from chalicelib.settings import Settings
 
@@ -29,6 +31,8 @@ class Store:
     events: CallbackEvents
     campaigns: Campaigns
     engagement: EngagementItems
+    webhooks: Webhooks
+    rate_limits: RateLimits
 
     @classmethod
     def create(cls, table: Table, settings: Settings) -> Store:
@@ -46,6 +50,8 @@ class Store:
             events=CallbackEvents(table, settings.callback_dedupe_ttl_s),
             campaigns=Campaigns(table, settings.campaign_shards, settings.stats_shards),
             engagement=EngagementItems(table, settings.stats_shards),
+            webhooks=Webhooks(table, settings.due_shards, settings.retention_days * 86400),
+            rate_limits=RateLimits(table),
         )
 
     def transaction(self) -> Transaction:

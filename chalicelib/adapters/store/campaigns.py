@@ -4,8 +4,7 @@ slots in ``slots``."""
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -13,6 +12,7 @@ from functools import partial
 from typing import Any
 
 from chalicelib.adapters.store import cursors, layout
+from chalicelib.adapters.store.counters import checked, read, shard_pick
 from chalicelib.adapters.store.cursors import cursor_out
 from chalicelib.adapters.store.recipients import END, START, Membership, Recipients
 from chalicelib.adapters.store.slots import Slots
@@ -37,10 +37,11 @@ from chalicelib.domain.campaign_phases import (
     Chains,
     Guard,
 )
+from chalicelib.domain.campaigns import CampaignCounter
 from chalicelib.domain.records import Campaign, CampaignStatus
 from chalicelib.ports import Table
 
-__all__ = ["END", "START", "Campaigns", "Loaded", "Membership"]
+__all__ = ["END", "START", "Campaigns", "Loaded", "Membership", "VariantCounts"]
 
 
 def cursor_attribute(shard: int) -> str:
@@ -172,16 +173,27 @@ class Campaigns(Recipients, Slots):
     # Counters ------------------------------------------------------------------------------
 
     def count(
-        self, app_id: str, campaign_id: str, day: str, variant: str, counts: dict[str, int]
+        self,
+        app_id: str,
+        campaign_id: str,
+        day: str,
+        variant: str,
+        counts: Mapping[CampaignCounter, int],
     ) -> Update:
-        key = layout.campaign_stats_key(
-            app_id, campaign_id, day, variant, random.randrange(self.stats_shards)
-        )
-        return Update(key, set={"day": day, "variant": variant}, add=counts)
+        """Add ``counts`` to one shard of the campaign's counters of the day and variant."""
+        adds = checked(CampaignCounter, counts)
+        shard = shard_pick(self.stats_shards)
+        key = layout.campaign_stats_key(app_id, campaign_id, day, variant, shard)
+        return Update(key, set={"day": day, "variant": variant}, add=adds)
 
-    def counters(self, app_id: str, campaign_id: str) -> Iterator[Item]:
-        query = Query("pk", layout.campaign_stats_partition(app_id, campaign_id), consistent=True)
-        return self.table.query_all(query)
+    def counters(self, app_id: str, campaign_id: str) -> Iterator[VariantCounts]:
+        """Every shard's counter items of the campaign (one Query per shard that may hold
+        items, whatever the writers' count is now)."""
+        for shard in range(layout.COUNTER_SHARDS):
+            partition = layout.campaign_stats_partition(app_id, campaign_id, shard)
+            for item in self.table.query_all(Query("pk", partition, consistent=True)):
+                counts = read(CampaignCounter, item)
+                yield VariantCounts(str(item["day"]), str(item["variant"]), counts)
 
     # The tick's registry -------------------------------------------------------------------
 
@@ -194,6 +206,15 @@ class Campaigns(Recipients, Slots):
 
     def watched(self) -> Iterator[Item]:
         return self.table.query_all(Query("pk", layout.active_campaigns_partition()))
+
+
+@dataclass(frozen=True)
+class VariantCounts:
+    """One counter item of a campaign: a day, a variant, what one shard holds."""
+
+    day: str
+    variant: str
+    counts: dict[CampaignCounter, int]
 
 
 def _plain(changes: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalicelib.adapters.store import layout
 from chalicelib.adapters.store.table import EXISTING, BeginsWith, Delete, Put, Query
 from chalicelib.domain.records import ApiKey, App, Template
-from chalicelib.ports import ConditionFailed, Table, Transaction
+from chalicelib.ports import ConditionFailed, Table, Transaction, WriteName
 
 
 class Catalog:
@@ -31,9 +31,10 @@ class Catalog:
 
     def put_api_key(self, key: ApiKey) -> None:
         record = key.model_dump(mode="json")
-        Transaction(self.table).add("key", Put({**layout.api_key_key(key.key_hash), **record})).add(
-            "listing", Put({**layout.api_key_ref_key(key.app_id, key.key_id), **record})
-        ).commit()
+        transaction = Transaction(self.table)
+        transaction.add(WriteName.API_KEY, Put({**layout.api_key_key(key.key_hash), **record}))
+        listed = Put({**layout.api_key_ref_key(key.app_id, key.key_id), **record})
+        transaction.add(WriteName.API_KEY_LISTING, listed).commit()
 
     def find_api_key(self, key_hash: str) -> ApiKey | None:
         item = self.table.get(layout.api_key_key(key_hash))
@@ -48,9 +49,10 @@ class Catalog:
         if item is None:
             return False
         key = ApiKey.model_validate(item)
-        Transaction(self.table).add("key", Delete(layout.api_key_key(key.key_hash))).add(
-            "listing", Delete(layout.api_key_ref_key(app_id, key_id))
-        ).commit()
+        transaction = Transaction(self.table)
+        transaction.add(WriteName.API_KEY, Delete(layout.api_key_key(key.key_hash)))
+        listed = Delete(layout.api_key_ref_key(app_id, key_id))
+        transaction.add(WriteName.API_KEY_LISTING, listed).commit()
         return True
 
     def put_template(self, template: Template) -> bool:

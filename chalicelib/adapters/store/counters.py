@@ -3,28 +3,70 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from chalicelib.adapters.store import layout
 from chalicelib.adapters.store.table import NEW, AnyOf, Below, Between, Item, Put, Query, Update
+from chalicelib.domain.statistics import Counter
 from chalicelib.ports import Table
 
 
+def checked[N: StrEnum](names: type[N], counts: Mapping[N, int]) -> dict[str, int]:
+    """``counts`` as the attributes they add to; ValueError for a name that is not one of
+    ``names`` (a plain string too: a typo must not become a counter nobody reads)."""
+    for name in counts:
+        if not isinstance(name, names):
+            raise ValueError(f"{name!r} is not a {names.__name__}")
+    return {name.value: delta for name, delta in counts.items()}
+
+
+def read[N: StrEnum](names: type[N], item: Item) -> dict[N, int]:
+    """The counters an item holds, by their names (every name, zero where none was added)."""
+    return {name: int(item.get(name.value, 0)) for name in names}
+
+
+def shard_pick(shards: int) -> int:
+    """The shard one write goes to: any of the writers' ``shards``, at random."""
+    return random.randrange(min(shards, layout.COUNTER_SHARDS))
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    """One counter item of the app's statistics: a day, a template, what one shard holds."""
+
+    day: str
+    template_id: str
+    counts: dict[Counter, int]
+
+
 class Counters:
+    """The app's daily counters per template, spread over shards (docs/storage.md#counters)."""
+
     def __init__(self, table: Table, shards: int) -> None:
         self.table = table
         self.shards = shards
 
-    def increment(self, app_id: str, day: str, template_id: str, counts: dict[str, int]) -> Update:
+    def increment(
+        self, app_id: str, day: str, template_id: str, counts: Mapping[Counter, int]
+    ) -> Update:
         """Add ``counts`` to one shard of the day's counters (concurrent writes rarely meet)."""
-        key = layout.stats_key(app_id, day, template_id, random.randrange(self.shards))
-        return Update(key, set={"day": day, "template_id": template_id}, add=counts)
+        adds = checked(Counter, counts)
+        key = layout.stats_key(app_id, day, template_id, shard_pick(self.shards))
+        return Update(key, set={"day": day, "template_id": template_id}, add=adds)
 
-    def days(self, app_id: str, first_day: str, last_day: str) -> list[Item]:
+    def days(self, app_id: str, first_day: str, last_day: str) -> list[DayCounts]:
+        """Every shard's items of the days from ``first_day`` to ``last_day`` (one Query per
+        shard that may hold items, whatever the writers' count is now)."""
         low, high = layout.stats_range(first_day, last_day)
-        query = Query("pk", layout.stats_partition(app_id), sort=Between(low, high))
-        return list(self.table.query_all(query))
+        found = []
+        for shard in range(layout.COUNTER_SHARDS):
+            partition = layout.stats_partition(app_id, shard)
+            for item in self.table.query_all(Query("pk", partition, sort=Between(low, high))):
+                found.append(DayCounts(item["day"], item["template_id"], read(Counter, item)))
+        return found
 
 
 class Protected(StrEnum):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -14,14 +13,22 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.adapters import metrics
 from chalicelib.adapters.store import table as t
 from chalicelib.adapters.store.table import Cursor, Item, Key
-from chalicelib.ports import ConditionFailed, TransactionFailed
+from chalicelib.ports import ConditionFailed, Conflict, Name, Throttled, TransactionFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+# What DynamoDB answers when a request wrote nothing for now (the retry policy tries it again):
+# the error codes of a request, and the cancellation reasons of a transaction.
+CONFLICTED = frozenset({"TransactionConflictException"})
+THROTTLED = frozenset(
+    {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
+)
+REASON_CONFLICT = "TransactionConflict"
+REASONS_THROTTLED = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
+
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-CONFLICT_RETRIES = 3
 BATCH_GET = 100  # keys per BatchGetItem, DynamoDB's limit
 
 
@@ -38,6 +45,19 @@ def to_item(attributes: Mapping[str, Any], keep_none: bool = False) -> dict[str,
 
 def from_item(wire: Mapping[str, Any]) -> Item:
     return {name: _plain(_deserializer.deserialize(value)) for name, value in wire.items()}
+
+
+def _answered[R](call: Callable[[], R]) -> R:
+    """``call()``, its conflicts and throttles raised as the port's ``Conflict`` / ``Throttled``."""
+    try:
+        return call()
+    except ClientError as error:
+        code = error.response["Error"]["Code"]
+        if code in CONFLICTED:
+            raise Conflict(code) from error
+        if code in THROTTLED:
+            raise Throttled(code) from error
+        raise
 
 
 def _on_the_wire(start: Cursor) -> dict[str, Any]:
@@ -151,8 +171,10 @@ class DynamoTable:
         metrics.count_store_throttles(client)
 
     def get(self, key: Key, consistent: bool = False) -> Item | None:
-        answer = self.client.get_item(
-            TableName=self.name, Key=to_item(key), ConsistentRead=consistent
+        answer = _answered(
+            lambda: self.client.get_item(
+                TableName=self.name, Key=to_item(key), ConsistentRead=consistent
+            )
         )
         return from_item(answer["Item"]) if "Item" in answer else None
 
@@ -163,7 +185,7 @@ class DynamoTable:
                 self.name: {"Keys": [to_item(k) for k in keys[first : first + BATCH_GET]]}
             }
             while pending:
-                answer = self.client.batch_get_item(RequestItems=pending)
+                answer = _answered(partial(self.client.batch_get_item, RequestItems=pending))
                 found += [from_item(i) for i in answer.get("Responses", {}).get(self.name, [])]
                 pending = answer.get("UnprocessedKeys") or {}
         return found
@@ -176,47 +198,51 @@ class DynamoTable:
         return True
 
     def write(self, write: t.Write, return_new: bool = False) -> Item | None:
-        kind, request = self._request(write)
         try:
-            if kind == "Put":
-                answer = self.client.put_item(**request, ReturnValues="ALL_OLD")
-                return from_item(answer["Attributes"]) if "Attributes" in answer else None
-            if kind == "Delete":
-                self.client.delete_item(**request)
-                return None
-            if kind == "Update":
-                if return_new:
-                    request["ReturnValues"] = "ALL_NEW"
-                answer = self.client.update_item(**request)
-                return from_item(answer["Attributes"]) if return_new else None
+            return _answered(lambda: self._write(write, return_new))
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise ConditionFailed(str(error)) from error
             raise
+
+    def _write(self, write: t.Write, return_new: bool) -> Item | None:
+        kind, request = self._request(write)
+        if kind == "Put":
+            answer = self.client.put_item(**request, ReturnValues="ALL_OLD")
+            return from_item(answer["Attributes"]) if "Attributes" in answer else None
+        if kind == "Delete":
+            self.client.delete_item(**request)
+            return None
+        if kind == "Update":
+            if return_new:
+                request["ReturnValues"] = "ALL_NEW"
+            answer = self.client.update_item(**request)
+            return from_item(answer["Attributes"]) if return_new else None
         raise TypeError(f"{kind} is only for transactions")
 
-    def commit(self, writes: Mapping[str, t.Write]) -> None:
-        """TransactWriteItems; one canceled only by a conflict wrote nothing and runs again."""
+    def commit(self, writes: Mapping[Name, t.Write]) -> None:
+        """TransactWriteItems. A condition that failed: TransactionFailed naming it. Canceled
+        only by a conflict or a throttle (nothing written): Conflict or Throttled, for the
+        retry policy; a failed condition wins over both (the condition is the answer)."""
         names = list(writes)
         items = [dict([self._request(w)]) for w in writes.values()]
-        for attempt in range(CONFLICT_RETRIES + 1):
-            try:
-                self.client.transact_write_items(TransactItems=items)
-                return
-            except ClientError as error:
-                if error.response["Error"]["Code"] != "TransactionCanceledException":
-                    raise
-                codes = [
-                    r.get("Code", "None") for r in error.response.get("CancellationReasons", [])
-                ]
-                failed = frozenset(
-                    n for n, c in zip(names, codes, strict=False) if c == "ConditionalCheckFailed"
-                )
-                conflict = "TransactionConflict" in codes
-                if failed or not conflict or attempt == CONFLICT_RETRIES:
-                    raise TransactionFailed(failed, conflict) from error
-                metrics.store_conflict_retried()
-                time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+        try:
+            _answered(lambda: self.client.transact_write_items(TransactItems=items))
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons", [])
+            codes = [r.get("Code", "None") for r in reasons]
+            failed = frozenset(
+                n for n, c in zip(names, codes, strict=False) if c == "ConditionalCheckFailed"
+            )
+            if failed:
+                raise TransactionFailed(failed) from error
+            if REASON_CONFLICT in codes:
+                raise Conflict(REASON_CONFLICT) from error
+            if REASONS_THROTTLED.intersection(codes):
+                raise Throttled(next(c for c in codes if c in REASONS_THROTTLED)) from error
+            raise
 
     def query(
         self, query: t.Query, start: Cursor | None = None
@@ -240,7 +266,7 @@ class DynamoTable:
             request["Limit"] = query.limit
         if start:
             request["ExclusiveStartKey"] = _on_the_wire(start)
-        answer = self.client.query(**expression.attach(request))
+        answer = _answered(lambda: self.client.query(**expression.attach(request)))
         after = answer.get("LastEvaluatedKey")
         return [from_item(i) for i in answer.get("Items", [])], from_item(after) if after else None
 
@@ -252,7 +278,7 @@ class DynamoTable:
             requests = [{"DeleteRequest": {"Key": to_item(k)}} for k in keys[first : first + 25]]
             pending: dict[str, Any] = {self.name: requests}
             while pending:
-                answer = self.client.batch_write_item(RequestItems=pending)
+                answer = _answered(partial(self.client.batch_write_item, RequestItems=pending))
                 pending = answer.get("UnprocessedItems") or {}
 
     def _request(self, write: t.Write) -> tuple[str, dict[str, Any]]:

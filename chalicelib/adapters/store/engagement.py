@@ -25,7 +25,7 @@ from chalicelib.adapters.store.table import (
 from chalicelib.domain import engagement as rules
 from chalicelib.domain.engagement import Tally
 from chalicelib.domain.records import Engagement
-from chalicelib.ports import Table
+from chalicelib.ports import ConditionFailed, Table
 
 EVENTS = "events"
 LAST_CLICK_AT, UNCLICKED, LAST_UNCLICKED_AT = "last_click_at", "unclicked", "last_unclicked_at"
@@ -78,13 +78,19 @@ class EngagementItems:
         item = self.table.write(self.active(app_id, openid, tally), return_new=True)
         return (item or {}).get(ACTIVE_DAY)
 
-    def active_on(self, app_id: str, openid: str, day: str) -> Update:
-        """The user's last active day moves on to ``day``; fails when it is there already."""
-        return Update(
+    def mark_active(self, app_id: str, openid: str, day: str) -> bool:
+        """The user's last active day moves on to ``day``; False when that day, or a later
+        one, is there already (the conditional update decides, once a day per user)."""
+        update = Update(
             layout.engagement_key(app_id, openid),
             set={ACTIVE_DAY: day},
             condition=AnyOf((Missing(ACTIVE_DAY), Below(ACTIVE_DAY, day))),
         )
+        try:
+            self.table.write(update)
+        except ConditionFailed:
+            return False
+        return True
 
     def clicked(
         self, app_id: str, openid: str, now: datetime, tally: Tally, marketing: bool
@@ -134,9 +140,10 @@ class EngagementItems:
 
     # The app's combined histogram ----------------------------------------------------------
 
-    def app_active(self, app_id: str, shard_of: str, tally: Tally) -> Update:
+    def add_app_activity(self, app_id: str, shard_of: str, tally: Tally) -> None:
+        """The app's combined histogram gets ``tally`` (one blind update on one shard)."""
         shard = layout.shard_of(shard_of, self.app_shards)
-        return Update(layout.app_activity_key(app_id, shard), add=_added(tally))
+        self.table.write(Update(layout.app_activity_key(app_id, shard), add=_added(tally)))
 
     def app_tally(self, app_id: str) -> Tally:
         query = Query("pk", layout.app_activity_partition(app_id))

@@ -60,9 +60,10 @@ def app_key(app_id: str) -> Key:
     return {PK: "APPS", SK: f"APP#{app_id}"}
 
 
-def rate_key(app_id: str, second: int) -> Key:
-    """One counter per app and second: the fixed window of the per-app rate limit."""
-    return {PK: f"RATE#{app_id}#{second}", SK: "RATE"}
+def rate_key(app_id: str, second: int, shard: int) -> Key:
+    """The fixed window of the per-app rate limit: one second of an app, spread over a few
+    counter items (each its own partition key) that concurrent requests rarely share."""
+    return {PK: f"RATE#{app_id}#{second}#{shard}", SK: "RATE"}
 
 
 def apps_partition() -> str:
@@ -210,13 +211,24 @@ def callback_event_key(app_id: str, dedupe_key: str) -> Key:
     return {PK: f"EVT#{app_id}#{digest}", SK: "EVT"}
 
 
+# Counters (the app's statistics, a campaign's progress) are spread over shards, each shard its
+# own partition key, so that no key takes more writes a second than DynamoDB gives one key. A
+# writer picks one of its ``shards`` (at most COUNTER_SHARDS) per write; a reader sums every shard
+# up to COUNTER_SHARDS, so changing the writers' count never hides an item (docs/storage.md).
+COUNTER_SHARDS = 16
+
+
+def _sharded(partition: str, shard: int) -> str:
+    """Shard 0 keeps the partition key the counters had before they were spread."""
+    return partition if shard == 0 else f"{partition}#{shard}"
+
+
 def stats_key(app_id: str, day: str, template_id: str, shard: int) -> Key:
-    """Counters are split over a few items so concurrent transactions rarely meet on one."""
-    return {PK: f"STATS#{app_id}", SK: f"DAY#{day}#TPL#{template_id}#{shard}"}
+    return {PK: stats_partition(app_id, shard), SK: f"DAY#{day}#TPL#{template_id}#{shard}"}
 
 
-def stats_partition(app_id: str) -> str:
-    return f"STATS#{app_id}"
+def stats_partition(app_id: str, shard: int) -> str:
+    return _sharded(f"STATS#{app_id}", shard)
 
 
 def stats_range(first_day: str, last_day: str) -> tuple[str, str]:
@@ -251,13 +263,14 @@ def recipient_key(app_id: str, campaign_id: str, shard: int, openid: str) -> Key
     return {PK: recipients_partition(app_id, campaign_id, shard), SK: openid}
 
 
-def campaign_stats_partition(app_id: str, campaign_id: str) -> str:
-    return f"CSTATS#{app_id}#{campaign_id}"
+def campaign_stats_partition(app_id: str, campaign_id: str, shard: int) -> str:
+    return _sharded(f"CSTATS#{app_id}#{campaign_id}", shard)
 
 
 def campaign_stats_key(app_id: str, campaign_id: str, day: str, variant: str, shard: int) -> Key:
-    """A campaign's counters per day and variant, split over shards like the app's."""
-    return {PK: campaign_stats_partition(app_id, campaign_id), SK: f"DAY#{day}#V#{variant}#{shard}"}
+    """A campaign's counters per day and variant, spread over shards like the app's."""
+    partition = campaign_stats_partition(app_id, campaign_id, shard)
+    return {PK: partition, SK: f"DAY#{day}#V#{variant}#{shard}"}
 
 
 def active_campaigns_partition() -> str:
@@ -267,3 +280,39 @@ def active_campaigns_partition() -> str:
 def active_campaign_key(app_id: str, campaign_id: str) -> Key:
     """Campaigns that still need the tick (scheduled, running, paused, finishing)."""
     return {PK: active_campaigns_partition(), SK: f"{app_id}#{campaign_id}"}
+
+
+# Webhooks ----------------------------------------------------------------------------------
+
+
+def webhook_endpoint_key(app_id: str, endpoint_id: str) -> Key:
+    """An app's endpoints sit in its partition, beside its templates and campaigns."""
+    return {PK: app_partition(app_id), SK: f"{webhook_endpoints_prefix()}{endpoint_id}"}
+
+
+def webhook_endpoints_prefix() -> str:
+    return "WHK#"
+
+
+def webhook_deliveries_partition(app_id: str, endpoint_id: str) -> str:
+    return f"WHD#{app_id}#{endpoint_id}"
+
+
+def webhook_delivery_key(app_id: str, endpoint_id: str, delivery_id: str) -> Key:
+    """Event ids are time-ordered, so an endpoint's deliveries list newest first."""
+    return {PK: webhook_deliveries_partition(app_id, endpoint_id), SK: delivery_id}
+
+
+def webhook_work_shard(n: int) -> str:
+    """Deliveries that need an attempt sit on the ``work`` index under shards of their own,
+    which the due sweep of messages never reads."""
+    return f"whk#{n}"
+
+
+def webhook_deliveries_start(app_id: str, endpoint_id: str, start: Mapping[str, Any]) -> Key:
+    """A position in this endpoint's delivery log, rebuilt from ``start``; ValueError otherwise."""
+    sort = start.get(SK)
+    found = re.fullmatch(r"evt_[0-9a-f]{28}", sort) if isinstance(sort, str) else None
+    if found is None:
+        raise ValueError("not a position in a delivery log")
+    return _exactly(start, webhook_delivery_key(app_id, endpoint_id, sort))

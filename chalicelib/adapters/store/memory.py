@@ -15,7 +15,7 @@ from typing import Any
 from chalicelib.adapters.store import table as t
 from chalicelib.adapters.store.dynamo import from_item, to_item
 from chalicelib.adapters.store.table import Cursor, Item, Key
-from chalicelib.ports import ConditionFailed, TransactionFailed
+from chalicelib.ports import ConditionFailed, Name, TransactionFailed
 
 MAX_TRANSACTION_WRITES = 100
 
@@ -106,7 +106,7 @@ class MemoryTable:
                 return dict(before) if before is not None else None
             return dict(after) if return_new and after is not None else None
 
-    def commit(self, writes: Mapping[str, t.Write]) -> None:
+    def commit(self, writes: Mapping[Name, t.Write]) -> None:
         with self._lock:
             keys = [tuple(t.key_of(w).values()) for w in writes.values()]
             if len(writes) > MAX_TRANSACTION_WRITES or len(set(keys)) != len(keys):

@@ -38,7 +38,7 @@ from chalicelib.domain.records import (
     Preferences,
     UserState,
 )
-from chalicelib.ports import Table
+from chalicelib.ports import ConditionFailed, Table
 
 CREDIT_PURGE_GRACE = timedelta(days=7)
 
@@ -125,21 +125,23 @@ class Users:
             item[layout.TTL_ATTRIBUTE] = int((credit.expires_at + CREDIT_PURGE_GRACE).timestamp())
         return item
 
-    def active_on(self, app_id: str, openid: str, day: str) -> list[Update]:
+    def mark_holders_active(self, app_id: str, openid: str, day: str) -> None:
         """The user's holders index entries (credits, active long-term grants) take ``day`` as
-        the user's last active day: one update each, that fails for an entry gone meanwhile or
-        a later day there already."""
+        the user's last active day: one update each, skipped for an entry reserved or dropped
+        meanwhile or a later day there already."""
         query = Query("pk", layout.user_partition(app_id, openid), consistent=True)
         later = AnyOf((Missing(ACTIVE_DAY), Below(ACTIVE_DAY, day)))
-        return [
-            Update(
+        held = [item for item in self.table.query_all(query) if item.get(layout.HOLD_PK)]
+        for item in held:
+            update = Update(
                 {"pk": item["pk"], "sk": item["sk"]},
                 set={ACTIVE_DAY: day},
                 condition=All((Exists(layout.HOLD_PK), later)),
             )
-            for item in self.table.query_all(query)
-            if item.get(layout.HOLD_PK)
-        ]
+            try:
+                self.table.write(update)
+            except ConditionFailed:
+                continue
 
     def add_credit(self, app_id: str, openid: str, credit: Credit) -> Put:
         """Put a credit (new or refunded); a credit already there is left as it is."""

@@ -1,8 +1,14 @@
-"""The embedded AWS endpoint (moto server, DynamoDB patched) in a process of its own.
+"""The embedded AWS endpoint (moto's server, patched by ``local.aws``) in a process of its own.
 
-The local stack starts it with ``python -m local.aws_server PORT`` so that moto's work does not
+The local stack starts it with ``python -m local.aws.server PORT`` so that moto's work does not
 share one interpreter lock with the sandbox, the SQS pollers and the sweeps. The child prints
-one line, ``listening <url>``, once it serves, and stops on SIGTERM or SIGINT.
+one line, ``listening <url>``, once it serves, and stops on SIGTERM or SIGINT. It injects the
+faults of ``SUBMSG_AWS_FAULTS`` (its environment). ``python -m local.aws`` (``make aws``) serves
+the same endpoint in the foreground.
+
+``CachedDispatch`` replaces, for DynamoDB and SQS, what moto's ``DomainDispatcherApplication``
+and its Flask app do per request (work out the service, route the path): once per host and
+service, and once per path.
 """
 
 from __future__ import annotations
@@ -15,14 +21,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from local.aws.faults import Faults, FaultsError
 from local.config import HOST
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 READY_PREFIX = "listening "
 STOP_GRACE_S = 5.0
+SERVER_THREADS = 8
 
 
 class AwsServerFailed(RuntimeError):
@@ -39,7 +49,7 @@ class AwsServer:
 
     def start(self, timeout_s: float = 60.0) -> str:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "local.aws_server", str(self.port)],
+            [sys.executable, "-m", "local.aws.server", str(self.port)],
             cwd=PROJECT_ROOT,
             stdout=subprocess.PIPE,
             text=True,
@@ -159,31 +169,52 @@ def _signed_service(environ: dict[str, Any]) -> tuple[str, str] | None:
     return (environ.get("HTTP_HOST", ""), parts[3]) if len(parts) >= 5 else None
 
 
-def serve(port: int) -> None:
+def serve(port: int, faults: Faults, ready: Callable[[str], None]) -> Counter[str]:
     """moto's server app on waitress: a pool of threads and kept-alive connections (werkzeug's
-    development server closes every connection and starts a thread per request)."""
+    development server closes every connection and starts a thread per request), so requests
+    run at once and transactions can meet each other's holds. ``ready(url)`` once it serves;
+    returns the faults injected, when SIGTERM or SIGINT stops it."""
     import logging
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from waitress.server import create_server
 
-    from local import embedded_aws
+    from local import aws
+    from local.aws import conflicts
+    from local.aws import faults as fault_injection
 
     logging.getLogger("waitress").setLevel(logging.ERROR)
-    embedded_aws.install()
+    aws.install()
+    injector = fault_injection.configure(faults)
+    conflicts.overlap = True  # requests served at once meet each other's holds, as on AWS
     app = CachedDispatch(DomainDispatcherApplication(create_backend_app))
-    server = create_server(app, host=HOST, port=port, threads=8, ident="submsg-aws")
+    server = create_server(app, host=HOST, port=port, threads=SERVER_THREADS, ident="submsg-aws")
     stopping = threading.Event()
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda *_: stopping.set())
     serving = threading.Thread(target=server.run, name="aws", daemon=True)
     serving.start()
-    print(f"{READY_PREFIX}http://{HOST}:{server.effective_port}", flush=True)
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nobody reads the pipe after this line
+    ready(f"http://{HOST}:{server.effective_port}")
     while not stopping.wait(0.5):
         pass
     server.close()
+    return injector.injected
+
+
+def _announce(url: str) -> None:
+    print(f"{READY_PREFIX}{url}", flush=True)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nobody reads the pipe after this line
+
+
+def main() -> int:
+    try:
+        faults = Faults.from_environment()
+    except FaultsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    serve(int(sys.argv[1]), faults, _announce)
+    return 0
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""The deliverer: one signed attempt of one delivery, its outcome recorded, the next attempt
+scheduled (domain/webhooks.py); the webhook sweep hands due deliveries to the queue again.
+
+A delivered event costs two AWS requests: its enqueue and the update that records it (the
+endpoint comes from the container's cache). An attempt that finds the delivery settled by
+another copy writes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chalicelib.adapters import metrics
+from chalicelib.adapters.metrics import WebhookOutcome
+from chalicelib.adapters.observability import logger
+from chalicelib.adapters.store import layout
+from chalicelib.domain import clock
+from chalicelib.domain.dispatch import MAX_DELAY_S
+from chalicelib.domain.webhooks import (
+    DISABLE_AFTER,
+    GONE,
+    Delivery,
+    DeliveryStatus,
+    Endpoint,
+    EndpointStatus,
+    Event,
+    EventType,
+    Subject,
+    headers,
+    retry_delay,
+    success,
+)
+from chalicelib.ports import ConditionFailed, Services
+from chalicelib.services import webhooks
+from chalicelib.services.webhook_outbox import EVENT_PREFIX, hand_over
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: DeliveryStatus
+    attempts: int
+    error: str | None = None
+
+
+def attempt(
+    services: Services, delivery: Delivery, body: bytes, draw: float | None = None
+) -> Outcome:
+    """POST ``body`` (the event as rendered) to the delivery's endpoint, and record what came of
+    it. ``draw`` in [0, 1) places the next attempt within the schedule's jitter."""
+    now = clock.now()
+    number = delivery.attempts + 1
+    endpoint = _endpoint(services, delivery)
+    if endpoint is None or endpoint.status is EndpointStatus.DISABLED:
+        reason = "the endpoint was deleted" if endpoint is None else "the endpoint is disabled"
+        return _settle(services, delivery, number - 1, DeliveryStatus.FAILED, None, reason, now)
+    timestamp = int(now.timestamp())
+    signed = headers(endpoint.signing_secrets(now), delivery.id, timestamp, body)
+    answer = services.webhook_client.post(endpoint.url, body, signed)
+    done = clock.now()
+    if answer.status_code is not None and success(answer.status_code):
+        if endpoint.failing_since is not None:
+            webhooks.failing(services, endpoint, None)
+        return _settle(
+            services, delivery, number, DeliveryStatus.DELIVERED, answer.status_code, None, done
+        )
+    error = answer.error or f"answered {answer.status_code}"
+    if answer.status_code == GONE:
+        webhooks.disable(services, endpoint, "the endpoint answered 410 Gone")
+        return _settle(services, delivery, number, DeliveryStatus.FAILED, GONE, error, done)
+    if endpoint.failing_since is None:
+        webhooks.failing(services, endpoint, done)
+    elif done - endpoint.failing_since >= DISABLE_AFTER:
+        webhooks.disable(services, endpoint, "every delivery failed for 5 days")
+        return _settle(
+            services, delivery, number, DeliveryStatus.FAILED, answer.status_code, error, done
+        )
+    delay = retry_delay(number, random.random() if draw is None else draw)
+    if delay is None:
+        return _settle(
+            services, delivery, number, DeliveryStatus.FAILED, answer.status_code, error, done
+        )
+    return _again(services, delivery, number, answer.status_code, error, done, delay)
+
+
+def _endpoint(services: Services, delivery: Delivery) -> Endpoint | None:
+    for endpoint in webhooks.endpoints_of(services, delivery.app_id):
+        if endpoint.id == delivery.endpoint_id:
+            return endpoint
+    return None
+
+
+def _settle(
+    services: Services,
+    delivery: Delivery,
+    number: int,
+    status: DeliveryStatus,
+    status_code: int | None,
+    error: str | None,
+    now: datetime,
+) -> Outcome:
+    """Delivered or failed after ``number`` attempts (the delivery's own count: none made)."""
+    fields: dict[str, object] = {"status": status.value, "next_attempt_at": None}
+    if number > delivery.attempts:
+        fields["last_status_code"] = status_code
+    fields["last_error"] = error
+    if status is DeliveryStatus.DELIVERED:
+        fields["delivered_at"] = now
+    try:
+        services.store.table.write(services.store.webhooks.settled(delivery, number, fields))
+    except ConditionFailed:
+        logger.info("webhook delivery settled already", extra={"delivery": delivery.id})
+        return Outcome(status, number, error)
+    delivered = status is DeliveryStatus.DELIVERED
+    outcome = WebhookOutcome.DELIVERED if delivered else WebhookOutcome.FAILED
+    metrics.webhook_delivery(delivery.app_id, outcome)
+    return Outcome(status, number, error)
+
+
+def _again(
+    services: Services,
+    delivery: Delivery,
+    number: int,
+    status_code: int | None,
+    error: str,
+    now: datetime,
+    delay: timedelta,
+) -> Outcome:
+    """Pending again: through an SQS delay when it is short, else the sweep finds it."""
+    next_at = now + delay
+    lease = timedelta(seconds=services.settings.webhook_lease_s)
+    short = delay.total_seconds() <= MAX_DELAY_S
+    fields: dict[str, object] = {
+        "last_status_code": status_code,
+        "last_error": error,
+        "next_attempt_at": next_at,
+        layout.WORK_AT: next_at + lease if short else next_at,
+    }
+    try:
+        services.store.table.write(services.store.webhooks.settled(delivery, number, fields))
+    except ConditionFailed:
+        logger.info("webhook delivery settled already", extra={"delivery": delivery.id})
+        return Outcome(DeliveryStatus.PENDING, number, error)
+    metrics.webhook_delivery(delivery.app_id, WebhookOutcome.RETRIED)
+    if short:
+        updated = delivery.model_copy(update={"attempts": number})
+        hand_over(services, [updated], delay_s=math.ceil(delay.total_seconds()))
+    return Outcome(DeliveryStatus.PENDING, number, error)
+
+
+def retry(services: Services, delivery: Delivery) -> Delivery:
+    """A manual retry: delivered again at once, with the same webhook-id."""
+    now = clock.now()
+    reopened = services.store.webhooks.reopen(delivery, now, webhooks.lease_end(services, now))
+    found = reopened or delivery
+    hand_over(services, [found])
+    return found
+
+
+@dataclass
+class SweepReport:
+    enqueued: int = 0
+    seconds: float = 0.0
+
+
+def sweep(services: Services, limit: int = 100) -> SweepReport:
+    """Hand every due delivery (a lost hand-over, a retry beyond SQS's delay) to the queue."""
+    started, report = time.monotonic(), SweepReport()
+    now = clock.now()
+    until = webhooks.lease_end(services, now)
+    for shard in range(services.settings.due_shards):
+        start = None
+        while True:
+            found, items, start = services.store.webhooks.due(shard, now, limit, start)
+            taken = [
+                d
+                for d, item in zip(found, items, strict=True)
+                if services.store.webhooks.lease(item, until)
+            ]
+            hand_over(services, taken)
+            report.enqueued += len(taken)
+            if start is None:
+                break
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+def send_test(services: Services, owner_app_id: str, endpoint: Endpoint) -> Delivery:
+    """A ``webhook.test`` event to this endpoint alone (whatever types it listens for)."""
+    now = clock.now()
+    event = Event(
+        id=clock.new_id(EVENT_PREFIX),
+        app_id=owner_app_id,
+        type=EventType.WEBHOOK_TEST,
+        at=now,
+        subject=Subject.PLAIN,
+        data={"endpoint_id": endpoint.id},
+    )
+    delivery = Delivery.of(event, endpoint.id, now)
+    services.store.table.write(
+        services.store.webhooks.outbox(delivery, webhooks.lease_end(services, now))
+    )
+    hand_over(services, [delivery])
+    return delivery
