@@ -63,9 +63,8 @@ class Chains(Enum):
 
 class Effect(StrEnum):
     """What a move does besides its status, phase, stamps and chains: a field it sets
-    (``SLOTS``), a write in the same transaction, or (``LAUNCH``) what follows the commit. The
-    event a row reports is its ``event``: written to the outbox in the same transaction, handed
-    to the deliverer after the commit."""
+    (``SLOTS``), a write in the same transaction, or (``LAUNCH``) what follows the commit; and
+    the row's ``event``, written to the outbox in the transaction, handed on after the commit."""
 
     SLOTS = "slots"  # a throttled campaign's slot counter starts where the campaign starts
     WATCH = "watch"  # the tick looks after it
@@ -74,8 +73,8 @@ class Effect(StrEnum):
 
 
 ANY = frozenset({*CampaignPhase, None})
-CHAINED = frozenset({P.FREEZE, P.TEST, P.SEND})  # the phases whose chains write
-FIRST = frozenset({P.FREEZE, P.TEST, P.SEND})  # where a campaign begins (first_phase)
+CHAINED = frozenset({P.FREEZE, P.TEST, P.SEND})  # the phases whose chains write, and begin
+CLOSED = ("completed_at",)  # the stamp of the books' closing
 NEW_GENERATION = frozenset({Chains.PHASE, Chains.ON, Chains.AGAIN})  # read generation + 1
 STARTS_CHAINS = NEW_GENERATION | {Chains.WITHDRAW}
 STAMPED = frozenset(
@@ -123,14 +122,12 @@ class Row:
             self._check_event(self.event)
 
     def _check_event(self, event: EventType) -> None:
-        """A campaign's event, reported by the move it names: the end of the books in the
-        status they close in, the decision from the wait for it."""
+        """A campaign's event: the closing of its books (in the status they close in), or its
+        experiment's decision (from the wait for it)."""
+        closes_in = {E.CAMPAIGN_COMPLETED: C.COMPLETED, E.CAMPAIGN_CANCELED: C.CANCELED}
         if event not in CAMPAIGN_EVENTS:
             raise ValueError(f"{event} is no campaign's event")
-        closes_in = {E.CAMPAIGN_COMPLETED: C.COMPLETED, E.CAMPAIGN_CANCELED: C.CANCELED}
-        if event in closes_in and (
-            self.status is not closes_in[event] or "completed_at" not in self.stamps
-        ):
+        if event in closes_in and (self.status, self.stamps) != (closes_in[event], CLOSED):
             raise ValueError(f"{event} is reported by the closing of the books, {closes_in[event]}")
         if event is E.EXPERIMENT_DECIDED and not self.phases <= {P.DECIDE}:
             raise ValueError(f"{event} is reported by a move from the decide phase")
@@ -144,7 +141,7 @@ GEN, PHASE, ON = Guard.GENERATION, Chains.PHASE, Chains.ON
 WATCH, UNWATCH, LAUNCH, SLOTS = Effect.WATCH, Effect.UNWATCH, Effect.LAUNCH, Effect.SLOTS
 CANCELED = ("canceled_at", "stopped_at", "chained_at", "withdrawn_at")
 STARTED, CHAINED_AT = ("started_at", "chained_at"), ("chained_at",)
-STOPPED, CLOSED = ("chained_at", "stopped_at"), ("completed_at",)
+STOPPED = ("chained_at", "stopped_at")
 DONE = E.CAMPAIGN_COMPLETED
 M = CampaignMove
 
@@ -152,8 +149,8 @@ M = CampaignMove
 #        stamps, effects, event), one row per place the move starts from
 PHASES: dict[CampaignMove, tuple[Row, ...]] = {
     M.SCHEDULE: (Row({D}, ANY, S, effects={WATCH}),),
-    M.START: (Row({D}, ANY, R, FIRST, GEN, PHASE, STARTED, {SLOTS, WATCH, LAUNCH}),),
-    M.BEGIN: (Row({S}, ANY, R, FIRST, GEN, PHASE, STARTED, {SLOTS, LAUNCH}),),
+    M.START: (Row({D}, ANY, R, CHAINED, GEN, PHASE, STARTED, {SLOTS, WATCH, LAUNCH}),),
+    M.BEGIN: (Row({S}, ANY, R, CHAINED, GEN, PHASE, STARTED, {SLOTS, LAUNCH}),),
     M.PAUSE: (Row({R}, ANY, Z),),
     # The same phase again, or the send after a pause in ``finish`` (phase_to_resume).
     M.RESUME: (Row({Z}, ANY, R, set(CampaignPhase), GEN, PHASE, CHAINED_AT, {LAUNCH}),),
