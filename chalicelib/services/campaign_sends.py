@@ -7,8 +7,6 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.adapters.store.layout import epoch_ms
-from chalicelib.api.schemas import BestTimeIn, MessageIn
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock
 from chalicelib.domain.campaigns import CampaignCounter as CC
@@ -17,11 +15,8 @@ from chalicelib.domain.records import App, Campaign, Message, Recipient, Recipie
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Name, Services, WriteName
 from chalicelib.services.campaign_steps import Step
-from chalicelib.services.message_create import (
-    CampaignPart,
-    RecipientHandled,
-    create_for_campaign,
-)
+from chalicelib.services.commands import NewMessage
+from chalicelib.services.message_create import CampaignPart, RecipientHandled, create_card
 
 RECIPIENT, PROGRESS = WriteName.RECIPIENT, WriteName.PROGRESS
 
@@ -34,7 +29,7 @@ def send_times(
     at = max(now, campaign.send_at or now)
     if campaign.rate_per_minute is None or count == 0:
         return [at] * count
-    now_us = epoch_ms(now) * 1000
+    now_us = clock.epoch_ms(now) * 1000
     ahead_us = (campaign.next_slot_us or now_us) - now_us
     lookahead_us = services.settings.campaign_lookahead_s * 1_000_000
     if ahead_us > lookahead_us:
@@ -73,18 +68,16 @@ def create(
         )
         return {RECIPIENT: handled, PROGRESS: progress}
 
-    body = MessageIn(
+    card = NewMessage(
         openid=recipient.openid,
         template_id=template.template_id,
         data=rules.message_data(campaign, variant, recipient.data),
         page=rules.message_page(campaign, variant),
-        best_time=BestTimeIn(within_hours=campaign.best_time_within_hours)
-        if campaign.best_time_within_hours
-        else None,
+        best_time_within_hours=campaign.best_time_within_hours or None,
     )
     part = CampaignPart(campaign.campaign_id, name, writes)
     try:
-        return create_for_campaign(services, app, template, body, send_at, part)
+        return create_card(services, app, template, card, send_at, part)
     except RecipientHandled:
         return None
     except (NoGrant, GrantExpiresBeforeSendAt):

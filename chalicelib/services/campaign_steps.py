@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.store.campaigns import END, Loaded
-from chalicelib.adapters.store.table import Write
 from chalicelib.domain import clock
 from chalicelib.domain.campaign_phases import CampaignMove, CampaignTransition, Effect
 from chalicelib.domain.campaigns import Progress
@@ -23,6 +22,9 @@ from chalicelib.domain.dispatch import MAX_DELAY_S, Envelope
 from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus
 from chalicelib.ports import Name, Services, WriteName
 from chalicelib.services.webhook_outbox import Outbox
+
+if TYPE_CHECKING:
+    from chalicelib.ports import Write
 
 CAMPAIGN = WriteName.CAMPAIGN
 PAGE_KIND = "campaign_page"  # a step of a fan-out chain

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from chalicelib import deadline
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.campaigns import Loaded
-from chalicelib.adapters.store.table import Item
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, experiments
 from chalicelib.domain.campaign_phases import CampaignMove
@@ -21,6 +21,9 @@ from chalicelib.domain.records import CampaignPhase, CampaignStatus, Decision
 from chalicelib.ports import DeadlinePassed, Services
 from chalicelib.services import campaign_withdraw
 from chalicelib.services.campaign_steps import CampaignSteps, progress
+
+if TYPE_CHECKING:
+    from chalicelib.ports import Item
 
 C, P = CampaignStatus, CampaignPhase
 

@@ -13,11 +13,10 @@ generation, which the cancel resets: a duplicate or stale step does nothing.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.store.campaigns import END, Loaded
 from chalicelib.adapters.store.recipients import Membership
-from chalicelib.adapters.store.table import Key
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock
 from chalicelib.domain.campaign_phases import CampaignMove
@@ -29,6 +28,9 @@ from chalicelib.ports import Services, WriteName
 from chalicelib.services.auth import load_app
 from chalicelib.services.campaign_steps import WITHDRAWAL_KIND, CampaignSteps, Step, move_chain
 from chalicelib.services.lifecycle import MessageSteps
+
+if TYPE_CHECKING:
+    from chalicelib.ports import Key
 
 C = CampaignStatus
 RECIPIENT, PROGRESS = WriteName.RECIPIENT, WriteName.PROGRESS
