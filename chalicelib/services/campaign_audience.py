@@ -5,21 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chalicelib.api.schemas import CampaignIn, RecipientIn
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import keywords
 from chalicelib.domain.errors import FieldProblem, InvalidCampaignState, NotFound, ValidationFailed
 from chalicelib.domain.records import App, Campaign, Category, Recipient, Template, Variant
 from chalicelib.ports import Services, TransactionFailed, WriteName
+from chalicelib.services.commands import NewCampaign
 from chalicelib.services.templates import find_template
 
 AUDIENCE = WriteName.AUDIENCE
 CHUNK = 98  # recipients per transaction, beside the campaign's audience counter (at most 100)
 
 
-def check_list(body: CampaignIn) -> None:
+def check_list(command: NewCampaign) -> None:
     """An empty list is a draft to fill through /recipients: it cannot start."""
-    if body.audience.openids == [] and body.start:
+    if command.openids == () and command.start:
         raise ValidationFailed(
             "An empty list of openids makes a draft: create it with start false, then add "
             "recipients.",
@@ -27,16 +27,15 @@ def check_list(body: CampaignIn) -> None:
         )
 
 
-def template_for(services: Services, app: App, body: CampaignIn) -> Template:
+def template_for(services: Services, app: App, command: NewCampaign) -> Template:
     try:
-        template = find_template(services, app.app_id, body.template_id)
+        template = find_template(services, app.app_id, command.template_id)
     except NotFound as error:
         raise ValidationFailed(
             "The campaign names a template this app does not have.",
             [FieldProblem("template_id", "unknown template")],
         ) from error
-    holders = body.audience.holders
-    if holders is not None and template.category is Category.TRANSACTIONAL:
+    if command.holders and template.category is Category.TRANSACTIONAL:
         raise ValidationFailed(
             "A holders audience needs a reminder or marketing template.",
             [FieldProblem("template_id", "a transactional template answers one user's action")],
@@ -75,13 +74,13 @@ def add(
     services: Services,
     template: Template,
     campaign: Campaign,
-    recipients: Sequence[RecipientIn],
+    recipients: Sequence[Recipient],
     field: str,
 ) -> int:
     check_recipients(template, campaign, recipients, field)
     unique: dict[str, Recipient] = {}
     for r in recipients:  # a repeated openid keeps its first data
-        unique.setdefault(r.openid, Recipient(openid=r.openid, data=r.data))
+        unique.setdefault(r.openid, r)
     ordered = list(unique.values())
     added = 0
     for start in range(0, len(ordered), CHUNK):
@@ -90,7 +89,7 @@ def add(
 
 
 def check_recipients(
-    template: Template, campaign: Campaign, recipients: Sequence[RecipientIn], field: str
+    template: Template, campaign: Campaign, recipients: Sequence[Recipient], field: str
 ) -> None:
     """Each recipient's data, merged over the campaign's and each variant's, is complete and
     breaks no rule (400 naming ``recipients[3].data.thing1``)."""

@@ -10,7 +10,6 @@ from datetime import datetime
 
 from chalicelib.adapters.store.campaigns import Loaded
 from chalicelib.adapters.store.counters import Protected
-from chalicelib.api.schemas import CampaignIn, RecipientIn
 from chalicelib.domain import campaign_phases as phases
 from chalicelib.domain import clock
 from chalicelib.domain.campaign_phases import CampaignMove
@@ -20,17 +19,12 @@ from chalicelib.domain.errors import (
     InvalidCampaignState,
     NotFound,
 )
-from chalicelib.domain.records import (
-    App,
-    Campaign,
-    CampaignStatus,
-    Experiment,
-    Variant,
-)
+from chalicelib.domain.records import App, Campaign, CampaignStatus, Recipient
 from chalicelib.ports import Services, TransactionFailed, WriteName
 from chalicelib.services import campaign_audience, campaign_steps
 from chalicelib.services.campaign_steps import CampaignSteps
-from chalicelib.services.message_create import body_hash, scheduled_at
+from chalicelib.services.commands import Idempotent, NewCampaign
+from chalicelib.services.message_create import scheduled_at
 from chalicelib.services.templates import find_template
 
 C = CampaignStatus
@@ -39,74 +33,69 @@ CAMPAIGN, IDEMPOTENCY = WriteName.CAMPAIGN, WriteName.IDEMPOTENCY
 
 
 def create(
-    services: Services, app: App, body: CampaignIn, idempotency_key: str | None
+    services: Services, app: App, command: NewCampaign, idempotent: Idempotent | None
 ) -> tuple[Campaign, bool]:
     """A new campaign (started unless ``start`` is false); (campaign, False) for a replay."""
     now = clock.now()
-    digest = body_hash(body)
-    replayed = _replayed(services, app, idempotency_key, digest, now)
+    replayed = _replayed(services, app, idempotent, now)
     if replayed is not None:
         return replayed, False
-    campaign_audience.check_list(body)
-    template = campaign_audience.template_for(services, app, body)
+    campaign_audience.check_list(command)
+    template = campaign_audience.template_for(services, app, command)
     campaign = Campaign(
         campaign_id=clock.new_id("cmp"),
         app_id=app.app_id,
-        name=body.name,
+        name=command.name,
         template_id=template.template_id,
-        audience="holders" if body.audience.holders is not None else "list",
-        active_within_days=body.audience.holders.active_within_days
-        if body.audience.holders
-        else None,
-        data=body.data,
-        page=body.page,
-        send_at=_send_at(services, body.send_at, now),
-        rate_per_minute=body.rate_per_minute,
-        best_time_within_hours=body.best_time.within_hours if body.best_time else None,
-        variants=[Variant.model_validate(v.model_dump()) for v in body.variants or []],
-        experiment=Experiment.model_validate(body.experiment.model_dump())
-        if body.experiment
-        else None,
+        audience="holders" if command.holders else "list",
+        active_within_days=command.active_within_days if command.holders else None,
+        data=dict(command.data),
+        page=command.page,
+        send_at=_send_at(services, command.send_at, now),
+        rate_per_minute=command.rate_per_minute,
+        best_time_within_hours=command.best_time_within_hours,
+        variants=list(command.variants),
+        experiment=command.experiment,
         status=C.DRAFT,
         created_at=now,
     )
     campaign_audience.check_campaign_data(template, campaign)
-    listed = [RecipientIn(openid=openid) for openid in body.audience.openids or []]
+    listed = [Recipient(openid=openid) for openid in command.openids or ()]
     campaign_audience.check_recipients(template, campaign, listed, "audience.openids")
     store = services.store
     transaction = store.transaction().add(CAMPAIGN, store.campaigns.create(campaign))
-    if idempotency_key:
+    if idempotent is not None:
         claim = store.idempotency.claim(
             app.app_id,
             Protected.CAMPAIGN,
-            idempotency_key,
-            digest,
+            idempotent.key,
+            idempotent.request_hash,
             campaign.campaign_id,
             now,
             services.settings.idempotency_ttl_s,
         )
         transaction.add(IDEMPOTENCY, claim)
     if transaction.commit_unless_lost(IDEMPOTENCY):
-        found = _replayed(services, app, idempotency_key, digest, now)
+        found = _replayed(services, app, idempotent, now)
         if found is None:
             raise TransactionFailed(frozenset({IDEMPOTENCY}))  # claimed, and gone since
         return found, False
     if listed:
         campaign_audience.add(services, template, campaign, listed, "audience.openids")
-    if body.start:
+    if command.start:
         return start(services, app, campaign.campaign_id), True
     return get(services, app, campaign.campaign_id).campaign, True
 
 
 def _replayed(
-    services: Services, app: App, key: str | None, digest: str, now: datetime
+    services: Services, app: App, idempotent: Idempotent | None, now: datetime
 ) -> Campaign | None:
-    if not key:
+    if idempotent is None:
         return None
-    record = services.store.idempotency.get(app.app_id, Protected.CAMPAIGN, key, now)
+    record = services.store.idempotency.get(app.app_id, Protected.CAMPAIGN, idempotent.key, now)
     if record is None:
         return None
-    if record["body_hash"] != digest:
+    if record["body_hash"] != idempotent.request_hash:
         raise IdempotencyKeyMismatch("This Idempotency-Key was used with a different body.")
     return get(services, app, record["created_id"]).campaign
 
@@ -121,7 +110,7 @@ def _send_at(services: Services, requested: datetime | None, now: datetime) -> d
 
 
 def add_recipients(
-    services: Services, app: App, campaign_id: str, recipients: Sequence[RecipientIn]
+    services: Services, app: App, campaign_id: str, recipients: Sequence[Recipient]
 ) -> tuple[Campaign, int]:
     """Add recipients to a draft (an openid already there counts once); how many were new."""
     campaign = get(services, app, campaign_id).campaign
