@@ -15,7 +15,6 @@ from chalicelib.api import commands, mappers
 from chalicelib.api import webhook_mappers as hooks
 from chalicelib.api.http import (
     endpoint,
-    idempotency_key,
     in_error_format,
     parse_body,
     parse_query,
@@ -281,8 +280,9 @@ def campaign_answer(campaign: Campaign, status: int = 200) -> Response:
 def post_campaign() -> Response:
     owner = caller()
     request = body(CampaignIn)
-    key = idempotency_key(app.current_request.headers.get("idempotency-key"))
-    campaign, created = campaigns.create(services(), owner, request, key)
+    idempotent = commands.idempotent(app.current_request.headers.get("idempotency-key"), request)
+    command = commands.new_campaign(request)
+    campaign, created = campaigns.create(services(), owner, command, idempotent)
     return campaign_answer(campaign, 201 if created else 200)
 
 
@@ -305,8 +305,8 @@ def get_campaign(campaign_id: str) -> Response:
 @route("/v1/campaigns/{campaign_id}/recipients", "POST")
 def post_recipients(campaign_id: str) -> Response:
     owner = caller(campaign=campaign_id)
-    request = body(RecipientsIn)
-    campaign, added = campaigns.add_recipients(services(), owner, campaign_id, request.recipients)
+    listed = commands.recipients(body(RecipientsIn))
+    campaign, added = campaigns.add_recipients(services(), owner, campaign_id, listed)
     return reply(
         RecipientsOut(id=campaign.campaign_id, added=added, audience_size=campaign.audience_size),
         201,

@@ -247,7 +247,7 @@ class Services:
     queue: SendQueue
     secrets: Secrets
     catalog_cache: TtlCache[Any]  # apps, API keys, templates; an app's AES key and activity tally
-    campaign_statuses: TtlCache[Any]  # what the sender sees of campaigns (campaign_cards.Seen)
+    campaign_statuses: TtlCache[Any]  # what the sender sees of campaigns (sender_gate.Seen)
     webhook_queue: SendQueue | None = None  # the deliverer's queue (None: no deliverer here)
     webhook_endpoints: TtlCache[Any] | None = None  # each app's endpoints, briefly
     sweep_queue: SendQueue | None = None  # the due sweep's fan-out (None: it sweeps in process)

@@ -51,6 +51,7 @@ class Settings(BaseModel):
     sweep_workers: int = Field(default=8, ge=1, le=32)  # shards' pages swept at once
     sweep_page: int = Field(default=100, ge=1, le=1000)  # needs-work items one Query reads
     sweep_groups: int = Field(default=8, ge=1, le=64)  # sweep worker invocations a run fans out
+    campaign_tick_reserve_s: float = Field(default=2.0, ge=0)  # Lambda time one campaign may take
     campaign_shards: int = Field(default=8, ge=1, le=64)  # fan-out chains (and holders shards)
     campaign_page: int = Field(default=50, ge=1, le=98)  # recipients one chain step handles
     campaign_lookahead_s: int = Field(default=60, ge=1)  # throttled cards written this far ahead

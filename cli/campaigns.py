@@ -14,6 +14,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from chalicelib.api.commands import new_campaign
 from chalicelib.api.mappers import campaign_out
 from chalicelib.api.schemas.campaigns import CampaignIn, CampaignOut
 from chalicelib.domain.records import App, Campaign
@@ -54,7 +55,7 @@ def create(
     """Create a campaign (started at once, unless the body says "start": false)."""
     services = target.services(ctx)
     app = target.require_app(services, app_id)
-    campaign, _ = campaigns.create(services, app, _read_body(body), None)
+    campaign, _ = campaigns.create(services, app, new_campaign(_read_body(body)), None)
     show_campaign(results(), _answer(services, campaign))
 
 

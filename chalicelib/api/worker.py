@@ -21,12 +21,13 @@ from chalicelib.adapters.observability import logger
 from chalicelib.domain.dispatch import SWEEP_KIND
 from chalicelib.ports import Services
 from chalicelib.services import campaign_fanout, campaign_withdraw, sender, sweeps
+from chalicelib.services.campaign_steps import PAGE_KIND, WITHDRAWAL_KIND
 from chalicelib.services.send_readiness import LeftForLater
 
 # The steps of a campaign's chains, by kind; any other record is a card to deliver.
 STEPS = {
-    campaign_fanout.PAGE_KIND: campaign_fanout.handle_step,
-    campaign_withdraw.STEP_KIND: campaign_withdraw.handle_step,
+    PAGE_KIND: campaign_fanout.handle_step,
+    WITHDRAWAL_KIND: campaign_withdraw.handle_step,
 }
 
 

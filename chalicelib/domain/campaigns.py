@@ -1,5 +1,6 @@
-"""Campaign rules: the moves of a campaign, who gets which variant and data, the throttle's
-clock, and the progress counters (docs/campaigns.md). Pure: no storage, no clock of its own."""
+"""Campaign rules: who gets which variant and data, the throttle's clock, and the progress
+counters (docs/campaigns.md); the moves of a campaign are in ``campaign_phases``. Pure: no
+storage, no clock of its own."""
 
 from __future__ import annotations
 
@@ -42,56 +43,6 @@ PROGRESS = tuple(CampaignCounter)
 def skipped(reason: str) -> CampaignCounter:
     """The counter of recipients skipped for ``reason`` (one of ``SKIP_REASONS``)."""
     return CampaignCounter(f"skipped_{reason}")
-
-
-class CampaignMove(StrEnum):
-    START = "start"
-    PAUSE = "pause"
-    RESUME = "resume"
-    CANCEL = "cancel"
-    BEGIN = "begin"  # a scheduled campaign's send_at came
-    COMPLETE = "complete"
-
-
-MOVES: dict[CampaignMove, tuple[frozenset[CampaignStatus], CampaignStatus]] = {
-    CampaignMove.START: (frozenset({C.DRAFT}), C.RUNNING),  # or SCHEDULED, see target()
-    CampaignMove.BEGIN: (frozenset({C.SCHEDULED}), C.RUNNING),
-    CampaignMove.PAUSE: (frozenset({C.RUNNING}), C.PAUSED),
-    CampaignMove.RESUME: (frozenset({C.PAUSED}), C.RUNNING),
-    CampaignMove.CANCEL: (frozenset({C.DRAFT, C.SCHEDULED, C.RUNNING, C.PAUSED}), C.CANCELED),
-    CampaignMove.COMPLETE: (frozenset({C.RUNNING}), C.COMPLETED),
-}
-CHAINED = frozenset({CampaignPhase.FREEZE, CampaignPhase.TEST, CampaignPhase.SEND})
-
-
-def sources(move: CampaignMove) -> frozenset[CampaignStatus]:
-    return MOVES[move][0]
-
-
-def target(move: CampaignMove, starts_later: bool = False) -> CampaignStatus:
-    if move is CampaignMove.START and starts_later:
-        return C.SCHEDULED
-    return MOVES[move][1]
-
-
-def first_phase(campaign: Campaign) -> CampaignPhase:
-    if campaign.audience == "holders":
-        return CampaignPhase.FREEZE
-    return after_freeze(campaign)
-
-
-def after_freeze(campaign: Campaign) -> CampaignPhase:
-    return CampaignPhase.TEST if campaign.experiment is not None else CampaignPhase.SEND
-
-
-def phase_to_resume(campaign: Campaign) -> CampaignPhase | None:
-    """The phase whose chains a resume starts over: the current one, or the sending again when
-    the pause came after the last page (its withdrawn recipients are pending once more)."""
-    if campaign.phase in CHAINED:
-        return campaign.phase
-    if campaign.phase is CampaignPhase.FINISH and campaign.stopped_at is None:
-        return CampaignPhase.SEND
-    return None
 
 
 def takes_part(campaign: Campaign, openid: str) -> bool:

@@ -64,6 +64,12 @@ MOVE_EVENTS: dict[Move, EventType] = {
     Move.CANCEL: EventType.MESSAGE_CANCELED,
 }
 
+# The events of a campaign's moves: each reported by rows of the campaign phase table
+# (``campaign_phases``), in the move's transaction.
+CAMPAIGN_EVENTS = frozenset(
+    {EventType.CAMPAIGN_COMPLETED, EventType.CAMPAIGN_CANCELED, EventType.EXPERIMENT_DECIDED}
+)
+
 
 class Subject(StrEnum):
     """What an event's ``data`` is rendered from."""

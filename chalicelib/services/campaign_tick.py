@@ -4,26 +4,28 @@ fan-out chains, moves phases on, decides experiments and closes the books
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chalicelib import deadline
 from chalicelib.adapters.observability import logger
 from chalicelib.adapters.store.campaigns import Loaded
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, experiments
-from chalicelib.domain.campaigns import CampaignCounter, CampaignMove, Progress
+from chalicelib.domain.campaign_phases import CampaignMove
+from chalicelib.domain.campaigns import CampaignCounter, Progress
 from chalicelib.domain.errors import InvalidCampaignState
-from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus, Decision
-from chalicelib.domain.webhooks import EventType
-from chalicelib.ports import DeadlinePassed, Services, WriteName
+from chalicelib.domain.records import CampaignPhase, CampaignStatus, Decision
+from chalicelib.ports import DeadlinePassed, Services
 from chalicelib.services import campaign_withdraw
-from chalicelib.services.campaign_fanout import begin, begin_phase, progress, resume_chains
-from chalicelib.services.webhook_outbox import Outbox
+from chalicelib.services.campaign_steps import CampaignSteps, progress
+
+if TYPE_CHECKING:
+    from chalicelib.ports import Item
 
 C, P = CampaignStatus, CampaignPhase
-CAMPAIGN = WriteName.CAMPAIGN
 
 
 # The tick --------------------------------------------------------------------------------
@@ -37,16 +39,29 @@ class TickReport:
     restarted: int = 0
     completed: int = 0
     failed: int = 0
-    unfinished: bool = False
+    deferred: int = 0  # left for the next tick: the invocation's time ran short
+    unfinished: bool = False  # stopped at the invocation's deadline; the next tick goes on
 
 
-def tick(services: Services) -> TickReport:
+def tick(services: Services, remaining_ms: Callable[[], int] | None = None) -> TickReport:
     """Move every watched campaign on: begin the scheduled, restart stalled chains, decide
-    experiments, close campaigns whose every recipient has its answer."""
+    experiments, close campaigns whose every recipient has its answer.
+
+    Before each campaign the tick looks at the time left: the invocation's deadline
+    (``chalicelib.deadline``) and, in Lambda, ``remaining_ms`` (the context's
+    ``get_remaining_time_in_millis``) less ``campaign_tick_reserve_s``, the time one campaign
+    may take. Out of time, it stops there and the next tick goes on (every move is a
+    conditional write, so nothing is half done); so does a table busy past the deadline. Each
+    tick starts one campaign further along the registry, so a tick that runs short never leaves
+    the same campaigns behind."""
     report = TickReport()
-    for item in services.store.campaigns.watched():
-        if deadline.remaining_s() <= 0:
-            report.unfinished = True  # the invocation's time is up: the next tick goes on
+    watched = list(services.store.campaigns.watched())
+    reserve_ms = services.settings.campaign_tick_reserve_s * 1000
+    for index, item in enumerate(_rotated(watched, clock.now(), services)):
+        short = remaining_ms is not None and remaining_ms() < reserve_ms
+        if short or deadline.remaining_s() <= 0:
+            report.unfinished, report.deferred = True, len(watched) - index
+            logger.info("campaign tick out of time", extra={"deferred": report.deferred})
             break
         report.watched += 1
         loaded = services.store.campaigns.get(item["app_id"], item["campaign_id"])
@@ -58,6 +73,7 @@ def tick(services: Services) -> TickReport:
             continue  # moved by an API call meanwhile: the next tick sees the new state
         except DeadlinePassed:
             report.unfinished = True  # the table stayed busy until the deadline
+            report.deferred = len(watched) - index
             break
         except Exception:  # one campaign's fault must not hold up the others
             logger.exception("campaign tick failed", extra={"campaign_id": item["campaign_id"]})
@@ -65,25 +81,34 @@ def tick(services: Services) -> TickReport:
     return report
 
 
+def _rotated(watched: list[Item], now: datetime, services: Services) -> list[Item]:
+    """The registry from where this sweep interval's tick starts (the next interval's one
+    further)."""
+    if not watched:
+        return watched
+    start = int(now.timestamp()) // services.settings.sweep_interval_s % len(watched)
+    return watched[start:] + watched[:start]
+
+
 def _tick_one(services: Services, loaded: Loaded, now: datetime, report: TickReport) -> None:
     campaign = loaded.campaign
     settings = services.settings
+    steps = CampaignSteps(services, campaign, now)
     if campaign.status is C.SCHEDULED:
         lookahead = timedelta(seconds=settings.sweep_interval_s)
         if campaign.send_at is None or campaign.send_at <= now + lookahead:
-            begin(services, campaign, now, frozenset({C.SCHEDULED}))
-            report.begun += 1
+            report.begun += steps.apply(CampaignMove.BEGIN)
         return
     if campaign.status is C.PAUSED:
         return
     done = progress(services, campaign)
+    steps.done = done  # what the events its moves report count
     if campaign.status is C.CANCELED:
         if campaign_withdraw.settled(services, loaded, done, now):
-            _complete(services, campaign, done, now)
-            report.completed += 1
+            report.completed += steps.apply(CampaignMove.CLOSE)
         return
     if campaign.stopped_at is not None:
-        _close_when_settled(services, campaign, done, now, report)
+        _close_when_settled(services, steps, done, report)
         return
     if campaign.status is not C.RUNNING:
         return
@@ -93,40 +118,33 @@ def _tick_one(services: Services, loaded: Loaded, now: datetime, report: TickRep
         waiting = rules.slots_reopen_at(campaign, settings.campaign_lookahead_s)
         still = max(filter(None, (campaign.chained_at, waiting)), default=None)
         if still is None or now - still > stalled:
-            resume_chains(services, campaign, now)
-            report.restarted += 1
+            report.restarted += steps.apply(CampaignMove.RESTART)
         return
-    report.phases += _after_chains(services, campaign, done, now, report)
+    _after_chains(steps, done, report)
 
 
-def _after_chains(
-    services: Services, campaign: Campaign, done: Progress, now: datetime, report: TickReport
-) -> int:
+def _after_chains(steps: CampaignSteps, done: Progress, report: TickReport) -> None:
     """Every chain of the phase finished: on to the next phase, or the end."""
+    campaign, now = steps.campaign, steps.now
     settled = done.finished == done.totals[CampaignCounter.CREATED]
     match campaign.phase:
         case P.FREEZE:
-            begin_phase(services, campaign, rules.after_freeze(campaign), now)
-            return 1
+            report.phases += steps.apply(CampaignMove.FROZEN)
         case P.TEST if settled:
-            begin_phase(services, campaign, P.DECIDE, now, test_done_at=now)
-            return 1
+            report.phases += steps.apply(CampaignMove.TESTED)
         case P.DECIDE:
             assert campaign.experiment is not None and campaign.test_done_at is not None
             wait = timedelta(minutes=campaign.experiment.decide_after_minutes)
             if now >= campaign.test_done_at + wait:
-                _decide(services, campaign, done, now)
-                return 1
+                report.phases += _decide(steps, done)
         case P.SEND:
-            begin_phase(services, campaign, P.FINISH, now)
-            return 1
+            report.phases += steps.apply(CampaignMove.SENT)
         case P.FINISH if done.finished >= campaign.audience_size:
-            _complete(services, campaign, done, now)
-            report.completed += 1
-    return 0
+            report.completed += steps.apply(CampaignMove.COMPLETE)
 
 
-def _decide(services: Services, campaign: Campaign, done: Progress, now: datetime) -> None:
+def _decide(steps: CampaignSteps, done: Progress) -> bool:
+    campaign, now = steps.campaign, steps.now
     experiment = campaign.experiment
     assert experiment is not None
     rates = rules.variant_rates(done, campaign, experiment.metric)
@@ -142,61 +160,20 @@ def _decide(services: Services, campaign: Campaign, done: Progress, now: datetim
         "experiment decided",
         extra={"campaign_id": campaign.campaign_id, "winner": found.winner, "reason": found.reason},
     )
-    stop = found.winner is None  # fallback "stop": the rest get nothing
-    phase = P.FINISH if stop else P.SEND
-    changes: dict[str, Any] = {"decision": decision, **({"stopped_at": now} if stop else {})}
-    outbox = Outbox(services, campaign.app_id, now)
-    after = campaign.model_copy(update={**changes, "phase": phase})
-    reported = outbox.campaign(EventType.EXPERIMENT_DECIDED, after, done)
-    moving = campaign if stop else campaign.model_copy(update={"decision": decision})
-    if begin_phase(services, moving, phase, now, extra=reported, **changes):
-        outbox.committed()
+    if found.winner is None:  # fallback "stop": the rest get nothing
+        return steps.apply(CampaignMove.STOP, decision=decision)
+    return steps.apply(CampaignMove.DECIDE, decision=decision)
 
 
 def _close_when_settled(
-    services: Services, campaign: Campaign, done: Progress, now: datetime, report: TickReport
+    services: Services, steps: CampaignSteps, done: Progress, report: TickReport
 ) -> None:
     """Stopped (an experiment's ``stop``, a deleted template): once steps under way had time to
     end and every message written has its answer, the books close (the never-written recipients
     count as canceled)."""
+    campaign, now = steps.campaign, steps.now
     stopped = campaign.stopped_at or now
     in_flight = timedelta(seconds=services.settings.lease_s)
     if now - stopped < in_flight or done.finished < done.totals[CampaignCounter.CREATED]:
         return
-    _complete(services, campaign, done, now)
-    report.completed += 1
-
-
-def _complete(services: Services, campaign: Campaign, done: Progress, now: datetime) -> None:
-    store = services.store
-    transaction = store.transaction()
-    if campaign.status is C.RUNNING:
-        update = store.campaigns.moved(
-            campaign,
-            rules.sources(CampaignMove.COMPLETE),
-            rules.target(CampaignMove.COMPLETE),
-            {"completed_at": now},
-        )
-    else:
-        update = store.campaigns.moved(
-            campaign, frozenset({campaign.status}), campaign.status, {"completed_at": now}
-        )
-    transaction.add(CAMPAIGN, update).add(WriteName.WATCH, store.campaigns.unwatch(campaign))
-    closed = campaign.model_copy(update={"status": update_status(campaign), "completed_at": now})
-    outbox = Outbox(services, campaign.app_id, now)
-    kind = (
-        EventType.CAMPAIGN_CANCELED
-        if campaign.status is C.CANCELED
-        else EventType.CAMPAIGN_COMPLETED
-    )
-    outbox.into(transaction, outbox.campaign(kind, closed, done))
-    if transaction.commit_unless_lost(CAMPAIGN):  # lost: another tick closed the books first
-        return
-    outbox.committed()
-
-
-def update_status(campaign: Campaign) -> CampaignStatus:
-    """The status the books close in: completed, or still canceled (or stopped as it was)."""
-    if campaign.status is C.RUNNING:
-        return rules.target(CampaignMove.COMPLETE)
-    return campaign.status
+    report.completed += steps.apply(CampaignMove.COMPLETE)

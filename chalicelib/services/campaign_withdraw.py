@@ -1,6 +1,7 @@
-"""A campaign's cards called off (docs/campaigns.md#pause-resume-cancel): a cancel withdraws every
-card not claimed yet, at once, wherever the throttle or ``best_time`` placed it; an erased user
-leaves every campaign. Either way each campaign's books balance.
+"""A campaign's cards called off (docs/campaigns.md#pause-resume-cancel): a cancel (its move is a
+row of ``campaign_phases``) withdraws every card not claimed yet, at once, wherever the throttle
+or ``best_time`` placed it; an erased user leaves every campaign. Either way each campaign's
+books balance.
 
 The withdrawal runs like the fan-out: one chain per shard of recipients, each step one SQS
 message that reads one page of the shard's recipients who got a card, cancels those cards still
@@ -12,42 +13,31 @@ generation, which the cancel resets: a duplicate or stale step does nothing.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.store.campaigns import END, Loaded, Membership
-from chalicelib.adapters.store.table import Key
+from chalicelib.adapters.store.campaigns import END, Loaded
+from chalicelib.adapters.store.recipients import Membership
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock
-from chalicelib.domain.campaigns import CampaignCounter, CampaignMove, Progress
+from chalicelib.domain.campaign_phases import CampaignMove
+from chalicelib.domain.campaigns import CampaignCounter, Progress
 from chalicelib.domain.lifecycle import UNCLAIMED, Move
-from chalicelib.domain.records import App, Campaign, CampaignStatus, Recipient, RecipientState
+from chalicelib.domain.records import App, CampaignStatus, Recipient, RecipientState
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Services, WriteName
 from chalicelib.services.auth import load_app
-from chalicelib.services.campaign_fanout import Step, commit_move, launch, move_chain
+from chalicelib.services.campaign_steps import WITHDRAWAL_KIND, CampaignSteps, Step, move_chain
 from chalicelib.services.lifecycle import MessageSteps
 
+if TYPE_CHECKING:
+    from chalicelib.ports import Key
+
 C = CampaignStatus
-STEP_KIND = "campaign_withdrawal"
-CAMPAIGN, RECIPIENT, PROGRESS = WriteName.CAMPAIGN, WriteName.RECIPIENT, WriteName.PROGRESS
+RECIPIENT, PROGRESS = WriteName.RECIPIENT, WriteName.PROGRESS
 ERASED = {
     CampaignCounter.CREATED: 1,
     CampaignCounter.CANCELED: 1,
 }  # handled, and never to get a card
-
-
-def cancel(services: Services, campaign: Campaign, now: datetime) -> None:
-    """Canceled at once; the withdrawal's chains start (a draft has no card to withdraw)."""
-    store = services.store
-    draft = campaign.status is C.DRAFT
-    sources = frozenset({C.DRAFT}) if draft else rules.sources(CampaignMove.CANCEL) - {C.DRAFT}
-    changes = {"canceled_at": now, "stopped_at": now, "chained_at": now, "withdrawn_at": now}
-    transaction = store.transaction()
-    canceled = store.campaigns.canceled(campaign, sources, changes, not draft)
-    transaction.add(CAMPAIGN, canceled)
-    transaction.add(WriteName.WATCH, store.campaigns.watch(campaign))  # the tick closes the books
-    commit_move(transaction, CampaignMove.CANCEL)
-    launch(services, campaign, STEP_KIND)
 
 
 def handle_step(services: Services, body: dict[str, Any]) -> None:
@@ -69,7 +59,7 @@ def handle_step(services: Services, body: dict[str, Any]) -> None:
     ids = [r.message_id for r in written if r.message_id is not None]
     cancel_unclaimed(services, app, ids, clock.now())
     if move_chain(services, campaign, step, after) and after != END:
-        services.queue.send(step.after(after).envelope(kind=STEP_KIND))
+        services.queue.send(step.after(after).envelope(kind=WITHDRAWAL_KIND))
 
 
 def settled(services: Services, loaded: Loaded, done: Progress, now: datetime) -> bool:
@@ -80,7 +70,7 @@ def settled(services: Services, loaded: Loaded, done: Progress, now: datetime) -
     if not loaded.chains_done():
         stalled = timedelta(seconds=settings.enqueue_lease_s + settings.lease_s)
         if campaign.chained_at is None or now - campaign.chained_at > stalled:
-            _pass(services, campaign, {"chained_at": now}, from_start=False)
+            CampaignSteps(services, campaign, now).apply(CampaignMove.RESTART)
         return False
     steps_ended = (campaign.stopped_at or now) + timedelta(seconds=settings.lease_s)
     if now < steps_ended:
@@ -88,18 +78,8 @@ def settled(services: Services, loaded: Loaded, done: Progress, now: datetime) -
     if done.finished >= done.totals[CampaignCounter.CREATED]:
         return True
     if campaign.withdrawn_at is None or campaign.withdrawn_at < steps_ended:
-        _pass(services, campaign, {"chained_at": now, "withdrawn_at": now}, from_start=True)
+        CampaignSteps(services, campaign, now).apply(CampaignMove.WITHDRAW_AGAIN)
     return False
-
-
-def _pass(
-    services: Services, campaign: Campaign, changes: dict[str, Any], from_start: bool
-) -> None:
-    store = services.store
-    restart = store.campaigns.restart_chains(campaign, changes, frozenset({C.CANCELED}), from_start)
-    if store.transaction().add(CAMPAIGN, restart).commit_unless_lost(CAMPAIGN):
-        return  # another tick did it
-    launch(services, campaign, STEP_KIND)
 
 
 def leave_campaigns(services: Services, app: App, openid: str, now: datetime) -> list[Key]:

@@ -1,5 +1,6 @@
 """Campaigns through the API (docs/api.md#campaigns): create, add recipients, read, start, pause,
-resume, cancel. The fan-out itself, the throttle and the tick live in ``campaign_fanout``."""
+resume, cancel. Each move is a row of ``domain/campaign_phases`` applied by ``campaign_steps``;
+the checks of the audience and its data are in ``campaign_audience``."""
 
 from __future__ import annotations
 
@@ -9,107 +10,92 @@ from datetime import datetime
 
 from chalicelib.adapters.store.campaigns import Loaded
 from chalicelib.adapters.store.counters import Protected
-from chalicelib.api.schemas import CampaignIn, RecipientIn
-from chalicelib.domain import campaigns as rules
-from chalicelib.domain import clock, keywords
-from chalicelib.domain.campaigns import CampaignMove, Progress
+from chalicelib.domain import campaign_phases as phases
+from chalicelib.domain import clock
+from chalicelib.domain.campaign_phases import CampaignMove
+from chalicelib.domain.campaigns import Progress
 from chalicelib.domain.errors import (
-    FieldProblem,
     IdempotencyKeyMismatch,
     InvalidCampaignState,
     NotFound,
-    ValidationFailed,
 )
-from chalicelib.domain.records import (
-    App,
-    Campaign,
-    CampaignStatus,
-    Category,
-    Experiment,
-    Recipient,
-    Template,
-    Variant,
-)
+from chalicelib.domain.records import App, Campaign, CampaignStatus, Recipient
 from chalicelib.ports import Services, TransactionFailed, WriteName
-from chalicelib.services import campaign_fanout, campaign_withdraw
-from chalicelib.services.message_create import body_hash, scheduled_at
+from chalicelib.services import campaign_audience, campaign_steps
+from chalicelib.services.campaign_steps import CampaignSteps
+from chalicelib.services.commands import Idempotent, NewCampaign
+from chalicelib.services.message_create import scheduled_at
 from chalicelib.services.templates import find_template
 
 C = CampaignStatus
 PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-CAMPAIGN, IDEMPOTENCY, AUDIENCE = WriteName.CAMPAIGN, WriteName.IDEMPOTENCY, WriteName.AUDIENCE
-CHUNK = 98  # recipients per transaction, beside the campaign's audience counter (at most 100)
+CAMPAIGN, IDEMPOTENCY = WriteName.CAMPAIGN, WriteName.IDEMPOTENCY
 
 
 def create(
-    services: Services, app: App, body: CampaignIn, idempotency_key: str | None
+    services: Services, app: App, command: NewCampaign, idempotent: Idempotent | None
 ) -> tuple[Campaign, bool]:
     """A new campaign (started unless ``start`` is false); (campaign, False) for a replay."""
     now = clock.now()
-    digest = body_hash(body)
-    replayed = _replayed(services, app, idempotency_key, digest, now)
+    replayed = _replayed(services, app, idempotent, now)
     if replayed is not None:
         return replayed, False
-    _check_list(body)
-    template = _template(services, app, body)
+    campaign_audience.check_list(command)
+    template = campaign_audience.template_for(services, app, command)
     campaign = Campaign(
         campaign_id=clock.new_id("cmp"),
         app_id=app.app_id,
-        name=body.name,
+        name=command.name,
         template_id=template.template_id,
-        audience="holders" if body.audience.holders is not None else "list",
-        active_within_days=body.audience.holders.active_within_days
-        if body.audience.holders
-        else None,
-        data=body.data,
-        page=body.page,
-        send_at=_send_at(services, body.send_at, now),
-        rate_per_minute=body.rate_per_minute,
-        best_time_within_hours=body.best_time.within_hours if body.best_time else None,
-        variants=[Variant.model_validate(v.model_dump()) for v in body.variants or []],
-        experiment=Experiment.model_validate(body.experiment.model_dump())
-        if body.experiment
-        else None,
+        audience="holders" if command.holders else "list",
+        active_within_days=command.active_within_days if command.holders else None,
+        data=dict(command.data),
+        page=command.page,
+        send_at=_send_at(services, command.send_at, now),
+        rate_per_minute=command.rate_per_minute,
+        best_time_within_hours=command.best_time_within_hours,
+        variants=list(command.variants),
+        experiment=command.experiment,
         status=C.DRAFT,
         created_at=now,
     )
-    _check_campaign_data(template, campaign)
-    listed = [RecipientIn(openid=openid) for openid in body.audience.openids or []]
-    _check_recipients(template, campaign, listed, "audience.openids")
+    campaign_audience.check_campaign_data(template, campaign)
+    listed = [Recipient(openid=openid) for openid in command.openids or ()]
+    campaign_audience.check_recipients(template, campaign, listed, "audience.openids")
     store = services.store
     transaction = store.transaction().add(CAMPAIGN, store.campaigns.create(campaign))
-    if idempotency_key:
+    if idempotent is not None:
         claim = store.idempotency.claim(
             app.app_id,
             Protected.CAMPAIGN,
-            idempotency_key,
-            digest,
+            idempotent.key,
+            idempotent.request_hash,
             campaign.campaign_id,
             now,
             services.settings.idempotency_ttl_s,
         )
         transaction.add(IDEMPOTENCY, claim)
     if transaction.commit_unless_lost(IDEMPOTENCY):
-        found = _replayed(services, app, idempotency_key, digest, now)
+        found = _replayed(services, app, idempotent, now)
         if found is None:
             raise TransactionFailed(frozenset({IDEMPOTENCY}))  # claimed, and gone since
         return found, False
     if listed:
-        _add(services, template, campaign, listed, "audience.openids")
-    if body.start:
+        campaign_audience.add(services, template, campaign, listed, "audience.openids")
+    if command.start:
         return start(services, app, campaign.campaign_id), True
     return get(services, app, campaign.campaign_id).campaign, True
 
 
 def _replayed(
-    services: Services, app: App, key: str | None, digest: str, now: datetime
+    services: Services, app: App, idempotent: Idempotent | None, now: datetime
 ) -> Campaign | None:
-    if not key:
+    if idempotent is None:
         return None
-    record = services.store.idempotency.get(app.app_id, Protected.CAMPAIGN, key, now)
+    record = services.store.idempotency.get(app.app_id, Protected.CAMPAIGN, idempotent.key, now)
     if record is None:
         return None
-    if record["body_hash"] != digest:
+    if record["body_hash"] != idempotent.request_hash:
         raise IdempotencyKeyMismatch("This Idempotency-Key was used with a different body.")
     return get(services, app, record["created_id"]).campaign
 
@@ -120,65 +106,11 @@ def _send_at(services: Services, requested: datetime | None, now: datetime) -> d
     return scheduled_at(services, requested, now)
 
 
-def _check_list(body: CampaignIn) -> None:
-    """An empty list is a draft to fill through /recipients: it cannot start."""
-    if body.audience.openids == [] and body.start:
-        raise ValidationFailed(
-            "An empty list of openids makes a draft: create it with start false, then add "
-            "recipients.",
-            [FieldProblem("audience.openids", "empty while start is true")],
-        )
-
-
-def _template(services: Services, app: App, body: CampaignIn) -> Template:
-    try:
-        template = find_template(services, app.app_id, body.template_id)
-    except NotFound as error:
-        raise ValidationFailed(
-            "The campaign names a template this app does not have.",
-            [FieldProblem("template_id", "unknown template")],
-        ) from error
-    holders = body.audience.holders
-    if holders is not None and template.category is Category.TRANSACTIONAL:
-        raise ValidationFailed(
-            "A holders audience needs a reminder or marketing template.",
-            [FieldProblem("template_id", "a transactional template answers one user's action")],
-        )
-    return template
-
-
-def _variant_field(campaign: Campaign, key: str, variant: Variant | None) -> str:
-    if variant is not None and key in variant.data:
-        return f"variants[{campaign.variants.index(variant)}].data.{key}"
-    return f"data.{key}"
-
-
-def _choices(campaign: Campaign) -> Sequence[Variant | None]:
-    return campaign.variants or [None]
-
-
-def _check_campaign_data(template: Template, campaign: Campaign) -> None:
-    """Every value given breaks no rule; a holders audience has no data of its own, so its
-    campaign's data (under each variant's) must also be complete."""
-    problems: list[FieldProblem] = []
-    for variant in _choices(campaign):
-        data = rules.message_data(campaign, variant, {})
-        for problem in keywords.validate_data(template.keywords, data):
-            if problem.problem == "missing" and campaign.audience == "list":
-                continue  # each recipient may bring it
-            key = problem.field.removeprefix("data.")
-            named = FieldProblem(_variant_field(campaign, key, variant), problem.problem)
-            if named not in problems:
-                problems.append(named)
-    if problems:
-        raise ValidationFailed("Some keyword values break WeChat's rules.", problems)
-
-
 # Recipients ------------------------------------------------------------------------------
 
 
 def add_recipients(
-    services: Services, app: App, campaign_id: str, recipients: Sequence[RecipientIn]
+    services: Services, app: App, campaign_id: str, recipients: Sequence[Recipient]
 ) -> tuple[Campaign, int]:
     """Add recipients to a draft (an openid already there counts once); how many were new."""
     campaign = get(services, app, campaign_id).campaign
@@ -187,62 +119,8 @@ def add_recipients(
             f"Recipients can only be added to a draft, not {campaign.status}."
         )
     template = find_template(services, app.app_id, campaign.template_id)
-    added = _add(services, template, campaign, recipients, "recipients")
+    added = campaign_audience.add(services, template, campaign, recipients, "recipients")
     return get(services, app, campaign_id).campaign, added
-
-
-def _add(
-    services: Services,
-    template: Template,
-    campaign: Campaign,
-    recipients: Sequence[RecipientIn],
-    field: str,
-) -> int:
-    _check_recipients(template, campaign, recipients, field)
-    unique: dict[str, Recipient] = {}
-    for r in recipients:  # a repeated openid keeps its first data
-        unique.setdefault(r.openid, Recipient(openid=r.openid, data=r.data))
-    ordered = list(unique.values())
-    added = 0
-    for start in range(0, len(ordered), CHUNK):
-        added += _add_chunk(services, campaign, ordered[start : start + CHUNK])
-    return added
-
-
-def _check_recipients(
-    template: Template, campaign: Campaign, recipients: Sequence[RecipientIn], field: str
-) -> None:
-    """Each recipient's data, merged over the campaign's and each variant's, is complete and
-    breaks no rule (400 naming ``recipients[3].data.thing1``)."""
-    problems: list[FieldProblem] = []
-    for index, recipient in enumerate(recipients):
-        for variant in _choices(campaign):
-            data = rules.message_data(campaign, variant, recipient.data)
-            for problem in keywords.validate_data(template.keywords, data):
-                named = FieldProblem(f"{field}[{index}].{problem.field}", problem.problem)
-                if named not in problems:
-                    problems.append(named)
-    if problems:
-        raise ValidationFailed("Some recipients' keyword values break WeChat's rules.", problems)
-
-
-def _add_chunk(services: Services, campaign: Campaign, chunk: list[Recipient]) -> int:
-    """One transaction: the new recipients and the audience count; those already there drop."""
-    store = services.store
-    names = {WriteName.RECIPIENT.of(r.openid): r for r in chunk}
-    while names:
-        transaction = store.transaction()
-        for name, recipient in names.items():
-            transaction.add(name, store.campaigns.new_recipient(campaign, recipient))
-        transaction.add(AUDIENCE, store.campaigns.add_audience(campaign, len(names)))
-        try:
-            transaction.commit()
-            return len(names)
-        except TransactionFailed as failed:
-            if failed.on(AUDIENCE):
-                raise InvalidCampaignState("The campaign is no longer a draft.") from failed
-            names = {n: r for n, r in names.items() if n not in failed.failed}
-    return 0
 
 
 # Reading ---------------------------------------------------------------------------------
@@ -258,7 +136,7 @@ def get(services: Services, app: App, campaign_id: str) -> Loaded:
 
 
 def progress(services: Services, campaign: Campaign) -> Progress:
-    return campaign_fanout.progress(services, campaign)
+    return campaign_steps.progress(services, campaign)
 
 
 def list_campaigns(
@@ -278,51 +156,46 @@ def start(services: Services, app: App, campaign_id: str) -> Campaign:
             f"POST /v1/campaigns/{campaign_id}/recipients first."
         )
     now = clock.now()
-    if campaign.send_at is not None and campaign.send_at > now:
-        later = rules.target(CampaignMove.START, starts_later=True)
-        store = services.store
-        transaction = store.transaction()
-        transaction.add(CAMPAIGN, store.campaigns.moved(campaign, frozenset({C.DRAFT}), later))
-        transaction.add(WriteName.WATCH, store.campaigns.watch(campaign))
-        campaign_fanout.commit_move(transaction, CampaignMove.START)
-        return campaign.model_copy(update={"status": later})
-    return campaign_fanout.begin(services, campaign, now)
+    later = campaign.send_at is not None and campaign.send_at > now
+    steps = _moved(services, campaign, CampaignMove.SCHEDULE if later else CampaignMove.START, now)
+    if later:
+        return campaign.model_copy(update={"status": C.SCHEDULED})
+    assert steps.current is not None
+    return steps.current
 
 
 def pause(services: Services, app: App, campaign_id: str) -> Campaign:
-    return _simple_move(services, app, campaign_id, CampaignMove.PAUSE, {})
+    _moved(services, _movable(services, app, campaign_id, CampaignMove.PAUSE), CampaignMove.PAUSE)
+    return get(services, app, campaign_id).campaign
 
 
 def cancel(services: Services, app: App, campaign_id: str) -> Campaign:
+    """Canceled at once; the withdrawal's chains start (a draft has no card to withdraw)."""
     campaign = _movable(services, app, campaign_id, CampaignMove.CANCEL)
-    campaign_withdraw.cancel(services, campaign, clock.now())
-    return get(services, app, campaign_id).campaign
+    steps = _moved(services, campaign, CampaignMove.CANCEL)
+    return steps.current or get(services, app, campaign_id).campaign
 
 
 def resume(services: Services, app: App, campaign_id: str) -> Campaign:
     campaign = _movable(services, app, campaign_id, CampaignMove.RESUME)
-    return campaign_fanout.resume(services, campaign, clock.now())
+    steps = _moved(services, campaign, CampaignMove.RESUME)
+    assert steps.current is not None
+    return steps.current
 
 
 def _movable(services: Services, app: App, campaign_id: str, move: CampaignMove) -> Campaign:
     campaign = get(services, app, campaign_id).campaign
-    if campaign.status not in rules.sources(move):
+    if not phases.allowed(move, campaign):
         raise InvalidCampaignState(f"A {campaign.status} campaign cannot {move}.")
     return campaign
 
 
-def _simple_move(
-    services: Services,
-    app: App,
-    campaign_id: str,
-    move: CampaignMove,
-    changes: dict[str, object],
-) -> Campaign:
-    campaign = _movable(services, app, campaign_id, move)
-    store = services.store
-    target = rules.target(move)
-    transaction = store.transaction()
-    moved = store.campaigns.moved(campaign, rules.sources(move), target, changes)
-    transaction.add(CAMPAIGN, moved)
-    campaign_fanout.commit_move(transaction, move)
-    return get(services, app, campaign_id).campaign
+def _moved(
+    services: Services, campaign: Campaign, move: CampaignMove, now: datetime | None = None
+) -> CampaignSteps:
+    """Apply the move; 409 when the campaign moved on meanwhile."""
+    steps = CampaignSteps(services, campaign, now or clock.now())
+    if not steps.apply(move):
+        asked = CampaignMove.START if move is CampaignMove.SCHEDULE else move
+        raise InvalidCampaignState(f"The campaign moved on; it cannot {asked} now.")
+    return steps

@@ -6,13 +6,21 @@ a campaign's fan-out). A service never sees a request model.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any, Literal
 
-from chalicelib.domain.records import Category, Keyword, Lang, MessageStatus, TemplateKind
+from chalicelib.domain.records import (
+    Category,
+    Experiment,
+    Keyword,
+    Lang,
+    MessageStatus,
+    TemplateKind,
+    Variant,
+)
 
 # Messages ----------------------------------------------------------------------------------
 
@@ -108,3 +116,27 @@ class ChangePreferences:
 
     def changes(self) -> dict[str, Any]:
         return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not KEEP}
+
+
+# Campaigns ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewCampaign:
+    """A campaign to create: for everyone holding a grant (``holders``, active within
+    ``active_within_days``) or for a list of openids (``openids``; empty: a draft to fill), started
+    at once unless ``start`` is false."""
+
+    name: str
+    template_id: str
+    holders: bool
+    active_within_days: int | None = None
+    openids: tuple[str, ...] | None = None
+    data: Mapping[str, str] = field(default_factory=dict)
+    page: str | None = None
+    send_at: datetime | None = None
+    rate_per_minute: int | None = None
+    variants: tuple[Variant, ...] = ()
+    experiment: Experiment | None = None
+    best_time_within_hours: int | None = None
+    start: bool = True

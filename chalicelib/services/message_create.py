@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import BaseModel
 
@@ -84,29 +83,6 @@ def create_card(
     The caller enqueues it (a page's messages go to SQS in batches)."""
     now = clock.now()
     return reserve(services, Draft(app, template, card, send_at, now, campaign=campaign))
-
-
-def create_for_campaign(
-    services: Services,
-    app: App,
-    template: Template,
-    body: Any,
-    send_at: datetime,
-    campaign: CampaignPart,
-) -> Message:
-    """``create_card`` for a card described with the fields of the HTTP request (``openid``,
-    ``template_id``, ``data``, ``page``, ``best_time``, ``urgent``, ``lang``)."""
-    best = body.best_time
-    card = NewMessage(
-        openid=body.openid,
-        template_id=body.template_id,
-        data=body.data,
-        page=body.page,
-        best_time_within_hours=best.within_hours if best is not None else None,
-        urgent=body.urgent,
-        lang=body.lang,
-    )
-    return create_card(services, app, template, card, send_at, campaign)
 
 
 def scheduled_at(services: Services, requested: datetime | None, now: datetime) -> datetime:

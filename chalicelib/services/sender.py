@@ -26,7 +26,7 @@ from chalicelib.ports import (
     TransactionFailed,
     WriteName,
 )
-from chalicelib.services import campaign_cards, send_readiness
+from chalicelib.services import send_readiness, sender_gate
 from chalicelib.services.auth import load_app
 from chalicelib.services.lifecycle import MessageSteps
 
@@ -62,7 +62,7 @@ def deliver(services: Services, delivery: Delivery) -> None:
         logger.warning("message of an unknown app dropped", extra={"message_id": message.id})
         return
     steps = MessageSteps(services, app, message, now)
-    if campaign_cards.held_back(services, steps):
+    if sender_gate.held_back(services, steps):
         return
     if _deferred_for_quiet_hours(steps):
         return
@@ -157,7 +157,7 @@ def _deferred_for_quiet_hours(steps: MessageSteps) -> bool:
     until = policy.quiet_until(steps.now, timezone, app.quiet_hours)
     if until is None:
         return False
-    send_at = campaign_cards.deferred_send_at(steps.services, message, until)
+    send_at = sender_gate.deferred_send_at(steps.services, message, until)
     deferred = steps.transition(
         Move.DEFER, work_at=send_at, changes={"send_at": send_at}, due_by=steps.now + DUE_SLACK
     )

@@ -47,7 +47,8 @@ class SweepReport:
 
 def due_sweep(services: Services, remaining_ms: Callable[[], int] | None = None) -> SweepReport:
     """The scheduled run: hand the shards' groups to the sweep worker (sweeping itself any the
-    sweep queue did not take), or sweep them all here; then the campaigns' tick."""
+    sweep queue did not take), or sweep them all here; then the campaigns' tick, within what
+    ``remaining_ms`` (Lambda's) says is left."""
     settings = services.settings
     report = SweepReport()
     report.first_shard = int(clock.now().timestamp() // settings.sweep_interval_s)
@@ -62,7 +63,8 @@ def due_sweep(services: Services, remaining_ms: Callable[[], int] | None = None)
         shards = [s for n, group in enumerate(groups) if n not in accepted for s in group]
     if shards:
         _sweep(services, shards, remaining_ms, report)
-    report.campaigns = campaign_tick.tick(services).watched
+    ticked = campaign_tick.tick(services, remaining_ms)
+    report.campaigns, report.unfinished = ticked.watched, ticked.unfinished
     metrics.sweep_lag(report.lag_s)
     return report
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 
 from chalicelib import bootstrap
-from tests.support.events import drain, run_due_sweep
+from tests.support.events import drain, run_due_sweep, scheduled_event
 
 PROMO = "TplPromotion000000000000000000000000000001"
 DATA = {"thing1": "Winter sale", "character_string2": "SALE-2026"}
@@ -557,3 +557,81 @@ def test_another_apps_campaign_is_not_found_on_every_route(api, client, promo, s
         assert answer.status_code == 404, (path, answer.json_body)
     assert [c["id"] for c in other.call("GET", "/v1/campaigns").json_body["items"]] == []
     assert campaign(api, campaign_id)["status"] == "draft"
+
+
+class ShortLambda:
+    """The due sweep's Lambda context: plenty of time left until the tick of this invocation
+    began a campaign, then less than the tick keeps in reserve for one more."""
+
+    def __init__(self, services, app_id: str, campaign_ids: list[str]) -> None:
+        self.services, self.app_id, self.campaign_ids = services, app_id, campaign_ids
+        self.running_before = self.running()
+
+    def running(self) -> int:
+        found = [self.services.store.campaigns.get(self.app_id, i) for i in self.campaign_ids]
+        return sum(f.campaign.status == "running" for f in found)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000 if self.running() == self.running_before else 500
+
+
+@pytest.mark.at(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # 10:00 in Shanghai, no quiet hours
+def test_the_tick_stops_when_its_lambda_runs_short_and_the_next_tick_goes_on(
+    api, wx, client, backend, services, promo, pinned_clock
+):
+    import app
+
+    for _ in range(3):  # a credit for each campaign
+        grant_all(api, users(4))
+    send_at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    ids = []
+    for _ in range(3):
+        created = create(api, send_at=send_at)
+        assert created.status_code == 201, created.json_body
+        assert created.json_body["status"] == "scheduled"
+        ids.append(created.json_body["id"])
+    pinned_clock.shift(3600)
+
+    def statuses() -> list[str]:
+        return sorted(campaign(api, i)["status"] for i in ids)
+
+    context = ShortLambda(services, api.tenant.app_id, ids)
+    cut_short = app.due_sweep(scheduled_event(), context)
+    assert (cut_short["campaigns"], cut_short["unfinished"]) == (1, True)  # looked after one
+    assert statuses() == ["running", "scheduled", "scheduled"]  # stopped after the first
+    app.due_sweep(scheduled_event(), ShortLambda(services, api.tenant.app_id, ids))
+    assert statuses() == ["running", "running", "scheduled"]  # the next tick went on
+    whole = app.due_sweep(scheduled_event(), None)  # no Lambda (the local stack): no budget
+    assert (whole["campaigns"], whole["unfinished"]) == (3, False)
+    assert statuses() == ["running"] * 3
+
+    found = [until_done(client, backend, api, i, pinned_clock) for i in ids]
+    for each in found:
+        adds_up(each)
+    assert cards_per_user(wx) == dict.fromkeys(users(4), 3)  # one card per campaign each
+
+
+@pytest.mark.at(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # 10:00 in Shanghai, no quiet hours
+def test_a_throttled_campaign_the_tick_begins_early_sends_nothing_before_its_send_at(
+    api, wx, client, backend, promo, pinned_clock
+):
+    holders = users(6)
+    grant_all(api, holders)
+    send_at = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+    created = create(api, send_at=send_at.isoformat(), rate_per_minute=60)
+    assert created.json_body["status"] == "scheduled"
+    pinned_clock.shift(10 * 60 - 40)  # 40 s early: the tick's look-ahead begins it now
+
+    run_due_sweep()
+    assert campaign(api, created.json_body["id"])["status"] == "running"
+    found = until_done(client, backend, api, created.json_body["id"], pinned_clock, step_s=10)
+
+    assert found["sent"] == 6
+    send_ats = sorted(
+        datetime.fromisoformat(m["send_at"])
+        for openid in holders
+        for m in api.call("GET", f"/v1/users/{openid}/messages").json_body["items"]
+    )
+    assert send_ats[0] >= send_at  # the first slot at send_at, not at the early begin
+    gaps = [b - a for a, b in itertools.pairwise(send_ats)]
+    assert min(gaps) >= timedelta(seconds=1)  # 60 a minute: one slot a second

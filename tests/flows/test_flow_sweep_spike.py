@@ -133,7 +133,7 @@ def test_a_shard_with_a_backlog_does_not_hold_up_the_others_and_the_rest_is_resu
     assert (first["pages"], first["stopped"], first["resumed"]) == (4, True, True)
     for shard, found in shards.items():
         if shard != backlog:
-            assert statuses(api, found) == {"queued": len(found)}
+            assert statuses(api, found) == Counter(queued=len(found))  # a shard may hold none
     assert statuses(api, shards[backlog]) == {"queued": 2, "scheduled": len(shards[backlog]) - 2}
 
     (resumed,) = drain_sweeps(None)  # the step it handed on: its unfinished shard only
