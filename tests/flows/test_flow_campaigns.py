@@ -62,12 +62,18 @@ def campaign(api, campaign_id: str) -> dict:
     return answer.json_body
 
 
-def run(client, backend, rounds: int = 30) -> None:
-    """What Lambda and EventBridge would do: hand out every queued record, sweep, repeat."""
+def run(client, backend, rounds: int = 30, idle_rounds: int = 3) -> None:
+    """What Lambda and EventBridge would do: hand out every queued record, sweep, repeat; until
+    no campaign is left to watch, or ``idle_rounds`` in a row handed out and enqueued nothing
+    (what is left waits for the clock: the caller moves it and runs again)."""
+    idle = 0
     for _ in range(rounds):
         handled = drain(client, backend, rounds=20)
         report = run_due_sweep()
         if handled == 0 and report["enqueued"] == 0 and report["campaigns"] == 0:
+            return
+        idle = idle + 1 if handled == 0 and report["enqueued"] == 0 else 0
+        if idle == idle_rounds:
             return
 
 
