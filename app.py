@@ -11,10 +11,11 @@ from chalice.app import Response, SQSEvent
 from chalicelib import deadline
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
-from chalicelib.api import mappers
+from chalicelib.api import commands, mappers
 from chalicelib.api import webhook_mappers as hooks
 from chalicelib.api.http import (
     endpoint,
+    idempotency_key,
     in_error_format,
     parse_body,
     parse_query,
@@ -22,25 +23,17 @@ from chalicelib.api.http import (
     plain,
     reply,
 )
-from chalicelib.api.schemas import (
-    ActivityIn,
-    ActivityOut,
+from chalicelib.api.schemas.campaigns import (
     CampaignIn,
     CampaignListQuery,
-    EventIn,
-    EventOut,
-    GrantsIn,
-    ListQuery,
-    MessageIn,
-    PreferencesIn,
     RecipientsIn,
     RecipientsOut,
-    RescheduleIn,
-    StatsQuery,
-    TemplateIn,
-    TemplateList,
 )
-from chalicelib.api.webhook_schemas import (
+from chalicelib.api.schemas.messages import EventIn, EventOut, ListQuery, MessageIn, RescheduleIn
+from chalicelib.api.schemas.stats import StatsQuery
+from chalicelib.api.schemas.templates import TemplateIn, TemplateList
+from chalicelib.api.schemas.users import ActivityIn, ActivityOut, GrantsIn, PreferencesIn
+from chalicelib.api.schemas.webhooks import (
     DeliveryQuery,
     SecretOut,
     WebhookEventOut,
@@ -143,9 +136,8 @@ def list_templates() -> Response:
 @route("/v1/templates/{template_id}", "PUT")
 def put_template(template_id: str) -> Response:
     owner = caller(template=template_id)
-    template, created = templates.put_template(
-        services(), owner.app_id, template_id, body(TemplateIn)
-    )
+    command = commands.put_template(body(TemplateIn))
+    template, created = templates.put_template(services(), owner.app_id, template_id, command)
     return reply(mappers.template_out(template), 201 if created else 200)
 
 
@@ -191,8 +183,8 @@ def get_preferences(openid: str) -> Response:
 @route("/v1/users/{openid}/preferences", "PUT")
 def put_preferences(openid: str) -> Response:
     owner = caller(user=openid)
-    update = body(PreferencesIn)
-    updated = preferences.update(services(), owner, openid, update)
+    change = commands.change_preferences(body(PreferencesIn))
+    updated = preferences.update(services(), owner, openid, change)
     return reply(mappers.preferences_out(openid, updated))
 
 
@@ -206,7 +198,7 @@ def erase_user(openid: str) -> Response:
 @route("/v1/users/{openid}/messages", "GET")
 def list_user_messages(openid: str) -> Response:
     owner = caller(user=openid)
-    query = parse_query(app.current_request, ListQuery)
+    query = commands.list_messages(parse_query(app.current_request, ListQuery))
     found, cursor = message_moves.list_for_user(services(), owner, openid, query)
     return reply(mappers.messages_out(found, cursor))
 
@@ -217,8 +209,8 @@ def list_user_messages(openid: str) -> Response:
 @route("/v1/activity", "POST")
 def post_activity() -> Response:
     owner = caller()
-    request = body(ActivityIn)
-    return reply(ActivityOut(accepted=activity.record(services(), owner, request.events)), 202)
+    events = commands.activity_events(body(ActivityIn))
+    return reply(ActivityOut(accepted=activity.record(services(), owner, events)), 202)
 
 
 # Messages ----------------------------------------------------------------------------------
@@ -229,8 +221,9 @@ def post_message() -> Response:
     owner = caller(counted=False)
     request = body(MessageIn)
     key = app.current_request.headers.get("idempotency-key")
-    idempotency = message_create.idempotency_key(key)
-    message, created = message_create.create(services(), owner, request, idempotency)
+    idempotent = commands.idempotent(key, request)
+    card = commands.new_message(request)
+    message, created = message_create.create(services(), owner, card, idempotent)
     return reply(mappers.message_out(message), 201 if created else 200)
 
 
@@ -258,7 +251,7 @@ def cancel_message(message_id: str) -> Response:
 @route("/v1/messages/{message_id}/events", "POST")
 def post_message_event(message_id: str) -> Response:
     owner = caller(message=message_id)
-    event = body(EventIn)
+    event = commands.track_event(body(EventIn))
     counted = message_moves.track(services(), owner, message_id, event)
     return reply(EventOut(id=message_id, type=event.type, counted=counted), 202)
 
@@ -288,7 +281,7 @@ def campaign_answer(campaign: Campaign, status: int = 200) -> Response:
 def post_campaign() -> Response:
     owner = caller()
     request = body(CampaignIn)
-    key = message_create.idempotency_key(app.current_request.headers.get("idempotency-key"))
+    key = idempotency_key(app.current_request.headers.get("idempotency-key"))
     campaign, created = campaigns.create(services(), owner, request, key)
     return campaign_answer(campaign, 201 if created else 200)
 

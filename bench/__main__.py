@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -17,6 +18,7 @@ from rich.table import Table
 KEYS = (
     "aws_calls_per_message",
     "webhook_calls_per_event",
+    "webhook_other_app_late_p99_s",
     "throughput_ratio",
     "cold_start_ratio",
     "sweep_reads_per_due_1k",
@@ -80,6 +82,34 @@ def webhook_figures(report: Report, console: Console) -> None:
         "≤ 5",
         f"{found.events} message.sent events",
     )
+
+
+def webhook_isolation_figures(report: Report, console: Console) -> None:
+    from bench import webhook_isolation as isolation
+
+    with console.status("webhooks: another app's deliveries while one app's endpoint is dead"):
+        found = isolation.measure(circuit=True)
+        bare = isolation.measure(circuit=False)
+    report.figures["webhook_other_app_late_p99_s"] = round(found.other_late_p99_s, 2)
+    window = f"{isolation.BACKLOG} events to a dead endpoint, {isolation.SLOTS} deliverers"
+    report.row(
+        "another app's webhook lateness p50 / p99 / max, one app's endpoint dead",
+        f"{found.other_late_p50_s:.1f} / {found.other_late_p99_s:.1f} / "
+        f"{found.other_late_max_s:.1f} s",
+        "≤ 15 s",
+        f"{window}: {found.dead_attempts} attempts at it, {found.most_in_flight} at once at most",
+    )
+    report.row(
+        "  the same without the endpoint circuit",
+        f"{bare.other_delivered} of {bare.other_events} delivered",
+        "",
+        f"{bare.dead_attempts} attempts at the dead endpoint, p50 "
+        f"{_seconds(bare.other_late_p50_s)}",
+    )
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if math.isfinite(value) else "never"
 
 
 def contention_figures(report: Report, console: Console) -> None:
@@ -291,6 +321,7 @@ def local_stack_figures(report: Report, console: Console) -> None:
 PHASES = (
     "pipeline_figures",
     "webhook_figures",
+    "webhook_isolation_figures",
     "contention_figures",
     "cost_figures",
     "cold_start_figures",

@@ -139,9 +139,9 @@ def _out_of_reservation() -> Callable[[], None]:
 def measure_layout(layout: str, cards: int = 160, workers: int = 16) -> LayoutFigures:
     from chalicelib import bootstrap
     from chalicelib.adapters.store import rate_limits
-    from chalicelib.api.schemas import MessageIn
     from chalicelib.services import message_create
     from chalicelib.services.auth import load_app
+    from chalicelib.services.commands import NewMessage
 
     openids = [f"oContention{n:06d}" for n in range(cards)]
     restore = None
@@ -170,12 +170,12 @@ def measure_layout(layout: str, cards: int = 160, workers: int = 16) -> LayoutFi
         message_create.create(  # warm the caches
             services,
             app,
-            MessageIn(openid=openids[0], template_id=TEMPLATE, data={"thing1": "x"}),
+            NewMessage(openid=openids[0], template_id=TEMPLATE, data={"thing1": "x"}),
             None,
         )
 
         def send(openid: str) -> None:
-            body = MessageIn(openid=openid, template_id=TEMPLATE, data={"thing1": "Blue mug"})
+            body = NewMessage(openid=openid, template_id=TEMPLATE, data={"thing1": "Blue mug"})
             message_create.create(services, app, body, None)
 
         recorder.active = True

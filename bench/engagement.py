@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from chalicelib import bootstrap
-from chalicelib.api.schemas import ActivityEventIn
 from chalicelib.domain import clock
 from chalicelib.domain.records import Category, Template, TemplateKind
 from chalicelib.services import activity, admin
+from chalicelib.services.commands import ActivityEvent
 from chalicelib.settings import Settings
 
 USERS = 2_000
@@ -91,14 +91,14 @@ def measure(users: int = USERS) -> Lift:
     now = _send_now_moment()
     habits = rng.choices(list(HABITS), weights=list(HABITS.values()), k=users)
     openids = [f"oBench{n:06d}" for n in range(users)]
-    events: list[ActivityEventIn] = []
+    events: list[ActivityEvent] = []
     for openid, habit in zip(openids, habits, strict=True):
         for _ in range(_poisson(rng, EVENTS_MEAN)):
             day = now - timedelta(days=rng.randint(1, HISTORY_DAYS))
             local = day.astimezone(ZoneInfo(ZONE)).replace(hour=0, minute=0, second=0)
             hours = (habit + rng.gauss(0, SPREAD_H)) % 24
             at = (local + timedelta(hours=hours)).astimezone(UTC)
-            events.append(ActivityEventIn(openid=openid, at=at, kind="open"))
+            events.append(ActivityEvent(openid=openid, at=at, kind="open"))
     for first in range(0, len(events), 500):
         activity.record(services, app, events[first : first + 500])
 

@@ -2,7 +2,8 @@
 
 A container talks to three adapters (the table, the send queue, the secrets): DynamoDB, SQS and
 SSM through boto3 by default; tests ``use`` others (the in-memory ones) for every container built
-until they switch back. Whatever the table, every request to it goes through the one retry policy
+until they switch back. WeChat's API and the webhook receivers are reached through HTTP clients
+made here on first use. Whatever the table, every request to it goes through the one retry policy
 (``adapters.store.retry``).
 """
 
@@ -11,13 +12,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from chalicelib.adapters.cache import TtlCache
 from chalicelib.adapters.store import Store
 from chalicelib.adapters.store.retry import RetryingTable
+from chalicelib.ports import LOCAL_STAGE, SendQueue, Services, Table, WebhookPoster, WeChat
 from chalicelib.ports import Secrets as SecretStore
-from chalicelib.ports import SendQueue, Services, Table
 from chalicelib.settings import Settings, get_settings
 
 
@@ -71,11 +73,37 @@ def build(settings: Settings, adapters: Adapters | None = None) -> Services:
         store=Store.create(RetryingTable(adapters.table), settings),
         queue=adapters.queue,
         secrets=adapters.secrets,
-        config=TtlCache(settings.cache_ttl_s),
+        catalog_cache=TtlCache(settings.cache_ttl_s),
         campaign_statuses=TtlCache(settings.campaign_status_cache_s),
         webhook_queue=adapters.webhook_queue,
         webhook_endpoints=TtlCache(settings.webhook_cache_s),
         sweep_queue=adapters.sweep_queue,
+        make_wechat=partial(wechat_client, settings),
+        make_webhook_client=partial(webhook_client, settings),
+    )
+
+
+def wechat_client(settings: Settings) -> WeChat:
+    """WeChat's HTTP API at ``wechat_api_base`` (the local stack's sandbox, or WeChat)."""
+    from chalicelib.adapters.wechat import WeChatClient, WeChatConfig
+
+    return WeChatClient(
+        WeChatConfig(
+            api_base=settings.wechat_api_base.rstrip("/"),
+            connect_timeout_s=settings.wechat_connect_timeout_s,
+            read_timeout_s=settings.wechat_read_timeout_s,
+        )
+    )
+
+
+def webhook_client(settings: Settings) -> WebhookPoster:
+    """The deliverer's checked connections (a loopback receiver only on the local stack)."""
+    from chalicelib.adapters.webhook_http import WebhookClient
+
+    return WebhookClient(
+        settings.webhook_connect_timeout_s,
+        settings.webhook_read_timeout_s,
+        allow_loopback=settings.stage == LOCAL_STAGE,
     )
 
 

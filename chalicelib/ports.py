@@ -6,7 +6,7 @@ tests plug in the in-memory table and queue.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,7 +16,13 @@ from chalicelib.domain.dispatch import Envelope
 if TYPE_CHECKING:
     from chalicelib.adapters.cache import TtlCache
     from chalicelib.adapters.store import Store
-    from chalicelib.adapters.store.table import Cursor, Item, Key, Query, Write
+
+    # the store's vocabulary, as the services name it (types only: the values come from the
+    # repositories and go back to them unread)
+    from chalicelib.adapters.store.table import Check as Check
+    from chalicelib.adapters.store.table import Cursor as Cursor
+    from chalicelib.adapters.store.table import Item, Key, Query
+    from chalicelib.adapters.store.table import Write as Write
     from chalicelib.adapters.webhook_http import Answer as WebhookAnswer
     from chalicelib.domain.outcomes import SendReport
     from chalicelib.settings import Settings
@@ -238,42 +244,36 @@ class Services:
     store: Store
     queue: SendQueue
     secrets: Secrets
-    config: TtlCache[Any]
+    catalog_cache: TtlCache[Any]  # apps, API keys, templates; an app's AES key and activity tally
     campaign_statuses: TtlCache[Any]  # what the sender sees of campaigns (campaign_cards.Seen)
     webhook_queue: SendQueue | None = None  # the deliverer's queue (None: no deliverer here)
     webhook_endpoints: TtlCache[Any] | None = None  # each app's endpoints, briefly
     sweep_queue: SendQueue | None = None  # the due sweep's fan-out (None: it sweeps in process)
+    # the HTTP clients, as the composition root makes them: each built on first use (importing
+    # requests only then) and reused
+    make_wechat: Callable[[], WeChat] | None = field(default=None, repr=False)
+    make_webhook_client: Callable[[], WebhookPoster] | None = field(default=None, repr=False)
     _wechat: WeChat | None = field(default=None, repr=False)
     _webhook_client: WebhookPoster | None = field(default=None, repr=False)
     ready_until: float = field(default=0.0, repr=False)  # monotonic; see services.health
 
     @property
     def wechat(self) -> WeChat:
-        """The WeChat client, built on first use (importing requests only then)."""
         if self._wechat is None:
-            from chalicelib.adapters.wechat import WeChatClient, WeChatConfig
-
-            self._wechat = WeChatClient(
-                WeChatConfig(
-                    api_base=self.settings.wechat_api_base.rstrip("/"),
-                    connect_timeout_s=self.settings.wechat_connect_timeout_s,
-                    read_timeout_s=self.settings.wechat_read_timeout_s,
-                )
-            )
+            self._wechat = _made(self.make_wechat, "WeChat client")
         return self._wechat
 
     @property
     def webhook_client(self) -> WebhookPoster:
-        """The deliverer's HTTP client, built on first use (loopback reachable only locally)."""
         if self._webhook_client is None:
-            from chalicelib.adapters.webhook_http import WebhookClient
-
-            self._webhook_client = WebhookClient(
-                self.settings.webhook_connect_timeout_s,
-                self.settings.webhook_read_timeout_s,
-                allow_loopback=self.settings.stage == LOCAL_STAGE,
-            )
+            self._webhook_client = _made(self.make_webhook_client, "webhook client")
         return self._webhook_client
+
+
+def _made[T](make: Callable[[], T] | None, what: str) -> T:
+    if make is None:
+        raise RuntimeError(f"no {what} was plugged into these services")
+    return make()
 
 
 LOCAL_STAGE = "local"

@@ -22,6 +22,7 @@ class Settings(BaseModel):
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_connect_timeout_s: float = 3.05
     wechat_read_timeout_s: float = 10.0
+    # shards written; the sweeps read every shard that may hold items (docs/storage.md#shard-counts)
     due_shards: int = Field(default=8, ge=1, le=64)
     expiry_shards: int = Field(default=4, ge=1, le=64)
     sweep_interval_s: int = Field(default=60, ge=1, le=900)
@@ -60,6 +61,7 @@ class Settings(BaseModel):
     webhook_cache_s: float = Field(default=30.0, ge=0)  # how long a container trusts endpoints
     webhook_connect_timeout_s: float = Field(default=3.05, gt=0)
     webhook_read_timeout_s: float = Field(default=10.0, gt=0)  # with the connect: at most 15 s
+    webhook_fresh_s: float = Field(default=5.0, ge=0)  # a first attempt this soon goes unread
     listing_page_items: int = Field(default=100, ge=1, le=1000)  # items each of them reads
 
     @property

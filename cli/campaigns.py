@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from chalicelib.api.mappers import campaign_out
-from chalicelib.api.schemas import CampaignIn, CampaignOut
+from chalicelib.api.schemas.campaigns import CampaignIn, CampaignOut
 from chalicelib.domain.records import App, Campaign
 from chalicelib.ports import Services
 from chalicelib.services import campaigns

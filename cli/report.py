@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from chalicelib.api.mappers import campaign_out, stats_out
-from chalicelib.api.schemas import StatsOut, Totals
+from chalicelib.api.schemas.stats import StatsOut, Totals
 from chalicelib.domain import clock
 from chalicelib.domain.records import App, Campaign, Template
 from chalicelib.domain.statistics import stats_day

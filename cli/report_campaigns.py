@@ -9,7 +9,8 @@ from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-from chalicelib.api.schemas import CampaignOut, ExperimentOut, Totals, VariantOut
+from chalicelib.api.schemas.campaigns import CampaignOut, ExperimentOut, VariantOut
+from chalicelib.api.schemas.stats import Totals
 from cli.report_bars import Tally, progress_bar, rate_cell
 from cli.report_charts import COLOURS, number
 

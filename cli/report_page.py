@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from chalicelib.api.schemas import StatsOut, Totals
+from chalicelib.api.schemas.stats import StatsOut, Totals
 from chalicelib.domain.statistics import ratio
 from cli.report_bars import Tally, funnel_chart, rate_cell
 from cli.report_campaigns import CampaignLine, campaigns_section

@@ -11,7 +11,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from chalicelib.api.mappers import stats_out
-from chalicelib.api.schemas import Counts, StatsOut, StatsQuery
+from chalicelib.api.schemas.stats import Counts, StatsOut, StatsQuery
 from chalicelib.domain import clock
 from chalicelib.domain.statistics import stats_day
 from chalicelib.services import stats

@@ -9,7 +9,8 @@ import typer
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.adapters.wechat import WeChatError
-from chalicelib.api.schemas import KeywordIn, TemplateIn
+from chalicelib.api import commands as to_command
+from chalicelib.api.schemas.templates import KeywordIn, TemplateIn
 from chalicelib.bootstrap import Services
 from chalicelib.domain import keywords
 from chalicelib.domain.errors import SubmsgError
@@ -82,7 +83,8 @@ def sync_one(
         entry = WeChatTemplate.model_validate(raw)
         existing = services.store.catalog.get_template(app_id, entry.template_id)
         body = template_in(entry, existing, category)
-        _, created = templates.put_template(services, app_id, entry.template_id, body)
+        command = to_command.put_template(body)  # checked as the API checks it
+        _, created = templates.put_template(services, app_id, entry.template_id, command)
     except (ValueError, SubmsgError) as error:  # pydantic's ValidationError is a ValueError
         report.skipped[template_id] = describe(error)
         return

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chalicelib.api.schemas import TemplateIn
 from chalicelib.bootstrap import Services
 from chalicelib.domain.records import Category, TemplateKind
 from chalicelib.ports import APP_SECRET
 from chalicelib.services import admin, templates
+from chalicelib.services.commands import PutTemplate
 from local.sandbox import Sandbox, SandboxTemplate
 
 DEMO_OPENID = "oUser0000000000000000000001"
@@ -68,10 +68,10 @@ def seed_submsg(services: Services, demo: DemoApp) -> None:
     services.secrets.put(demo.app_id, APP_SECRET, demo.secret)
     admin.set_callback_secrets(services, demo.app_id, demo.callback_token, demo.encoding_aes_key)
     services.store.catalog.put_app(app)
-    services.config.forget(("app", demo.app_id))
+    services.catalog_cache.forget(("app", demo.app_id))
     admin.create_key(services, demo.app_id, demo.api_key)
     for template in DEMO_TEMPLATES:
-        body = TemplateIn(
+        body = PutTemplate(
             title=template.title,
             kind=TemplateKind.ONE_TIME,
             category=template.category,

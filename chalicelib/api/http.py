@@ -40,6 +40,18 @@ PATH_IDS = {
 }
 
 
+def idempotency_key(header: str | None) -> str | None:
+    """The Idempotency-Key header, if any: 1 to 255 visible ASCII characters."""
+    if header is None:
+        return None
+    if not 1 <= len(header) <= 255 or not header.isascii() or not header.isprintable():
+        raise ValidationFailed(
+            "The Idempotency-Key header is not valid.",
+            [FieldProblem("Idempotency-Key", "must be 1 to 255 visible ASCII characters")],
+        )
+    return header
+
+
 def field_name(location: tuple[int | str, ...]) -> str:
     """``recipients[3].data.thing1``: list positions in brackets, names joined by dots."""
     name = ""

@@ -5,26 +5,22 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from chalicelib.api.schemas import (
-    BestTimeOut,
+from chalicelib.api.schemas.campaigns import (
     CampaignList,
     CampaignOut,
-    DayCounts,
     ExperimentOut,
-    GrantsOut,
-    KeywordOut,
-    MarketingBudgetOut,
-    MessageList,
-    MessageOut,
-    PreferencesOut,
-    ResultOut,
     SkippedOut,
-    StatsOut,
+    VariantOut,
+)
+from chalicelib.api.schemas.messages import BestTimeOut, MessageList, MessageOut, ResultOut
+from chalicelib.api.schemas.stats import DayCounts, StatsOut, Totals
+from chalicelib.api.schemas.templates import KeywordOut, TemplateOut
+from chalicelib.api.schemas.users import (
+    GrantsOut,
+    MarketingBudgetOut,
+    PreferencesOut,
     SubscriptionItem,
     SubscriptionsOut,
-    TemplateOut,
-    Totals,
-    VariantOut,
 )
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, keywords
@@ -35,12 +31,11 @@ from chalicelib.domain.records import (
     CampaignPhase,
     LongTermStatus,
     Message,
-    Preferences,
     Template,
     TemplateKind,
-    UserState,
 )
 from chalicelib.domain.statistics import Counter, ratio
+from chalicelib.domain.users import Preferences, UserState
 from chalicelib.services.grants import UserSubscriptions
 
 

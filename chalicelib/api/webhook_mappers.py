@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.api.webhook_schemas import (
+from chalicelib.api.schemas.webhooks import (
     DeliveryList,
     DeliveryOut,
     WebhookCreated,

@@ -17,6 +17,11 @@ def now() -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch: how the lifecycle's guards and the indexes sort instants."""
+    return int(moment.timestamp() * 1000)
+
+
 def to_utc_ms(moment: datetime) -> datetime:
     moment = moment.astimezone(UTC)
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

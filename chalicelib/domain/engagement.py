@@ -17,7 +17,8 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain import policy
-from chalicelib.domain.records import App, Bucket, CapPeriod, Category, Engagement, QuietHours
+from chalicelib.domain.records import App, CapPeriod, Category, QuietHours
+from chalicelib.domain.users import Bucket, Engagement
 
 WEEK_HOURS = 7 * 24
 HALF_LIFE = timedelta(days=28)

@@ -14,13 +14,12 @@ from chalicelib.domain.records import (
     App,
     CapPeriod,
     Category,
-    GrantState,
     LongTermStatus,
-    Preferences,
     QuietHours,
     Template,
     TemplateKind,
 )
+from chalicelib.domain.users import GrantState, Preferences
 
 WECHAT_QUOTA_TIMEZONE = "Asia/Shanghai"
 WECHAT_QUOTA_RESET = time(0, 5)

@@ -1,13 +1,13 @@
-"""Stored records: what submsg keeps about apps, templates, users and messages.
+"""Stored records: what submsg keeps about apps, templates, credits, messages and campaigns
+(a user's own partition: ``chalicelib.domain.users``).
 
-These models are the shapes persisted through ``chalicelib.adapters.store`` (docs/storage.md);
-request and response shapes live in ``chalicelib.api.schemas``. Every datetime is aware UTC.
+These models are the shapes persisted through the repositories of ``chalicelib.adapters.store``
+(docs/storage.md); request and response shapes live in ``chalicelib.api.schemas``. Every datetime
+is aware UTC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, time
 from decimal import Decimal
 from enum import StrEnum
@@ -149,23 +149,6 @@ class Template(Record):
     updated_at: datetime
 
 
-class Preferences(Record):
-    timezone: str | None = None
-    opt_out_all: bool = False
-    opt_out_categories: list[Category] = Field(default_factory=list)
-    opt_out_templates: list[str] = Field(default_factory=list)
-
-
-class GrantState(Record):
-    """What we remember of a user's answers for one template."""
-
-    template_id: str
-    long_term: LongTermStatus | None = None
-    last_result: GrantResult | None = None
-    last_result_at: datetime | None = None
-    last_refusal_at: datetime | None = None
-
-
 class Credit(Record):
     """One accepted one-time grant: worth exactly one send until ``expires_at``."""
 
@@ -227,48 +210,6 @@ class Message(Record):
     idempotency_key: str | None = None  # the client's key that created it, erased with it
     campaign_id: str | None = None  # sent for a campaign (docs/campaigns.md), as its ``variant``
     variant: str | None = None
-
-
-Bucket = tuple[int, int]  # (era, hour of the week) of an activity histogram
-
-
-@dataclass(frozen=True)
-class Engagement:
-    """What one user's engagement item remembers (domain/engagement.py reads it)."""
-
-    weights: Mapping[Bucket, float] = field(default_factory=dict)
-    events: int = 0
-    last_click_at: datetime | None = None
-    unclicked: int = 0  # marketing cards sent since the user last clicked one
-    last_unclicked_at: datetime | None = None  # when the latest of them was sent
-    switched_off_at: datetime | None = None  # a subscribe_msg_change_event reject
-
-
-@dataclass
-class UserState:
-    """Everything submsg keeps in one user's partition that decides whether a message may go."""
-
-    preferences: Preferences = field(default_factory=Preferences)
-    grants: dict[str, GrantState] = field(default_factory=dict)
-    credits: list[Credit] = field(default_factory=list)
-    engagement: Engagement = field(default_factory=Engagement)
-    cap_counts: dict[str, int] = field(default_factory=dict)  # "<category>#<window>" -> sends
-
-    def usable_credits(self, template_id: str, valid_at: datetime) -> list[Credit]:
-        """Credits of a template still valid at ``valid_at``, earliest-expiring first."""
-        never = datetime.max.replace(tzinfo=valid_at.tzinfo)
-        return sorted(
-            (
-                c
-                for c in self.credits
-                if c.template_id == template_id
-                and (c.expires_at is None or c.expires_at > valid_at)
-            ),
-            key=lambda c: c.expires_at or never,
-        )
-
-    def credit_count(self, template_id: str, now: datetime) -> int:
-        return len(self.usable_credits(template_id, now))
 
 
 # Campaigns ---------------------------------------------------------------------------------

@@ -29,6 +29,12 @@ RETRY_SCHEDULE_S = (5, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 
 JITTER = 0.10
 DISABLE_AFTER = timedelta(days=5)  # an endpoint whose every delivery failed this long
 TIMEOUT_S = 15.0  # a 2xx within this is success
+# The endpoint's circuit: after a failed attempt, one attempt at a time (a probe, under a lease
+# a little longer than the longest attempt); after CIRCUIT_AFTER failures in a row, none until
+# its backoff passes (the retry schedule's, at most CIRCUIT_MAX_S); a success closes it.
+CIRCUIT_AFTER = 3
+CIRCUIT_MAX_S = 3600
+PROBE_LEASE_S = 20
 
 
 class EventType(StrEnum):
@@ -95,6 +101,9 @@ class Endpoint(Record):
     created_at: datetime
     updated_at: datetime
     failing_since: datetime | None = None  # the first failure since the last success
+    failures: int = 0  # failed attempts in a row (the circuit)
+    open_until_ms: int | None = None  # the circuit is open until then: no attempt before
+    probe_until_ms: int | None = None  # an attempt of a failing endpoint is under way until then
 
     def listens(self, event_type: EventType) -> bool:
         if self.status is not EndpointStatus.ENABLED:
@@ -103,6 +112,41 @@ class Endpoint(Record):
 
     def signing_secrets(self, now: datetime) -> list[str]:
         return [s.value for s in self.secrets if s.until is None or s.until > now]
+
+
+class Gate(StrEnum):
+    """What the circuit lets an attempt do."""
+
+    PASS = "pass"  # healthy: attempt
+    PROBE = "probe"  # failing: attempt only under the endpoint's lease (one at a time)
+    DEFER = "defer"  # open: no request; come back when its backoff passed
+
+
+def gate(endpoint: Endpoint, now: datetime) -> tuple[Gate, datetime | None]:
+    """The circuit's answer for an attempt now, with when to come back when deferred."""
+    now_ms = int(now.timestamp() * 1000)
+    waits = [t for t in (endpoint.open_until_ms, endpoint.probe_until_ms) if t and t > now_ms]
+    if waits:
+        return Gate.DEFER, datetime.fromtimestamp(max(waits) / 1000, tz=now.tzinfo)
+    if endpoint.failures > 0:
+        return Gate.PROBE, None
+    return Gate.PASS, None
+
+
+def circuit_backoff(failures: int) -> timedelta | None:
+    """How long the circuit stays open after ``failures`` failed attempts in a row (None: it
+    does not open yet)."""
+    if failures < CIRCUIT_AFTER:
+        return None
+    step = min(failures - CIRCUIT_AFTER, len(RETRY_SCHEDULE_S) - 1)
+    return timedelta(seconds=min(RETRY_SCHEDULE_S[step], CIRCUIT_MAX_S))
+
+
+def deferral(until: datetime, now: datetime, draw: float) -> timedelta:
+    """How long a delivery the circuit held back waits: until ``until``, then up to 10 % of the
+    wait more (at least a second), so a backlog does not come back all at once."""
+    wait = max((until - now).total_seconds(), 1.0)
+    return timedelta(seconds=wait * (1 + JITTER * draw) + draw)
 
 
 class Event(Record):
@@ -133,6 +177,17 @@ class Delivery(Record):
     next_attempt_at: datetime | None = None
     created_at: datetime
     delivered_at: datetime | None = None
+
+    @property
+    def openid(self) -> str | None:
+        """The user the event is about (a message's, a switched-off grant's), if any: erasing
+        that user erases the delivery."""
+        found = self.data.get("openid") if self.subject is not Subject.CAMPAIGN else None
+        return found if isinstance(found, str) and found else None
+
+    def fresh(self, now: datetime, within_s: float) -> bool:
+        """A first attempt made within ``within_s`` of the event's write."""
+        return self.attempts == 0 and (now - self.created_at).total_seconds() <= within_s
 
     @classmethod
     def of(cls, event: Event, endpoint_id: str, now: datetime) -> Delivery:

@@ -6,18 +6,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from chalicelib.api.schemas import ActivityEventIn
 from chalicelib.domain import clock, engagement, policy
 from chalicelib.domain.engagement import SendTimeReason, Tally, Window
 from chalicelib.domain.errors import FieldProblem, ValidationFailed
-from chalicelib.domain.records import App, Category, Template, UserState
+from chalicelib.domain.records import App, Category, Template
 from chalicelib.domain.statistics import stats_day
+from chalicelib.domain.users import UserState
 from chalicelib.ports import Services
+from chalicelib.services.commands import ActivityEvent
 
 APP_TALLY = "app_activity"
 
 
-def record(services: Services, app: App, events: Sequence[ActivityEventIn]) -> int:
+def record(services: Services, app: App, events: Sequence[ActivityEvent]) -> int:
     """One blind update per user (its events in its own timezone), one for the app; and the
     user's last active day, when the update shows that the events bring a later one."""
     now = clock.now()
@@ -54,7 +55,7 @@ def app_also_active(services: Services, app: App, tally: Tally, shard_of: str) -
     services.store.engagement.add_app_activity(app.app_id, shard_of, tally)
 
 
-def _check_moments(events: Sequence[ActivityEventIn], now: datetime) -> None:
+def _check_moments(events: Sequence[ActivityEvent], now: datetime) -> None:
     oldest, latest = now - engagement.EVENTS_MAX_AGE, now + engagement.CLOCK_SKEW
     problems = [
         FieldProblem(f"events[{n}].at", "in the future" if e.at > latest else "older than 90 days")
@@ -112,7 +113,7 @@ def _window(app: App, template: Template, state: UserState, urgent: bool, now: d
 
 def _app_tally(services: Services, app: App) -> Tally:
     """The app's combined histogram, read at most once a cache period per container."""
-    found = services.config.get(
+    found = services.catalog_cache.get(
         (APP_TALLY, app.app_id), lambda: services.store.engagement.app_tally(app.app_id)
     )
     return found or Tally()

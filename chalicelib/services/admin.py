@@ -33,7 +33,7 @@ def update_app(services: Services, app_id: str, changes: dict[str, object]) -> A
         raise UnknownApp(app_id)
     updated = App.model_validate({**current.model_dump(), **changes})
     services.store.catalog.put_app(updated)
-    services.config.forget(("app", app_id))
+    services.catalog_cache.forget(("app", app_id))
     return updated
 
 

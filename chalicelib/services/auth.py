@@ -29,7 +29,7 @@ def authenticate(services: Services, authorization: str | None) -> App:
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
     digest = hash_key(key.strip())
-    record = services.config.get(
+    record = services.catalog_cache.get(
         ("key", digest), lambda: services.store.catalog.find_api_key(digest)
     )
     app = load_app(services, record.app_id) if record else None
@@ -39,4 +39,5 @@ def authenticate(services: Services, authorization: str | None) -> App:
 
 
 def load_app(services: Services, app_id: str) -> App | None:
-    return services.config.get(("app", app_id), lambda: services.store.catalog.get_app(app_id))
+    catalog = services.store.catalog
+    return services.catalog_cache.get(("app", app_id), lambda: catalog.get_app(app_id))

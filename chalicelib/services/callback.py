@@ -99,7 +99,7 @@ def _open(
 
 
 def _encoding_aes_key(services: Services, app_id: str) -> str | None:
-    """The app's EncodingAESKey, or None; either answer is kept a while (the config cache),
+    """The app's EncodingAESKey, or None; either answer is kept a while (the catalog cache),
     so plain-mode pushes of an app without a key do not each ask SSM for it again."""
 
     def load() -> tuple[str | None]:
@@ -108,13 +108,13 @@ def _encoding_aes_key(services: Services, app_id: str) -> str | None:
         except MissingSecret:
             return (None,)
 
-    found = services.config.get(_aes_key_cached(app_id), load)
+    found = services.catalog_cache.get(_aes_key_cached(app_id), load)
     return found[0] if found else None
 
 
 def forget_encoding_aes_key(services: Services, app_id: str) -> None:
     """The key was just set: this container reads it again at the next push."""
-    services.config.forget(_aes_key_cached(app_id))
+    services.catalog_cache.forget(_aes_key_cached(app_id))
 
 
 def _aes_key_cached(app_id: str) -> tuple[str, str]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.adapters.store.table import Write
 from chalicelib.domain import clock, engagement, policy
 from chalicelib.domain.errors import FieldProblem, NotFound, ValidationFailed
 from chalicelib.domain.records import (
@@ -15,18 +14,20 @@ from chalicelib.domain.records import (
     Credit,
     GrantResult,
     GrantSource,
-    GrantState,
     LongTermStatus,
     Template,
     TemplateKind,
-    UserState,
 )
 from chalicelib.domain.statistics import Counter, stats_day
+from chalicelib.domain.users import GrantState, UserState
 from chalicelib.domain.webhooks import EventType, Subject
 from chalicelib.ports import Services, WriteName
 from chalicelib.services import activity
 from chalicelib.services.templates import find_template
 from chalicelib.services.webhook_outbox import Outbox
+
+if TYPE_CHECKING:
+    from chalicelib.ports import Write
 
 REFUSALS = (GrantResult.REJECT, GrantResult.BAN)
 FIRST_TIME, POPUP, SWITCHED_OFF = WriteName.FIRST_TIME, WriteName.POPUP, WriteName.SWITCHED_OFF

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters import metrics
-from chalicelib.adapters.store.table import Write
 from chalicelib.domain import campaigns, clock, policy
 from chalicelib.domain.lifecycle import Guard, Move, Transition, rule
 from chalicelib.domain.records import App, Message, MessageStatus
@@ -23,6 +22,9 @@ from chalicelib.domain.webhooks import MOVE_EVENTS, Endpoint
 from chalicelib.ports import Name, Services, WriteName
 from chalicelib.services import webhooks
 from chalicelib.services.webhook_outbox import Outbox
+
+if TYPE_CHECKING:
+    from chalicelib.ports import Write
 
 MESSAGE = WriteName.MESSAGE
 

@@ -7,8 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.adapters import metrics
-from chalicelib.adapters.store import layout
-from chalicelib.api.schemas import EventIn, ListQuery
 from chalicelib.domain import campaigns, clock, dispatch, engagement
 from chalicelib.domain.campaigns import CampaignCounter
 from chalicelib.domain.errors import (
@@ -28,8 +26,10 @@ from chalicelib.domain.statistics import Counter, stats_day
 from chalicelib.domain.webhooks import EventType
 from chalicelib.ports import Services, WriteName
 from chalicelib.services import activity
+from chalicelib.services.commands import ListMessages, TrackEvent
 from chalicelib.services.lifecycle import MessageSteps
-from chalicelib.services.message_create import enqueue, scheduled_at, work_at
+from chalicelib.services.message_create import enqueue, scheduled_at
+from chalicelib.services.reservation import work_at
 from chalicelib.services.webhook_outbox import Outbox
 
 S = MessageStatus
@@ -45,7 +45,7 @@ def get(services: Services, app: App, message_id: str) -> Message:
 
 
 def list_for_user(
-    services: Services, app: App, openid: str, query: ListQuery
+    services: Services, app: App, openid: str, query: ListMessages
 ) -> tuple[list[Message], str | None]:
     return services.store.messages.list_for_user(
         app.app_id, openid, query.status, query.limit, query.cursor
@@ -81,7 +81,7 @@ def reschedule(services: Services, app: App, message_id: str, requested: datetim
         moved.status,
         work_at=work_at(services, moved),
         changes={"send_at": send_at},
-        send_at_ms=layout.epoch_ms(message.send_at),
+        send_at_ms=clock.epoch_ms(message.send_at),
     )
     if not steps.apply(transition):
         raise NotCancelable(f"Message {message_id} is no longer scheduled.")
@@ -90,7 +90,7 @@ def reschedule(services: Services, app: App, message_id: str, requested: datetim
     return moved
 
 
-def track(services: Services, app: App, message_id: str, event: EventIn) -> bool:
+def track(services: Services, app: App, message_id: str, event: TrackEvent) -> bool:
     """Record a click or conversion; True when it was the first of its type on a card WeChat
     took (and counted). An event on a card never sent is not counted."""
     message = get(services, app, message_id)

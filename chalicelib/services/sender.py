@@ -11,11 +11,10 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
-from chalicelib.adapters.store.table import Check, Write
 from chalicelib.domain import clock, dispatch, policy
 from chalicelib.domain.lifecycle import Move
 from chalicelib.domain.outcomes import Outcome, SendReport
@@ -30,6 +29,9 @@ from chalicelib.ports import (
 from chalicelib.services import campaign_cards, send_readiness
 from chalicelib.services.auth import load_app
 from chalicelib.services.lifecycle import MessageSteps
+
+if TYPE_CHECKING:
+    from chalicelib.ports import Check, Write
 
 DUE_SLACK = timedelta(seconds=1)
 PREFERENCES, BUDGET, UNCLICKED = WriteName.PREFERENCES, WriteName.BUDGET, WriteName.UNCLICKED

@@ -12,8 +12,6 @@ from datetime import datetime, timedelta
 
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
-from chalicelib.adapters.store.layout import WORK_AT
-from chalicelib.adapters.store.table import Item
 from chalicelib.domain import dispatch
 from chalicelib.domain.lifecycle import Move, Transition
 from chalicelib.domain.records import Message, MessageStatus
@@ -33,12 +31,14 @@ class PageReport:
     lag_s: float = 0.0  # how long the oldest due message found had been due
 
 
-def handle_page(services: Services, items: list[Item], now: datetime, report: PageReport) -> None:
-    """One page: what is due is enqueued (in batches of ten), then marked queued (in batches)."""
+def handle_page(
+    services: Services, found: list[tuple[Message, int]], now: datetime, report: PageReport
+) -> None:
+    """One page (each message with the ``work_at`` the sweep found it at, epoch ms): what is
+    due is enqueued (in batches of ten), then marked queued (in batches)."""
     to_enqueue: list[tuple[Message, int]] = []
     now_ms = now.timestamp() * 1000
-    for item in items:
-        message, work_at = Message.model_validate(item), int(item[WORK_AT])
+    for message, work_at in found:
         report.lag_s = max(report.lag_s, (now_ms - work_at) / 1000)
         if message.status is S.SCHEDULED:
             to_enqueue.append((message, work_at))

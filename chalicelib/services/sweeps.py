@@ -13,17 +13,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import deadline
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
-from chalicelib.adapters.store.table import Cursor, Item
 from chalicelib.domain import clock, dispatch
+from chalicelib.domain.records import Message
 from chalicelib.domain.statistics import Counter, stats_day
 from chalicelib.ports import DeadlinePassed, Services, WriteName
-from chalicelib.services import campaign_tick, sweep_marks, sweep_pages
+from chalicelib.services import campaign_tick, shard_plan, sweep_marks, sweep_pages
 from chalicelib.services.auth import load_app
+
+if TYPE_CHECKING:
+    from chalicelib.ports import Cursor
 
 
 @dataclass
@@ -48,8 +51,9 @@ def due_sweep(services: Services, remaining_ms: Callable[[], int] | None = None)
     settings = services.settings
     report = SweepReport()
     report.first_shard = int(clock.now().timestamp() // settings.sweep_interval_s)
-    report.first_shard %= settings.due_shards
-    shards = sweep_pages.rotated(settings.due_shards, report.first_shard)
+    count = shard_plan.shards_to_read(services, shard_plan.ShardedIndex.DUE)
+    report.first_shard %= count
+    shards = sweep_pages.rotated(count, report.first_shard)
     if services.sweep_queue is not None:
         groups = [shards[n :: settings.sweep_groups] for n in range(settings.sweep_groups)]
         groups = [group for group in groups if group]
@@ -91,12 +95,12 @@ def _sweep(
     horizon = clock.now() + timedelta(seconds=settings.sweep_interval_s)
     counted = threading.Lock()
 
-    def read(shard: int, start: Cursor | None) -> tuple[list[Item], Cursor | None]:
+    def read(shard: int, start: Cursor | None) -> tuple[list[tuple[Message, int]], Cursor | None]:
         return services.store.messages.due(shard, horizon, settings.sweep_page, start)
 
-    def handle(items: list[Item]) -> None:
-        page = sweep_marks.PageReport(read=len(items))
-        sweep_marks.handle_page(services, items, clock.now(), page)
+    def handle(found: list[tuple[Message, int]]) -> None:
+        page = sweep_marks.PageReport(read=len(found))
+        sweep_marks.handle_page(services, found, clock.now(), page)
         with counted:
             report.read += page.read
             report.enqueued += page.enqueued
@@ -119,7 +123,7 @@ def expiry_sweep(services: Services) -> SweepReport:
     report = SweepReport()
     now = clock.now()
     try:
-        for shard in range(services.settings.expiry_shards):
+        for shard in range(shard_plan.shards_to_read(services, shard_plan.ShardedIndex.EXPIRY)):
             for item in services.store.users.expired_credits(shard, now):
                 if deadline.remaining_s() <= 0:
                     report.unfinished = True

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from chalicelib.api.schemas import TemplateIn
 from chalicelib.domain import clock, keywords
 from chalicelib.domain.errors import FieldProblem, NotFound, ValidationFailed
-from chalicelib.domain.records import Keyword, Template
+from chalicelib.domain.records import Template
 from chalicelib.ports import Services
+from chalicelib.services.commands import PutTemplate
 
 
 def template_cache_key(app_id: str, template_id: str) -> tuple[str, str, str]:
@@ -14,40 +14,40 @@ def template_cache_key(app_id: str, template_id: str) -> tuple[str, str, str]:
 
 
 def put_template(
-    services: Services, app_id: str, template_id: str, body: TemplateIn
+    services: Services, app_id: str, template_id: str, command: PutTemplate
 ) -> tuple[Template, bool]:
-    if body.content is not None:
+    if command.content is not None:
         try:
-            parsed = keywords.parse_content(body.content)
+            parsed = keywords.parse_content(command.content)
         except ValueError as error:
             raise ValidationFailed(
                 "The template content has no keywords.", [FieldProblem("content", str(error))]
             ) from error
     else:
-        parsed = [Keyword(**k.model_dump()) for k in body.keywords or []]
+        parsed = list(command.keywords or ())
     problems = keywords.template_keyword_problems(parsed)
     if problems:
         raise ValidationFailed("The template's keywords are not valid.", problems)
     template = Template(
         app_id=app_id,
         template_id=template_id,
-        title=body.title,
-        kind=body.kind,
-        category=body.category,
+        title=command.title,
+        kind=command.kind,
+        category=command.category,
         keywords=parsed,
-        default_page=body.default_page,
-        grant_ttl_days=body.grant_ttl_days,
-        target_credits=body.target_credits,
+        default_page=command.default_page,
+        grant_ttl_days=command.grant_ttl_days,
+        target_credits=command.target_credits,
         updated_at=clock.now(),
     )
     created = services.store.catalog.put_template(template)
-    services.config.forget(template_cache_key(app_id, template_id))
+    services.catalog_cache.forget(template_cache_key(app_id, template_id))
     return template, created
 
 
 def find_template(services: Services, app_id: str, template_id: str) -> Template:
     """The template, from the per-container cache; NotFound when the app has no such template."""
-    template = services.config.get(
+    template = services.catalog_cache.get(
         template_cache_key(app_id, template_id),
         lambda: services.store.catalog.get_template(app_id, template_id),
     )
@@ -59,4 +59,4 @@ def find_template(services: Services, app_id: str, template_id: str) -> Template
 def delete_template(services: Services, app_id: str, template_id: str) -> None:
     if not services.store.catalog.delete_template(app_id, template_id):
         raise NotFound(f"Template {template_id} does not exist.")
-    services.config.forget(template_cache_key(app_id, template_id))
+    services.catalog_cache.forget(template_cache_key(app_id, template_id))

@@ -2,8 +2,10 @@
 scheduled (domain/webhooks.py); the webhook sweep hands due deliveries to the queue again.
 
 A delivered event costs two AWS requests: its enqueue and the update that records it (the
-endpoint comes from the container's cache). An attempt that finds the delivery settled by
-another copy writes nothing.
+endpoint comes from the container's cache, a fresh first attempt goes from the queue's copy).
+Any other copy reads its delivery first: one erased with its user, or settled by another copy,
+is not made. The endpoint's circuit (domain/webhooks.py) holds a failing endpoint to one
+attempt at a time, and to none while its backoff runs.
 """
 
 from __future__ import annotations
@@ -17,25 +19,29 @@ from datetime import datetime, timedelta
 from chalicelib.adapters import metrics
 from chalicelib.adapters.metrics import WebhookOutcome
 from chalicelib.adapters.observability import logger
-from chalicelib.adapters.store import layout
 from chalicelib.domain import clock
 from chalicelib.domain.dispatch import MAX_DELAY_S
 from chalicelib.domain.webhooks import (
     DISABLE_AFTER,
     GONE,
+    PROBE_LEASE_S,
     Delivery,
     DeliveryStatus,
     Endpoint,
     EndpointStatus,
     Event,
     EventType,
+    Gate,
     Subject,
+    circuit_backoff,
+    deferral,
+    gate,
     headers,
     retry_delay,
     success,
 )
 from chalicelib.ports import ConditionFailed, Services
-from chalicelib.services import webhooks
+from chalicelib.services import shard_plan, webhooks
 from chalicelib.services.webhook_outbox import EVENT_PREFIX, hand_over
 
 
@@ -50,20 +56,45 @@ def attempt(
     services: Services, delivery: Delivery, body: bytes, draw: float | None = None
 ) -> Outcome:
     """POST ``body`` (the event as rendered) to the delivery's endpoint, and record what came of
-    it. ``draw`` in [0, 1) places the next attempt within the schedule's jitter."""
+    it. ``draw`` in [0, 1) places the next attempt within the schedule's jitter.
+
+    The endpoint's circuit comes first: an endpoint that failed is tried by one attempt at a
+    time, and not at all while its backoff runs; what it holds back waits without a request.
+    A copy older than a fresh first attempt is checked against the table before it goes: a
+    delivery erased with its user, or settled by another copy, is not made."""
     now = clock.now()
+    draw = random.random() if draw is None else draw
     number = delivery.attempts + 1
     endpoint = _endpoint(services, delivery)
     if endpoint is None or endpoint.status is EndpointStatus.DISABLED:
         reason = "the endpoint was deleted" if endpoint is None else "the endpoint is disabled"
         return _settle(services, delivery, number - 1, DeliveryStatus.FAILED, None, reason, now)
+    passage, until = gate(endpoint, now)
+    if passage is Gate.DEFER and until is not None:
+        return _defer(services, delivery, endpoint, until, now, draw)
+    if not delivery.fresh(now, services.settings.webhook_fresh_s) and not _pending(
+        services, delivery
+    ):
+        logger.info("webhook delivery gone or settled", extra={"delivery": delivery.id})
+        return Outcome(delivery.status, delivery.attempts, "no longer pending")
+    if passage is Gate.PROBE:
+        lease = now + timedelta(seconds=PROBE_LEASE_S)
+        taken = services.store.webhooks.take_probe(endpoint, now, lease)
+        if taken is None:
+            webhooks.forget(services, endpoint.app_id)
+            return _defer(services, delivery, endpoint, lease, now, draw)
+        if taken.status is EndpointStatus.DISABLED:
+            reason = "the endpoint is disabled"
+            return _settle(services, delivery, number - 1, DeliveryStatus.FAILED, None, reason, now)
+        endpoint = taken
     timestamp = int(now.timestamp())
     signed = headers(endpoint.signing_secrets(now), delivery.id, timestamp, body)
     answer = services.webhook_client.post(endpoint.url, body, signed)
     done = clock.now()
     if answer.status_code is not None and success(answer.status_code):
-        if endpoint.failing_since is not None:
-            webhooks.failing(services, endpoint, None)
+        if endpoint.failures or endpoint.failing_since or endpoint.probe_until_ms:
+            services.store.webhooks.endpoint_recovered(endpoint)
+            webhooks.forget(services, endpoint.app_id)
         return _settle(
             services, delivery, number, DeliveryStatus.DELIVERED, answer.status_code, None, done
         )
@@ -71,19 +102,45 @@ def attempt(
     if answer.status_code == GONE:
         webhooks.disable(services, endpoint, "the endpoint answered 410 Gone")
         return _settle(services, delivery, number, DeliveryStatus.FAILED, GONE, error, done)
-    if endpoint.failing_since is None:
-        webhooks.failing(services, endpoint, done)
-    elif done - endpoint.failing_since >= DISABLE_AFTER:
+    backoff = circuit_backoff(endpoint.failures + 1)
+    services.store.webhooks.endpoint_failed(endpoint, done, done + backoff if backoff else None)
+    webhooks.forget(services, endpoint.app_id)
+    if endpoint.failing_since is not None and done - endpoint.failing_since >= DISABLE_AFTER:
         webhooks.disable(services, endpoint, "every delivery failed for 5 days")
         return _settle(
             services, delivery, number, DeliveryStatus.FAILED, answer.status_code, error, done
         )
-    delay = retry_delay(number, random.random() if draw is None else draw)
+    delay = retry_delay(number, draw)
     if delay is None:
         return _settle(
             services, delivery, number, DeliveryStatus.FAILED, answer.status_code, error, done
         )
-    return _again(services, delivery, number, answer.status_code, error, done, delay)
+    fields = {"last_status_code": answer.status_code, "last_error": error}
+    return _later(services, delivery, number, fields, done, delay)
+
+
+def _pending(services: Services, delivery: Delivery) -> bool:
+    """The delivery is still there, pending, with the attempts this copy knows of."""
+    found = services.store.webhooks.delivery(delivery.app_id, delivery.endpoint_id, delivery.id)
+    return (
+        found is not None
+        and found.status is DeliveryStatus.PENDING
+        and found.attempts == delivery.attempts
+    )
+
+
+def _defer(
+    services: Services,
+    delivery: Delivery,
+    endpoint: Endpoint,
+    until: datetime,
+    now: datetime,
+    draw: float,
+) -> Outcome:
+    """Held back by the endpoint's circuit: no request, no attempt counted; back after it."""
+    error = f"held back: the endpoint's last {endpoint.failures} attempts failed"
+    wait = deferral(until, now, draw)
+    return _later(services, delivery, delivery.attempts, {"last_error": error}, now, wait)
 
 
 def _endpoint(services: Services, delivery: Delivery) -> Endpoint | None:
@@ -120,12 +177,11 @@ def _settle(
     return Outcome(status, number, error)
 
 
-def _again(
+def _later(
     services: Services,
     delivery: Delivery,
     number: int,
-    status_code: int | None,
-    error: str,
+    fields: dict[str, object],
     now: datetime,
     delay: timedelta,
 ) -> Outcome:
@@ -133,18 +189,21 @@ def _again(
     next_at = now + delay
     lease = timedelta(seconds=services.settings.webhook_lease_s)
     short = delay.total_seconds() <= MAX_DELAY_S
-    fields: dict[str, object] = {
-        "last_status_code": status_code,
-        "last_error": error,
+    fields = {
+        **fields,
         "next_attempt_at": next_at,
-        layout.WORK_AT: next_at + lease if short else next_at,
     }
+    error = str(fields.get("last_error"))
+    work_at = next_at + lease if short else next_at
     try:
-        services.store.table.write(services.store.webhooks.settled(delivery, number, fields))
+        services.store.table.write(
+            services.store.webhooks.settled(delivery, number, fields, work_at)
+        )
     except ConditionFailed:
         logger.info("webhook delivery settled already", extra={"delivery": delivery.id})
         return Outcome(DeliveryStatus.PENDING, number, error)
-    metrics.webhook_delivery(delivery.app_id, WebhookOutcome.RETRIED)
+    if number > delivery.attempts:
+        metrics.webhook_delivery(delivery.app_id, WebhookOutcome.RETRIED)
     if short:
         updated = delivery.model_copy(update={"attempts": number})
         hand_over(services, [updated], delay_s=math.ceil(delay.total_seconds()))
@@ -160,6 +219,27 @@ def retry(services: Services, delivery: Delivery) -> Delivery:
     return found
 
 
+def erase_user(services: Services, app_id: str, openid: str) -> int:
+    """Delete every delivery about this user, pending or settled: what was not delivered is
+    never delivered (a copy on the queue finds it gone), and the log keeps no openid.
+
+    A first attempt made within ``webhook_fresh_s`` of its event goes from the queue's copy
+    unread; when such a one may still start, the erasure waits until it no longer can, so that
+    after the erasure no attempt about the user begins."""
+    found = services.store.webhooks.user_deliveries(app_id, openid)
+    services.store.table.delete_many([key for key, _ in found])
+    fresh_s = services.settings.webhook_fresh_s
+    young = [
+        d.created_at
+        for _, d in found
+        if d.status is DeliveryStatus.PENDING and d.fresh(clock.now(), fresh_s)
+    ]
+    if young:
+        wait = (max(young) + timedelta(seconds=fresh_s) - clock.now()).total_seconds()
+        time.sleep(max(wait, 0.0) + 0.05)
+    return len(found)
+
+
 @dataclass
 class SweepReport:
     enqueued: int = 0
@@ -171,7 +251,7 @@ def sweep(services: Services, limit: int = 100) -> SweepReport:
     started, report = time.monotonic(), SweepReport()
     now = clock.now()
     until = webhooks.lease_end(services, now)
-    for shard in range(services.settings.due_shards):
+    for shard in range(shard_plan.shards_to_read(services, shard_plan.ShardedIndex.WEBHOOKS)):
         start = None
         while True:
             found, items, start = services.store.webhooks.due(shard, now, limit, start)

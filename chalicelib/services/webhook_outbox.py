@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.observability import logger
-from chalicelib.adapters.store.table import Write
 from chalicelib.domain import clock
 from chalicelib.domain.campaigns import Progress
 from chalicelib.domain.dispatch import Envelope
@@ -22,6 +21,9 @@ from chalicelib.domain.records import Campaign, Message
 from chalicelib.domain.webhooks import Delivery, Endpoint, Event, EventType, Subject
 from chalicelib.ports import Name, Services, Transaction, WriteName
 from chalicelib.services import webhooks
+
+if TYPE_CHECKING:
+    from chalicelib.ports import Write
 
 KIND = "webhook"  # what a delivery's SQS message says it is
 EVENT_PREFIX = "evt"

@@ -112,7 +112,13 @@ def update(
         check_url(services, str(changes["url"]))
     fields = dict(changes)
     if fields.get("status") == EndpointStatus.ENABLED:
-        fields.update(disabled_reason=None, failing_since=None)
+        fields.update(
+            disabled_reason=None,
+            failing_since=None,
+            failures=0,
+            open_until_ms=None,
+            probe_until_ms=None,
+        )
     elif fields.get("status") == EndpointStatus.DISABLED:
         fields["disabled_reason"] = "disabled through the API"
     updated = current.model_copy(update={**fields, "updated_at": clock.now()})
@@ -156,15 +162,6 @@ def disable(services: Services, endpoint: Endpoint, reason: str) -> None:
     services.store.webhooks.put_endpoint(changed)
     forget(services, endpoint.app_id)
     metrics.webhook_delivery(endpoint.app_id, WebhookOutcome.DISABLED)
-
-
-def failing(services: Services, endpoint: Endpoint, since: datetime | None) -> None:
-    """Remember when the endpoint began failing (None: it succeeded again)."""
-    found = services.store.webhooks.endpoint(endpoint.app_id, endpoint.id)
-    if found is None:
-        return
-    services.store.webhooks.put_endpoint(found.model_copy(update={"failing_since": since}))
-    forget(services, endpoint.app_id)
 
 
 def deliveries(

@@ -23,8 +23,9 @@ import requests
 from chalicelib import bootstrap
 from chalicelib.adapters import callback_codec
 from chalicelib.adapters.callback_codec import CallbackEvent
-from chalicelib.api.schemas import TemplateIn
+from chalicelib.domain.records import Category, TemplateKind
 from chalicelib.services import admin, templates
+from chalicelib.services.commands import PutTemplate
 from local.config import LocalSettings
 from local.demo import ORDER_SHIPPED
 from local.sandbox import Sandbox, SandboxTemplate
@@ -387,8 +388,11 @@ def test_stack_a_safe_mode_json_push_is_accepted_and_counted(stack):
     app = admin.new_app(SAFE_APP_ID, "Safe mode", callback_format="json", grant_source="callback")
     key = admin.create_app(services, app, SECRET)
     admin.set_callback_secrets(services, SAFE_APP_ID, TOKEN, AES_KEY)
-    content = TemplateIn(
-        title="Shipped", kind="one_time", category="transactional", content=SHIPPED.content
+    content = PutTemplate(
+        title="Shipped",
+        kind=TemplateKind.ONE_TIME,
+        category=Category.TRANSACTIONAL,
+        content=SHIPPED.content,
     )
     templates.put_template(services, SAFE_APP_ID, SHIPPED.template_id, content)
     callback_url = f"{stack.endpoints.api}/v1/wechat/{SAFE_APP_ID}/callback"

@@ -13,6 +13,7 @@ from chalicelib.services import admin
 from tests.support.clocks import app_day
 from tests.support.events import drain
 from tests.support.tenants import APP_ID, OPENID, TEMPLATE
+from tests.support.webhooks import create_endpoint
 
 TOKEN = "made-up-callback-token"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, made up
@@ -301,9 +302,12 @@ def table_items(aws) -> list[dict]:
     return [item for page in pages for item in page["Items"]]
 
 
-def test_after_an_erasure_no_item_of_the_table_holds_the_openid(client, configured, api, wx, aws):
+def test_after_an_erasure_no_item_of_the_table_holds_the_openid(
+    client, configured, api, wx, aws, pinned_clock
+):
     admin.update_app(configured, APP_ID, {"grant_source": "callback", "callback_format": "json"})
     api.call("PUT", f"/v1/users/{OPENID}/preferences", {"timezone": "Asia/Tokyo"})
+    create_endpoint(api)  # every event about the user is a webhook delivery too
     pushes = [
         popup_json((TEMPLATE, "acceptWithAudio")),
         popup_json((TEMPLATE, "accept"), created=1),
@@ -320,6 +324,9 @@ def test_after_an_erasure_no_item_of_the_table_holds_the_openid(client, configur
     assert api.call("POST", f"/v1/messages/{sent}/events", {"type": "click"}).status_code == 202
     assert api.call("GET", f"/v1/messages/{sent}").json_body["status"] == "failed"
     assert sum(OPENID in json.dumps(item) for item in table_items(aws)) >= 5
+    about = [i for i in table_items(aws) if OPENID in json.dumps(i)]
+    assert sum(i["pk"]["S"].startswith("WHD#") for i in about) >= 3  # sent, failed, off
+    pinned_clock.shift(10)  # no first attempt can go unread anymore: the erasure need not wait
 
     assert api.call("DELETE", f"/v1/users/{OPENID}").status_code == 204
 

@@ -117,3 +117,37 @@ def test_an_opt_out_between_creation_and_send_skips_and_refunds(
     assert (found["status"], found["result"]["reason"]) == ("skipped", "opted_out")
     assert credits(reminders, REMINDER) == 5
     assert wx.sent == []
+
+
+def test_a_preferences_change_keeps_what_it_omits_and_a_null_clears_a_setting(tenant, api):
+    path = f"/v1/users/{OPENID}/preferences"
+    first = {"timezone": "Asia/Tokyo", "opt_out_all": True, "opt_out_categories": ["marketing"]}
+    assert api.call("PUT", path, first).status_code == 200
+    kept = api.call("PUT", path, {"opt_out_templates": [REMINDER]}).json_body
+    assert kept == {
+        "openid": OPENID,
+        "timezone": "Asia/Tokyo",
+        "opt_out_all": True,
+        "opt_out_categories": ["marketing"],
+        "opt_out_templates": [REMINDER],
+    }
+    cleared = {"timezone": None, "opt_out_all": None, "opt_out_categories": None}
+    assert api.call("PUT", path, cleared).status_code == 200
+    assert api.call("GET", path).json_body == {
+        "openid": OPENID,
+        "timezone": None,
+        "opt_out_all": False,
+        "opt_out_categories": [],
+        "opt_out_templates": [REMINDER],
+    }
+
+
+def test_an_unknown_timezone_changes_no_preference(tenant, api):
+    path = f"/v1/users/{OPENID}/preferences"
+    api.call("PUT", path, {"opt_out_all": True})
+    refused = api.call("PUT", path, {"timezone": "Mars/Olympus", "opt_out_all": False})
+    assert refused.status_code == 400
+    assert refused.json_body["error"]["fields"] == [
+        {"field": "timezone", "problem": "not an IANA timezone name"}
+    ]
+    assert api.call("GET", path).json_body["opt_out_all"] is True

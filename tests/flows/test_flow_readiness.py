@@ -4,9 +4,9 @@ template works the moment it exists (a miss is never remembered)."""
 from __future__ import annotations
 
 from chalicelib import bootstrap
-from chalicelib.api.schemas import KeywordIn, TemplateIn
-from chalicelib.domain.records import Category, TemplateKind
+from chalicelib.domain.records import Category, Keyword, TemplateKind
 from chalicelib.services import admin, templates
+from chalicelib.services.commands import PutTemplate
 from tests.support.tenants import APP_ID, TEMPLATE, Api, Tenant
 
 
@@ -39,11 +39,11 @@ def test_a_key_refused_before_it_existed_works_the_moment_it_is_created(client, 
 def test_a_template_written_by_another_container_is_found_at_once(api: Api, tenant: Tenant):
     assert api.call("GET", f"/v1/templates/{TEMPLATE}").status_code == 404
     other_container = bootstrap.build(bootstrap.get_settings())
-    body = TemplateIn(
+    body = PutTemplate(
         title="Order shipped",
         kind=TemplateKind.ONE_TIME,
         category=Category.TRANSACTIONAL,
-        keywords=[KeywordIn(key="thing1", name="Item")],
+        keywords=(Keyword(key="thing1", name="Item"),),
     )
     templates.put_template(other_container, tenant.app_id, TEMPLATE, body)
     assert api.call("GET", f"/v1/templates/{TEMPLATE}").status_code == 200

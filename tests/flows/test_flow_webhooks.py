@@ -10,7 +10,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.support.events import drain, drain_webhooks, lose_webhook_messages, run_webhook_sweep
-from tests.support.tenants import OTHER_APP_ID, Api, make_tenant
+from tests.support.tenants import OPENID, OTHER_APP_ID, Api, make_tenant
 from tests.support.tiers import MEMORY_ONLY
 from tests.support.webhooks import RECEIVER, Receiver, create_endpoint, deliveries
 
@@ -394,3 +394,59 @@ def test_a_retry_names_a_delivery_of_that_endpoint_or_is_not_found(api, backend,
     not_an_id = f"/v1/webhooks/{first['id']}/deliveries/msg_1/retry"
     assert api.call("POST", not_an_id).status_code == 404
     assert len(receiver.requests) == 1
+
+
+ERASED = "oErased00000000000000000001"
+KEPT = "oKept000000000000000000001"
+
+
+def bodies_about(receiver, openid: str) -> list[bytes]:
+    return [r.body for r in receiver.requests if openid.encode() in r.body]
+
+
+def test_erasing_a_user_erases_their_deliveries_and_what_was_pending_never_goes(
+    api, client, backend, card, receiver, pinned_clock
+):
+    endpoint = create_endpoint(api, events=["message.sent"])
+    for openid in (ERASED, ERASED, KEPT):
+        api.grant(openid)
+    api.send(openid=ERASED)
+    api.send(openid=KEPT)
+    drain(client, backend)
+    drain_webhooks(backend)  # both delivered
+    receiver.answers = [500]
+    api.send(openid=ERASED)
+    drain(client, backend)
+    drain_webhooks(backend)  # its first attempt fails: a retry waits 5 s on the queue
+    before = deliveries(api, endpoint["id"])
+    assert sorted(d["status"] for d in before) == ["delivered", "delivered", "pending"]
+    assert len(bodies_about(receiver, ERASED)) == 2
+    pinned_clock.shift(15)  # past a fresh first attempt: every copy is checked from now on
+
+    assert api.call("DELETE", f"/v1/users/{ERASED}").status_code == 204
+
+    drain_webhooks(backend)  # the retry's copy comes due: it finds its delivery gone
+    pinned_clock.shift(3 * 86400)
+    run_webhook_sweep()
+    drain_webhooks(backend)
+    assert len(bodies_about(receiver, ERASED)) == 2  # nothing more about the user
+    left = deliveries(api, endpoint["id"])
+    assert [d["id"] for d in left] == [
+        r.headers["webhook-id"] for r in receiver.requests if KEPT.encode() in r.body
+    ]
+    assert left[0]["status"] == "delivered"
+
+
+def test_an_erasure_right_after_an_event_waits_until_its_copy_can_no_longer_go_unread(
+    api, client, backend, card, receiver, monkeypatch
+):
+    from chalicelib import bootstrap
+
+    monkeypatch.setenv("SUBMSG_WEBHOOK_FRESH_S", "1")
+    bootstrap.reset()
+    create_endpoint(api, events=["message.sent"])
+    api.send()
+    drain(client, backend)  # message.sent written and its first copy enqueued, not yet handled
+    assert api.call("DELETE", f"/v1/users/{OPENID}").status_code == 204
+    drain_webhooks(backend)
+    assert bodies_about(receiver, OPENID) == []

@@ -21,8 +21,9 @@ from chalicelib import bootstrap
 from chalicelib.adapters import wechat
 from chalicelib.bootstrap import Services
 from chalicelib.domain.errors import Unauthorized
-from chalicelib.domain.records import CapPeriod, Category, Preferences, TemplateKind
+from chalicelib.domain.records import CapPeriod, Category, TemplateKind
 from chalicelib.domain.statistics import Counter
+from chalicelib.domain.users import Preferences
 from chalicelib.services.auth import authenticate
 from cli.main import app
 from cli.target import point_at_local_stack

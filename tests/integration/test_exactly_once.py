@@ -17,10 +17,10 @@ import time_machine
 
 import app as app_module
 from chalicelib import bootstrap
-from chalicelib.api.schemas import MessageIn
 from chalicelib.domain.errors import NoGrant
 from chalicelib.services import message_create
 from chalicelib.services.auth import load_app
+from chalicelib.services.commands import NewMessage
 from local.poller import sqs_event
 from tests.support.events import drain, run_due_sweep
 from tests.support.tenants import APP_ID, OPENID, TEMPLATE
@@ -179,7 +179,7 @@ def test_sixteen_concurrent_sends_spend_exactly_the_credits_held(
     for _ in range(held):
         api.grant()
     app = load_app(services, APP_ID)
-    body = MessageIn(
+    body = NewMessage(
         openid=OPENID,
         template_id=TEMPLATE,
         data={"thing1": "Blue mug", "character_string2": "SO-1"},

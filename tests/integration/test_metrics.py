@@ -214,7 +214,7 @@ def test_a_campaign_counts_the_cards_its_fan_out_wrote(api, wx, client, aws, pro
 
 def test_requests_over_the_apps_limit_are_counted_per_app_and_as_refusals(api, services, emf):
     admin.update_app(services, APP_ID, {"requests_per_second": 1})
-    bootstrap.services().config.forget(("app", APP_ID))
+    bootstrap.services().catalog_cache.forget(("app", APP_ID))
     answers = [api.call("GET", "/v1/templates").status_code for _ in range(3)]
     assert 429 in answers
 

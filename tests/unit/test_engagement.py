@@ -23,7 +23,8 @@ from chalicelib.domain.engagement import (
     tally,
 )
 from chalicelib.domain.policy import cap_window, quiet_until
-from chalicelib.domain.records import CapPeriod, Engagement, QuietHours
+from chalicelib.domain.records import CapPeriod, QuietHours
+from chalicelib.domain.users import Engagement
 
 SHANGHAI = "Asia/Shanghai"
 NIGHT = QuietHours(start=time(22, 0), end=time(8, 0))
@@ -240,9 +241,9 @@ def test_an_app_without_a_marketing_cap_keeps_no_limit_for_the_engaged():
 
 def test_activity_adds_up_on_the_in_memory_store_too():
     from chalicelib import bootstrap
-    from chalicelib.api.schemas import ActivityEventIn
     from chalicelib.domain import clock
     from chalicelib.services import activity, admin
+    from chalicelib.services.commands import ActivityEvent
     from chalicelib.settings import Settings
 
     services = bootstrap.build_in_memory(Settings())
@@ -251,7 +252,7 @@ def test_activity_adds_up_on_the_in_memory_store_too():
     now = clock.now()  # the pinned clock
     moment = now - timedelta(days=1)
     for _ in range(2):
-        event = ActivityEventIn(openid="oMemory", at=moment, kind="open")
+        event = ActivityEvent(openid="oMemory", at=moment, kind="open")
         assert activity.record(services, app, [event]) == 1
     found = services.store.users.load(app.app_id, "oMemory").engagement
     assert found.events == 2

@@ -20,13 +20,12 @@ from chalicelib.domain.records import (
     App,
     CapPeriod,
     Category,
-    GrantState,
     LongTermStatus,
-    Preferences,
     QuietHours,
     Template,
     TemplateKind,
 )
+from chalicelib.domain.users import GrantState, Preferences
 
 SHANGHAI = "Asia/Shanghai"
 NEW_YORK = "America/New_York"

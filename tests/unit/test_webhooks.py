@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -19,9 +19,20 @@ from standardwebhooks.webhooks import Webhook
 from chalicelib.adapters.addresses import AddressRefused, checked_address
 from chalicelib.adapters.webhook_http import WebhookClient
 from chalicelib.domain.webhooks import (
+    CIRCUIT_AFTER,
+    CIRCUIT_MAX_S,
     RETRY_SCHEDULE_S,
     SECRET_PREFIX,
+    Delivery,
+    Endpoint,
+    Event,
+    EventType,
+    Gate,
+    Subject,
     address_refused,
+    circuit_backoff,
+    deferral,
+    gate,
     headers,
     new_secret,
     retry_delay,
@@ -205,3 +216,64 @@ def test_a_receiver_that_trickles_its_answer_meets_the_deadline():
     finally:
         stop.set()
         listener.close()
+
+
+NOW = datetime(2026, 11, 22, 16, 30, tzinfo=UTC)
+
+
+def endpoint(**circuit: object) -> Endpoint:
+    return Endpoint.model_validate(
+        {"id": "whk_1", "app_id": "wx1", "url": "https://r.example/", "created_at": NOW}
+        | {"updated_at": NOW, **circuit}
+    )
+
+
+def test_the_circuit_passes_a_healthy_endpoint_probes_a_failing_one_and_holds_an_open_one():
+    ms = int(NOW.timestamp() * 1000)
+    assert gate(endpoint(), NOW) == (Gate.PASS, None)
+    assert gate(endpoint(failures=1), NOW) == (Gate.PROBE, None)
+    assert gate(endpoint(failures=1, probe_until_ms=ms - 1), NOW) == (Gate.PROBE, None)
+    held = gate(endpoint(failures=1, probe_until_ms=ms + 20_000), NOW)
+    assert held == (Gate.DEFER, NOW + timedelta(seconds=20))
+    opened = endpoint(failures=4, open_until_ms=ms + 30_000, probe_until_ms=ms + 5_000)
+    assert gate(opened, NOW) == (Gate.DEFER, NOW + timedelta(seconds=30))
+    assert gate(endpoint(failures=4, open_until_ms=ms), NOW) == (Gate.PROBE, None)
+
+
+def test_the_circuit_opens_after_failures_in_a_row_for_the_schedules_backoff_capped():
+    assert [circuit_backoff(n) for n in range(CIRCUIT_AFTER)] == [None] * CIRCUIT_AFTER
+    opened = [circuit_backoff(CIRCUIT_AFTER + n).total_seconds() for n in range(12)]
+    assert opened[:5] == [5, 30, 120, 600, 1800]
+    assert max(opened) == CIRCUIT_MAX_S and opened == sorted(opened)
+
+
+def test_a_held_back_delivery_waits_until_the_circuit_lets_it_then_a_spread():
+    until = NOW + timedelta(seconds=30)
+    assert deferral(until, NOW, 0.0) == timedelta(seconds=30)
+    assert deferral(until, NOW, 0.99).total_seconds() == pytest.approx(30 * 1.099 + 0.99)
+    assert deferral(NOW - timedelta(seconds=5), NOW, 0.0) == timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(
+    ("subject", "data", "openid"),
+    [
+        (Subject.MESSAGE, {"id": "msg_1", "openid": "oUser1"}, "oUser1"),
+        (Subject.PLAIN, {"openid": "oUser1", "template_id": "T"}, "oUser1"),
+        (Subject.PLAIN, {"endpoint_id": "whk_1"}, None),
+        (Subject.CAMPAIGN, {"campaign": {"openid": "x"}, "openid": "x"}, None),
+    ],
+)
+def test_a_delivery_knows_the_user_it_is_about(subject, data, openid):
+    event = Event(
+        id="evt_1", app_id="wx1", type=EventType.MESSAGE_SENT, at=NOW, subject=subject, data=data
+    )
+    assert Delivery.of(event, "whk_1", NOW).openid == openid
+
+
+def test_only_a_first_attempt_soon_after_its_event_is_fresh():
+    kind = EventType.WEBHOOK_TEST
+    event = Event(id="evt_1", app_id="wx1", type=kind, at=NOW, subject=Subject.PLAIN, data={})
+    first = Delivery.of(event, "whk_1", NOW)
+    assert first.fresh(NOW + timedelta(seconds=5), 5.0)
+    assert not first.fresh(NOW + timedelta(seconds=5.001), 5.0)
+    assert not first.model_copy(update={"attempts": 1}).fresh(NOW, 5.0)

@@ -14,6 +14,7 @@ from chalicelib.adapters.store.counters import CallbackEvents, Counters, Idempot
 from chalicelib.adapters.store.engagement import EngagementItems
 from chalicelib.adapters.store.messages import Listing, Messages
 from chalicelib.adapters.store.rate_limits import RateLimits
+from chalicelib.adapters.store.shard_marks import ShardMarks
 from chalicelib.adapters.store.users import Users
 from chalicelib.adapters.store.webhooks import Webhooks
 from chalicelib.ports import Table, Transaction
@@ -33,6 +34,7 @@ class Store:
     engagement: EngagementItems
     webhooks: Webhooks
     rate_limits: RateLimits
+    shard_marks: ShardMarks
 
     @classmethod
     def create(cls, table: Table, settings: Settings) -> Store:
@@ -52,6 +54,7 @@ class Store:
             engagement=EngagementItems(table, settings.stats_shards),
             webhooks=Webhooks(table, settings.due_shards, settings.retention_days * 86400),
             rate_limits=RateLimits(table),
+            shard_marks=ShardMarks(table),
         )
 
     def transaction(self) -> Transaction:

@@ -24,7 +24,7 @@ from chalicelib.adapters.store.table import (
 )
 from chalicelib.domain import engagement as rules
 from chalicelib.domain.engagement import Tally
-from chalicelib.domain.records import Engagement
+from chalicelib.domain.users import Engagement
 from chalicelib.ports import ConditionFailed, Table
 
 EVENTS = "events"

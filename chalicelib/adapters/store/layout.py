@@ -3,7 +3,8 @@
 One table, four sparse GSIs:
 - ``work``: messages that need attention, sharded ``due#<n>``, sorted by ``work_at`` (epoch ms);
 - ``expiry``: unused one-time credits that expire, sharded ``exp#<n>``, sorted by ``exp_at``;
-- ``by_user``: a user's messages, newest last, for listing and erasure;
+- ``by_user``: a user's messages, newest last, for listing and erasure; apart from them, the
+  webhook deliveries about a user, for erasure;
 - ``holders``: who holds a template (each unused credit, each active long-term grant), sharded
   ``HOLD#<app>#<template>#<n>`` by openid, sorted by openid: a campaign's ``holders`` audience.
 ``purge_at`` (epoch seconds) is the TTL attribute, used for retention only.
@@ -17,6 +18,8 @@ import zlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+
+from chalicelib.domain.clock import epoch_ms as epoch_ms
 
 PK, SK = "pk", "sk"
 WORK_INDEX, WORK_PK, WORK_AT = "work", "work_pk", "work_at"
@@ -36,10 +39,6 @@ NEVER = "9999-12-31T23:59:59Z"
 Key = dict[str, str]
 
 
-def epoch_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
 def sortable(moment: datetime | None) -> str:
     return NEVER if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -54,6 +53,11 @@ def work_shard(n: int) -> str:
 
 def expiry_shard(n: int) -> str:
     return f"exp#{n}"
+
+
+def shard_marks_key() -> Key:
+    """How many shards of each sharded index the sweeps read (docs/storage.md#shard-counts)."""
+    return {PK: "SHARDS", SK: "SHARDS"}
 
 
 def app_key(app_id: str) -> Key:
@@ -301,6 +305,16 @@ def webhook_deliveries_partition(app_id: str, endpoint_id: str) -> str:
 def webhook_delivery_key(app_id: str, endpoint_id: str, delivery_id: str) -> Key:
     """Event ids are time-ordered, so an endpoint's deliveries list newest first."""
     return {PK: webhook_deliveries_partition(app_id, endpoint_id), SK: delivery_id}
+
+
+def webhook_user_partition(app_id: str, openid: str) -> str:
+    """The webhook deliveries about one user, on the ``by_user`` index apart from the user's
+    messages (which the listing reads), so that erasing the user finds them without a scan."""
+    return f"UWHD#{app_id}#{openid}"
+
+
+def webhook_user_sort(endpoint_id: str, delivery_id: str) -> str:
+    return f"{delivery_id}#{endpoint_id}"
 
 
 def webhook_work_shard(n: int) -> str:

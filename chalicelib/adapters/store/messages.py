@@ -90,8 +90,9 @@ class Messages:
 
     def due(
         self, shard: int, horizon: datetime, limit: int, start: Cursor | None = None
-    ) -> tuple[list[Item], Cursor | None]:
-        """One page of the messages of a shard that need attention before ``horizon``."""
+    ) -> tuple[list[tuple[Message, int]], Cursor | None]:
+        """One page of the messages of a shard that need attention before ``horizon``, each
+        with the ``work_at`` (epoch ms) the sweep found it at."""
         query = Query(
             layout.WORK_PK,
             layout.work_shard(shard),
@@ -100,7 +101,8 @@ class Messages:
             index=layout.WORK_INDEX,
             limit=limit,
         )
-        return self.table.query(query, start)
+        items, start = self.table.query(query, start)
+        return [(Message.model_validate(i), int(i[layout.WORK_AT])) for i in items], start
 
     def user_message_keys(self, app_id: str, openid: str) -> list[dict[str, str]]:
         """The keys of a user's messages and of the idempotency records that created them."""

@@ -30,14 +30,8 @@ from chalicelib.adapters.store.table import (
     Update,
 )
 from chalicelib.domain import policy
-from chalicelib.domain.records import (
-    Category,
-    Credit,
-    GrantState,
-    LongTermStatus,
-    Preferences,
-    UserState,
-)
+from chalicelib.domain.records import Category, Credit, LongTermStatus
+from chalicelib.domain.users import GrantState, Preferences, UserState
 from chalicelib.ports import ConditionFailed, Table
 
 CREDIT_PURGE_GRACE = timedelta(days=7)

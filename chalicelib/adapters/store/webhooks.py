@@ -8,6 +8,7 @@ only what is due there.
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -16,12 +17,15 @@ from chalicelib.adapters.store import cursors, layout
 from chalicelib.adapters.store.table import (
     EXISTING,
     NEW,
+    AnyOf,
     AtMost,
     BeginsWith,
+    Below,
     Cursor,
     Delete,
     Equals,
     Item,
+    Missing,
     Put,
     Query,
     Update,
@@ -67,6 +71,56 @@ class Webhooks:
             return False
         return True
 
+    def take_probe(self, endpoint: Endpoint, now: datetime, until: datetime) -> Endpoint | None:
+        """The failing endpoint's lease for one attempt until ``until``: None when an attempt
+        holds it already, or the circuit is open (or the endpoint is gone)."""
+        now_ms = layout.epoch_ms(now)
+        write = Update(
+            layout.webhook_endpoint_key(endpoint.app_id, endpoint.id),
+            set={"probe_until_ms": layout.epoch_ms(until)},
+            condition=every(
+                EXISTING,
+                AnyOf((Missing("probe_until_ms"), Below("probe_until_ms", now_ms, True))),
+                AnyOf((Missing("open_until_ms"), Below("open_until_ms", now_ms, True))),
+            ),
+        )
+        try:
+            item = self.table.write(write, return_new=True)
+        except ConditionFailed:
+            return None
+        return Endpoint.model_validate(item) if item else None
+
+    def endpoint_failed(
+        self, endpoint: Endpoint, now: datetime, open_until: datetime | None
+    ) -> None:
+        """One more failed attempt in a row; the lease given back, the circuit opened until
+        ``open_until`` if given; ``failing_since`` set by the first failure."""
+        set_: dict[str, Any] = {}
+        if endpoint.failing_since is None:
+            set_["failing_since"] = now.isoformat()
+        if open_until is not None:
+            set_["open_until_ms"] = layout.epoch_ms(open_until)
+        write = Update(
+            layout.webhook_endpoint_key(endpoint.app_id, endpoint.id),
+            set=set_,
+            add={"failures": 1},
+            remove=("probe_until_ms",),
+            condition=EXISTING,
+        )
+        with suppress(ConditionFailed):  # deleted meanwhile
+            self.table.write(write)
+
+    def endpoint_recovered(self, endpoint: Endpoint) -> None:
+        """A success: the circuit closed, the failures forgotten."""
+        write = Update(
+            layout.webhook_endpoint_key(endpoint.app_id, endpoint.id),
+            set={"failures": 0},
+            remove=("failing_since", "open_until_ms", "probe_until_ms"),
+            condition=EXISTING,
+        )
+        with suppress(ConditionFailed):
+            self.table.write(write)
+
     def delete_endpoint(self, app_id: str, endpoint_id: str) -> bool:
         try:
             self.table.write(Delete(layout.webhook_endpoint_key(app_id, endpoint_id), EXISTING))
@@ -90,6 +144,9 @@ class Webhooks:
         }
         if work_at is not None:
             item.update(self._work(delivery.id, work_at))
+        if delivery.openid is not None:
+            item[layout.USER_PK] = layout.webhook_user_partition(delivery.app_id, delivery.openid)
+            item[layout.USER_SK] = layout.webhook_user_sort(delivery.endpoint_id, delivery.id)
         return item
 
     def _work(self, delivery_id: str, work_at: datetime) -> dict[str, Any]:
@@ -103,6 +160,19 @@ class Webhooks:
         key = layout.webhook_delivery_key(app_id, endpoint_id, delivery_id)
         item = self.table.get(key, consistent=True)
         return from_item(item) if item else None
+
+    def user_deliveries(self, app_id: str, openid: str) -> list[tuple[dict[str, str], Delivery]]:
+        """Every delivery about this user, with its key (the ``by_user`` index, no scan)."""
+        query = Query(
+            layout.USER_PK,
+            layout.webhook_user_partition(app_id, openid),
+            sort_key=layout.USER_SK,
+            index=layout.USER_INDEX,
+        )
+        return [
+            ({"pk": item["pk"], "sk": item["sk"]}, from_item(item))
+            for item in self.table.query_all(query)
+        ]
 
     def deliveries(
         self,
@@ -128,21 +198,26 @@ class Webhooks:
             start = start_after(items[-1], query)
         return found, cursors.cursor_out(start)
 
-    def settled(self, delivery: Delivery, attempts: int, fields: dict[str, Any]) -> Update:
+    def settled(
+        self,
+        delivery: Delivery,
+        attempts: int,
+        fields: dict[str, Any],
+        work_at: datetime | None = None,
+    ) -> Update:
         """What became of the delivery after ``attempts`` attempts: done (off the work index)
-        unless ``fields`` keep a ``work_at``; only if nothing settled it since ``delivery`` was
-        read (still pending, with the attempts it had)."""
+        unless it is to be worked on again at ``work_at``; only if nothing settled it since
+        ``delivery`` was read (still pending, with the attempts it had)."""
         set_: dict[str, Any] = {"attempts": attempts}
         remove: list[str] = []
+        if work_at is not None:
+            set_.update(self._work(delivery.id, work_at))
         for name, value in fields.items():
-            if name == layout.WORK_AT:
-                set_.update(self._work(delivery.id, value))
-                continue
             if value is None:
                 remove.append(name)
             else:
                 set_[name] = value.isoformat() if isinstance(value, datetime) else value
-        if layout.WORK_AT not in fields:
+        if work_at is None:
             remove += [layout.WORK_PK, layout.WORK_AT]
         return Update(
             layout.webhook_delivery_key(delivery.app_id, delivery.endpoint_id, delivery.id),

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from chalicelib.api.schemas import Request, Response
+from chalicelib.api.schemas.base import Request, Response
 from chalicelib.domain.webhooks import DeliveryStatus, EndpointStatus, EventType
 
 Url = Annotated[

@@ -1,0 +1,51 @@
+"""How many shards a sweep reads: every shard an item may sit in (docs/storage.md#shard-counts).
+
+A raised count is recorded at once (the sweep reads the new shards from its next run). A lowered
+one is recorded only after the shards above it have stayed empty for ``LOWERING_GRACE_S``: the
+containers of an earlier deployment may still write there for a while, and items scheduled
+months ahead keep their shard until they are sent.
+"""
+
+from __future__ import annotations
+
+from chalicelib.adapters.store.shard_marks import ShardedIndex
+from chalicelib.domain import clock
+from chalicelib.ports import Services
+from chalicelib.settings import Settings
+
+LOWERING_GRACE_S = 3600  # well beyond a Lambda's 15-minute ceiling
+MOST_SHARDS = 64  # the settings' bound on a shard count
+
+__all__ = ["LOWERING_GRACE_S", "MOST_SHARDS", "ShardedIndex", "configured", "shards_to_read"]
+
+
+def configured(settings: Settings, index: ShardedIndex) -> int:
+    """The shard count the writers of ``index`` use."""
+    return settings.expiry_shards if index is ShardedIndex.EXPIRY else settings.due_shards
+
+
+def shards_to_read(services: Services, index: ShardedIndex) -> int:
+    """The shards of ``index`` this run reads: the configured count, or more while shards of an
+    earlier, larger count may still hold items."""
+    marks = services.store.shard_marks
+    writers = configured(services.settings, index)
+    mark = marks.read(index)
+    if not mark.shards:  # never recorded: items may sit in any shard an earlier count used
+        used = [s + 1 for s in range(writers, MOST_SHARDS) if marks.holds_any(index, s)]
+        reading = max([writers, *used])
+        marks.record(index, mark, reading)
+        return reading
+    if mark.shards <= writers:
+        if mark.shards < writers:
+            marks.record(index, mark, writers)
+        return writers
+    left_behind = any(marks.holds_any(index, shard) for shard in range(writers, mark.shards))
+    now_ms = int(clock.now().timestamp() * 1000)
+    if left_behind:
+        if mark.empty_since_ms is not None:
+            marks.seen_empty(index, mark, None)
+    elif mark.empty_since_ms is None:
+        marks.seen_empty(index, mark, now_ms)
+    elif now_ms - mark.empty_since_ms >= LOWERING_GRACE_S * 1000:
+        marks.record(index, mark, writers)
+    return mark.shards  # this run still reads them all
