@@ -14,7 +14,7 @@ from hypothesis import settings
 from chalicelib import bootstrap
 from chalicelib.bootstrap import Services
 from local import aws as embedded_aws
-from tests.support.aws import EmbeddedAws, moto_stack
+from tests.support.aws import EmbeddedAws, moto_stack, reuse_kms_key_material
 from tests.support.clocks import PINNED_AT, clock_for_processes
 from tests.support.events import Backend
 from tests.support.memory import InMemory, memory_stack
@@ -47,6 +47,7 @@ def embedded_aws_installed() -> None:
 
     embedded_aws.install()
     conflicts.overlap = True
+    reuse_kms_key_material()
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from tests.flows.test_flow_campaigns import (
     until_done,
     users,
 )
+from tests.support.tiers import MEMORY_ONLY
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -229,6 +230,7 @@ def test_a_withdrawal_whose_steps_were_lost_is_started_again_by_the_tick(
 # The throttle after quiet hours ------------------------------------------------------------------
 
 
+@MEMORY_ONLY("quiet hours and the throttle: times the service computes")
 def test_cards_deferred_by_quiet_hours_keep_the_throttle_when_the_hours_end(
     api, wx, client, backend, promo, services, pinned_clock
 ):

@@ -12,6 +12,7 @@ import pytest
 
 from chalicelib import bootstrap
 from tests.support.events import drain, run_due_sweep, scheduled_event
+from tests.support.tiers import MEMORY_ONLY
 
 PROMO = "TplPromotion000000000000000000000000000001"
 DATA = {"thing1": "Winter sale", "character_string2": "SALE-2026"}
@@ -62,12 +63,18 @@ def campaign(api, campaign_id: str) -> dict:
     return answer.json_body
 
 
-def run(client, backend, rounds: int = 30) -> None:
-    """What Lambda and EventBridge would do: hand out every queued record, sweep, repeat."""
+def run(client, backend, rounds: int = 30, idle_rounds: int = 3) -> None:
+    """What Lambda and EventBridge would do: hand out every queued record, sweep, repeat; until
+    no campaign is left to watch, or ``idle_rounds`` in a row handed out and enqueued nothing
+    (what is left waits for the clock: the caller moves it and runs again)."""
+    idle = 0
     for _ in range(rounds):
         handled = drain(client, backend, rounds=20)
         report = run_due_sweep()
         if handled == 0 and report["enqueued"] == 0 and report["campaigns"] == 0:
+            return
+        idle = idle + 1 if handled == 0 and report["enqueued"] == 0 else 0
+        if idle == idle_rounds:
             return
 
 
@@ -279,6 +286,7 @@ def test_cancel_refunds_what_was_reserved_and_the_pending_get_nothing(
     assert api.call("POST", f"/v1/campaigns/{campaign_id}/resume").status_code == 409
 
 
+@MEMORY_ONLY("the throttle: slots the service computes")
 def test_the_throttle_spaces_the_cards_across_every_chain(
     api, wx, client, backend, promo, pinned_clock
 ):
@@ -309,6 +317,7 @@ def test_the_throttle_spaces_the_cards_across_every_chain(
     assert min(gaps) >= timedelta(seconds=2)  # 30 a minute: one slot every 2 s
 
 
+@MEMORY_ONLY("the experiment: variants, the decision and the winner are the service's statistics")
 def test_an_experiment_tests_both_variants_then_sends_the_winner_to_the_rest(
     api, wx, client, backend, promo, pinned_clock
 ):
@@ -458,6 +467,7 @@ def test_a_pause_after_the_last_page_and_a_resume_still_reach_everyone_within_th
     assert busiest_minute(send_times(api, holders)) <= 1.1 * 30 + 10
 
 
+@MEMORY_ONLY("the experiment's statistics")
 def test_conversions_without_clicks_never_break_the_decision(
     api, wx, client, backend, promo, pinned_clock
 ):

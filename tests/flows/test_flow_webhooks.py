@@ -11,6 +11,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.support.events import drain, drain_webhooks, lose_webhook_messages, run_webhook_sweep
 from tests.support.tenants import OPENID, OTHER_APP_ID, Api, make_tenant
+from tests.support.tiers import MEMORY_ONLY
 from tests.support.webhooks import RECEIVER, Receiver, create_endpoint, deliveries
 
 
@@ -356,6 +357,7 @@ def test_a_canceled_campaign_is_reported_when_its_books_close(
     assert canceled["data"]["canceled"] == found["canceled"] and canceled["data"]["completed_at"]
 
 
+@MEMORY_ONLY("the experiment's statistics; the outbox is rerun with the completion reports")
 def test_an_experiments_decision_is_reported(
     api, wx, client, backend, services, monkeypatch, pinned_clock
 ):

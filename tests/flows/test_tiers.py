@@ -4,6 +4,7 @@ every container of a test on the same backend, and helpers imported from tests/s
 from __future__ import annotations
 
 import ast
+import inspect
 from pathlib import Path
 
 import tests
@@ -45,3 +46,20 @@ def test_no_test_module_imports_from_conftest():
         if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("conftest")
     ]
     assert importing == []
+
+
+def test_a_rerun_on_aws_leaves_out_the_flows_marked_memory_only_and_keeps_the_rest():
+    from tests.flows import test_flow_campaigns as flows
+    from tests.support.tiers import rerun_on_aws
+
+    tests_of = {name for name in vars(flows) if name.startswith("test_")}
+    memory_only = {
+        name
+        for name in tests_of
+        if any(mark.name == "memory_only" for mark in getattr(vars(flows)[name], "pytestmark", []))
+    }
+    on_aws = {name for name in tests_of if "aws" in inspect.signature(vars(flows)[name]).parameters}
+    rerun = {name for name in rerun_on_aws(flows) if name.startswith("test_")}
+
+    assert "test_the_throttle_spaces_the_cards_across_every_chain" in memory_only
+    assert rerun == tests_of - memory_only - on_aws

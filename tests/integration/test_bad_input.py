@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import boto3
@@ -139,17 +140,23 @@ class World:
         return next(item["credits"] for item in items if item["template_id"] == TEMPLATE)
 
 
+@cache
+def inspecting(service: str) -> Any:
+    """The client that reads what the tests stored (made once: a client costs more than a scan)."""
+    return boto3.client(service)
+
+
 def stored() -> tuple[list[str], str]:
     """Every item of the table and the depth of the send queue: all that a request can write."""
     table, queue = os.environ["SUBMSG_TABLE_NAME"], os.environ["SUBMSG_SEND_QUEUE_URL"]
-    pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=table)
+    pages = inspecting("dynamodb").get_paginator("scan").paginate(TableName=table)
     items = sorted(
         json.dumps(item, sort_keys=True)
         for page in pages
         for item in page["Items"]
         if not item["pk"]["S"].startswith("RATE#")  # a refused request still counts: metering
     )
-    attributes = boto3.client("sqs").get_queue_attributes(
+    attributes = inspecting("sqs").get_queue_attributes(
         QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
     )
     return items, attributes["Attributes"]["ApproximateNumberOfMessages"]

@@ -561,15 +561,23 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.fixture(scope="module")
+def local_aws_port() -> Iterator[int]:
+    """The embedded AWS's port, served for the module (stopping a server waits out its poll)."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    yield port
+    server.stop()
+
+
 @pytest.fixture
-def local_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def local_stack(monkeypatch: pytest.MonkeyPatch, local_aws_port: int) -> Iterator[None]:
     protect_target_variables(monkeypatch)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
+    port = local_aws_port
     # moto keeps its state per process: start each test from an empty account.
     requests.post(f"http://127.0.0.1:{port}/moto-api/reset", timeout=5).raise_for_status()
     monkeypatch.setenv("SUBMSG_AWS_PORT", str(port))
@@ -580,7 +588,6 @@ def local_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     bootstrap.reset()
     yield
     bootstrap.reset()
-    server.stop()
 
 
 def test_local_flag_manages_the_stack_on_the_local_aws_port(local_stack: None) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.kms import models as moto_kms
 
 from chalicelib import bootstrap
 from chalicelib.adapters import wechat
@@ -72,6 +73,18 @@ class EmbeddedAws(Provisioned):
 
     def sweep_sqs(self) -> Any:
         return _drain_sqs()
+
+
+def reuse_kms_key_material() -> None:
+    """Every KMS key moto makes in this process holds the same private key of its spec.
+
+    moto makes a KMS key for every table created with server-side encryption (the template's
+    table is), and each new key generates an RSA-2048 private key (``Key.__init__`` calls
+    ``moto.kms.models.generate_private_key``): most of a stack's set-up. submsg never encrypts
+    with the key itself, and each key still has its own id, ARN and alias.
+    """
+    if not getattr(moto_kms.generate_private_key, "cache_info", None):
+        moto_kms.generate_private_key = cache(moto_kms.generate_private_key)
 
 
 @cache
