@@ -8,6 +8,8 @@ months ahead keep their shard until they are sent.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from chalicelib.adapters.store.shard_marks import ShardedIndex
 from chalicelib.domain import clock
 from chalicelib.ports import Services
@@ -31,15 +33,14 @@ def shards_to_read(services: Services, index: ShardedIndex) -> int:
     writers = configured(services.settings, index)
     mark = marks.read(index)
     if not mark.shards:  # never recorded: items may sit in any shard an earlier count used
-        used = [s + 1 for s in range(writers, MOST_SHARDS) if marks.holds_any(index, s)]
-        reading = max([writers, *used])
+        reading = max([writers, *(s + 1 for s in _holding(services, index, writers, MOST_SHARDS))])
         marks.record(index, mark, reading)
         return reading
     if mark.shards <= writers:
         if mark.shards < writers:
             marks.record(index, mark, writers)
         return writers
-    left_behind = any(marks.holds_any(index, shard) for shard in range(writers, mark.shards))
+    left_behind = bool(_holding(services, index, writers, mark.shards))
     now_ms = int(clock.now().timestamp() * 1000)
     if left_behind:
         if mark.empty_since_ms is not None:
@@ -49,3 +50,11 @@ def shards_to_read(services: Services, index: ShardedIndex) -> int:
     elif now_ms - mark.empty_since_ms >= LOWERING_GRACE_S * 1000:
         marks.record(index, mark, writers)
     return mark.shards  # this run still reads them all
+
+
+def _holding(services: Services, index: ShardedIndex, first: int, end: int) -> list[int]:
+    """The shards from ``first`` to ``end`` that hold any item, asked 8 at a time."""
+    shards = range(first, end)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = pool.map(lambda shard: services.store.shard_marks.holds_any(index, shard), shards)
+        return [shard for shard, holds in zip(shards, found, strict=True) if holds]
