@@ -8,8 +8,6 @@ months ahead keep their shard until they are sent.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from chalicelib.adapters.store.shard_marks import ShardedIndex
 from chalicelib.domain import clock
 from chalicelib.ports import Services
@@ -54,6 +52,8 @@ def shards_to_read(services: Services, index: ShardedIndex) -> int:
 
 def _holding(services: Services, index: ShardedIndex, first: int, end: int) -> list[int]:
     """The shards from ``first`` to ``end`` that hold any item, asked 8 at a time."""
+    from concurrent.futures import ThreadPoolExecutor  # rarely needed: not at a cold start
+
     shards = range(first, end)
     with ThreadPoolExecutor(max_workers=8) as pool:
         found = pool.map(lambda shard: services.store.shard_marks.holds_any(index, shard), shards)

@@ -8,11 +8,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 
 from chalicelib import bootstrap
 from chalicelib.adapters.store import layout
 from chalicelib.services.shard_plan import LOWERING_GRACE_S, ShardedIndex
+from tests.support.clocks import moving_clock, settings_from_now_on
 from tests.support.events import drain, run_due_sweep, run_expiry_sweep
 
 START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai: outside quiet hours
@@ -23,28 +23,14 @@ USERS = [f"oShardUser{n:03d}" for n in range(16)]
 @pytest.fixture
 def clock():
     """A clock that ticks from START; ``clock.at(t)`` jumps to t and keeps ticking."""
-    traveller = time_machine.travel(START, tick=True)
-    traveller.start()
-
-    class Clock:
-        def at(self, moment: datetime) -> None:
-            nonlocal traveller
-            traveller.stop()
-            traveller = time_machine.travel(moment, tick=True)
-            traveller.start()
-
-    yield Clock()
-    traveller.stop()
+    with moving_clock(START) as moving:
+        yield moving
 
 
 @pytest.fixture
 def settings(monkeypatch):
-    def apply(**values: int) -> None:
-        for name, value in values.items():
-            monkeypatch.setenv(f"SUBMSG_{name}", str(value))
-        bootstrap.reset()  # settings are read once per container
-
-    return apply
+    """``settings(DUE_SHARDS=4, ...)``: SUBMSG_* settings for every container from now on."""
+    return settings_from_now_on(monkeypatch)
 
 
 def reminders(api, count: int) -> list[str]:

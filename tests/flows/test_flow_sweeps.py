@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -12,6 +11,7 @@ import time_machine
 
 from chalicelib import bootstrap
 from chalicelib.services import sweep_marks
+from tests.support.clocks import moving_clock
 from tests.support.events import drain, run_due_sweep, run_expiry_sweep
 from tests.support.tenants import OPENID, TEMPLATE
 
@@ -21,22 +21,8 @@ START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai: outside q
 @pytest.fixture
 def clock():
     """A clock that ticks from START; ``clock.at(t)`` jumps to t and keeps ticking."""
-    traveller = time_machine.travel(START, tick=True)
-    traveller.start()
-
-    class Clock:
-        @contextmanager
-        def frozen(self):
-            yield
-
-        def at(self, moment: datetime) -> None:
-            nonlocal traveller
-            traveller.stop()
-            traveller = time_machine.travel(moment, tick=True)
-            traveller.start()
-
-    yield Clock()
-    traveller.stop()
+    with moving_clock(START) as moving:
+        yield moving
 
 
 def reminder(api, send_at: datetime, **extra) -> str:

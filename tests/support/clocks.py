@@ -34,6 +34,31 @@ def clock_for_processes(start: datetime) -> Iterator[time_machine.Traveller]:
         yield traveller
 
 
+class MovingClock:
+    """A wall clock that ticks from where it was set; ``at(t)`` jumps to t and ticks on."""
+
+    def __init__(self, start: datetime) -> None:
+        self._traveller = time_machine.travel(start, tick=True)
+        self._traveller.start()
+
+    def at(self, moment: datetime) -> None:
+        self._traveller.stop()
+        self._traveller = time_machine.travel(moment, tick=True)
+        self._traveller.start()
+
+    def stop(self) -> None:
+        self._traveller.stop()
+
+
+@contextmanager
+def moving_clock(start: datetime) -> Iterator[MovingClock]:
+    clock = MovingClock(start)
+    try:
+        yield clock
+    finally:
+        clock.stop()
+
+
 def pinned_for_the_module() -> Any:
     """For a module whose fixtures outlive one test: ``pinned_clock = pinned_for_the_module()``."""
 
@@ -60,3 +85,15 @@ def wait_for(found: Callable[[], Any], timeout_s: float = 20.0, every_s: float =
             return result
         time.sleep(every_s)
     raise AssertionError(f"nothing after {timeout_s} s")
+
+
+def settings_from_now_on(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """``apply(DUE_SHARDS=4, ...)``: SUBMSG_* settings for every container from then on."""
+    from chalicelib import bootstrap
+
+    def apply(**values: int) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(f"SUBMSG_{name}", str(value))
+        bootstrap.reset()  # settings are read once per container
+
+    return apply
