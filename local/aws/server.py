@@ -32,7 +32,9 @@ from local.config import HOST
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 READY_PREFIX = "listening "
 STOP_GRACE_S = 5.0
-SERVER_THREADS = 8
+# The local stack long-polls its queues from 9 threads at once (7 send, 2 sweep pollers), each
+# holding a server thread for up to a second: the API and the sweeps need threads beside them.
+SERVER_THREADS = 32
 
 
 class AwsServerFailed(RuntimeError):
