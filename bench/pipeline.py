@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,7 @@ def _replay(log: list[Recorded], measured_from: int) -> float:
     """
     clients = {service: boto3.client(service) for service in {r.service for r in log}}
     receipts: dict[str, str] = {}
+    tokens: dict[str, str] = {}  # the run's ClientRequestTokens, each a new one in the replay
     started = 0.0
     for index, recorded in enumerate(log):
         if index == measured_from:
@@ -81,6 +83,9 @@ def _replay(log: list[Recorded], measured_from: int) -> float:
         }:
             continue
         params = _with_replay_receipts(recorded, receipts)
+        if "ClientRequestToken" in params:  # else the embedded AWS answers it from its memory
+            token = params["ClientRequestToken"]
+            params["ClientRequestToken"] = tokens.setdefault(token, str(uuid.uuid4()))
         answer = getattr(clients[recorded.service], _snake(recorded.operation))(**params)
         if recorded.operation == "ReceiveMessage":
             fresh = {m["Body"]: m["ReceiptHandle"] for m in answer.get("Messages", [])}
