@@ -20,6 +20,7 @@ from chalicelib.adapters.store import Store
 from chalicelib.adapters.store.retry import RetryingTable
 from chalicelib.ports import LOCAL_STAGE, SendQueue, Services, Table, WebhookPoster, WeChat
 from chalicelib.ports import Secrets as SecretStore
+from chalicelib.services.caches import CatalogCache
 from chalicelib.settings import Settings, get_settings
 
 
@@ -73,7 +74,7 @@ def build(settings: Settings, adapters: Adapters | None = None) -> Services:
         store=Store.create(RetryingTable(adapters.table), settings),
         queue=adapters.queue,
         secrets=adapters.secrets,
-        catalog_cache=TtlCache(settings.cache_ttl_s),
+        catalog_cache=CatalogCache(TtlCache(settings.cache_ttl_s)),
         campaign_statuses=TtlCache(settings.campaign_status_cache_s),
         webhook_queue=adapters.webhook_queue,
         webhook_endpoints=TtlCache(settings.webhook_cache_s),

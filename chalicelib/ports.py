@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.store.table import Write as Write
     from chalicelib.adapters.webhook_http import Answer as WebhookAnswer
     from chalicelib.domain.outcomes import SendReport
+    from chalicelib.services.caches import CatalogCache
     from chalicelib.settings import Settings
 
 
@@ -246,7 +247,7 @@ class Services:
     store: Store
     queue: SendQueue
     secrets: Secrets
-    catalog_cache: TtlCache[Any]  # apps, API keys, templates; an app's AES key and activity tally
+    catalog_cache: CatalogCache  # apps, API keys, templates; an app's AES key and activity tally
     campaign_statuses: TtlCache[Any]  # what the sender sees of campaigns (sender_gate.Seen)
     webhook_queue: SendQueue | None = None  # the deliverer's queue (None: no deliverer here)
     webhook_endpoints: TtlCache[Any] | None = None  # each app's endpoints, briefly

@@ -8,6 +8,7 @@ from chalicelib.bootstrap import Services
 from chalicelib.domain.records import Category, TemplateKind
 from chalicelib.ports import APP_SECRET
 from chalicelib.services import admin, templates
+from chalicelib.services.caches import Entry
 from chalicelib.services.commands import PutTemplate
 from local.sandbox import Sandbox, SandboxTemplate
 
@@ -68,7 +69,7 @@ def seed_submsg(services: Services, demo: DemoApp) -> None:
     services.secrets.put(demo.app_id, APP_SECRET, demo.secret)
     admin.set_callback_secrets(services, demo.app_id, demo.callback_token, demo.encoding_aes_key)
     services.store.catalog.put_app(app)
-    services.catalog_cache.forget(("app", demo.app_id))
+    services.catalog_cache.forget(Entry.APP, demo.app_id)
     admin.create_key(services, demo.app_id, demo.api_key)
     for template in DEMO_TEMPLATES:
         body = PutTemplate(

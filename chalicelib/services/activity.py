@@ -15,8 +15,6 @@ from chalicelib.domain.users import UserState
 from chalicelib.ports import Services
 from chalicelib.services.commands import ActivityEvent
 
-APP_TALLY = "app_activity"
-
 
 def record(services: Services, app: App, events: Sequence[ActivityEvent]) -> int:
     """One blind update per user (its events in its own timezone), one for the app; and the
@@ -113,7 +111,7 @@ def _window(app: App, template: Template, state: UserState, urgent: bool, now: d
 
 def _app_tally(services: Services, app: App) -> Tally:
     """The app's combined histogram, read at most once a cache period per container."""
-    found = services.catalog_cache.get(
-        (APP_TALLY, app.app_id), lambda: services.store.engagement.app_tally(app.app_id)
+    found = services.catalog_cache.app_tally(
+        app.app_id, lambda: services.store.engagement.app_tally(app.app_id)
     )
     return found or Tally()

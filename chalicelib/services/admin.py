@@ -7,6 +7,7 @@ from chalicelib.domain.records import ApiKey, App
 from chalicelib.ports import APP_SECRET, CALLBACK_TOKEN, ENCODING_AES_KEY, Services
 from chalicelib.services import callback
 from chalicelib.services.auth import new_api_key
+from chalicelib.services.caches import Entry
 
 
 class AppExists(Exception):
@@ -33,7 +34,7 @@ def update_app(services: Services, app_id: str, changes: dict[str, object]) -> A
         raise UnknownApp(app_id)
     updated = App.model_validate({**current.model_dump(), **changes})
     services.store.catalog.put_app(updated)
-    services.catalog_cache.forget(("app", app_id))
+    services.catalog_cache.forget(Entry.APP, app_id)
     return updated
 
 

@@ -29,8 +29,8 @@ def authenticate(services: Services, authorization: str | None) -> App:
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
     digest = hash_key(key.strip())
-    record = services.catalog_cache.get(
-        ("key", digest), lambda: services.store.catalog.find_api_key(digest)
+    record = services.catalog_cache.api_key(
+        digest, lambda: services.store.catalog.find_api_key(digest)
     )
     app = load_app(services, record.app_id) if record else None
     if app is None:
@@ -40,4 +40,4 @@ def authenticate(services: Services, authorization: str | None) -> App:
 
 def load_app(services: Services, app_id: str) -> App | None:
     catalog = services.store.catalog
-    return services.catalog_cache.get(("app", app_id), lambda: catalog.get_app(app_id))
+    return services.catalog_cache.app(app_id, lambda: catalog.get_app(app_id))

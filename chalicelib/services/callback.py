@@ -21,6 +21,7 @@ from chalicelib.domain.records import App, GrantResult, GrantSource
 from chalicelib.ports import CALLBACK_TOKEN, ENCODING_AES_KEY, MissingSecret, Services
 from chalicelib.services import grants, message_moves
 from chalicelib.services.auth import load_app
+from chalicelib.services.caches import Entry
 
 POPUP = "subscribe_msg_popup_event"
 CHANGE = "subscribe_msg_change_event"
@@ -108,17 +109,13 @@ def _encoding_aes_key(services: Services, app_id: str) -> str | None:
         except MissingSecret:
             return (None,)
 
-    found = services.catalog_cache.get(_aes_key_cached(app_id), load)
+    found = services.catalog_cache.aes_key(app_id, load)
     return found[0] if found else None
 
 
 def forget_encoding_aes_key(services: Services, app_id: str) -> None:
     """The key was just set: this container reads it again at the next push."""
-    services.catalog_cache.forget(_aes_key_cached(app_id))
-
-
-def _aes_key_cached(app_id: str) -> tuple[str, str]:
-    return ("encoding_aes_key", app_id)
+    services.catalog_cache.forget(Entry.AES_KEY, app_id)
 
 
 def _popup(services: Services, app: App, event: CallbackEvent) -> None:

@@ -6,11 +6,8 @@ from chalicelib.domain import clock, keywords
 from chalicelib.domain.errors import FieldProblem, NotFound, ValidationFailed
 from chalicelib.domain.records import Template
 from chalicelib.ports import Services
+from chalicelib.services.caches import Entry
 from chalicelib.services.commands import PutTemplate
-
-
-def template_cache_key(app_id: str, template_id: str) -> tuple[str, str, str]:
-    return ("template", app_id, template_id)
 
 
 def put_template(
@@ -41,14 +38,15 @@ def put_template(
         updated_at=clock.now(),
     )
     created = services.store.catalog.put_template(template)
-    services.catalog_cache.forget(template_cache_key(app_id, template_id))
+    services.catalog_cache.forget(Entry.TEMPLATE, app_id, template_id)
     return template, created
 
 
 def find_template(services: Services, app_id: str, template_id: str) -> Template:
     """The template, from the per-container cache; NotFound when the app has no such template."""
-    template = services.catalog_cache.get(
-        template_cache_key(app_id, template_id),
+    template = services.catalog_cache.template(
+        app_id,
+        template_id,
         lambda: services.store.catalog.get_template(app_id, template_id),
     )
     if template is None:
@@ -59,4 +57,4 @@ def find_template(services: Services, app_id: str, template_id: str) -> Template
 def delete_template(services: Services, app_id: str, template_id: str) -> None:
     if not services.store.catalog.delete_template(app_id, template_id):
         raise NotFound(f"Template {template_id} does not exist.")
-    services.catalog_cache.forget(template_cache_key(app_id, template_id))
+    services.catalog_cache.forget(Entry.TEMPLATE, app_id, template_id)

@@ -12,6 +12,7 @@ import pytest
 
 from chalicelib import bootstrap
 from chalicelib.services import admin
+from chalicelib.services.caches import Entry
 from tests.flows.test_flow_campaigns import (
     PROMO,
     adds_up,
@@ -236,7 +237,7 @@ def test_cards_deferred_by_quiet_hours_keep_the_throttle_when_the_hours_end(
 ):
     quiet = {"start": "22:00", "end": "08:00"}  # the clock says 00:30 in Shanghai
     admin.update_app(services, api.tenant.app_id, {"quiet_hours": quiet})
-    bootstrap.services().catalog_cache.forget(("app", api.tenant.app_id))
+    bootstrap.services().catalog_cache.forget(Entry.APP, api.tenant.app_id)
     holders = users(20, "oNightOwl")
     grant_all(api, holders)
     campaign_id = create(api, rate_per_minute=6).json_body["id"]  # a slot every 10 s

@@ -11,6 +11,7 @@ import pytest
 from chalicelib import bootstrap
 from chalicelib.domain import clock
 from chalicelib.services import admin
+from chalicelib.services.caches import Entry
 from tests.flows.test_flow_callback import TOKEN, change_event_json, push, signed
 from tests.support.events import drain, run_due_sweep
 from tests.support.tenants import APP_ID, OPENID, make_tenant
@@ -197,7 +198,7 @@ def test_a_new_user_follows_the_apps_habits_and_a_new_app_sends_at_once(api, tem
 
     for n in range(4):
         activity(api, f"oRegular{n}", [10], days=5)  # 20 events in all
-    bootstrap.services().catalog_cache.forget(("app_activity", APP_ID))
+    bootstrap.services().catalog_cache.forget(Entry.APP_TALLY, APP_ID)
     message = send(api, "oSecondcomer", best_time={"within_hours": 24}).json_body
     assert message["send_time_reason"] == "app_history"
     assert datetime.fromisoformat(message["send_at"]).astimezone(SHANGHAI).hour == 10
@@ -302,7 +303,7 @@ def test_without_adaptive_marketing_a_fatigued_user_gets_the_base_budget(
     for _ in range(3):
         marketing(api, client, backend)
     admin.update_app(services, APP_ID, {"adaptive_marketing": False})
-    bootstrap.services().catalog_cache.forget(("app", APP_ID))
+    bootstrap.services().catalog_cache.forget(Entry.APP, APP_ID)
     assert budget(api) == {"per_week": 10, "reason": "base", "until": None}
     assert marketing(api, client, backend)["status"] == "sent"
 
@@ -344,7 +345,7 @@ def test_a_best_time_campaign_sends_each_holder_at_their_own_hour_and_counts_fat
         marketing(api, client, backend, tired)
     admin.update_app(services, APP_ID, {"quiet_hours": {"start": "22:00", "end": "08:00"}})
     api.grant(tired, PROMO)
-    bootstrap.services().catalog_cache.forget(("app", APP_ID))
+    bootstrap.services().catalog_cache.forget(Entry.APP, APP_ID)
 
     created = best_time_campaign(api)
     assert created.status_code == 201, created.json_body

@@ -11,6 +11,7 @@ from chalicelib import bootstrap
 from chalicelib.domain import clock
 from chalicelib.domain.errors import RateLimited
 from chalicelib.services import admin, rate_limit
+from chalicelib.services.caches import Entry
 from tests.support.tenants import APP_ID, OPENID, TEMPLATE
 
 SECOND = datetime(2026, 11, 23, 2, 0, 0, 250_000, tzinfo=UTC)
@@ -20,7 +21,7 @@ SECOND = datetime(2026, 11, 23, 2, 0, 0, 250_000, tzinfo=UTC)
 def limited(services, api):
     api.put_template()
     admin.update_app(services, APP_ID, {"requests_per_second": 2})
-    bootstrap.services().catalog_cache.forget(("app", APP_ID))
+    bootstrap.services().catalog_cache.forget(Entry.APP, APP_ID)
     return api
 
 
@@ -74,7 +75,7 @@ def test_the_limit_holds_across_containers(limited, services):
 
 def limit_of(services, api, per_second: int) -> None:
     admin.update_app(services, APP_ID, {"requests_per_second": per_second})
-    bootstrap.services().catalog_cache.forget(("app", APP_ID))
+    bootstrap.services().catalog_cache.forget(Entry.APP, APP_ID)
 
 
 def test_a_limit_spread_over_shards_admits_exactly_the_limit_a_second(api, services):

@@ -19,6 +19,7 @@ from chalicelib.adapters.metrics import Dimension, Metric, WebhookOutcome
 from chalicelib.domain import clock
 from chalicelib.domain.lifecycle import LIFECYCLE
 from chalicelib.services import admin
+from chalicelib.services.caches import Entry
 from tests.flows.test_flow_campaigns import create, grant_all, promo, until_done, users  # noqa: F401
 from tests.support.events import drain, run_due_sweep
 from tests.support.tenants import APP_ID, OPENID, SECRET
@@ -214,7 +215,7 @@ def test_a_campaign_counts_the_cards_its_fan_out_wrote(api, wx, client, aws, pro
 
 def test_requests_over_the_apps_limit_are_counted_per_app_and_as_refusals(api, services, emf):
     admin.update_app(services, APP_ID, {"requests_per_second": 1})
-    bootstrap.services().catalog_cache.forget(("app", APP_ID))
+    bootstrap.services().catalog_cache.forget(Entry.APP, APP_ID)
     answers = [api.call("GET", "/v1/templates").status_code for _ in range(3)]
     assert 429 in answers
 
