@@ -59,7 +59,6 @@ from chalicelib.services import (
     webhooks,
 )
 from chalicelib.services.auth import authenticate
-from chalicelib.services.health import check as check_health
 
 app = Chalice(app_name="submsg")
 
@@ -111,7 +110,7 @@ def answer_in_error_format(event: Any, get_response: Callable[[Any], Response]) 
 
 @route("/v1/health", "GET")
 def health() -> Response:
-    check_health(services())
+    services().readiness.check()
     return reply({"status": "ok"})
 
 

@@ -258,7 +258,12 @@ class Services:
     make_webhook_client: Callable[[], WebhookPoster] | None = field(default=None, repr=False)
     _wechat: WeChat | None = field(default=None, repr=False)
     _webhook_client: WebhookPoster | None = field(default=None, repr=False)
-    ready_until: float = field(default=0.0, repr=False)  # monotonic; see services.health
+    readiness: Readiness = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from chalicelib.services.health import Readiness
+
+        self.readiness = Readiness(self.settings, self.store.catalog)
 
     @property
     def wechat(self) -> WeChat:
