@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from chalicelib.adapters.webhook_http import Answer as WebhookAnswer
     from chalicelib.domain.outcomes import SendReport
     from chalicelib.services.caches import CatalogCache
+    from chalicelib.services.health import Readiness
     from chalicelib.settings import Settings
 
 
