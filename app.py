@@ -42,7 +42,6 @@ from chalicelib.api.schemas.webhooks import (
 from chalicelib.bootstrap import services
 from chalicelib.domain import clock
 from chalicelib.domain.records import App, Campaign, GrantResult, GrantSource
-from chalicelib.ports import Services
 from chalicelib.services import (
     activity,
     callback,
@@ -59,6 +58,7 @@ from chalicelib.services import (
     webhooks,
 )
 from chalicelib.services.auth import authenticate
+from chalicelib.services.deps import Core
 
 app = Chalice(app_name="submsg")
 
@@ -67,7 +67,7 @@ def route(path: str, *methods: str) -> Callable[[Callable[..., Response]], Any]:
     """A route that accepts any content type (checked by us) and answers errors in our format."""
 
     def register(view: Callable[..., Response]) -> Any:
-        answered = endpoint(view, lambda: services().settings.request_deadline_s)
+        answered = endpoint(view, lambda: services().core.settings.request_deadline_s)
         return app.route(path, methods=list(methods), content_types=["*/*"])(answered)
 
     return register
@@ -77,16 +77,16 @@ def caller(counted: bool = True, **path_ids: str) -> App:
     """The app of the request's API key, its request counted against the app's rate limit
     (``counted=False``: the service counts it, inside its own transaction). ``path_ids``
     (``user=openid``) that cannot be ids are not found before any AWS call."""
-    owner = authenticate(services(), app.current_request.headers.get("authorization"))
+    owner = authenticate(services().core, app.current_request.headers.get("authorization"))
     for what, value in path_ids.items():
         path_id(value, what)
     if counted:
-        rate_limit.charge(services(), owner, clock.now())
+        rate_limit.charge(services().core, owner, clock.now())
     return owner
 
 
 def body(model: type[Any]) -> Any:
-    return parse_body(app.current_request, model, services().settings.max_body_bytes)
+    return parse_body(app.current_request, model, services().core.settings.max_body_bytes)
 
 
 @app.middleware("all")
@@ -95,7 +95,7 @@ def emit_metrics(event: Any, get_response: Callable[[Any], Any]) -> Any:
     try:
         return get_response(event)
     finally:
-        metrics.flush(services().settings.stage)
+        metrics.flush(services().core.settings.stage)
 
 
 @app.middleware("http")
@@ -127,7 +127,7 @@ def openapi() -> Response:
 @route("/v1/templates", "GET")
 def list_templates() -> Response:
     owner = caller()
-    found = services().store.catalog.list_templates(owner.app_id)
+    found = services().core.store.catalog.list_templates(owner.app_id)
     return reply(TemplateList(items=[mappers.template_out(t) for t in found]))
 
 
@@ -135,21 +135,21 @@ def list_templates() -> Response:
 def put_template(template_id: str) -> Response:
     owner = caller(template=template_id)
     command = commands.put_template(body(TemplateIn))
-    template, created = templates.put_template(services(), owner.app_id, template_id, command)
+    template, created = templates.put_template(services().core, owner.app_id, template_id, command)
     return reply(mappers.template_out(template), 201 if created else 200)
 
 
 @route("/v1/templates/{template_id}", "GET")
 def get_template(template_id: str) -> Response:
     owner = caller(template=template_id)
-    template = templates.find_template(services(), owner.app_id, template_id)
+    template = templates.find_template(services().core, owner.app_id, template_id)
     return reply(mappers.template_out(template))
 
 
 @route("/v1/templates/{template_id}", "DELETE")
 def delete_template(template_id: str) -> Response:
     owner = caller(template=template_id)
-    templates.delete_template(services(), owner.app_id, template_id)
+    templates.delete_template(services().core, owner.app_id, template_id)
     return reply(None, 204)
 
 
@@ -161,35 +161,37 @@ def post_grants() -> Response:
     owner = caller()
     request = body(GrantsIn)
     results = {tid: GrantResult(r) for tid, r in request.results.items()}
-    state = grants.record_results(services(), owner, request.openid, results, GrantSource.API)
-    found = [templates.find_template(services(), owner.app_id, tid) for tid in results]
+    state = grants.record_results(services().core, owner, request.openid, results, GrantSource.API)
+    found = [templates.find_template(services().core, owner.app_id, tid) for tid in results]
     return reply(mappers.grants_out(request.openid, state, found), 201)
 
 
 @route("/v1/users/{openid}/subscriptions", "GET")
 def get_subscriptions(openid: str) -> Response:
     owner = caller(user=openid)
-    return reply(mappers.subscriptions_out(openid, grants.subscriptions(services(), owner, openid)))
+    return reply(
+        mappers.subscriptions_out(openid, grants.subscriptions(services().core, owner, openid))
+    )
 
 
 @route("/v1/users/{openid}/preferences", "GET")
 def get_preferences(openid: str) -> Response:
     owner = caller(user=openid)
-    return reply(mappers.preferences_out(openid, preferences.get(services(), owner, openid)))
+    return reply(mappers.preferences_out(openid, preferences.get(services().core, owner, openid)))
 
 
 @route("/v1/users/{openid}/preferences", "PUT")
 def put_preferences(openid: str) -> Response:
     owner = caller(user=openid)
     change = commands.change_preferences(body(PreferencesIn))
-    updated = preferences.update(services(), owner, openid, change)
+    updated = preferences.update(services().core, owner, openid, change)
     return reply(mappers.preferences_out(openid, updated))
 
 
 @route("/v1/users/{openid}", "DELETE")
 def erase_user(openid: str) -> Response:
     owner = caller(user=openid)
-    preferences.erase_user(services(), owner, openid)
+    preferences.erase_user(services().core, owner, openid)
     return reply(None, 204)
 
 
@@ -197,7 +199,7 @@ def erase_user(openid: str) -> Response:
 def list_user_messages(openid: str) -> Response:
     owner = caller(user=openid)
     query = commands.list_messages(parse_query(app.current_request, ListQuery))
-    found, cursor = message_moves.list_for_user(services(), owner, openid, query)
+    found, cursor = message_moves.list_for_user(services().core, owner, openid, query)
     return reply(mappers.messages_out(found, cursor))
 
 
@@ -208,7 +210,7 @@ def list_user_messages(openid: str) -> Response:
 def post_activity() -> Response:
     owner = caller()
     events = commands.activity_events(body(ActivityIn))
-    return reply(ActivityOut(accepted=activity.record(services(), owner, events)), 202)
+    return reply(ActivityOut(accepted=activity.record(services().core, owner, events)), 202)
 
 
 # Messages ----------------------------------------------------------------------------------
@@ -221,28 +223,28 @@ def post_message() -> Response:
     key = app.current_request.headers.get("idempotency-key")
     idempotent = commands.idempotent(key, request)
     card = commands.new_message(request)
-    message, created = message_create.create(services(), owner, card, idempotent)
+    message, created = message_create.create(services().core, owner, card, idempotent)
     return reply(mappers.message_out(message), 201 if created else 200)
 
 
 @route("/v1/messages/{message_id}", "GET")
 def get_message(message_id: str) -> Response:
     owner = caller(message=message_id)
-    return reply(mappers.message_out(message_moves.get(services(), owner, message_id)))
+    return reply(mappers.message_out(message_moves.get(services().core, owner, message_id)))
 
 
 @route("/v1/messages/{message_id}", "PATCH")
 def move_message(message_id: str) -> Response:
     owner = caller(message=message_id)
     request = body(RescheduleIn)
-    moved = message_moves.reschedule(services(), owner, message_id, request.send_at)
+    moved = message_moves.reschedule(services().core, owner, message_id, request.send_at)
     return reply(mappers.message_out(moved))
 
 
 @route("/v1/messages/{message_id}", "DELETE")
 def cancel_message(message_id: str) -> Response:
     owner = caller(message=message_id)
-    canceled = message_moves.cancel(services(), owner, message_id)
+    canceled = message_moves.cancel(services().core, owner, message_id)
     return reply({"id": canceled.id, "status": canceled.status.value})
 
 
@@ -250,7 +252,7 @@ def cancel_message(message_id: str) -> Response:
 def post_message_event(message_id: str) -> Response:
     owner = caller(message=message_id)
     event = commands.track_event(body(EventIn))
-    counted = message_moves.track(services(), owner, message_id, event)
+    counted = message_moves.track(services().core, owner, message_id, event)
     return reply(EventOut(id=message_id, type=event.type, counted=counted), 202)
 
 
@@ -260,10 +262,10 @@ def get_stats() -> Response:
     query = parse_query(app.current_request, StatsQuery)
     if query.campaign_id:
         days = stats.per_day_of_campaign(
-            services(), owner, query.campaign_id, query.from_, query.to
+            services().core, owner, query.campaign_id, query.from_, query.to
         )
     else:
-        days = stats.per_day(services(), owner, query.from_, query.to, query.template_id)
+        days = stats.per_day(services().core, owner, query.from_, query.to, query.template_id)
     return reply(mappers.stats_out(query.from_, query.to, days))
 
 
@@ -271,7 +273,7 @@ def get_stats() -> Response:
 
 
 def campaign_answer(campaign: Campaign, status: int = 200) -> Response:
-    done = campaigns.progress(services(), campaign)
+    done = campaigns.progress(services().core, campaign)
     return reply(mappers.campaign_out(campaign, done), status)
 
 
@@ -281,7 +283,7 @@ def post_campaign() -> Response:
     request = body(CampaignIn)
     idempotent = commands.idempotent(app.current_request.headers.get("idempotency-key"), request)
     command = commands.new_campaign(request)
-    campaign, created = campaigns.create(services(), owner, command, idempotent)
+    campaign, created = campaigns.create(services().core, owner, command, idempotent)
     return campaign_answer(campaign, 201 if created else 200)
 
 
@@ -289,15 +291,15 @@ def post_campaign() -> Response:
 def list_campaigns() -> Response:
     owner = caller()
     query = parse_query(app.current_request, CampaignListQuery)
-    found, cursor = campaigns.list_campaigns(services(), owner, query.limit, query.cursor)
-    listed = [(c, campaigns.progress(services(), c)) for c in found]
+    found, cursor = campaigns.list_campaigns(services().core, owner, query.limit, query.cursor)
+    listed = [(c, campaigns.progress(services().core, c)) for c in found]
     return reply(mappers.campaigns_out(listed, cursor))
 
 
 @route("/v1/campaigns/{campaign_id}", "GET")
 def get_campaign(campaign_id: str) -> Response:
     owner = caller(campaign=campaign_id)
-    found = campaigns.get(services(), owner, campaign_id)
+    found = campaigns.get(services().core, owner, campaign_id)
     return campaign_answer(found.campaign)
 
 
@@ -305,16 +307,16 @@ def get_campaign(campaign_id: str) -> Response:
 def post_recipients(campaign_id: str) -> Response:
     owner = caller(campaign=campaign_id)
     listed = commands.recipients(body(RecipientsIn))
-    campaign, added = campaigns.add_recipients(services(), owner, campaign_id, listed)
+    campaign, added = campaigns.add_recipients(services().core, owner, campaign_id, listed)
     return reply(
         RecipientsOut(id=campaign.campaign_id, added=added, audience_size=campaign.audience_size),
         201,
     )
 
 
-def moved(move: Callable[[Services, App, str], Campaign], campaign_id: str) -> Response:
+def moved(move: Callable[[Core, App, str], Campaign], campaign_id: str) -> Response:
     owner = caller(campaign=campaign_id)
-    return campaign_answer(move(services(), owner, campaign_id))
+    return campaign_answer(move(services().core, owner, campaign_id))
 
 
 @route("/v1/campaigns/{campaign_id}/start", "POST")
@@ -344,49 +346,51 @@ def cancel_campaign(campaign_id: str) -> Response:
 def post_webhook() -> Response:
     owner = caller()
     request = body(WebhookIn)
-    created = webhooks.create(services(), owner, request.url, request.events, request.description)
+    created = webhooks.create(
+        services().core, owner, request.url, request.events, request.description
+    )
     return reply(hooks.endpoint_created(created), 201)
 
 
 @route("/v1/webhooks", "GET")
 def list_webhooks() -> Response:
     owner = caller()
-    return reply(hooks.endpoints_out(webhooks.list_endpoints(services(), owner)))
+    return reply(hooks.endpoints_out(webhooks.list_endpoints(services().core, owner)))
 
 
 @route("/v1/webhooks/{endpoint_id}", "GET")
 def get_webhook(endpoint_id: str) -> Response:
     owner = caller(webhook=endpoint_id)
-    return reply(hooks.endpoint_out(webhooks.get(services(), owner, endpoint_id)))
+    return reply(hooks.endpoint_out(webhooks.get(services().core, owner, endpoint_id)))
 
 
 @route("/v1/webhooks/{endpoint_id}", "PATCH")
 def patch_webhook(endpoint_id: str) -> Response:
     owner = caller(webhook=endpoint_id)
     changes = body(WebhookPatch).model_dump(exclude_unset=True)
-    updated = webhooks.update(services(), owner, endpoint_id, changes)
+    updated = webhooks.update(services().core, owner, endpoint_id, changes)
     return reply(hooks.endpoint_out(updated))
 
 
 @route("/v1/webhooks/{endpoint_id}", "DELETE")
 def delete_webhook(endpoint_id: str) -> Response:
     owner = caller(webhook=endpoint_id)
-    webhooks.delete(services(), owner, endpoint_id)
+    webhooks.delete(services().core, owner, endpoint_id)
     return reply(None, 204)
 
 
 @route("/v1/webhooks/{endpoint_id}/rotate", "POST")
 def rotate_webhook_secret(endpoint_id: str) -> Response:
     owner = caller(webhook=endpoint_id)
-    secret, until = webhooks.rotate(services(), owner, endpoint_id)
+    secret, until = webhooks.rotate(services().core, owner, endpoint_id)
     return reply(SecretOut(secret=secret, previous_valid_until=clock.zulu(until) or ""))
 
 
 @route("/v1/webhooks/{endpoint_id}/test", "POST")
 def test_webhook(endpoint_id: str) -> Response:
     owner = caller(webhook=endpoint_id)
-    endpoint = webhooks.get(services(), owner, endpoint_id)
-    sent = webhook_delivery.send_test(services(), owner.app_id, endpoint)
+    endpoint = webhooks.get(services().core, owner, endpoint_id)
+    sent = webhook_delivery.send_test(services().core, owner.app_id, endpoint)
     return reply(WebhookEventOut(id=sent.id, type=sent.type, status=sent.status), 202)
 
 
@@ -395,7 +399,7 @@ def list_webhook_deliveries(endpoint_id: str) -> Response:
     owner = caller(webhook=endpoint_id)
     query = parse_query(app.current_request, DeliveryQuery)
     found, cursor = webhooks.deliveries(
-        services(), owner, endpoint_id, query.status, query.limit, query.cursor
+        services().core, owner, endpoint_id, query.status, query.limit, query.cursor
     )
     return reply(hooks.deliveries_out(found, cursor))
 
@@ -403,8 +407,8 @@ def list_webhook_deliveries(endpoint_id: str) -> Response:
 @route("/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/retry", "POST")
 def retry_webhook_delivery(endpoint_id: str, delivery_id: str) -> Response:
     owner = caller(webhook=endpoint_id, delivery=delivery_id)
-    found = webhooks.delivery(services(), owner, endpoint_id, delivery_id)
-    again = webhook_delivery.retry(services(), found)
+    found = webhooks.delivery(services().core, owner, endpoint_id, delivery_id)
+    again = webhook_delivery.retry(services().core, found)
     return reply(WebhookEventOut(id=again.id, type=again.type, status=again.status), 202)
 
 
@@ -417,8 +421,8 @@ def wechat_callback(app_id: str) -> Response:
     request = app.current_request
     query = parse_query(request, callback.CallbackQuery)
     if request.method == "GET":
-        return plain(callback.verify_url(services(), app_id, query))
-    callback.receive(services(), app_id, query, request.raw_body or b"")
+        return plain(callback.verify_url(services().app_secrets, app_id, query))
+    callback.receive(services().app_secrets, app_id, query, request.raw_body or b"")
     return plain("success")
 
 
@@ -427,7 +431,7 @@ def wechat_callback(app_id: str) -> Response:
 
 def lambda_deadline(event: Any) -> Any:
     """The invocation's work ends in time to answer (docs/resilience.md)."""
-    settings = services().settings
+    settings = services().core.settings
     context = getattr(event, "context", None)
     return deadline.of_lambda(context, settings.lambda_timeout_s, settings.finish_reserve_s)
 
@@ -437,7 +441,7 @@ def due_sweep(event: Any) -> dict[str, float]:
     context = getattr(event, "context", None)
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     with lambda_deadline(event):
-        report = sweeps.due_sweep(services(), remaining)
+        report = sweeps.due_sweep(services().sweeping, remaining)
     logger.info("due sweep", extra=vars(report))
     return vars(report)
 
@@ -445,14 +449,14 @@ def due_sweep(event: Any) -> dict[str, float]:
 @app.schedule(Rate(1, unit=Rate.HOURS))
 def expiry_sweep(event: Any) -> dict[str, int]:
     with lambda_deadline(event):
-        report = sweeps.expiry_sweep(services())
+        report = sweeps.expiry_sweep(services().core)
     logger.info("expiry sweep", extra=vars(report))
     return vars(report)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def webhook_sweep(event: Any) -> dict[str, float]:
-    report = webhook_delivery.sweep(services())
+    report = webhook_delivery.sweep(services().core)
     logger.info("webhook sweep", extra=vars(report))
     return vars(report)
 

@@ -125,7 +125,7 @@ def _out_of_reservation() -> Callable[[], None]:
     original = rate_limit.window
 
     def counted_first(services: Any, app: Any, now: Any) -> None:
-        rate_limit.charge(services, app, now)
+        rate_limit.charge(services.core, app, now)
         return None
 
     rate_limit.window = counted_first  # type: ignore[assignment]
@@ -159,16 +159,16 @@ def measure_layout(layout: str, cards: int = 160, workers: int = 16) -> LayoutFi
             )
         services = bootstrap.services()
         if layout == LAYOUTS[0]:
-            services.store.rate_limits.shards = 1
+            services.core.store.rate_limits.shards = 1
         elif layout == LAYOUTS[2]:
-            services.store.rate_limits.shards = 1
+            services.core.store.rate_limits.shards = 1
             restore = _out_of_reservation()
         else:
-            services.store.rate_limits.shards = rate_limits.SHARDS
-        app = load_app(services, APP_ID)
+            services.core.store.rate_limits.shards = rate_limits.SHARDS
+        app = load_app(services.core, APP_ID)
         assert app is not None
         message_create.create(  # warm the caches
-            services,
+            services.core,
             app,
             NewMessage(openid=openids[0], template_id=TEMPLATE, data={"thing1": "x"}),
             None,
@@ -176,7 +176,7 @@ def measure_layout(layout: str, cards: int = 160, workers: int = 16) -> LayoutFi
 
         def send(openid: str) -> None:
             body = NewMessage(openid=openid, template_id=TEMPLATE, data={"thing1": "Blue mug"})
-            message_create.create(services, app, body, None)
+            message_create.create(services.core, app, body, None)
 
         recorder.active = True
         started = time.perf_counter()

@@ -78,7 +78,7 @@ def measure(users: int = USERS) -> Lift:
     rng = random.Random(SEED)
     services = bootstrap.build_in_memory(Settings())
     app = admin.new_app("wxbench00000000001", "Engagement bench")
-    admin.create_app(services, app, "made-up-bench-secret")
+    admin.create_app(services.app_secrets, app, "made-up-bench-secret")
     template = Template(
         app_id=app.app_id,
         template_id="TplBenchReminder000000000000000000000000001",
@@ -100,13 +100,15 @@ def measure(users: int = USERS) -> Lift:
             at = (local + timedelta(hours=hours)).astimezone(UTC)
             events.append(ActivityEvent(openid=openid, at=at, kind="open"))
     for first in range(0, len(events), 500):
-        activity.record(services, app, events[first : first + 500])
+        activity.record(services.core, app, events[first : first + 500])
 
     now_clicks = best_clicks = delayed_h = 0.0
     reasons: Counter[str] = Counter()
     for openid, habit in zip(openids, habits, strict=True):
-        state = services.store.users.load(app.app_id, openid)
-        best, reason = activity.best_time(services, app, template, state, WITHIN_HOURS, False, now)
+        state = services.core.store.users.load(app.app_id, openid)
+        best, reason = activity.best_time(
+            services.core, app, template, state, WITHIN_HOURS, False, now
+        )
         reasons[reason.value] += 1
         now_clicks += click_probability(SEND_HOUR, habit)
         best_clicks += click_probability(_local_hour(best), habit)

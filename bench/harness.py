@@ -130,7 +130,7 @@ class Pipeline:
         self.client = Client(app, stage_name="dev")
         services = bootstrap.services()
         api_key = admin.create_app(
-            services,
+            services.app_secrets,
             # requests_per_second: the bench grants faster than a tenant's default limit
             admin.new_app(APP_ID, "Bench", quiet_hours=None, caps={}, requests_per_second=100_000),
             "bench-secret",

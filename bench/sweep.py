@@ -48,7 +48,7 @@ def reads_per_due(backlog: int) -> float:
 
     with aws_environment(f"bench-sweep-{backlog}") as resources:
         services = bootstrap.services()
-        admin.create_app(services, admin.new_app(APP_ID, "Bench"), "bench-secret")
+        admin.create_app(services.app_secrets, admin.new_app(APP_ID, "Bench"), "bench-secret")
         now = clock.now()
         db = boto3.client("dynamodb")
 
@@ -65,15 +65,15 @@ def reads_per_due(backlog: int) -> float:
                 status=MessageStatus.SCHEDULED,
                 created_at=now,
             )
-            return services.store.messages.item(record, send_at)
+            return services.core.store.messages.item(record, send_at)
 
         items = [message(n, now + timedelta(days=1, seconds=n)) for n in range(backlog)]
         items += [message(n, now + timedelta(seconds=30)) for n in range(DUE)]
         for start in range(0, len(items), 25):
             batch = [{"PutRequest": {"Item": _wire(i)}} for i in items[start : start + 25]]
             db.batch_write_item(RequestItems={resources.table_name: batch})
-        budget = services.settings.model_copy(update={"sweep_time_budget_s": 600.0})
-        report = sweeps.due_sweep(replace(services, settings=budget))
+        budget = services.core.settings.model_copy(update={"sweep_time_budget_s": 600.0})
+        report = sweeps.due_sweep(replace(services, settings=budget).sweeping)
         if report.enqueued != DUE:
             raise RuntimeError(f"enqueued {report.enqueued} of {DUE} due")
         return report.read / report.enqueued
@@ -103,7 +103,7 @@ def burst(due: int = BURST, workers: int | None = None) -> Burst:
         bootstrap.reset()
         try:
             services = bootstrap.services()
-            admin.create_app(services, admin.new_app(APP_ID, "Bench"), "bench-secret")
+            admin.create_app(services.app_secrets, admin.new_app(APP_ID, "Bench"), "bench-secret")
             now = clock.now()
             send_at = now.replace(microsecond=0) + timedelta(seconds=30)
             db, sqs = boto3.client("dynamodb"), boto3.client("sqs")
@@ -119,7 +119,7 @@ def burst(due: int = BURST, workers: int | None = None) -> Burst:
 
             with _moto_cpu() as aws_cpu, _calls() as calls:
                 cpu, started = time.process_time(), time.perf_counter()
-                scheduled = sweeps.due_sweep(services)
+                scheduled = sweeps.due_sweep(services.sweeping)
                 while poll_once(sqs, resources.sweep_queue_url, worker, max_records=1):
                     pass
                 seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -135,7 +135,7 @@ def burst(due: int = BURST, workers: int | None = None) -> Burst:
             pages = sum(r["pages"] for r in reports)
             return Burst(
                 due,
-                services.settings.sweep_workers,
+                services.core.settings.sweep_workers,
                 scheduled.fanned_out,
                 seconds,
                 cpu,
@@ -164,7 +164,7 @@ def _message(services, n: int, send_at, now) -> dict:
         status=MessageStatus.SCHEDULED,
         created_at=now,
     )
-    return services.store.messages.item(record, send_at)
+    return services.core.store.messages.item(record, send_at)
 
 
 @contextmanager

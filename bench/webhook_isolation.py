@@ -194,7 +194,7 @@ def measure(circuit: bool = True) -> IsolationFigures:
     ):
         pipeline = Pipeline(resources)
         # the virtual 15 s are the deliverer's wait; the client's own deadline is in real time
-        bootstrap.services().webhook_client.deadline_s = 3600.0
+        bootstrap.services().delivering.webhook_client().deadline_s = 3600.0
         other = _other_app()
         dead = pipeline._call("POST", "/v1/webhooks", {"url": DEAD})["id"]
         alive = _call(pipeline, other, "POST", "/v1/webhooks", {"url": ALIVE})["id"]
@@ -238,7 +238,7 @@ def _other_app() -> dict[str, str]:
     from chalicelib.services import admin
 
     app = admin.new_app(OTHER_APP_ID, "Bench B", requests_per_second=100_000)
-    key = admin.create_app(bootstrap.services(), app, "bench-secret-b")
+    key = admin.create_app(bootstrap.services().app_secrets, app, "bench-secret-b")
     return {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
 

@@ -18,9 +18,11 @@ from typing import Any
 from chalicelib.adapters.cache import TtlCache
 from chalicelib.adapters.store import Store
 from chalicelib.adapters.store.retry import RetryingTable
-from chalicelib.ports import LOCAL_STAGE, SendQueue, Services, Table, WebhookPoster, WeChat
+from chalicelib.ports import LOCAL_STAGE, SendQueue, Table, WebhookPoster, WeChat
 from chalicelib.ports import Secrets as SecretStore
 from chalicelib.services.caches import CatalogCache
+from chalicelib.services.deps import AppSecrets, Core, Delivering, OnFirstUse, Sending, Sweeping
+from chalicelib.services.health import Readiness
 from chalicelib.settings import Settings, get_settings
 
 
@@ -36,6 +38,20 @@ class Adapters:
 
 
 Connect = Callable[[Settings], Adapters]
+
+
+@dataclass(frozen=True)
+class Services:
+    """One container's parts, made once: each use case takes the part of its area
+    (``services.deps``); the routes, the workers, the CLI and the tests hold this."""
+
+    core: Core
+    sending: Sending
+    sweeping: Sweeping
+    delivering: Delivering
+    app_secrets: AppSecrets
+    readiness: Readiness
+
 
 _built: Services | None = None
 _connect: Connect | None = None  # None: AWS
@@ -69,18 +85,27 @@ def build(settings: Settings, adapters: Adapters | None = None) -> Services:
     """One container's services on ``adapters``; by default what ``use`` chose, else AWS."""
     if adapters is None:
         adapters = (_connect or aws)(settings)
-    return Services(
+    store = Store.create(RetryingTable(adapters.table), settings)
+    core = Core(
         settings=settings,
-        store=Store.create(RetryingTable(adapters.table), settings),
+        store=store,
         queue=adapters.queue,
-        secrets=adapters.secrets,
         catalog_cache=CatalogCache(TtlCache(settings.cache_ttl_s)),
-        campaign_statuses=TtlCache(settings.campaign_status_cache_s),
         webhook_queue=adapters.webhook_queue,
         webhook_endpoints=TtlCache(settings.webhook_cache_s),
-        sweep_queue=adapters.sweep_queue,
-        make_wechat=partial(wechat_client, settings),
-        make_webhook_client=partial(webhook_client, settings),
+    )
+    return Services(
+        core=core,
+        sending=Sending(
+            core,
+            adapters.secrets,
+            OnFirstUse(partial(wechat_client, settings)),
+            TtlCache(settings.campaign_status_cache_s),
+        ),
+        sweeping=Sweeping(core, adapters.sweep_queue),
+        delivering=Delivering(core, OnFirstUse(partial(webhook_client, settings))),
+        app_secrets=AppSecrets(core, adapters.secrets),
+        readiness=Readiness(settings, store.catalog),
     )
 
 

@@ -6,17 +6,14 @@ tests plug in the in-memory table and queue.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chalicelib.domain.dispatch import Envelope
 
 if TYPE_CHECKING:
-    from chalicelib.adapters.cache import TtlCache
-    from chalicelib.adapters.store import Store
-
     # the store's vocabulary, as the services name it (types only: the values come from the
     # repositories and go back to them unread)
     from chalicelib.adapters.store.table import Check as Check
@@ -25,9 +22,6 @@ if TYPE_CHECKING:
     from chalicelib.adapters.store.table import Write as Write
     from chalicelib.adapters.webhook_http import Answer as WebhookAnswer
     from chalicelib.domain.outcomes import SendReport
-    from chalicelib.services.caches import CatalogCache
-    from chalicelib.services.health import Readiness
-    from chalicelib.settings import Settings
 
 
 class ConditionFailed(Exception):
@@ -238,51 +232,6 @@ class WeChat(Protocol):
 class WebhookPoster(Protocol):
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> WebhookAnswer:
         """POST one signed event; what the receiver answered (never raises)."""
-
-
-@dataclass
-class Services:
-    """What the services work with: settings, the store and the outside world's ports."""
-
-    settings: Settings
-    store: Store
-    queue: SendQueue
-    secrets: Secrets
-    catalog_cache: CatalogCache  # apps, API keys, templates; an app's AES key and activity tally
-    campaign_statuses: TtlCache[Any]  # what the sender sees of campaigns (sender_gate.Seen)
-    webhook_queue: SendQueue | None = None  # the deliverer's queue (None: no deliverer here)
-    webhook_endpoints: TtlCache[Any] | None = None  # each app's endpoints, briefly
-    sweep_queue: SendQueue | None = None  # the due sweep's fan-out (None: it sweeps in process)
-    # the HTTP clients, as the composition root makes them: each built on first use (importing
-    # requests only then) and reused
-    make_wechat: Callable[[], WeChat] | None = field(default=None, repr=False)
-    make_webhook_client: Callable[[], WebhookPoster] | None = field(default=None, repr=False)
-    _wechat: WeChat | None = field(default=None, repr=False)
-    _webhook_client: WebhookPoster | None = field(default=None, repr=False)
-    readiness: Readiness = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        from chalicelib.services.health import Readiness
-
-        self.readiness = Readiness(self.settings, self.store.catalog)
-
-    @property
-    def wechat(self) -> WeChat:
-        if self._wechat is None:
-            self._wechat = _made(self.make_wechat, "WeChat client")
-        return self._wechat
-
-    @property
-    def webhook_client(self) -> WebhookPoster:
-        if self._webhook_client is None:
-            self._webhook_client = _made(self.make_webhook_client, "webhook client")
-        return self._webhook_client
-
-
-def _made[T](make: Callable[[], T] | None, what: str) -> T:
-    if make is None:
-        raise RuntimeError(f"no {what} was plugged into these services")
-    return make()
 
 
 LOCAL_STAGE = "local"

@@ -76,8 +76,8 @@ def create(
     secret = read_secret()
     services = target.services(ctx)
     app = admin.new_app(app_id, name, **options.changes(default_caps()))
-    key = admin.create_app(services, app, secret)
-    admin.set_callback_secrets(services, app_id, callback_token, encoding_aes_key)
+    key = admin.create_app(services.app_secrets, app, secret)
+    admin.set_callback_secrets(services.app_secrets, app_id, callback_token, encoding_aes_key)
     notes().print(f"Created app {app_id}. Its API key, shown only now:")
     typer.echo(key)
 
@@ -108,8 +108,8 @@ def update(
     changes = options.changes(current.caps)
     if name is not None:
         changes["name"] = name
-    admin.update_app(services, app_id, changes)
-    admin.set_callback_secrets(services, app_id, callback_token, encoding_aes_key)
+    admin.update_app(services.core, app_id, changes)
+    admin.set_callback_secrets(services.app_secrets, app_id, callback_token, encoding_aes_key)
     notes().print(f"Updated app {app_id}.")
 
 

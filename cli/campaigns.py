@@ -17,8 +17,8 @@ from rich.table import Table
 from chalicelib.api.commands import new_campaign
 from chalicelib.api.mappers import campaign_out
 from chalicelib.api.schemas.campaigns import CampaignIn, CampaignOut
+from chalicelib.bootstrap import Services
 from chalicelib.domain.records import App, Campaign
-from chalicelib.ports import Services
 from chalicelib.services import campaigns
 from cli import target
 from cli.errors import OperatorError
@@ -30,7 +30,7 @@ CampaignId = Annotated[str, typer.Argument(help="The campaign's id (cmp_…).")]
 
 
 def _answer(services: Services, campaign: Campaign) -> CampaignOut:
-    return campaign_out(campaign, campaigns.progress(services, campaign))
+    return campaign_out(campaign, campaigns.progress(services.core, campaign))
 
 
 def _read_body(source: str) -> CampaignIn:
@@ -55,7 +55,7 @@ def create(
     """Create a campaign (started at once, unless the body says "start": false)."""
     services = target.services(ctx)
     app = target.require_app(services, app_id)
-    campaign, _ = campaigns.create(services, app, new_campaign(_read_body(body)), None)
+    campaign, _ = campaigns.create(services.core, app, new_campaign(_read_body(body)), None)
     show_campaign(results(), _answer(services, campaign))
 
 
@@ -68,7 +68,7 @@ def list_(
     """The app's campaigns, newest first."""
     services = target.services(ctx)
     app = target.require_app(services, app_id)
-    found, _ = campaigns.list_campaigns(services, app, limit, None)
+    found, _ = campaigns.list_campaigns(services.core, app, limit, None)
     rows = []
     for campaign in found:
         answer = _answer(services, campaign)
@@ -104,7 +104,7 @@ def show(
 
 
 def _look(services: Services, app: App, campaign_id: str) -> CampaignOut:
-    return _answer(services, campaigns.get(services, app, campaign_id).campaign)
+    return _answer(services, campaigns.get(services.core, app, campaign_id).campaign)
 
 
 def _watch(services: Services, app: App, campaign_id: str, every: float, timeout: float) -> None:

@@ -19,7 +19,7 @@ MaxOption = Annotated[int, typer.Option("--max", min=1, help="At most this many 
 
 def _queues(ctx: typer.Context) -> tuple[object, str, str]:
     connection = target.connection(ctx)
-    queue = connection.services.queue
+    queue = connection.services.core.queue
     dead_letter_url = queue.sqs.get_queue_url(QueueName=connection.dead_letter_queue_name)
     return queue.sqs, dead_letter_url["QueueUrl"], queue.url
 

@@ -21,7 +21,7 @@ def create(ctx: typer.Context, app_id: AppId) -> None:
     """Issue a new API key; prints it alone on the last line."""
     services = target.services(ctx)
     target.require_app(services, app_id)
-    key, record = admin.create_key(services, app_id)
+    key, record = admin.create_key(services.core, app_id)
     notes().print(f"Created key {record.key_id} for app {app_id}. The key, shown only now:")
     typer.echo(key)
 
@@ -31,7 +31,7 @@ def list_keys(ctx: typer.Context, app_id: AppId) -> None:
     """The key ids of an app (the keys themselves are never stored)."""
     services = target.services(ctx)
     target.require_app(services, app_id)
-    found = sorted(services.store.catalog.list_api_keys(app_id), key=lambda k: k.created_at)
+    found = sorted(services.core.store.catalog.list_api_keys(app_id), key=lambda k: k.created_at)
     console = results()
     console.print(
         records(console, ("Key id", "Created"), [[k.key_id, moment(k.created_at)] for k in found])
@@ -47,9 +47,9 @@ def revoke(
     """Revoke an API key of an app."""
     services = target.services(ctx)
     target.require_app(services, app_id)
-    if not services.store.catalog.revoke_api_key(app_id, key_id):
+    if not services.core.store.catalog.revoke_api_key(app_id, key_id):
         raise OperatorError(f"App {app_id} has no key {key_id}.")
     notes().print(
         f"Revoked key {key_id}. Running functions may accept it for up to "
-        f"{services.settings.cache_ttl_s:g} s more."
+        f"{services.core.settings.cache_ttl_s:g} s more."
     )

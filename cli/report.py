@@ -11,10 +11,10 @@ import typer
 
 from chalicelib.api.mappers import campaign_out, stats_out
 from chalicelib.api.schemas.stats import StatsOut, Totals
+from chalicelib.bootstrap import Services
 from chalicelib.domain import clock
 from chalicelib.domain.records import App, Campaign, Template
 from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import Services
 from chalicelib.services import campaigns, stats
 from cli import target
 from cli.errors import OperatorError
@@ -69,15 +69,15 @@ def report_days(app: App, from_: datetime | None, to: datetime | None) -> tuple[
 def gather(
     services: Services, app: App, first: date, last: date, campaign_id: str | None
 ) -> ReportData:
-    templates = {t.template_id: t for t in services.store.catalog.list_templates(app.app_id)}
+    templates = {t.template_id: t for t in services.core.store.catalog.list_templates(app.app_id)}
     if campaign_id is not None:
-        campaign = campaigns.get(services, app, campaign_id).campaign
+        campaign = campaigns.get(services.core, app, campaign_id).campaign
         report = _campaign_stats(services, app, campaign, first, last)
         template_lines = [_template_line(campaign.template_id, templates, report.totals)]
         campaign_lines = [_campaign_line(services, campaign, templates, report.totals)]
         more = False
     else:
-        items = stats.counted(services, app, first, last)  # one read for both
+        items = stats.counted(services.core, app, first, last)  # one read for both
         report = stats_out(first, last, stats.summed_by(items, "day"))
         template_lines = _template_lines(stats.summed_by(items, "template_id"), templates, first)
         campaign_lines, more = _active_campaigns(services, app, first, last, templates)
@@ -119,7 +119,7 @@ def _template_lines(
 def _campaign_stats(
     services: Services, app: App, campaign: Campaign, first: date, last: date
 ) -> StatsOut:
-    days = stats.per_day_of_campaign(services, app, campaign.campaign_id, first, last)
+    days = stats.per_day_of_campaign(services.core, app, campaign.campaign_id, first, last)
     return stats_out(first, last, days)
 
 
@@ -128,7 +128,7 @@ def _campaign_line(
 ) -> CampaignLine:
     template = known.get(campaign.template_id)
     return CampaignLine(
-        answer=campaign_out(campaign, campaigns.progress(services, campaign)),
+        answer=campaign_out(campaign, campaigns.progress(services.core, campaign)),
         template_title=template.title if template else None,
         confidence=campaign.experiment.confidence if campaign.experiment else None,
         in_range=in_range,
@@ -143,7 +143,7 @@ def _active_campaigns(
     lines: list[CampaignLine] = []
     cursor: str | None = None
     while True:
-        found, cursor = campaigns.list_campaigns(services, app, LISTING_PAGE, cursor)
+        found, cursor = campaigns.list_campaigns(services.core, app, LISTING_PAGE, cursor)
         for campaign in found:
             if date.fromisoformat(stats_day(app, campaign.created_at)) > last:
                 continue  # made after the range

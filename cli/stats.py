@@ -58,7 +58,7 @@ def show(
     first = from_.date() if from_ else last - timedelta(days=DEFAULT_DAYS - 1)
     query = StatsQuery.model_validate({"from": first, "to": last, "template_id": template})
     console = results()
-    days = stats.per_day(services, app, query.from_, query.to, query.template_id)
+    days = stats.per_day(services.core, app, query.from_, query.to, query.template_id)
     report = stats_out(query.from_, query.to, days)
     console.print(*stats_tables(report, console), trend(report))
 

@@ -97,7 +97,7 @@ def services(ctx: typer.Context) -> Services:
 
 
 def require_app(services: Services, app_id: str) -> App:
-    app = services.store.catalog.get_app(app_id)
+    app = services.core.store.catalog.get_app(app_id)
     if app is None:
         raise UnknownApp(app_id)
     return app

@@ -81,10 +81,10 @@ def sync_one(
     template_id = str(raw.get("priTmplId") or "?") if isinstance(raw, dict) else "?"
     try:
         entry = WeChatTemplate.model_validate(raw)
-        existing = services.store.catalog.get_template(app_id, entry.template_id)
+        existing = services.core.store.catalog.get_template(app_id, entry.template_id)
         body = template_in(entry, existing, category)
         command = to_command.put_template(body)  # checked as the API checks it
-        _, created = templates.put_template(services, app_id, entry.template_id, command)
+        _, created = templates.put_template(services.core, app_id, entry.template_id, command)
     except (ValueError, SubmsgError) as error:  # pydantic's ValidationError is a ValueError
         report.skipped[template_id] = describe(error)
         return
@@ -93,14 +93,14 @@ def sync_one(
 
 def fetch_templates(ctx: typer.Context, services: Services, app_id: str) -> list[dict[str, object]]:
     """gettemplate's entries; with --local, a failure says what the local stack needs."""
-    secret = services.secrets.get(app_id, APP_SECRET)
+    secret = services.app_secrets.secrets.get(app_id, APP_SECRET)
     try:
-        return services.wechat.get_templates(app_id, secret)
+        return services.sending.wechat().get_templates(app_id, secret)
     except WeChatError as error:
         local = ctx.find_object(target.Target)
         if local is None or not local.local:
             raise
-        base = services.settings.wechat_api_base
+        base = services.core.settings.wechat_api_base
         if error.errcode is None:
             raise OperatorError(
                 f"WeChat at {base} failed ({error.errmsg}): is the local stack running "

@@ -29,5 +29,5 @@ def erase(
         raise OperatorError("That is not an openid.")
     services = target.services(ctx)
     app = target.require_app(services, app_id)
-    preferences.erase_user(services, app, openid)
+    preferences.erase_user(services.core, app, openid)
     notes().print(f"Erased user {mask(openid)} of app {app_id}.")

@@ -55,7 +55,7 @@ def create(
     services = target.services(ctx)
     app = target.require_app(services, app_id)
     events = [e.value for e in event] if event else None
-    endpoint = webhooks.create(services, app, url, events, description)
+    endpoint = webhooks.create(services.core, app, url, events, description)
     _show(endpoint, endpoint.secrets[0].value)
 
 
@@ -64,7 +64,7 @@ def list_(ctx: typer.Context, app_id: AppId) -> None:
     """The app's endpoints."""
     services = target.services(ctx)
     app = target.require_app(services, app_id)
-    found = webhooks.list_endpoints(services, app)
+    found = webhooks.list_endpoints(services.core, app)
     if not found:
         notes().print(f"App {app_id} has no webhook endpoint.")
         return
@@ -80,7 +80,7 @@ def list_(ctx: typer.Context, app_id: AppId) -> None:
 def show(ctx: typer.Context, app_id: AppId, endpoint_id: EndpointId) -> None:
     """One endpoint (never its secret)."""
     services = target.services(ctx)
-    _show(webhooks.get(services, target.require_app(services, app_id), endpoint_id))
+    _show(webhooks.get(services.core, target.require_app(services, app_id), endpoint_id))
 
 
 @commands.command()
@@ -107,14 +107,14 @@ def update(
         changes["description"] = description
     if enable is not None:
         changes["status"] = EndpointStatus.ENABLED if enable else EndpointStatus.DISABLED
-    _show(webhooks.update(services, app, endpoint_id, changes))
+    _show(webhooks.update(services.core, app, endpoint_id, changes))
 
 
 @commands.command()
 def delete(ctx: typer.Context, app_id: AppId, endpoint_id: EndpointId) -> None:
     """Delete an endpoint (its pending deliveries fail)."""
     services = target.services(ctx)
-    webhooks.delete(services, target.require_app(services, app_id), endpoint_id)
+    webhooks.delete(services.core, target.require_app(services, app_id), endpoint_id)
     notes().print(f"Deleted {endpoint_id}.")
 
 
@@ -122,7 +122,9 @@ def delete(ctx: typer.Context, app_id: AppId, endpoint_id: EndpointId) -> None:
 def rotate(ctx: typer.Context, app_id: AppId, endpoint_id: EndpointId) -> None:
     """A new signing secret; the old one goes on signing for 24 hours."""
     services = target.services(ctx)
-    secret, until = webhooks.rotate(services, target.require_app(services, app_id), endpoint_id)
+    secret, until = webhooks.rotate(
+        services.core, target.require_app(services, app_id), endpoint_id
+    )
     results().print(secret)
     notes().print(f"The previous secret signs too until {moment(until)}.")
 
@@ -132,8 +134,8 @@ def test(ctx: typer.Context, app_id: AppId, endpoint_id: EndpointId) -> None:
     """Send a webhook.test event to the endpoint."""
     services = target.services(ctx)
     app = target.require_app(services, app_id)
-    endpoint = webhooks.get(services, app, endpoint_id)
-    sent = webhook_delivery.send_test(services, app.app_id, endpoint)
+    endpoint = webhooks.get(services.core, app, endpoint_id)
+    sent = webhook_delivery.send_test(services.core, app.app_id, endpoint)
     results().print(sent.id)
     notes().print(f"Queued; see `submsg webhooks deliveries {app_id} {endpoint_id}`.")
 
@@ -149,7 +151,7 @@ def deliveries(
     """The endpoint's delivery log, newest first."""
     services = target.services(ctx)
     app = target.require_app(services, app_id)
-    found, _ = webhooks.deliveries(services, app, endpoint_id, status, limit, None)
+    found, _ = webhooks.deliveries(services.core, app, endpoint_id, status, limit, None)
     if not found:
         notes().print(f"No delivery for {endpoint_id}.")
         return
@@ -181,6 +183,6 @@ def retry(
     """Deliver an event again at once, with the same webhook-id."""
     services = target.services(ctx)
     app = target.require_app(services, app_id)
-    found = webhooks.delivery(services, app, endpoint_id, delivery_id)
-    again = webhook_delivery.retry(services, found)
+    found = webhooks.delivery(services.core, app, endpoint_id, delivery_id)
+    again = webhook_delivery.retry(services.core, found)
     results().print(f"{again.id} {again.status.value}")

@@ -66,11 +66,13 @@ def seed_submsg(services: Services, demo: DemoApp) -> None:
     Writes over what is there, so seeding a store that already holds the demo does no harm.
     """
     app = admin.new_app(demo.app_id, "Local demo", quiet_hours=None)
-    services.secrets.put(demo.app_id, APP_SECRET, demo.secret)
-    admin.set_callback_secrets(services, demo.app_id, demo.callback_token, demo.encoding_aes_key)
-    services.store.catalog.put_app(app)
-    services.catalog_cache.forget(Entry.APP, demo.app_id)
-    admin.create_key(services, demo.app_id, demo.api_key)
+    services.app_secrets.secrets.put(demo.app_id, APP_SECRET, demo.secret)
+    admin.set_callback_secrets(
+        services.app_secrets, demo.app_id, demo.callback_token, demo.encoding_aes_key
+    )
+    services.core.store.catalog.put_app(app)
+    services.core.catalog_cache.forget(Entry.APP, demo.app_id)
+    admin.create_key(services.core, demo.app_id, demo.api_key)
     for template in DEMO_TEMPLATES:
         body = PutTemplate(
             title=template.title,
@@ -78,7 +80,7 @@ def seed_submsg(services: Services, demo: DemoApp) -> None:
             category=template.category,
             content=template.content,
         )
-        templates.put_template(services, demo.app_id, template.template_id, body)
+        templates.put_template(services.core, demo.app_id, template.template_id, body)
 
 
 def seed_sandbox(sandbox: Sandbox, demo: DemoApp, api_url: str | None = None) -> None:

@@ -18,11 +18,11 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.api import mappers
+from chalicelib.bootstrap import Services
 from chalicelib.domain import clock
 from chalicelib.domain.campaigns import Progress
 from chalicelib.domain.records import Campaign, Message
 from chalicelib.domain.webhooks import MAX_PAYLOAD_BYTES, Delivery, Subject
-from chalicelib.ports import Services
 from chalicelib.services import webhook_delivery
 from chalicelib.services.webhook_outbox import from_queued
 
@@ -52,7 +52,7 @@ def process_batch(services: Services, event: dict[str, Any], context: Any) -> di
 
     def handle(record: SQSRecord) -> None:
         delivery = from_queued(json.loads(record.body))
-        webhook_delivery.attempt(services, delivery, render(delivery))
+        webhook_delivery.attempt(services.delivering, delivery, render(delivery))
 
     return process_partial_response(
         event=event, record_handler=handle, processor=processor, context=context

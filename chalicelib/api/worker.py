@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib import deadline
 from chalicelib.adapters.observability import logger
+from chalicelib.bootstrap import Services
 from chalicelib.domain.dispatch import SWEEP_KIND
-from chalicelib.ports import Services
 from chalicelib.services import campaign_fanout, campaign_withdraw, sender, sweeps
 from chalicelib.services.campaign_steps import PAGE_KIND, WITHDRAWAL_KIND
 from chalicelib.services.send_readiness import LeftForLater
@@ -41,19 +41,19 @@ def process_batch(services: Services, event: dict[str, Any], context: Any) -> di
         body = json.loads(record.body)
         step = STEPS.get(body.get("kind"))
         if step is not None:
-            step(services, body)
+            step(services.core, body)
             return
         delivery = sender.parse_record(
             body,
             int(record.attributes.approximate_receive_count or 1),
             record.receipt_handle,
         )
-        sender.deliver(services, delivery)
+        sender.deliver(services.sending, delivery)
 
     # Earliest card first: the sender waits out sub-second delays, which must not hold up
     # others; a campaign's fan-out steps after every card (they are not due at a second).
     ordered = {**event, "Records": sorted(event["Records"], key=_send_at)}
-    settings = services.settings
+    settings = services.core.settings
     with deadline.of_lambda(context, settings.lambda_timeout_s, settings.finish_reserve_s):
         return process_partial_response(
             event=ordered, record_handler=handle, processor=processor, context=context
@@ -89,7 +89,7 @@ def process_sweep(services: Services, event: dict[str, Any], context: Any) -> di
         except ValidationError:
             logger.error("not a sweep step; dropped", extra={"record": record.get("messageId")})
             continue
-        report = sweeps.sweep_shards(services, step.shards, remaining)
+        report = sweeps.sweep_shards(services.sweeping, step.shards, remaining)
         total.read += report.read
         total.enqueued += report.enqueued
         total.unknown += report.unknown

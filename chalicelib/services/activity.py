@@ -12,11 +12,11 @@ from chalicelib.domain.errors import FieldProblem, ValidationFailed
 from chalicelib.domain.records import App, Category, Template
 from chalicelib.domain.statistics import stats_day
 from chalicelib.domain.users import UserState
-from chalicelib.ports import Services
 from chalicelib.services.commands import ActivityEvent
+from chalicelib.services.deps import Core
 
 
-def record(services: Services, app: App, events: Sequence[ActivityEvent]) -> int:
+def record(core: Core, app: App, events: Sequence[ActivityEvent]) -> int:
     """One blind update per user (its events in its own timezone), one for the app; and the
     user's last active day, when the update shows that the events bring a later one."""
     now = clock.now()
@@ -24,7 +24,7 @@ def record(services: Services, app: App, events: Sequence[ActivityEvent]) -> int
     by_user: dict[str, list[datetime]] = {}
     for event in events:
         by_user.setdefault(event.openid, []).append(event.at)
-    store = services.store
+    store = core.store
     zones = store.users.timezones(app.app_id, list(by_user))
     combined = Tally()
     for openid, moments in by_user.items():
@@ -32,25 +32,25 @@ def record(services: Services, app: App, events: Sequence[ActivityEvent]) -> int
         known = store.engagement.add_activity(app.app_id, openid, tally)
         day = stats_day(app, max(moments))
         if known is None or known < day:
-            mark_active(services, app, openid, day)
+            mark_active(core, app, openid, day)
         combined = combined.plus(tally)
-    app_also_active(services, app, combined, shard_of=next(iter(by_user)))
+    app_also_active(core, app, combined, shard_of=next(iter(by_user)))
     return len(events)
 
 
-def mark_active(services: Services, app: App, openid: str, day: str) -> None:
+def mark_active(core: Core, app: App, openid: str, day: str) -> None:
     """The user's last active day moves on to ``day`` (the app's calendar) on the engagement
     item and on each of the user's holders index entries, where a campaign's
     ``active_within_days`` reads it: at most once a day per user, the engagement item's
     conditional update deciding."""
-    store = services.store
+    store = core.store
     if store.engagement.mark_active(app.app_id, openid, day):
         store.users.mark_holders_active(app.app_id, openid, day)
 
 
-def app_also_active(services: Services, app: App, tally: Tally, shard_of: str) -> None:
+def app_also_active(core: Core, app: App, tally: Tally, shard_of: str) -> None:
     """The app's combined histogram gets what a user's got (after the user's own write)."""
-    services.store.engagement.add_app_activity(app.app_id, shard_of, tally)
+    core.store.engagement.add_app_activity(app.app_id, shard_of, tally)
 
 
 def _check_moments(events: Sequence[ActivityEvent], now: datetime) -> None:
@@ -65,7 +65,7 @@ def _check_moments(events: Sequence[ActivityEvent], now: datetime) -> None:
 
 
 def best_time(
-    services: Services,
+    core: Core,
     app: App,
     template: Template,
     state: UserState,
@@ -80,7 +80,7 @@ def best_time(
     if user.events >= engagement.MIN_USER_EVENTS:
         reason, weights = SendTimeReason.USER_HISTORY, user.weights
     else:
-        combined = _app_tally(services, app)
+        combined = _app_tally(core, app)
         if combined.events >= engagement.MIN_APP_EVENTS:
             reason, weights = SendTimeReason.APP_HISTORY, combined.weights
         else:
@@ -109,9 +109,9 @@ def _window(app: App, template: Template, state: UserState, urgent: bool, now: d
     return Window(policy.user_timezone(state.preferences, app), quiet, cap.period, full)
 
 
-def _app_tally(services: Services, app: App) -> Tally:
+def _app_tally(core: Core, app: App) -> Tally:
     """The app's combined histogram, read at most once a cache period per container."""
-    found = services.catalog_cache.app_tally(
-        app.app_id, lambda: services.store.engagement.app_tally(app.app_id)
+    found = core.catalog_cache.app_tally(
+        app.app_id, lambda: core.store.engagement.app_tally(app.app_id)
     )
     return found or Tally()

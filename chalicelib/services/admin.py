@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from chalicelib.domain import clock
 from chalicelib.domain.records import ApiKey, App
-from chalicelib.ports import APP_SECRET, CALLBACK_TOKEN, ENCODING_AES_KEY, Services
+from chalicelib.ports import APP_SECRET, CALLBACK_TOKEN, ENCODING_AES_KEY
 from chalicelib.services import callback
 from chalicelib.services.auth import new_api_key
 from chalicelib.services.caches import Entry
+from chalicelib.services.deps import AppSecrets, Core
 
 
 class AppExists(Exception):
@@ -18,40 +19,41 @@ class UnknownApp(Exception):
     pass
 
 
-def create_app(services: Services, app: App, secret: str) -> str:
+def create_app(vault: AppSecrets, app: App, secret: str) -> str:
     """Store the app and its AppSecret; returns its first API key (shown once, stored hashed)."""
-    if services.store.catalog.get_app(app.app_id) is not None:
+    core = vault.core
+    if core.store.catalog.get_app(app.app_id) is not None:
         raise AppExists(app.app_id)
-    services.secrets.put(app.app_id, APP_SECRET, secret)
-    services.store.catalog.put_app(app)
-    key, _ = create_key(services, app.app_id)
+    vault.secrets.put(app.app_id, APP_SECRET, secret)
+    core.store.catalog.put_app(app)
+    key, _ = create_key(core, app.app_id)
     return key
 
 
-def update_app(services: Services, app_id: str, changes: dict[str, object]) -> App:
-    current = services.store.catalog.get_app(app_id)
+def update_app(core: Core, app_id: str, changes: dict[str, object]) -> App:
+    current = core.store.catalog.get_app(app_id)
     if current is None:
         raise UnknownApp(app_id)
     updated = App.model_validate({**current.model_dump(), **changes})
-    services.store.catalog.put_app(updated)
-    services.catalog_cache.forget(Entry.APP, app_id)
+    core.store.catalog.put_app(updated)
+    core.catalog_cache.forget(Entry.APP, app_id)
     return updated
 
 
 def set_callback_secrets(
-    services: Services, app_id: str, token: str | None, encoding_aes_key: str | None
+    vault: AppSecrets, app_id: str, token: str | None, encoding_aes_key: str | None
 ) -> None:
     if token is not None:
-        services.secrets.put(app_id, CALLBACK_TOKEN, token)
+        vault.secrets.put(app_id, CALLBACK_TOKEN, token)
     if encoding_aes_key is not None:
-        services.secrets.put(app_id, ENCODING_AES_KEY, encoding_aes_key)
-        callback.forget_encoding_aes_key(services, app_id)
+        vault.secrets.put(app_id, ENCODING_AES_KEY, encoding_aes_key)
+        callback.forget_encoding_aes_key(vault.core, app_id)
 
 
-def create_key(services: Services, app_id: str, key: str | None = None) -> tuple[str, ApiKey]:
+def create_key(core: Core, app_id: str, key: str | None = None) -> tuple[str, ApiKey]:
     """A new API key for the app (``key`` lets the local stack seed a known one)."""
     plain, record = new_api_key(app_id, key)
-    services.store.catalog.put_api_key(record)
+    core.store.catalog.put_api_key(record)
     return plain, record
 
 

@@ -8,7 +8,7 @@ import secrets
 from chalicelib.domain import clock
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.domain.records import ApiKey, App
-from chalicelib.ports import Services
+from chalicelib.services.deps import Core
 
 KEY_PREFIX = "sk_"
 
@@ -24,20 +24,18 @@ def new_api_key(app_id: str, key: str | None = None) -> tuple[str, ApiKey]:
     return key, ApiKey(key_id=digest[:12], key_hash=digest, app_id=app_id, created_at=clock.now())
 
 
-def authenticate(services: Services, authorization: str | None) -> App:
+def authenticate(core: Core, authorization: str | None) -> App:
     scheme, _, key = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
     digest = hash_key(key.strip())
-    record = services.catalog_cache.api_key(
-        digest, lambda: services.store.catalog.find_api_key(digest)
-    )
-    app = load_app(services, record.app_id) if record else None
+    record = core.catalog_cache.api_key(digest, lambda: core.store.catalog.find_api_key(digest))
+    app = load_app(core, record.app_id) if record else None
     if app is None:
         raise Unauthorized("The API key is not valid.")
     return app
 
 
-def load_app(services: Services, app_id: str) -> App | None:
-    catalog = services.store.catalog
-    return services.catalog_cache.app(app_id, lambda: catalog.get_app(app_id))
+def load_app(core: Core, app_id: str) -> App | None:
+    catalog = core.store.catalog
+    return core.catalog_cache.app(app_id, lambda: catalog.get_app(app_id))

@@ -18,10 +18,11 @@ from chalicelib.domain.errors import (
     ValidationFailed,
 )
 from chalicelib.domain.records import App, GrantResult, GrantSource
-from chalicelib.ports import CALLBACK_TOKEN, ENCODING_AES_KEY, MissingSecret, Services
+from chalicelib.ports import CALLBACK_TOKEN, ENCODING_AES_KEY, MissingSecret
 from chalicelib.services import grants, message_moves
 from chalicelib.services.auth import load_app
 from chalicelib.services.caches import Entry
+from chalicelib.services.deps import AppSecrets, Core
 
 POPUP = "subscribe_msg_popup_event"
 CHANGE = "subscribe_msg_change_event"
@@ -39,46 +40,47 @@ class CallbackQuery(BaseModel):
     msg_signature: str = ""
 
 
-def verify_url(services: Services, app_id: str, query: CallbackQuery) -> str:
+def verify_url(vault: AppSecrets, app_id: str, query: CallbackQuery) -> str:
     """WeChat's GET check of the callback URL: echo ``echostr`` when the signature is right."""
-    _, token = _app_and_token(services, app_id)
+    _, token = _app_and_token(vault, app_id)
     callback_codec.verify_url(token, query.timestamp, query.nonce, query.signature, clock.now())
     return query.echostr
 
 
-def receive(services: Services, app_id: str, query: CallbackQuery, body: bytes) -> None:
-    if len(body) > services.settings.max_body_bytes:
+def receive(vault: AppSecrets, app_id: str, query: CallbackQuery, body: bytes) -> None:
+    core = vault.core
+    if len(body) > core.settings.max_body_bytes:
         raise PayloadTooLarge("The event is larger than we accept.")
-    app, token = _app_and_token(services, app_id)
-    event = _open(services, app, token, query, body)
+    app, token = _app_and_token(vault, app_id)
+    event = _open(vault, app, token, query, body)
     if event.event == POPUP:
-        _popup(services, app, event)
+        _popup(core, app, event)
     elif event.event == CHANGE:
-        _once(services, app, event, lambda: _switched_off(services, app, event))
+        _once(core, app, event, lambda: _switched_off(core, app, event))
     elif event.event == SENT and _failures(event):
         # A card delivered changes nothing: only failures are applied (and remembered).
-        _once(services, app, event, lambda: _delivery_results(services, app, event))
+        _once(core, app, event, lambda: _delivery_results(core, app, event))
 
 
-def _app_and_token(services: Services, app_id: str) -> tuple[App, str]:
-    app = load_app(services, app_id)
+def _app_and_token(vault: AppSecrets, app_id: str) -> tuple[App, str]:
+    app = load_app(vault.core, app_id)
     if app is None:
         raise NotFound("No such app.")
     try:
-        return app, services.secrets.get(app_id, CALLBACK_TOKEN)
+        return app, vault.secrets.get(app_id, CALLBACK_TOKEN)
     except MissingSecret as error:
         raise CallbackRefused("The app has no callback token configured.") from error
 
 
 def _open(
-    services: Services, app: App, token: str, query: CallbackQuery, body: bytes
+    vault: AppSecrets, app: App, token: str, query: CallbackQuery, body: bytes
 ) -> CallbackEvent:
     """Verify the signature and timestamp before parsing anything. An app with an
     EncodingAESKey takes safe-mode pushes only: a plain one could be forged by whoever learns
     the token, which the key is there to make useless."""
     fmt = app.callback_format.value
     now = clock.now()
-    aes_key = _encoding_aes_key(services, app.app_id)
+    aes_key = _encoding_aes_key(vault, app.app_id)
     if query.encrypt_type == "aes":
         if aes_key is None:
             raise CallbackRefused("The app has no EncodingAESKey configured.")
@@ -99,39 +101,39 @@ def _open(
     return callback_codec.parse_event(body, fmt)
 
 
-def _encoding_aes_key(services: Services, app_id: str) -> str | None:
+def _encoding_aes_key(vault: AppSecrets, app_id: str) -> str | None:
     """The app's EncodingAESKey, or None; either answer is kept a while (the catalog cache),
     so plain-mode pushes of an app without a key do not each ask SSM for it again."""
 
     def load() -> tuple[str | None]:
         try:
-            return (services.secrets.get(app_id, ENCODING_AES_KEY),)
+            return (vault.secrets.get(app_id, ENCODING_AES_KEY),)
         except MissingSecret:
             return (None,)
 
-    found = services.catalog_cache.aes_key(app_id, load)
+    found = vault.core.catalog_cache.aes_key(app_id, load)
     return found[0] if found else None
 
 
-def forget_encoding_aes_key(services: Services, app_id: str) -> None:
+def forget_encoding_aes_key(core: Core, app_id: str) -> None:
     """The key was just set: this container reads it again at the next push."""
-    services.catalog_cache.forget(Entry.AES_KEY, app_id)
+    core.catalog_cache.forget(Entry.AES_KEY, app_id)
 
 
-def _popup(services: Services, app: App, event: CallbackEvent) -> None:
+def _popup(core: Core, app: App, event: CallbackEvent) -> None:
     """Taps reported by WeChat; the dedupe record is written in the same transaction."""
-    known = {t.template_id for t in services.store.catalog.list_templates(app.app_id)}
+    known = {t.template_id for t in core.store.catalog.list_templates(app.app_id)}
     results = _taps(event, known)
     if not results:
         return
     try:
         grants.record_results(
-            services,
+            core,
             app,
             event.openid,
             results,
             GrantSource.CALLBACK,
-            first_time=services.store.events.first_time(app.app_id, event.dedupe_key, clock.now()),
+            first_time=core.store.events.first_time(app.app_id, event.dedupe_key, clock.now()),
         )
     except grants.AlreadyRecorded:
         logger.info("duplicate popup event ignored", extra={"openid": mask(event.openid)})
@@ -158,25 +160,25 @@ def _taps(event: CallbackEvent, known: set[str]) -> dict[str, GrantResult]:
     return taps
 
 
-def _once(services: Services, app: App, event: CallbackEvent, apply: Any) -> None:
+def _once(core: Core, app: App, event: CallbackEvent, apply: Any) -> None:
     """Idempotent events: apply, then remember them so WeChat's retries are skipped."""
-    if services.store.events.seen(app.app_id, event.dedupe_key):
+    if core.store.events.seen(app.app_id, event.dedupe_key):
         return
     apply()
-    services.store.events.remember(app.app_id, event.dedupe_key, clock.now())
+    core.store.events.remember(app.app_id, event.dedupe_key, clock.now())
 
 
-def _switched_off(services: Services, app: App, event: CallbackEvent) -> None:
+def _switched_off(core: Core, app: App, event: CallbackEvent) -> None:
     template_ids = [item.template_id for item in event.items if item.status == "reject"]
-    grants.switched_off(services, app, event.openid, template_ids)
+    grants.switched_off(core, app, event.openid, template_ids)
 
 
 def _failures(event: CallbackEvent) -> list[Any]:
     return [i for i in event.items if i.msg_id is not None and i.error_code not in (None, 0)]
 
 
-def _delivery_results(services: Services, app: App, event: CallbackEvent) -> None:
+def _delivery_results(core: Core, app: App, event: CallbackEvent) -> None:
     for item in _failures(event):
         message_moves.delivery_failed(
-            services, app, item.msg_id, item.error_code, item.error_status or ""
+            core, app, item.msg_id, item.error_code, item.error_status or ""
         )

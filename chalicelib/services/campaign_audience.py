@@ -9,8 +9,9 @@ from chalicelib.domain import campaigns as rules
 from chalicelib.domain import keywords
 from chalicelib.domain.errors import FieldProblem, InvalidCampaignState, NotFound, ValidationFailed
 from chalicelib.domain.records import App, Campaign, Category, Recipient, Template, Variant
-from chalicelib.ports import Services, TransactionFailed, WriteName
+from chalicelib.ports import TransactionFailed, WriteName
 from chalicelib.services.commands import NewCampaign
+from chalicelib.services.deps import Core
 from chalicelib.services.templates import find_template
 
 AUDIENCE = WriteName.AUDIENCE
@@ -27,9 +28,9 @@ def check_list(command: NewCampaign) -> None:
         )
 
 
-def template_for(services: Services, app: App, command: NewCampaign) -> Template:
+def template_for(core: Core, app: App, command: NewCampaign) -> Template:
     try:
-        template = find_template(services, app.app_id, command.template_id)
+        template = find_template(core, app.app_id, command.template_id)
     except NotFound as error:
         raise ValidationFailed(
             "The campaign names a template this app does not have.",
@@ -71,7 +72,7 @@ def check_campaign_data(template: Template, campaign: Campaign) -> None:
 
 
 def add(
-    services: Services,
+    core: Core,
     template: Template,
     campaign: Campaign,
     recipients: Sequence[Recipient],
@@ -84,7 +85,7 @@ def add(
     ordered = list(unique.values())
     added = 0
     for start in range(0, len(ordered), CHUNK):
-        added += _add_chunk(services, campaign, ordered[start : start + CHUNK])
+        added += _add_chunk(core, campaign, ordered[start : start + CHUNK])
     return added
 
 
@@ -105,9 +106,9 @@ def check_recipients(
         raise ValidationFailed("Some recipients' keyword values break WeChat's rules.", problems)
 
 
-def _add_chunk(services: Services, campaign: Campaign, chunk: list[Recipient]) -> int:
+def _add_chunk(core: Core, campaign: Campaign, chunk: list[Recipient]) -> int:
     """One transaction: the new recipients and the audience count; those already there drop."""
-    store = services.store
+    store = core.store
     names = {WriteName.RECIPIENT.of(r.openid): r for r in chunk}
     while names:
         transaction = store.transaction()

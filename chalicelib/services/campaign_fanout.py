@@ -31,42 +31,43 @@ from chalicelib.domain.records import (
     Recipient,
 )
 from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import Services, TransactionFailed, WriteName
+from chalicelib.ports import TransactionFailed, WriteName
 from chalicelib.services.auth import load_app
 from chalicelib.services.campaign_sends import create, send_times
 from chalicelib.services.campaign_steps import CampaignSteps, Step, load, move_chain
+from chalicelib.services.deps import Core
 from chalicelib.services.templates import find_template
 
 C, P = CampaignStatus, CampaignPhase
 CAMPAIGN, RECIPIENT = WriteName.CAMPAIGN, WriteName.RECIPIENT
 
 
-def handle_step(services: Services, body: dict[str, Any]) -> None:
+def handle_step(core: Core, body: dict[str, Any]) -> None:
     step = Step.of(body)
-    loaded = services.store.campaigns.get(step.app_id, step.campaign_id)
+    loaded = core.store.campaigns.get(step.app_id, step.campaign_id)
     if loaded is None:
         return
     campaign = loaded.campaign
     current = campaign.status is C.RUNNING and campaign.stopped_at is None
     if not (current and step.stands_in(loaded)):
         return  # paused, canceled, a newer generation, or a duplicate of a step already done
-    app = load_app(services, step.app_id)
+    app = load_app(core, step.app_id)
     if app is None:
         return
     if campaign.phase is P.FREEZE:
-        _freeze_step(services, app, campaign, step)
+        _freeze_step(core, app, campaign, step)
     elif campaign.phase in (P.TEST, P.SEND):
-        _send_step(services, app, campaign, step)
+        _send_step(core, app, campaign, step)
 
 
-def _freeze_step(services: Services, app: App, campaign: Campaign, step: Step) -> None:
+def _freeze_step(core: Core, app: App, campaign: Campaign, step: Step) -> None:
     """Copy one page of the holders index into recipients, with the audience count, at once."""
-    store, now = services.store, clock.now()
+    store, now = core.store, clock.now()
     items, after = store.campaigns.holders(
         campaign.app_id,
         campaign.template_id,
         step.shard,
-        services.settings.campaign_page,
+        core.settings.campaign_page,
         step.cursor,
     )
     assert campaign.started_at is not None
@@ -88,7 +89,7 @@ def _freeze_step(services: Services, app: App, campaign: Campaign, step: Step) -
                 return  # a duplicate step, or the campaign moved on
             # A user whose credits straddle two pages is a recipient already: counted once.
             names = {n: r for n, r in names.items() if n not in failed.failed}
-    _next(services, campaign, step, after)
+    _next(core, campaign, step, after)
 
 
 def _holds(
@@ -112,41 +113,41 @@ def _active_since(app: App, campaign: Campaign, started_at: datetime) -> str | N
     return stats_day(app, started_at - timedelta(days=campaign.active_within_days))
 
 
-def _send_step(services: Services, app: App, campaign: Campaign, step: Step) -> None:
-    store, now = services.store, clock.now()
+def _send_step(core: Core, app: App, campaign: Campaign, step: Step) -> None:
+    store, now = core.store, clock.now()
     recipients, after = store.campaigns.pending(
         campaign,
         step.shard,
-        rules.step_size(campaign, services.settings.campaign_page),
+        rules.step_size(campaign, core.settings.campaign_page),
         step.cursor,
     )
     taking = [r for r in recipients if rules.takes_part(campaign, r.openid)]
-    times = send_times(services, campaign, step, len(taking), now)
+    times = send_times(core, campaign, step, len(taking), now)
     if times is None:
         return  # ahead of the throttle: this step comes back later
     try:
-        template = find_template(services, app.app_id, campaign.template_id)
+        template = find_template(core, app.app_id, campaign.template_id)
     except NotFound:
         # The template was deleted: nobody else gets a card, the pending count as canceled.
         logger.warning("campaign template deleted", extra={"campaign_id": campaign.campaign_id})
-        CampaignSteps(services, campaign, now).apply(CampaignMove.STOP)
+        CampaignSteps(core, campaign, now).apply(CampaignMove.STOP)
         return
     written = [
-        create(services, app, template, campaign, recipient, send_at)
+        create(core, app, template, campaign, recipient, send_at)
         for recipient, send_at in zip(taking, times, strict=True)
     ]
     metrics.campaign_cards(app.app_id, sum(m is not None for m in written))
     queued = [m for m in written if m is not None and m.status is MessageStatus.QUEUED]
     # A card the queue did not take waits on the needs-work index: the due sweep sends it.
-    services.queue.send_batch([dispatch.envelope(m, clock.now()) for m in queued])
-    if move_chain(services, campaign, step, after):
-        _next(services, campaign, step, after)
+    core.queue.send_batch([dispatch.envelope(m, clock.now()) for m in queued])
+    if move_chain(core, campaign, step, after):
+        _next(core, campaign, step, after)
 
 
-def _next(services: Services, campaign: Campaign, step: Step, after: str) -> None:
+def _next(core: Core, campaign: Campaign, step: Step, after: str) -> None:
     if after != END:
-        services.queue.send(step.after(after).envelope())
+        core.queue.send(step.after(after).envelope())
         return
-    loaded = load(services, campaign.app_id, campaign.campaign_id)
+    loaded = load(core, campaign.app_id, campaign.campaign_id)
     if loaded.chains_done() and loaded.campaign.phase is P.FREEZE:
-        CampaignSteps(services, loaded.campaign, clock.now()).apply(CampaignMove.FROZEN)
+        CampaignSteps(core, loaded.campaign, clock.now()).apply(CampaignMove.FROZEN)

@@ -13,16 +13,17 @@ from chalicelib.domain.campaigns import CampaignCounter as CC
 from chalicelib.domain.errors import GrantExpiresBeforeSendAt, NoGrant, OptedOut
 from chalicelib.domain.records import App, Campaign, Message, Recipient, RecipientState, Template
 from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import Name, Services, WriteName
+from chalicelib.ports import Name, WriteName
 from chalicelib.services.campaign_steps import Step
 from chalicelib.services.commands import NewMessage
+from chalicelib.services.deps import Core
 from chalicelib.services.message_create import CampaignPart, RecipientHandled, create_card
 
 RECIPIENT, PROGRESS = WriteName.RECIPIENT, WriteName.PROGRESS
 
 
 def send_times(
-    services: Services, campaign: Campaign, step: Step, count: int, now: datetime
+    core: Core, campaign: Campaign, step: Step, count: int, now: datetime
 ) -> list[datetime] | None:
     """When each of ``count`` cards goes: at the campaign's time, or on the throttle's slots
     (None: the slots run ahead of the clock by more than the look-ahead; the step waits)."""
@@ -31,13 +32,13 @@ def send_times(
         return [at] * count
     now_us = clock.epoch_ms(now) * 1000
     ahead_us = (campaign.next_slot_us or now_us) - now_us
-    lookahead_us = services.settings.campaign_lookahead_s * 1_000_000
+    lookahead_us = core.settings.campaign_lookahead_s * 1_000_000
     if ahead_us > lookahead_us:
         wait_s = math.ceil((ahead_us - lookahead_us) / 1_000_000)
-        services.queue.send(step.envelope(wait_s))
+        core.queue.send(step.envelope(wait_s))
         return None
     interval = rules.slot_interval_us(campaign.rate_per_minute)
-    end = services.store.campaigns.take_slots(campaign, count, interval, now_us)
+    end = core.store.campaigns.take_slots(campaign, count, interval, now_us)
     return [
         datetime.fromtimestamp(us / 1_000_000, tz=UTC)
         for us in rules.slot_times_us(end, count, interval)
@@ -45,7 +46,7 @@ def send_times(
 
 
 def create(
-    services: Services,
+    core: Core,
     app: App,
     template: Template,
     campaign: Campaign,
@@ -53,7 +54,7 @@ def create(
     send_at: datetime,
 ) -> Message | None:
     """The recipient's message, or its skip (None): once."""
-    store = services.store
+    store = core.store
     variant = rules.variant_for(campaign, recipient.openid)
     name = variant.name if variant else None
     counted = name or rules.NO_VARIANT
@@ -77,7 +78,7 @@ def create(
     )
     part = CampaignPart(campaign.campaign_id, name, writes)
     try:
-        return create_card(services, app, template, card, send_at, part)
+        return create_card(core, app, template, card, send_at, part)
     except RecipientHandled:
         return None
     except (NoGrant, GrantExpiresBeforeSendAt):

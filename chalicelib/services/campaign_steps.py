@@ -20,7 +20,8 @@ from chalicelib.domain.campaign_phases import CampaignMove, CampaignTransition, 
 from chalicelib.domain.campaigns import Progress
 from chalicelib.domain.dispatch import MAX_DELAY_S, Envelope
 from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus
-from chalicelib.ports import Name, Services, WriteName
+from chalicelib.ports import Name, WriteName
+from chalicelib.services.deps import Core
 from chalicelib.services.webhook_outbox import Outbox
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class Step:
 class CampaignSteps:
     """One campaign as one actor (API, tick, a chain's step) read it, and its moves."""
 
-    services: Services
+    core: Core
     campaign: Campaign
     now: datetime
     done: Progress | None = None  # its counters as read (None: read when an event needs them)
@@ -82,7 +83,7 @@ class CampaignSteps:
     def writes(self, transition: CampaignTransition, outbox: Outbox) -> dict[Name, Write]:
         """The move's own write and every effect its row writes beside it: the registry's entry,
         the deliveries of the event it reports."""
-        store = self.services.store
+        store = self.core.store
         writes: dict[Name, Write] = {CAMPAIGN: store.campaigns.moved(transition)}
         beside: Mapping[Effect, Callable[[Campaign], Write]] = {
             Effect.WATCH: store.campaigns.watch,
@@ -94,15 +95,15 @@ class CampaignSteps:
         event = transition.row.event
         if event is not None:
             after = self.campaign.model_copy(update=transition.values())
-            done = self.done or progress(self.services, self.campaign)
+            done = self.done or progress(self.core, self.campaign)
             writes.update(outbox.campaign(event, after, done))
         return writes
 
     def apply(self, move: CampaignMove, phase: CampaignPhase | None = None, **changes: Any) -> bool:
         """Commit the move; False when the campaign had moved on (nothing done)."""
         transition = self.transition(move, phase, **changes)
-        outbox = Outbox(self.services, self.campaign.app_id, self.now)
-        transaction = self.services.store.transaction()
+        outbox = Outbox(self.core, self.campaign.app_id, self.now)
+        transaction = self.core.store.transaction()
         for name, write in self.writes(transition, outbox).items():
             transaction.add(name, write)
         if transaction.commit_unless_lost(CAMPAIGN):
@@ -111,14 +112,14 @@ class CampaignSteps:
         if Effect.LAUNCH in transition.row.effects:
             canceled = transition.row.status is CampaignStatus.CANCELED
             kind = WITHDRAWAL_KIND if canceled else PAGE_KIND
-            self.current = launch(self.services, self.campaign, kind)
+            self.current = launch(self.core, self.campaign, kind)
         return True
 
 
-def launch(services: Services, campaign: Campaign, kind: str = PAGE_KIND) -> Campaign:
+def launch(core: Core, campaign: Campaign, kind: str = PAGE_KIND) -> Campaign:
     """Enqueue the first step of every chain still to run; a step the queue did not take is
     started again by the tick (a stalled chain)."""
-    loaded = load(services, campaign.app_id, campaign.campaign_id)
+    loaded = load(core, campaign.app_id, campaign.campaign_id)
     current = loaded.campaign
     steps = [
         Step(current.app_id, current.campaign_id, shard, current.generation, cursor).envelope(
@@ -128,27 +129,27 @@ def launch(services: Services, campaign: Campaign, kind: str = PAGE_KIND) -> Cam
         if cursor != END
     ]
     if steps:
-        services.queue.send_batch(steps)
+        core.queue.send_batch(steps)
     return current
 
 
-def move_chain(services: Services, campaign: Campaign, step: Step, after: str) -> bool:
+def move_chain(core: Core, campaign: Campaign, step: Step, after: str) -> bool:
     """The step's chain moves on to ``after``; False when a duplicate or a newer generation
     moved it first."""
-    store = services.store
+    store = core.store
     moved = store.campaigns.advance(campaign, step.shard, step.cursor, after, clock.now())
     return store.transaction().add(CAMPAIGN, moved).commit_unless_lost(CAMPAIGN) is None
 
 
-def load(services: Services, app_id: str, campaign_id: str) -> Loaded:
-    loaded = services.store.campaigns.get(app_id, campaign_id)
+def load(core: Core, app_id: str, campaign_id: str) -> Loaded:
+    loaded = core.store.campaigns.get(app_id, campaign_id)
     assert loaded is not None, "campaigns are never deleted"
     return loaded
 
 
-def progress(services: Services, campaign: Campaign) -> Progress:
+def progress(core: Core, campaign: Campaign) -> Progress:
     rows = [
         (item.variant, item.counts)
-        for item in services.store.campaigns.counters(campaign.app_id, campaign.campaign_id)
+        for item in core.store.campaigns.counters(campaign.app_id, campaign.campaign_id)
     ]
     return Progress.of(rows)

@@ -18,9 +18,10 @@ from chalicelib.domain.campaign_phases import CampaignMove
 from chalicelib.domain.campaigns import CampaignCounter, Progress
 from chalicelib.domain.errors import InvalidCampaignState
 from chalicelib.domain.records import CampaignPhase, CampaignStatus, Decision
-from chalicelib.ports import DeadlinePassed, Services
+from chalicelib.ports import DeadlinePassed
 from chalicelib.services import campaign_withdraw
 from chalicelib.services.campaign_steps import CampaignSteps, progress
+from chalicelib.services.deps import Core
 
 if TYPE_CHECKING:
     from chalicelib.ports import Item
@@ -43,7 +44,7 @@ class TickReport:
     unfinished: bool = False  # stopped at the invocation's deadline; the next tick goes on
 
 
-def tick(services: Services, remaining_ms: Callable[[], int] | None = None) -> TickReport:
+def tick(core: Core, remaining_ms: Callable[[], int] | None = None) -> TickReport:
     """Move every watched campaign on: begin the scheduled, restart stalled chains, decide
     experiments, close campaigns whose every recipient has its answer.
 
@@ -55,20 +56,20 @@ def tick(services: Services, remaining_ms: Callable[[], int] | None = None) -> T
     tick starts one campaign further along the registry, so a tick that runs short never leaves
     the same campaigns behind."""
     report = TickReport()
-    watched = list(services.store.campaigns.watched())
-    reserve_ms = services.settings.campaign_tick_reserve_s * 1000
-    for index, item in enumerate(_rotated(watched, clock.now(), services)):
+    watched = list(core.store.campaigns.watched())
+    reserve_ms = core.settings.campaign_tick_reserve_s * 1000
+    for index, item in enumerate(_rotated(watched, clock.now(), core)):
         short = remaining_ms is not None and remaining_ms() < reserve_ms
         if short or deadline.remaining_s() <= 0:
             report.unfinished, report.deferred = True, len(watched) - index
             logger.info("campaign tick out of time", extra={"deferred": report.deferred})
             break
         report.watched += 1
-        loaded = services.store.campaigns.get(item["app_id"], item["campaign_id"])
+        loaded = core.store.campaigns.get(item["app_id"], item["campaign_id"])
         if loaded is None:
             continue
         try:
-            _tick_one(services, loaded, clock.now(), report)
+            _tick_one(core, loaded, clock.now(), report)
         except InvalidCampaignState:
             continue  # moved by an API call meanwhile: the next tick sees the new state
         except DeadlinePassed:
@@ -81,19 +82,19 @@ def tick(services: Services, remaining_ms: Callable[[], int] | None = None) -> T
     return report
 
 
-def _rotated(watched: list[Item], now: datetime, services: Services) -> list[Item]:
+def _rotated(watched: list[Item], now: datetime, core: Core) -> list[Item]:
     """The registry from where this sweep interval's tick starts (the next interval's one
     further)."""
     if not watched:
         return watched
-    start = int(now.timestamp()) // services.settings.sweep_interval_s % len(watched)
+    start = int(now.timestamp()) // core.settings.sweep_interval_s % len(watched)
     return watched[start:] + watched[:start]
 
 
-def _tick_one(services: Services, loaded: Loaded, now: datetime, report: TickReport) -> None:
+def _tick_one(core: Core, loaded: Loaded, now: datetime, report: TickReport) -> None:
     campaign = loaded.campaign
-    settings = services.settings
-    steps = CampaignSteps(services, campaign, now)
+    settings = core.settings
+    steps = CampaignSteps(core, campaign, now)
     if campaign.status is C.SCHEDULED:
         lookahead = timedelta(seconds=settings.sweep_interval_s)
         if campaign.send_at is None or campaign.send_at <= now + lookahead:
@@ -101,14 +102,14 @@ def _tick_one(services: Services, loaded: Loaded, now: datetime, report: TickRep
         return
     if campaign.status is C.PAUSED:
         return
-    done = progress(services, campaign)
+    done = progress(core, campaign)
     steps.done = done  # what the events its moves report count
     if campaign.status is C.CANCELED:
-        if campaign_withdraw.settled(services, loaded, done, now):
+        if campaign_withdraw.settled(core, loaded, done, now):
             report.completed += steps.apply(CampaignMove.CLOSE)
         return
     if campaign.stopped_at is not None:
-        _close_when_settled(services, steps, done, report)
+        _close_when_settled(core, steps, done, report)
         return
     if campaign.status is not C.RUNNING:
         return
@@ -166,14 +167,14 @@ def _decide(steps: CampaignSteps, done: Progress) -> bool:
 
 
 def _close_when_settled(
-    services: Services, steps: CampaignSteps, done: Progress, report: TickReport
+    core: Core, steps: CampaignSteps, done: Progress, report: TickReport
 ) -> None:
     """Stopped (an experiment's ``stop``, a deleted template): once steps under way had time to
     end and every message written has its answer, the books close (the never-written recipients
     count as canceled)."""
     campaign, now = steps.campaign, steps.now
     stopped = campaign.stopped_at or now
-    in_flight = timedelta(seconds=services.settings.lease_s)
+    in_flight = timedelta(seconds=core.settings.lease_s)
     if now - stopped < in_flight or done.finished < done.totals[CampaignCounter.CREATED]:
         return
     report.completed += steps.apply(CampaignMove.COMPLETE)

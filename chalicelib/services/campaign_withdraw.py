@@ -24,9 +24,10 @@ from chalicelib.domain.campaigns import CampaignCounter, Progress
 from chalicelib.domain.lifecycle import UNCLAIMED, Move
 from chalicelib.domain.records import App, CampaignStatus, Recipient, RecipientState
 from chalicelib.domain.statistics import stats_day
-from chalicelib.ports import Services, WriteName
+from chalicelib.ports import WriteName
 from chalicelib.services.auth import load_app
 from chalicelib.services.campaign_steps import WITHDRAWAL_KIND, CampaignSteps, Step, move_chain
+from chalicelib.services.deps import Core
 from chalicelib.services.lifecycle import MessageSteps
 
 if TYPE_CHECKING:
@@ -40,37 +41,37 @@ ERASED = {
 }  # handled, and never to get a card
 
 
-def handle_step(services: Services, body: dict[str, Any]) -> None:
+def handle_step(core: Core, body: dict[str, Any]) -> None:
     """One page of a shard: its recipients' cards not claimed yet are canceled."""
     step = Step.of(body)
-    store = services.store
+    store = core.store
     loaded = store.campaigns.get(step.app_id, step.campaign_id)
     if loaded is None:
         return
     campaign = loaded.campaign
     current = campaign.status is C.CANCELED and step.stands_in(loaded)
-    app = load_app(services, step.app_id) if current else None
+    app = load_app(core, step.app_id) if current else None
     if app is None:
         return  # a duplicate or a stale step
-    page = services.settings.campaign_page
+    page = core.settings.campaign_page
     written, after = store.campaigns.pending(
         campaign, step.shard, page, step.cursor, RecipientState.CREATED
     )
     ids = [r.message_id for r in written if r.message_id is not None]
-    cancel_unclaimed(services, app, ids, clock.now())
-    if move_chain(services, campaign, step, after) and after != END:
-        services.queue.send(step.after(after).envelope(kind=WITHDRAWAL_KIND))
+    cancel_unclaimed(core, app, ids, clock.now())
+    if move_chain(core, campaign, step, after) and after != END:
+        core.queue.send(step.after(after).envelope(kind=WITHDRAWAL_KIND))
 
 
-def settled(services: Services, loaded: Loaded, done: Progress, now: datetime) -> bool:
+def settled(core: Core, loaded: Loaded, done: Progress, now: datetime) -> bool:
     """The tick's look at a canceled campaign: whether its books can close. Meanwhile a stalled
     chain goes on in a new generation; and once fan-out steps under way at the cancel had their
     lease to end, a last pass withdraws the cards they may have written behind the chains."""
-    campaign, settings = loaded.campaign, services.settings
+    campaign, settings = loaded.campaign, core.settings
     if not loaded.chains_done():
         stalled = timedelta(seconds=settings.enqueue_lease_s + settings.lease_s)
         if campaign.chained_at is None or now - campaign.chained_at > stalled:
-            CampaignSteps(services, campaign, now).apply(CampaignMove.RESTART)
+            CampaignSteps(core, campaign, now).apply(CampaignMove.RESTART)
         return False
     steps_ended = (campaign.stopped_at or now) + timedelta(seconds=settings.lease_s)
     if now < steps_ended:
@@ -78,32 +79,30 @@ def settled(services: Services, loaded: Loaded, done: Progress, now: datetime) -
     if done.finished >= done.totals[CampaignCounter.CREATED]:
         return True
     if campaign.withdrawn_at is None or campaign.withdrawn_at < steps_ended:
-        CampaignSteps(services, campaign, now).apply(CampaignMove.WITHDRAW_AGAIN)
+        CampaignSteps(core, campaign, now).apply(CampaignMove.WITHDRAW_AGAIN)
     return False
 
 
-def leave_campaigns(services: Services, app: App, openid: str, now: datetime) -> list[Key]:
+def leave_campaigns(core: Core, app: App, openid: str, now: datetime) -> list[Key]:
     """The user leaves every campaign of the app: a recipient still waiting is counted canceled
     as its record goes, a card not claimed yet is canceled with its credit refunded. The keys
     of the user's recipient records, for the erasure to delete."""
-    memberships = services.store.campaigns.memberships(app.app_id, openid)
+    memberships = core.store.campaigns.memberships(app.app_id, openid)
     written: list[str] = []
     for membership in memberships:
         recipient = membership.recipient
         if recipient is not None and recipient.state is RecipientState.PENDING:
-            recipient = _erase_pending(services, app, membership, now)
+            recipient = _erase_pending(core, app, membership, now)
         if recipient is not None and recipient.message_id is not None:
             written.append(recipient.message_id)
-    cancel_unclaimed(services, app, written, now)
+    cancel_unclaimed(core, app, written, now)
     return [membership.key for membership in memberships]
 
 
-def _erase_pending(
-    services: Services, app: App, membership: Membership, now: datetime
-) -> Recipient | None:
+def _erase_pending(core: Core, app: App, membership: Membership, now: datetime) -> Recipient | None:
     """Delete the waiting recipient and count it canceled, in one transaction; the record as it
     is now when a fan-out step handled it meanwhile (None: gone)."""
-    store = services.store
+    store = core.store
     counted = store.campaigns.count(
         app.app_id, membership.campaign_id, stats_day(app, now), rules.NO_VARIANT, ERASED
     )
@@ -114,12 +113,12 @@ def _erase_pending(
     return None
 
 
-def cancel_unclaimed(services: Services, app: App, message_ids: list[str], now: datetime) -> int:
+def cancel_unclaimed(core: Core, app: App, message_ids: list[str], now: datetime) -> int:
     """Cancel those of the messages not claimed by the sender yet, each with its credit
     refunded and counted canceled by its campaign; how many were."""
     canceled = 0
-    for message in services.store.messages.get_many(message_ids):
+    for message in core.store.messages.get_many(message_ids):
         if message.status in UNCLAIMED and message.app_id == app.app_id:
-            steps = MessageSteps(services, app, message, now)
+            steps = MessageSteps(core, app, message, now)
             canceled += steps.apply(steps.transition(Move.CANCEL))
     return canceled

@@ -20,10 +20,11 @@ from chalicelib.domain.errors import (
     NotFound,
 )
 from chalicelib.domain.records import App, Campaign, CampaignStatus, Recipient
-from chalicelib.ports import Services, TransactionFailed, WriteName
+from chalicelib.ports import TransactionFailed, WriteName
 from chalicelib.services import campaign_audience, campaign_steps
 from chalicelib.services.campaign_steps import CampaignSteps
 from chalicelib.services.commands import Idempotent, NewCampaign
+from chalicelib.services.deps import Core
 from chalicelib.services.message_create import scheduled_at
 from chalicelib.services.templates import find_template
 
@@ -33,15 +34,15 @@ CAMPAIGN, IDEMPOTENCY = WriteName.CAMPAIGN, WriteName.IDEMPOTENCY
 
 
 def create(
-    services: Services, app: App, command: NewCampaign, idempotent: Idempotent | None
+    core: Core, app: App, command: NewCampaign, idempotent: Idempotent | None
 ) -> tuple[Campaign, bool]:
     """A new campaign (started unless ``start`` is false); (campaign, False) for a replay."""
     now = clock.now()
-    replayed = _replayed(services, app, idempotent, now)
+    replayed = _replayed(core, app, idempotent, now)
     if replayed is not None:
         return replayed, False
     campaign_audience.check_list(command)
-    template = campaign_audience.template_for(services, app, command)
+    template = campaign_audience.template_for(core, app, command)
     campaign = Campaign(
         campaign_id=clock.new_id("cmp"),
         app_id=app.app_id,
@@ -51,7 +52,7 @@ def create(
         active_within_days=command.active_within_days if command.holders else None,
         data=dict(command.data),
         page=command.page,
-        send_at=_send_at(services, command.send_at, now),
+        send_at=_send_at(core, command.send_at, now),
         rate_per_minute=command.rate_per_minute,
         best_time_within_hours=command.best_time_within_hours,
         variants=list(command.variants),
@@ -62,7 +63,7 @@ def create(
     campaign_audience.check_campaign_data(template, campaign)
     listed = [Recipient(openid=openid) for openid in command.openids or ()]
     campaign_audience.check_recipients(template, campaign, listed, "audience.openids")
-    store = services.store
+    store = core.store
     transaction = store.transaction().add(CAMPAIGN, store.campaigns.create(campaign))
     if idempotent is not None:
         claim = store.idempotency.claim(
@@ -72,84 +73,84 @@ def create(
             idempotent.request_hash,
             campaign.campaign_id,
             now,
-            services.settings.idempotency_ttl_s,
+            core.settings.idempotency_ttl_s,
         )
         transaction.add(IDEMPOTENCY, claim)
     if transaction.commit_unless_lost(IDEMPOTENCY):
-        found = _replayed(services, app, idempotent, now)
+        found = _replayed(core, app, idempotent, now)
         if found is None:
             raise TransactionFailed(frozenset({IDEMPOTENCY}))  # claimed, and gone since
         return found, False
     if listed:
-        campaign_audience.add(services, template, campaign, listed, "audience.openids")
+        campaign_audience.add(core, template, campaign, listed, "audience.openids")
     if command.start:
-        return start(services, app, campaign.campaign_id), True
-    return get(services, app, campaign.campaign_id).campaign, True
+        return start(core, app, campaign.campaign_id), True
+    return get(core, app, campaign.campaign_id).campaign, True
 
 
 def _replayed(
-    services: Services, app: App, idempotent: Idempotent | None, now: datetime
+    core: Core, app: App, idempotent: Idempotent | None, now: datetime
 ) -> Campaign | None:
     if idempotent is None:
         return None
-    record = services.store.idempotency.get(app.app_id, Protected.CAMPAIGN, idempotent.key, now)
+    record = core.store.idempotency.get(app.app_id, Protected.CAMPAIGN, idempotent.key, now)
     if record is None:
         return None
     if record["body_hash"] != idempotent.request_hash:
         raise IdempotencyKeyMismatch("This Idempotency-Key was used with a different body.")
-    return get(services, app, record["created_id"]).campaign
+    return get(core, app, record["created_id"]).campaign
 
 
-def _send_at(services: Services, requested: datetime | None, now: datetime) -> datetime | None:
+def _send_at(core: Core, requested: datetime | None, now: datetime) -> datetime | None:
     if requested is None or requested <= now:
         return None
-    return scheduled_at(services, requested, now)
+    return scheduled_at(core, requested, now)
 
 
 # Recipients ------------------------------------------------------------------------------
 
 
 def add_recipients(
-    services: Services, app: App, campaign_id: str, recipients: Sequence[Recipient]
+    core: Core, app: App, campaign_id: str, recipients: Sequence[Recipient]
 ) -> tuple[Campaign, int]:
     """Add recipients to a draft (an openid already there counts once); how many were new."""
-    campaign = get(services, app, campaign_id).campaign
+    campaign = get(core, app, campaign_id).campaign
     if campaign.status is not C.DRAFT:
         raise InvalidCampaignState(
             f"Recipients can only be added to a draft, not {campaign.status}."
         )
-    template = find_template(services, app.app_id, campaign.template_id)
-    added = campaign_audience.add(services, template, campaign, recipients, "recipients")
-    return get(services, app, campaign_id).campaign, added
+    template = find_template(core, app.app_id, campaign.template_id)
+    added = campaign_audience.add(core, template, campaign, recipients, "recipients")
+    return get(core, app, campaign_id).campaign, added
 
 
 # Reading ---------------------------------------------------------------------------------
 
 
-def get(services: Services, app: App, campaign_id: str) -> Loaded:
+def get(core: Core, app: App, campaign_id: str) -> Loaded:
     found = None
     if campaign_id.startswith("cmp_") and PATH_ID.fullmatch(campaign_id):
-        found = services.store.campaigns.get(app.app_id, campaign_id)
+        found = core.store.campaigns.get(app.app_id, campaign_id)
     if found is None:
         raise NotFound(f"Campaign {campaign_id} does not exist.")
     return found
 
 
-def progress(services: Services, campaign: Campaign) -> Progress:
-    return campaign_steps.progress(services, campaign)
+def progress(core: Core, campaign: Campaign) -> Progress:
+    return campaign_steps.progress(core, campaign)
 
 
 def list_campaigns(
-    services: Services, app: App, limit: int, cursor: str | None
+    core: Core, app: App, limit: int, cursor: str | None
 ) -> tuple[list[Campaign], str | None]:
-    return services.store.campaigns.list(app.app_id, limit, cursor)
+    return core.store.campaigns.list(app.app_id, limit, cursor)
 
 
 # Moves -----------------------------------------------------------------------------------
 
 
-def start(services: Services, app: App, campaign_id: str) -> Campaign:
-    campaign = _movable(services, app, campaign_id, CampaignMove.START)
+def start(core: Core, app: App, campaign_id: str) -> Campaign:
+    campaign = _movable(core, app, campaign_id, CampaignMove.START)
     if campaign.audience == "list" and campaign.audience_size == 0:
         raise InvalidCampaignState(
             "A list campaign without recipients cannot start: add them through "
@@ -157,44 +158,44 @@ def start(services: Services, app: App, campaign_id: str) -> Campaign:
         )
     now = clock.now()
     later = campaign.send_at is not None and campaign.send_at > now
-    steps = _moved(services, campaign, CampaignMove.SCHEDULE if later else CampaignMove.START, now)
+    steps = _moved(core, campaign, CampaignMove.SCHEDULE if later else CampaignMove.START, now)
     if later:
         return campaign.model_copy(update={"status": C.SCHEDULED})
     assert steps.current is not None
     return steps.current
 
 
-def pause(services: Services, app: App, campaign_id: str) -> Campaign:
-    _moved(services, _movable(services, app, campaign_id, CampaignMove.PAUSE), CampaignMove.PAUSE)
-    return get(services, app, campaign_id).campaign
+def pause(core: Core, app: App, campaign_id: str) -> Campaign:
+    _moved(core, _movable(core, app, campaign_id, CampaignMove.PAUSE), CampaignMove.PAUSE)
+    return get(core, app, campaign_id).campaign
 
 
-def cancel(services: Services, app: App, campaign_id: str) -> Campaign:
+def cancel(core: Core, app: App, campaign_id: str) -> Campaign:
     """Canceled at once; the withdrawal's chains start (a draft has no card to withdraw)."""
-    campaign = _movable(services, app, campaign_id, CampaignMove.CANCEL)
-    steps = _moved(services, campaign, CampaignMove.CANCEL)
-    return steps.current or get(services, app, campaign_id).campaign
+    campaign = _movable(core, app, campaign_id, CampaignMove.CANCEL)
+    steps = _moved(core, campaign, CampaignMove.CANCEL)
+    return steps.current or get(core, app, campaign_id).campaign
 
 
-def resume(services: Services, app: App, campaign_id: str) -> Campaign:
-    campaign = _movable(services, app, campaign_id, CampaignMove.RESUME)
-    steps = _moved(services, campaign, CampaignMove.RESUME)
+def resume(core: Core, app: App, campaign_id: str) -> Campaign:
+    campaign = _movable(core, app, campaign_id, CampaignMove.RESUME)
+    steps = _moved(core, campaign, CampaignMove.RESUME)
     assert steps.current is not None
     return steps.current
 
 
-def _movable(services: Services, app: App, campaign_id: str, move: CampaignMove) -> Campaign:
-    campaign = get(services, app, campaign_id).campaign
+def _movable(core: Core, app: App, campaign_id: str, move: CampaignMove) -> Campaign:
+    campaign = get(core, app, campaign_id).campaign
     if not phases.allowed(move, campaign):
         raise InvalidCampaignState(f"A {campaign.status} campaign cannot {move}.")
     return campaign
 
 
 def _moved(
-    services: Services, campaign: Campaign, move: CampaignMove, now: datetime | None = None
+    core: Core, campaign: Campaign, move: CampaignMove, now: datetime | None = None
 ) -> CampaignSteps:
     """Apply the move; 409 when the campaign moved on meanwhile."""
-    steps = CampaignSteps(services, campaign, now or clock.now())
+    steps = CampaignSteps(core, campaign, now or clock.now())
     if not steps.apply(move):
         asked = CampaignMove.START if move is CampaignMove.SCHEDULE else move
         raise InvalidCampaignState(f"The campaign moved on; it cannot {asked} now.")

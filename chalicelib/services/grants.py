@@ -21,8 +21,9 @@ from chalicelib.domain.records import (
 from chalicelib.domain.statistics import Counter, stats_day
 from chalicelib.domain.users import GrantState, UserState
 from chalicelib.domain.webhooks import EventType, Subject
-from chalicelib.ports import Services, WriteName
+from chalicelib.ports import WriteName
 from chalicelib.services import activity
+from chalicelib.services.deps import Core
 from chalicelib.services.templates import find_template
 from chalicelib.services.webhook_outbox import Outbox
 
@@ -38,7 +39,7 @@ class AlreadyRecorded(Exception):
 
 
 def record_results(
-    services: Services,
+    core: Core,
     app: App,
     openid: str,
     results: Mapping[str, GrantResult],
@@ -50,9 +51,9 @@ def record_results(
     ``first_time``: a condition that this report was not applied before (a push's dedupe
     record), written in the same transaction; AlreadyRecorded when it fails.
     """
-    templates = _templates_of(services, app, results)
+    templates = _templates_of(core, app, results)
     now = clock.now()
-    store = services.store
+    store = core.store
     state = store.users.load(app.app_id, openid)
     today = stats_day(app, now)  # a counted accept comes with a tap: the user is active today
     transaction = store.transaction().add(FIRST_TIME, first_time)
@@ -85,19 +86,17 @@ def record_results(
     if transaction.commit_unless_lost(FIRST_TIME):
         raise AlreadyRecorded
     if tapped is not None:
-        activity.app_also_active(services, app, tapped, shard_of=openid)
-        activity.mark_active(services, app, openid, today)
+        activity.app_also_active(core, app, tapped, shard_of=openid)
+        activity.mark_active(core, app, openid, today)
     return state
 
 
-def _templates_of(
-    services: Services, app: App, results: Mapping[str, GrantResult]
-) -> dict[str, Template]:
+def _templates_of(core: Core, app: App, results: Mapping[str, GrantResult]) -> dict[str, Template]:
     templates: dict[str, Template] = {}
     problems: list[FieldProblem] = []
     for template_id in results:
         try:
-            templates[template_id] = find_template(services, app.app_id, template_id)
+            templates[template_id] = find_template(core, app.app_id, template_id)
         except NotFound:
             problems.append(FieldProblem(f"results.{template_id}", "unknown template"))
     if problems:
@@ -155,11 +154,11 @@ class Subscription:
     reason: str
 
 
-def subscriptions(services: Services, app: App, openid: str) -> UserSubscriptions:
+def subscriptions(core: Core, app: App, openid: str) -> UserSubscriptions:
     now = clock.now()
-    state = services.store.users.load(app.app_id, openid)
+    state = core.store.users.load(app.app_id, openid)
     found = []
-    for template in services.store.catalog.list_templates(app.app_id):
+    for template in core.store.catalog.list_templates(app.app_id):
         usable = state.usable_credits(template.template_id, now)
         grant = state.grants.get(template.template_id)
         prompt, reason = policy.should_prompt(template, len(usable), grant, now)
@@ -168,10 +167,10 @@ def subscriptions(services: Services, app: App, openid: str) -> UserSubscription
     return UserSubscriptions(found, budget)
 
 
-def switched_off(services: Services, app: App, openid: str, template_ids: Sequence[str]) -> None:
+def switched_off(core: Core, app: App, openid: str, template_ids: Sequence[str]) -> None:
     """The user turned templates off in WeChat's settings: no long-term grant, no credits."""
     now = clock.now()
-    store = services.store
+    store = core.store
     kinds = {t.template_id: t.kind for t in store.catalog.list_templates(app.app_id)}
     transaction = store.transaction()
     for template_id in dict.fromkeys(template_ids):
@@ -188,7 +187,7 @@ def switched_off(services: Services, app: App, openid: str, template_ids: Sequen
         )
     if template_ids:
         transaction.add(SWITCHED_OFF, store.engagement.switched_off(app.app_id, openid, now))
-    outbox = Outbox(services, app.app_id, now)
+    outbox = Outbox(core, app.app_id, now)
     for template_id in dict.fromkeys(template_ids):
         data = {"openid": openid, "template_id": template_id, "at": clock.zulu(now)}
         outbox.into(transaction, outbox.add(EventType.GRANT_SWITCHED_OFF, Subject.PLAIN, data))

@@ -19,8 +19,9 @@ from chalicelib.domain.lifecycle import Guard, Move, Transition, rule
 from chalicelib.domain.records import App, Message, MessageStatus
 from chalicelib.domain.statistics import stats_day
 from chalicelib.domain.webhooks import MOVE_EVENTS, Endpoint
-from chalicelib.ports import Name, Services, WriteName
+from chalicelib.ports import Name, WriteName
 from chalicelib.services import webhooks
+from chalicelib.services.deps import Core
 from chalicelib.services.webhook_outbox import Outbox
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ MESSAGE = WriteName.MESSAGE
 class MessageSteps:
     """One message on its way, as one actor (API, sweep, sender, callback) sees it."""
 
-    services: Services
+    core: Core
     app: App
     message: Message
     now: datetime
@@ -57,7 +58,7 @@ class MessageSteps:
             (target,) = found.targets
         purge_at = None
         if found.finishes:
-            retention = timedelta(days=self.services.settings.retention_days)
+            retention = timedelta(days=self.core.settings.retention_days)
             purge_at = int((self.now + retention).timestamp())
         if found.guard is Guard.CLAIM:
             guards.setdefault("claim_id", self.claim_id)
@@ -73,7 +74,7 @@ class MessageSteps:
     ) -> dict[str, Write]:
         """The move's own write and every effect its rule asks for (``cap_limit``: sends the
         window allows instead of the app's cap, the user's marketing budget)."""
-        store, found = self.services.store, transition.rule
+        store, found = self.core.store, transition.rule
         writes: dict[Name, Write] = {MESSAGE: store.messages.moved(transition)}
         credit = self.message.credit
         if found.refund and credit is not None:
@@ -139,11 +140,11 @@ class MessageSteps:
     ) -> WriteName | None:
         """Commit the move; None when it landed, else the write that lost the race: ``message``
         (the message had moved on: a duplicate, nothing done) or one of ``names``."""
-        transaction = self.services.store.transaction()
+        transaction = self.core.store.transaction()
         writes = self.writes(transition, window, extra, stats_moment, cap_limit)
         if self.endpoints is None:
-            self.endpoints = webhooks.endpoints_of(self.services, self.app.app_id)
-        outbox = Outbox(self.services, self.app.app_id, self.now, self.endpoints)
+            self.endpoints = webhooks.endpoints_of(self.core, self.app.app_id)
+        outbox = Outbox(self.core, self.app.app_id, self.now, self.endpoints)
         event = MOVE_EVENTS.get(transition.move)
         after = self.moved(transition) if event or transition.rule.attempt else None
         if event is not None and after is not None:  # the event it reports, in this transaction

@@ -23,9 +23,10 @@ from chalicelib.domain.errors import (
     ValidationFailed,
 )
 from chalicelib.domain.records import App, Message, MessageStatus, Template
-from chalicelib.ports import QueueUnavailable, Services
+from chalicelib.ports import QueueUnavailable
 from chalicelib.services import rate_limit
 from chalicelib.services.commands import Idempotent, NewMessage
+from chalicelib.services.deps import Core
 from chalicelib.services.reservation import CampaignPart as CampaignPart
 from chalicelib.services.reservation import Draft, Replay, reserve
 from chalicelib.services.reservation import RecipientHandled as RecipientHandled
@@ -41,7 +42,7 @@ def body_hash(body: BaseModel) -> str:
 
 
 def create(
-    services: Services, app: App, card: NewMessage, idempotent: Idempotent | None
+    core: Core, app: App, card: NewMessage, idempotent: Idempotent | None
 ) -> tuple[Message, bool]:
     """Reserve a credit and write the message; (message, False) for a replayed idempotency key.
 
@@ -50,28 +51,28 @@ def create(
     """
     now = clock.now()
     try:
-        template = find_template(services, app.app_id, card.template_id)
-        send_at = scheduled_at(services, card.send_at, now)
+        template = find_template(core, app.app_id, card.template_id)
+        send_at = scheduled_at(core, card.send_at, now)
         problems = keywords.validate_data(template.keywords, card.data)
         if problems:
             raise ValidationFailed("Some keyword values break WeChat's rules.", problems)
-        message = reserve(services, Draft(app, template, card, send_at, now, idempotent))
+        message = reserve(core, Draft(app, template, card, send_at, now, idempotent))
     except (SubmsgError, Replay) as error:
         if not isinstance(error, RateLimited):
-            rate_limit.charge(services, app, now)
-        replayed = _replayed(services, app, idempotent, now)
+            rate_limit.charge(core, app, now)
+        replayed = _replayed(core, app, idempotent, now)
         if replayed is not None:
             return replayed, False
         if isinstance(error, Replay):  # its message was erased a moment ago with its user
             raise NotFound("The message this Idempotency-Key created no longer exists.") from error
         raise
     if message.status is S.QUEUED:
-        enqueue(services, message, now)
+        enqueue(core, message, now)
     return message, True
 
 
 def create_card(
-    services: Services,
+    core: Core,
     app: App,
     template: Template,
     card: NewMessage,
@@ -82,14 +83,14 @@ def create_card(
     OptedOut or GrantExpiresBeforeSendAt when it cannot be, RecipientHandled for a duplicate.
     The caller enqueues it (a page's messages go to SQS in batches)."""
     now = clock.now()
-    return reserve(services, Draft(app, template, card, send_at, now, campaign=campaign))
+    return reserve(core, Draft(app, template, card, send_at, now, campaign=campaign))
 
 
-def scheduled_at(services: Services, requested: datetime | None, now: datetime) -> datetime:
+def scheduled_at(core: Core, requested: datetime | None, now: datetime) -> datetime:
     """When a message is due: now for none or a past instant, refused beyond the limit."""
     if requested is None or requested <= now:
         return now
-    ahead = services.settings.max_schedule_ahead_days
+    ahead = core.settings.max_schedule_ahead_days
     if requested > now + timedelta(days=ahead):
         raise ValidationFailed(
             "send_at is too far ahead.", [FieldProblem("send_at", f"more than {ahead} days ahead")]
@@ -97,22 +98,20 @@ def scheduled_at(services: Services, requested: datetime | None, now: datetime) 
     return clock.to_utc_ms(requested)
 
 
-def _replayed(
-    services: Services, app: App, idempotent: Idempotent | None, now: datetime
-) -> Message | None:
+def _replayed(core: Core, app: App, idempotent: Idempotent | None, now: datetime) -> Message | None:
     if idempotent is None:
         return None
-    record = services.store.idempotency.get(app.app_id, Protected.MESSAGE, idempotent.key, now)
+    record = core.store.idempotency.get(app.app_id, Protected.MESSAGE, idempotent.key, now)
     if record is None:
         return None
     if record["body_hash"] != idempotent.request_hash:
         raise IdempotencyKeyMismatch("This Idempotency-Key was used with a different body.")
-    return services.store.messages.get(record["created_id"])
+    return core.store.messages.get(record["created_id"])
 
 
-def enqueue(services: Services, message: Message, now: datetime) -> None:
+def enqueue(core: Core, message: Message, now: datetime) -> None:
     try:
-        services.queue.send(dispatch.envelope(message, now))
+        core.queue.send(dispatch.envelope(message, now))
     except QueueUnavailable:
         # The message waits on the needs-work index; the next sweep enqueues it again.
         logger.warning("enqueue failed; left for the due sweep", extra={"message_id": message.id})

@@ -18,14 +18,15 @@ from chalicelib.adapters.store.rate_limits import RETRIES, Window
 from chalicelib.domain import clock
 from chalicelib.domain.errors import RateLimited
 from chalicelib.domain.records import App
-from chalicelib.ports import Services, Transaction, TransactionFailed, WriteName
+from chalicelib.ports import Transaction, TransactionFailed, WriteName
+from chalicelib.services.deps import Core
 
 RATE = WriteName.RATE  # the name of the write inside a transaction
 
 
-def window(services: Services, app: App, now: datetime) -> Window:
+def window(core: Core, app: App, now: datetime) -> Window:
     """Where a request of ``app`` at ``now`` counts (a shard of its second)."""
-    return services.store.rate_limits.window(app.app_id, app.requests_per_second, now.timestamp())
+    return core.store.rate_limits.window(app.app_id, app.requests_per_second, now.timestamp())
 
 
 def refusal(app: App, now: datetime) -> RateLimited:
@@ -36,15 +37,15 @@ def refusal(app: App, now: datetime) -> RateLimited:
     )
 
 
-def charge(services: Services, app: App, now: datetime) -> None:
+def charge(core: Core, app: App, now: datetime) -> None:
     """Count one request; RateLimited when the app is over its limit this second."""
-    limits = services.store.rate_limits
+    limits = core.store.rate_limits
     if not limits.count(app.app_id, app.requests_per_second, now.timestamp()):
         raise refusal(app, now)
 
 
 def commit_counted(
-    services: Services,
+    core: Core,
     app: App,
     window: Window | None,
     transaction_for: Callable[[Window | None], Transaction],
@@ -59,7 +60,7 @@ def commit_counted(
         except TransactionFailed as failed:
             if window is None or not failed.on(RATE):
                 raise
-            others = services.store.rate_limits.with_room(window)
+            others = core.store.rate_limits.with_room(window)
             if not others or retry == RETRIES:
                 raise refusal(app, clock.now()) from failed
             window = random.choice(others)

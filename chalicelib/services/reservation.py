@@ -19,9 +19,10 @@ from chalicelib.domain.errors import GrantExpiresBeforeSendAt, NoGrant, OptedOut
 from chalicelib.domain.records import App, Credit, Message, MessageStatus, Template, TemplateKind
 from chalicelib.domain.statistics import Counter, stats_day
 from chalicelib.domain.users import UserState
-from chalicelib.ports import Name, Services, Transaction, TransactionFailed, WriteName
+from chalicelib.ports import Name, Transaction, TransactionFailed, WriteName
 from chalicelib.services import activity, rate_limit
 from chalicelib.services.commands import Idempotent, NewMessage
+from chalicelib.services.deps import Core
 
 if TYPE_CHECKING:
     from chalicelib.ports import Write
@@ -68,23 +69,23 @@ class Draft:
         return self.card.urgent and self.campaign is None
 
 
-def reserve(services: Services, draft: Draft) -> Message:
+def reserve(core: Core, draft: Draft) -> Message:
     """One Query for the user, then one transaction per candidate credit until one holds. A
     conflict never lands here (the store retries it): only a credit another request really took
     moves on to the next one, and only when none is left is it ``no_grant``."""
-    store, template = services.store, draft.template
+    store, template = core.store, draft.template
     if draft.campaign is None:
-        draft = replace(draft, rate=rate_limit.window(services, draft.app, draft.now))
+        draft = replace(draft, rate=rate_limit.window(core, draft.app, draft.now))
     state = store.users.load(draft.app.app_id, draft.card.openid)
     if policy.opted_out(state.preferences, template.category, template.template_id):
         raise OptedOut("The user opted out of this message.")
     if draft.card.best_time_within_hours is not None:
-        draft = _at_best_time(services, draft, state, draft.card.best_time_within_hours)
+        draft = _at_best_time(core, draft, state, draft.card.best_time_within_hours)
     for credit in _candidates(draft, state):
-        message = _new_message(services, draft, credit, state.preferences.timezone)
+        message = _new_message(core, draft, credit, state.preferences.timezone)
         try:
             rate_limit.commit_counted(
-                services, draft.app, draft.rate, partial(_reservation, services, draft, message)
+                core, draft.app, draft.rate, partial(_reservation, core, draft, message)
             )
         except TransactionFailed as failed:
             if failed.on(IDEMPOTENCY):
@@ -99,9 +100,9 @@ def reserve(services: Services, draft: Draft) -> Message:
     raise NoGrant("The user has no unused grant for this template.")
 
 
-def _at_best_time(services: Services, draft: Draft, state: UserState, within: int) -> Draft:
+def _at_best_time(core: Core, draft: Draft, state: UserState, within: int) -> Draft:
     send_at, reason = activity.best_time(
-        services, draft.app, draft.template, state, within, draft.urgent, draft.now
+        core, draft.app, draft.template, state, within, draft.urgent, draft.now
     )
     return replace(draft, send_at=clock.to_utc_ms(send_at), send_time_reason=reason.value)
 
@@ -123,10 +124,10 @@ def _candidates(draft: Draft, state: UserState) -> list[Credit | None]:
 
 
 def _new_message(
-    services: Services, draft: Draft, credit: Credit | None, user_timezone: str | None
+    core: Core, draft: Draft, credit: Credit | None, user_timezone: str | None
 ) -> Message:
     app, template, card = draft.app, draft.template, draft.card
-    queued = dispatch.within_lookahead(draft.send_at, draft.now, services.settings.sweep_interval_s)
+    queued = dispatch.within_lookahead(draft.send_at, draft.now, core.settings.sweep_interval_s)
     return Message(
         id=clock.new_id("msg"),
         app_id=app.app_id,
@@ -151,23 +152,21 @@ def _new_message(
     )
 
 
-def work_at(services: Services, message: Message) -> datetime:
+def work_at(core: Core, message: Message) -> datetime:
     """When the sweep should look at it: at send_at, or after the lease of its enqueue."""
     if message.status is S.QUEUED:
-        return message.send_at + timedelta(seconds=services.settings.enqueue_lease_s)
+        return message.send_at + timedelta(seconds=core.settings.enqueue_lease_s)
     return message.send_at
 
 
-def _reservation(
-    services: Services, draft: Draft, message: Message, rate: Window | None
-) -> Transaction:
+def _reservation(core: Core, draft: Draft, message: Message, rate: Window | None) -> Transaction:
     """Take the credit, write the message and the idempotency key, count it (and the request
     on ``rate``'s shard of the app's rate limit): all or nothing."""
-    store, app_id = services.store, draft.app.app_id
+    store, app_id = core.store, draft.app.app_id
     transaction = store.transaction()
     if message.credit is not None:
         transaction.add(CREDIT, store.users.take_credit(app_id, message.openid, message.credit))
-    transaction.add(MESSAGE, store.messages.create(message, work_at(services, message)))
+    transaction.add(MESSAGE, store.messages.create(message, work_at(core, message)))
     if draft.idempotent is not None:
         claim = store.idempotency.claim(
             app_id,
@@ -176,7 +175,7 @@ def _reservation(
             draft.idempotent.request_hash,
             message.id,
             draft.now,
-            services.settings.idempotency_ttl_s,
+            core.settings.idempotency_ttl_s,
         )
         transaction.add(IDEMPOTENCY, claim)
     if rate is not None:

@@ -10,7 +10,8 @@ from chalicelib import deadline
 from chalicelib.adapters.observability import logger
 from chalicelib.domain.outcomes import Outcome, SendReport
 from chalicelib.domain.records import App
-from chalicelib.ports import APP_SECRET, DeadlinePassed, MissingSecret, Services, WeChatRefused
+from chalicelib.ports import APP_SECRET, DeadlinePassed, MissingSecret, WeChatRefused
+from chalicelib.services.deps import Core, Sending
 
 LEFT_FOR_S = 1  # a card left for later is visible again this soon (to another invocation)
 
@@ -20,15 +21,15 @@ class LeftForLater(Exception):
     back a moment later (a partial batch failure); nothing was written."""
 
 
-def ready(services: Services, app: App) -> str | SendReport:
+def ready(sending: Sending, app: App) -> str | SendReport:
     """The app secret, its access token fetched (and cached) on the way; the report to record
     instead when either is missing (nothing reaches WeChat's send then)."""
     try:
-        secret = services.secrets.get(app.app_id, APP_SECRET)
+        secret = sending.secrets.get(app.app_id, APP_SECRET)
     except MissingSecret:
         return SendReport(Outcome.RETRY, None, "the app secret is not configured")
     try:
-        services.wechat.access_token(app.app_id, secret)
+        sending.wechat().access_token(app.app_id, secret)
     except WeChatRefused as refused:
         return SendReport(Outcome.RETRY, refused.errcode, refused.errmsg)
     return secret
@@ -36,14 +37,14 @@ def ready(services: Services, app: App) -> str | SendReport:
 
 @contextmanager
 def time_to_claim(
-    services: Services, postpone: Callable[[], None], landed: Callable[[], bool]
+    core: Core, postpone: Callable[[], None], landed: Callable[[], bool]
 ) -> Iterator[None]:
     """The claim inside lands while the invocation can still send and record the card (WeChat's
     connect and read timeouts, and the record's reserve), or not at all: LeftForLater, after
     ``postpone`` made the SQS message visible again soon. When the budget ran out without an
     answer, ``landed()`` says whether the claim landed anyway (an attempt applied whose answer
     was lost): then the block ends normally, and the card is sent with the time kept for it."""
-    settings = services.settings
+    settings = core.settings
     needed = (
         settings.wechat_connect_timeout_s
         + settings.wechat_read_timeout_s

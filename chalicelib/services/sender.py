@@ -22,12 +22,12 @@ from chalicelib.domain.records import App, Category, Message
 from chalicelib.domain.tracking import wechat_payload
 from chalicelib.ports import (
     Name,
-    Services,
     TransactionFailed,
     WriteName,
 )
 from chalicelib.services import send_readiness, sender_gate
 from chalicelib.services.auth import load_app
+from chalicelib.services.deps import Core, Sending
 from chalicelib.services.lifecycle import MessageSteps
 
 if TYPE_CHECKING:
@@ -51,52 +51,52 @@ class Delivery:
     receipt_handle: str
 
 
-def deliver(services: Services, delivery: Delivery) -> None:
-    message = delivery.message
+def deliver(sending: Sending, delivery: Delivery) -> None:
+    core, message = sending.core, delivery.message
     early = (message.send_at - clock.now()).total_seconds()
     if 0 < early <= DUE_SLACK.total_seconds():
         time.sleep(early)  # SQS delays by whole seconds: land on send_at, never before it
     now = clock.now()
-    app = load_app(services, message.app_id)
+    app = load_app(core, message.app_id)
     if app is None:
         logger.warning("message of an unknown app dropped", extra={"message_id": message.id})
         return
-    steps = MessageSteps(services, app, message, now)
-    if sender_gate.held_back(services, steps):
+    steps = MessageSteps(core, app, message, now)
+    if sender_gate.held_back(sending, steps):
         return
-    if _deferred_for_quiet_hours(steps):
+    if _deferred_for_quiet_hours(sending, steps):
         return
-    secret = send_readiness.ready(services, app)  # the secret and the token, before any claim
+    secret = send_readiness.ready(sending, app)  # the secret and the token, before any claim
     window = steps.cap_window()
     try:
-        postpone, landed = partial(_postpone, services, delivery), partial(_landed, services, steps)
-        with send_readiness.time_to_claim(services, postpone, landed):
-            if not _claim(services, steps, delivery, window):
+        postpone, landed = partial(_postpone, core, delivery), partial(_landed, core, steps)
+        with send_readiness.time_to_claim(core, postpone, landed):
+            if not _claim(core, steps, delivery, window):
                 return
     except _Again as again:  # outside the claim's budget: the new try has its own
-        deliver(services, again.delivery)
+        deliver(sending, again.delivery)
         return
-    report = secret if isinstance(secret, SendReport) else _send(services, app, message, secret)
+    report = secret if isinstance(secret, SendReport) else _send(sending, app, message, secret)
     # WeChat answered: its answer is recorded, retried until it lands (the claim is ours, so a
     # retry can only land once), never left to become unknown.
-    _record(services, steps, delivery, report, window)
+    _record(core, steps, delivery, report, window)
 
 
 def _claim(
-    services: Services, steps: MessageSteps, delivery: Delivery, window: policy.CapWindow | None
+    core: Core, steps: MessageSteps, delivery: Delivery, window: policy.CapWindow | None
 ) -> bool:
     """Claim the card under the policy and the budget; False when there is nothing to send."""
     app, message, now = steps.app, steps.message, steps.now
     claim = steps.transition(
         Move.CLAIM,
-        work_at=now + timedelta(seconds=services.settings.lease_s),
+        work_at=now + timedelta(seconds=core.settings.lease_s),
         changes={"claim_id": steps.claim_id},
         due_by=now + DUE_SLACK,
     )
-    still_wanted = services.store.users.still_wanted(
+    still_wanted = core.store.users.still_wanted(
         app.app_id, message.openid, message.category, message.template_id, message.user_timezone
     )
-    tiers = _budget_tiers(services, steps, window)
+    tiers = _budget_tiers(core, steps, window)
     for n, tier in enumerate(tiers):
         extra = {PREFERENCES: still_wanted, **({BUDGET: tier.check} if tier.check else {})}
         try:
@@ -104,7 +104,7 @@ def _claim(
             return steps.apply(claim, window, extra=extra, cap_limit=tier.cap_limit)
         except TransactionFailed as refused:
             if refused.on(PREFERENCES) or not refused.on(BUDGET, CAP):
-                _claim_refused(services, steps, delivery, refused)
+                _claim_refused(core, steps, delivery, refused)
             elif refused.on(BUDGET) and n == 0:
                 _skip(steps, "fatigue")  # fatigued, or switched off lately
             elif n + 1 < len(tiers) and not refused.on(BUDGET):
@@ -115,10 +115,10 @@ def _claim(
     return False
 
 
-def _landed(services: Services, steps: MessageSteps) -> bool:
+def _landed(core: Core, steps: MessageSteps) -> bool:
     """Whether this sender's claim landed although its answer never came (the message then
     moves on from the claimed state)."""
-    claimed = services.store.messages.claimed_by(steps.message.id, steps.claim_id)
+    claimed = core.store.messages.claimed_by(steps.message.id, steps.claim_id)
     if claimed is not None:
         steps.message = claimed
     return claimed is not None
@@ -132,16 +132,14 @@ class _Tier:
     check: Check | None = None
 
 
-def _budget_tiers(
-    services: Services, steps: MessageSteps, window: policy.CapWindow | None
-) -> list[_Tier]:
+def _budget_tiers(core: Core, steps: MessageSteps, window: policy.CapWindow | None) -> list[_Tier]:
     """The adaptive marketing budget (docs/engagement.md#the-marketing-budget) as claims to try in
     turn: within the app's cap unless fatigued or switched off, then one more for a user who clicked
     lately."""
     app, message = steps.app, steps.message
     if message.category is not Category.MARKETING or not app.adaptive_marketing:
         return [_Tier()]
-    budget = partial(services.store.engagement.within_budget, app.app_id, message.openid, steps.now)
+    budget = partial(core.store.engagement.within_budget, app.app_id, message.openid, steps.now)
     tiers = [_Tier(check=budget(engaged=False))]
     if window is not None:
         base = app.caps[message.category].limit
@@ -149,7 +147,7 @@ def _budget_tiers(
     return tiers
 
 
-def _deferred_for_quiet_hours(steps: MessageSteps) -> bool:
+def _deferred_for_quiet_hours(sending: Sending, steps: MessageSteps) -> bool:
     message, app = steps.message, steps.app
     if policy.exempt_from_quiet_hours(message.category, message.urgent):
         return False
@@ -157,7 +155,7 @@ def _deferred_for_quiet_hours(steps: MessageSteps) -> bool:
     until = policy.quiet_until(steps.now, timezone, app.quiet_hours)
     if until is None:
         return False
-    send_at = sender_gate.deferred_send_at(steps.services, message, until)
+    send_at = sender_gate.deferred_send_at(sending, message, until)
     deferred = steps.transition(
         Move.DEFER, work_at=send_at, changes={"send_at": send_at}, due_by=steps.now + DUE_SLACK
     )
@@ -174,11 +172,11 @@ class _Again(Exception):
 
 
 def _claim_refused(
-    services: Services, steps: MessageSteps, delivery: Delivery, refused: TransactionFailed
+    core: Core, steps: MessageSteps, delivery: Delivery, refused: TransactionFailed
 ) -> None:
     message = delivery.message
     if refused.on(PREFERENCES):
-        preferences = services.store.users.load(message.app_id, message.openid).preferences
+        preferences = core.store.users.load(message.app_id, message.openid).preferences
         if policy.opted_out(preferences, message.category, message.template_id):
             _skip(steps, "opted_out")
         elif preferences.timezone != message.user_timezone:
@@ -193,23 +191,23 @@ def _skip(steps: MessageSteps, reason: str) -> None:
     steps.apply(steps.transition(Move.SKIP, changes={"result": {"reason": reason}}))
 
 
-def _postpone(services: Services, delivery: Delivery) -> None:
+def _postpone(core: Core, delivery: Delivery) -> None:
     if delivery.receipt_handle:
-        services.queue.postpone(delivery.receipt_handle, send_readiness.LEFT_FOR_S)
+        core.queue.postpone(delivery.receipt_handle, send_readiness.LEFT_FOR_S)
 
 
-def _send(services: Services, app: App, message: Message, secret: str) -> SendReport:
-    return services.wechat.send(app.app_id, secret, wechat_payload(message))
+def _send(sending: Sending, app: App, message: Message, secret: str) -> SendReport:
+    return sending.wechat().send(app.app_id, secret, wechat_payload(message))
 
 
 def _record(
-    services: Services,
+    core: Core,
     steps: MessageSteps,
     delivery: Delivery,
     report: SendReport,
     window: policy.CapWindow | None,
 ) -> None:
-    outcome, settings = report.outcome, services.settings
+    outcome, settings = report.outcome, core.settings
     last_attempt = delivery.receive_count >= settings.max_attempts
     _log_outcome(delivery, report, last_attempt)
     metrics.wechat_answered(report)
@@ -219,10 +217,10 @@ def _record(
         work_at = steps.now + timedelta(seconds=delay + settings.lease_s)
         steps.apply(steps.transition(Move.RETRY, work_at=work_at, changes=result), window)
         if delivery.receipt_handle:
-            services.queue.postpone(delivery.receipt_handle, delay)
+            core.queue.postpone(delivery.receipt_handle, delay)
         raise RetryLater(f"WeChat busy ({report.errcode}); retry in {delay} s")
     if outcome is Outcome.SENT:
-        _sent(services, steps, report)
+        _sent(core, steps, report)
     elif outcome is Outcome.DEFER_DAILY_QUOTA:
         until = policy.next_daily_quota_reset(clock.now())
         postponed = steps.transition(
@@ -234,24 +232,22 @@ def _record(
     elif outcome is Outcome.NO_SUBSCRIPTION:
         steps.apply(steps.transition(Move.FAIL_UNSUBSCRIBED, changes=result), window)
         message = delivery.message
-        dropped = services.store.users.drop_credits(
-            message.app_id, message.openid, message.template_id
-        )
+        dropped = core.store.users.drop_credits(message.app_id, message.openid, message.template_id)
         logger.info("43101: credits dropped", extra={"message_id": message.id, "dropped": dropped})
     else:  # REJECTED, or RETRY with no attempt left
         steps.apply(steps.transition(Move.FAIL, changes=result), window)
 
 
-def _sent(services: Services, steps: MessageSteps, report: SendReport) -> None:
+def _sent(core: Core, steps: MessageSteps, report: SendReport) -> None:
     sent = steps.transition(Move.SEND, changes={"result": _result(report), "sent_at": steps.now})
     extra: dict[Name, Write] = {}
     message = steps.message
     if message.category is Category.MARKETING:
-        extra[UNCLICKED] = services.store.engagement.marketing_sent(
+        extra[UNCLICKED] = core.store.engagement.marketing_sent(
             message.app_id, message.openid, steps.now
         )
     if report.msgid is not None and sent.purge_at is not None:
-        pointer = services.store.messages.msgid_pointer(
+        pointer = core.store.messages.msgid_pointer(
             steps.app.app_id, report.msgid, steps.message.id, sent.purge_at
         )
         extra[WriteName.MSGID] = pointer

@@ -11,7 +11,8 @@ from typing import NamedTuple
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain.lifecycle import Move
 from chalicelib.domain.records import CampaignStatus, Message
-from chalicelib.ports import Services, WriteName
+from chalicelib.ports import WriteName
+from chalicelib.services.deps import Sending
 from chalicelib.services.lifecycle import MessageSteps
 
 C = CampaignStatus
@@ -29,18 +30,18 @@ class Seen(NamedTuple):
 GONE = Seen(C.CANCELED, True, None)
 
 
-def held_back(services: Services, steps: MessageSteps) -> bool:
+def held_back(sending: Sending, steps: MessageSteps) -> bool:
     """Whether a campaign's card must not go now: its campaign paused (the message is withdrawn
     and its recipient waits for the resume) or stopped (the message is canceled). Read through a
     short cache, so a pause is seen within ``campaign_status_cache_s``."""
     message = steps.message
     if message.campaign_id is None:
         return False
-    status, stopped, _ = _seen(services, message.app_id, message.campaign_id)
+    status, stopped, _ = _seen(sending, message.app_id, message.campaign_id)
     if status is C.RUNNING and not stopped:
         return False
     if status is C.PAUSED and not stopped:
-        store = services.store
+        store = sending.core.store
         back = store.campaigns.recipient_back(
             message.campaign_id, message.app_id, message.openid, message.id
         )
@@ -54,27 +55,27 @@ def held_back(services: Services, steps: MessageSteps) -> bool:
     return True
 
 
-def deferred_send_at(services: Services, message: Message, until: datetime) -> datetime:
+def deferred_send_at(sending: Sending, message: Message, until: datetime) -> datetime:
     """When a card deferred by quiet hours goes: at their end, or, a throttled campaign's card,
     on a new slot of its campaign's throttle at or after it, so that the cards deferred to the
     same end keep the campaign's pace."""
     if message.campaign_id is None:
         return until
-    rate = _seen(services, message.app_id, message.campaign_id).rate_per_minute
+    rate = _seen(sending, message.app_id, message.campaign_id).rate_per_minute
     if rate is None:
         return until
-    slot = services.store.campaigns.take_slot_from(
+    slot = sending.core.store.campaigns.take_slot_from(
         message.app_id, message.campaign_id, rules.epoch_us(until), rules.slot_interval_us(rate)
     )
     return rules.slot_moment(slot)
 
 
-def _seen(services: Services, app_id: str, campaign_id: str) -> Seen:
+def _seen(sending: Sending, app_id: str, campaign_id: str) -> Seen:
     def load() -> Seen | None:
-        found = services.store.campaigns.get(app_id, campaign_id)
+        found = sending.core.store.campaigns.get(app_id, campaign_id)
         if found is None:
             return None
         campaign = found.campaign
         return Seen(campaign.status, campaign.stopped_at is not None, campaign.rate_per_minute)
 
-    return services.campaign_statuses.get((app_id, campaign_id), load) or GONE
+    return sending.campaign_statuses.get((app_id, campaign_id), load) or GONE

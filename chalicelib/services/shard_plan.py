@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from chalicelib.adapters.store.shard_marks import ShardedIndex
 from chalicelib.domain import clock
-from chalicelib.ports import Services
+from chalicelib.services.deps import Core
 from chalicelib.settings import Settings
 
 LOWERING_GRACE_S = 3600  # well beyond a Lambda's 15-minute ceiling
@@ -24,21 +24,21 @@ def configured(settings: Settings, index: ShardedIndex) -> int:
     return settings.expiry_shards if index is ShardedIndex.EXPIRY else settings.due_shards
 
 
-def shards_to_read(services: Services, index: ShardedIndex) -> int:
+def shards_to_read(core: Core, index: ShardedIndex) -> int:
     """The shards of ``index`` this run reads: the configured count, or more while shards of an
     earlier, larger count may still hold items."""
-    marks = services.store.shard_marks
-    writers = configured(services.settings, index)
+    marks = core.store.shard_marks
+    writers = configured(core.settings, index)
     mark = marks.read(index)
     if not mark.shards:  # never recorded: items may sit in any shard an earlier count used
-        reading = max([writers, *(s + 1 for s in _holding(services, index, writers, MOST_SHARDS))])
+        reading = max([writers, *(s + 1 for s in _holding(core, index, writers, MOST_SHARDS))])
         marks.record(index, mark, reading)
         return reading
     if mark.shards <= writers:
         if mark.shards < writers:
             marks.record(index, mark, writers)
         return writers
-    left_behind = bool(_holding(services, index, writers, mark.shards))
+    left_behind = bool(_holding(core, index, writers, mark.shards))
     now_ms = int(clock.now().timestamp() * 1000)
     if left_behind:
         if mark.empty_since_ms is not None:
@@ -50,11 +50,11 @@ def shards_to_read(services: Services, index: ShardedIndex) -> int:
     return mark.shards  # this run still reads them all
 
 
-def _holding(services: Services, index: ShardedIndex, first: int, end: int) -> list[int]:
+def _holding(core: Core, index: ShardedIndex, first: int, end: int) -> list[int]:
     """The shards from ``first`` to ``end`` that hold any item, asked 8 at a time."""
     from concurrent.futures import ThreadPoolExecutor  # rarely needed: not at a cold start
 
     shards = range(first, end)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        found = pool.map(lambda shard: services.store.shard_marks.holds_any(index, shard), shards)
+        found = pool.map(lambda shard: core.store.shard_marks.holds_any(index, shard), shards)
         return [shard for shard, holds in zip(shards, found, strict=True) if holds]

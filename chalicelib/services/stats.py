@@ -11,24 +11,24 @@ from chalicelib.domain import campaigns
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.records import App
 from chalicelib.domain.statistics import Counter
-from chalicelib.ports import Services
+from chalicelib.services.deps import Core
 
 NAMES = [counter.value for counter in Counter]  # the answer's field names
 
 
 def per_day(
-    services: Services, app: App, first: date, last: date, template_id: str | None = None
+    core: Core, app: App, first: date, last: date, template_id: str | None = None
 ) -> dict[str, dict[str, int]]:
     """Each day's counters, summed over the shards (and templates, unless one is asked for)."""
-    items = counted(services, app, first, last)
+    items = counted(core, app, first, last)
     if template_id:
         items = [item for item in items if item.template_id == template_id]
     return summed_by(items, "day")
 
 
-def counted(services: Services, app: App, first: date, last: date) -> list[DayCounts]:
+def counted(core: Core, app: App, first: date, last: date) -> list[DayCounts]:
     """The counter items of the app's days from ``first`` to ``last``, every shard's."""
-    return services.store.counters.days(app.app_id, first.isoformat(), last.isoformat())
+    return core.store.counters.days(app.app_id, first.isoformat(), last.isoformat())
 
 
 def summed_by(
@@ -44,14 +44,14 @@ def summed_by(
 
 
 def per_day_of_campaign(
-    services: Services, app: App, campaign_id: str, first: date, last: date
+    core: Core, app: App, campaign_id: str, first: date, last: date
 ) -> dict[str, dict[str, int]]:
     """A campaign's own counters, per day, as the app's statistics name them."""
-    found = services.store.campaigns.get(app.app_id, campaign_id)
+    found = core.store.campaigns.get(app.app_id, campaign_id)
     if found is None:
         raise NotFound(f"Campaign {campaign_id} does not exist.")
     days: dict[str, dict[str, int]] = {}
-    for item in services.store.campaigns.counters(app.app_id, campaign_id):
+    for item in core.store.campaigns.counters(app.app_id, campaign_id):
         if not first.isoformat() <= item.day <= last.isoformat():
             continue
         day = days.setdefault(item.day, dict.fromkeys(NAMES, 0))

@@ -15,8 +15,9 @@ from chalicelib.adapters.observability import logger
 from chalicelib.domain import dispatch
 from chalicelib.domain.lifecycle import Move, Transition
 from chalicelib.domain.records import Message, MessageStatus
-from chalicelib.ports import KeyedName, Services, TransactionFailed, WriteName
+from chalicelib.ports import KeyedName, TransactionFailed, WriteName
 from chalicelib.services.auth import load_app
+from chalicelib.services.deps import Core
 from chalicelib.services.lifecycle import MessageSteps
 
 S = MessageStatus
@@ -32,7 +33,7 @@ class PageReport:
 
 
 def handle_page(
-    services: Services, found: list[tuple[Message, int]], now: datetime, report: PageReport
+    core: Core, found: list[tuple[Message, int]], now: datetime, report: PageReport
 ) -> None:
     """One page (each message with the ``work_at`` the sweep found it at, epoch ms): what is
     due is enqueued (in batches of ten), then marked queued (in batches)."""
@@ -45,23 +46,23 @@ def handle_page(
         elif work_at <= now_ms and message.status is S.QUEUED:
             to_enqueue.append((message, work_at))  # its SQS message was lost: enqueue again
         elif work_at <= now_ms and message.status is S.SENDING:
-            report.unknown += _claim_expired(services, message, work_at, now)
+            report.unknown += _claim_expired(core, message, work_at, now)
     if not to_enqueue:
         return
-    accepted = services.queue.send_batch([dispatch.envelope(m, now) for m, _ in to_enqueue])
+    accepted = core.queue.send_batch([dispatch.envelope(m, now) for m, _ in to_enqueue])
     enqueued = [to_enqueue[index] for index in sorted(accepted)]
-    report.enqueued += mark_queued(services, enqueued, now)
+    report.enqueued += mark_queued(core, enqueued, now)
 
 
-def _steps(services: Services, message: Message, now: datetime) -> MessageSteps | None:
-    app = load_app(services, message.app_id)
-    return MessageSteps(services, app, message, now) if app is not None else None
+def _steps(core: Core, message: Message, now: datetime) -> MessageSteps | None:
+    app = load_app(core, message.app_id)
+    return MessageSteps(core, app, message, now) if app is not None else None
 
 
 def _enqueue_move(steps: MessageSteps, work_at: int) -> Transition:
     """The move to queued, under a lease after which a lost SQS message is enqueued again."""
     message, now = steps.message, steps.now
-    lease = timedelta(seconds=steps.services.settings.enqueue_lease_s)
+    lease = timedelta(seconds=steps.core.settings.enqueue_lease_s)
     if message.status is S.QUEUED:
         # Enqueued before and still not claimed: far likelier waiting in a long queue than
         # lost, so each new copy waits as long as the card has already waited (a lost one is
@@ -72,30 +73,30 @@ def _enqueue_move(steps: MessageSteps, work_at: int) -> Transition:
     )
 
 
-def mark_queued(services: Services, enqueued: list[tuple[Message, int]], now: datetime) -> int:
+def mark_queued(core: Core, enqueued: list[tuple[Message, int]], now: datetime) -> int:
     """Mark what SQS took as queued; how many moved. A message moved, canceled or claimed
     meanwhile is left as it is."""
     moves: list[tuple[MessageSteps, Transition]] = []
     for message, work_at in enqueued:
-        steps = _steps(services, message, now)
+        steps = _steps(core, message, now)
         if steps is not None:
             moves.append((steps, _enqueue_move(steps, work_at)))
     marked = 0
     for first in range(0, len(moves), MARK_BATCH):
-        marked += _mark_batch(services, moves[first : first + MARK_BATCH])
+        marked += _mark_batch(core, moves[first : first + MARK_BATCH])
     return marked
 
 
-def _mark_batch(services: Services, moves: list[tuple[MessageSteps, Transition]]) -> int:
+def _mark_batch(core: Core, moves: list[tuple[MessageSteps, Transition]]) -> int:
     waiting = {steps.message.id: (steps, move) for steps, move in moves}
     for steps, move in moves:
         if len(steps.writes(move)) > 1:  # a move with effects: its own transaction
             del waiting[steps.message.id]
     marked = sum(int(steps.apply(move)) for steps, move in moves if steps.message.id not in waiting)
     while waiting:
-        transaction = services.store.transaction()
+        transaction = core.store.transaction()
         for message_id, (_, move) in waiting.items():
-            transaction.add(WriteName.MESSAGE.of(message_id), services.store.messages.moved(move))
+            transaction.add(WriteName.MESSAGE.of(message_id), core.store.messages.moved(move))
         try:
             transaction.commit()
         except TransactionFailed as failed:
@@ -120,9 +121,9 @@ def _mark_alone(steps: MessageSteps, move: Transition) -> int:
         return 0
 
 
-def _claim_expired(services: Services, message: Message, work_at: int, now: datetime) -> int:
+def _claim_expired(core: Core, message: Message, work_at: int, now: datetime) -> int:
     """A claim older than its lease: WeChat may have delivered, so never resend (rule 4)."""
-    steps = _steps(services, message, now)
+    steps = _steps(core, message, now)
     if steps is None:
         return 0
     lost = steps.transition(

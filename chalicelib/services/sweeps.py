@@ -21,9 +21,10 @@ from chalicelib.adapters.observability import logger
 from chalicelib.domain import clock, dispatch
 from chalicelib.domain.records import Message
 from chalicelib.domain.statistics import Counter, stats_day
-from chalicelib.ports import DeadlinePassed, Services, WriteName
+from chalicelib.ports import DeadlinePassed, WriteName
 from chalicelib.services import campaign_tick, shard_plan, sweep_marks, sweep_pages
 from chalicelib.services.auth import load_app
+from chalicelib.services.deps import Core, Sweeping
 
 if TYPE_CHECKING:
     from chalicelib.ports import Cursor
@@ -45,44 +46,44 @@ class SweepReport:
     resumed: bool = False  # and what was left was handed on to the sweep worker at once
 
 
-def due_sweep(services: Services, remaining_ms: Callable[[], int] | None = None) -> SweepReport:
+def due_sweep(sweeping: Sweeping, remaining_ms: Callable[[], int] | None = None) -> SweepReport:
     """The scheduled run: hand the shards' groups to the sweep worker (sweeping itself any the
     sweep queue did not take), or sweep them all here; then the campaigns' tick, within what
     ``remaining_ms`` (Lambda's) says is left."""
-    settings = services.settings
+    core, settings = sweeping.core, sweeping.core.settings
     report = SweepReport()
     report.first_shard = int(clock.now().timestamp() // settings.sweep_interval_s)
-    count = shard_plan.shards_to_read(services, shard_plan.ShardedIndex.DUE)
+    count = shard_plan.shards_to_read(core, shard_plan.ShardedIndex.DUE)
     report.first_shard %= count
     shards = sweep_pages.rotated(count, report.first_shard)
-    if services.sweep_queue is not None:
+    if sweeping.sweep_queue is not None:
         groups = [shards[n :: settings.sweep_groups] for n in range(settings.sweep_groups)]
         groups = [group for group in groups if group]
-        accepted = services.sweep_queue.send_batch([dispatch.sweep_step(g) for g in groups])
+        accepted = sweeping.sweep_queue.send_batch([dispatch.sweep_step(g) for g in groups])
         report.fanned_out = len(accepted)
         shards = [s for n, group in enumerate(groups) if n not in accepted for s in group]
     if shards:
-        _sweep(services, shards, remaining_ms, report)
-    ticked = campaign_tick.tick(services, remaining_ms)
+        _sweep(core, shards, remaining_ms, report)
+    ticked = campaign_tick.tick(core, remaining_ms)
     report.campaigns, report.unfinished = ticked.watched, ticked.unfinished
     metrics.sweep_lag(report.lag_s)
     return report
 
 
 def sweep_shards(
-    services: Services, shards: list[int], remaining_ms: Callable[[], int] | None = None
+    sweeping: Sweeping, shards: list[int], remaining_ms: Callable[[], int] | None = None
 ) -> SweepReport:
     """The sweep worker: sweep ``shards``; if time runs out, hand what is left on at once."""
     report = SweepReport(first_shard=shards[0] if shards else 0)
-    left = _sweep(services, shards, remaining_ms, report)
-    if left and services.sweep_queue is not None:
-        report.resumed = bool(services.sweep_queue.send_batch([dispatch.sweep_step(left)]))
+    left = _sweep(sweeping.core, shards, remaining_ms, report)
+    if left and sweeping.sweep_queue is not None:
+        report.resumed = bool(sweeping.sweep_queue.send_batch([dispatch.sweep_step(left)]))
     metrics.sweep_lag(report.lag_s)
     return report
 
 
 def _sweep(
-    services: Services,
+    core: Core,
     shards: list[int],
     remaining_ms: Callable[[], int] | None,
     report: SweepReport,
@@ -90,7 +91,7 @@ def _sweep(
     """Enqueue the messages of ``shards`` due before the next sweep, each with the delay that
     lands it on time, within ``sweep_time_budget_s`` and the Lambda's remaining time less
     ``sweep_reserve_s``; the shards left unfinished when time ran out."""
-    settings = services.settings
+    settings = core.settings
     budget = sweep_pages.Budget(
         settings.sweep_time_budget_s, remaining_ms, settings.sweep_reserve_s
     )
@@ -98,11 +99,11 @@ def _sweep(
     counted = threading.Lock()
 
     def read(shard: int, start: Cursor | None) -> tuple[list[tuple[Message, int]], Cursor | None]:
-        return services.store.messages.due(shard, horizon, settings.sweep_page, start)
+        return core.store.messages.due(shard, horizon, settings.sweep_page, start)
 
     def handle(found: list[tuple[Message, int]]) -> None:
         page = sweep_marks.PageReport(read=len(found))
-        sweep_marks.handle_page(services, found, clock.now(), page)
+        sweep_marks.handle_page(core, found, clock.now(), page)
         with counted:
             report.read += page.read
             report.enqueued += page.enqueued
@@ -119,27 +120,27 @@ def _sweep(
     return outcome.unfinished
 
 
-def expiry_sweep(services: Services) -> SweepReport:
+def expiry_sweep(core: Core) -> SweepReport:
     """Remove one-time credits whose validity ended, counting them as grants_expired; within the
     invocation's deadline (what is left waits for the next run, an hour later)."""
     report = SweepReport()
     now = clock.now()
     try:
-        for shard in range(shard_plan.shards_to_read(services, shard_plan.ShardedIndex.EXPIRY)):
-            for item in services.store.users.expired_credits(shard, now):
+        for shard in range(shard_plan.shards_to_read(core, shard_plan.ShardedIndex.EXPIRY)):
+            for item in core.store.users.expired_credits(shard, now):
                 if deadline.remaining_s() <= 0:
                     report.unfinished = True
                     return report
                 report.read += 1
-                report.expired += _expire(services, item)
+                report.expired += _expire(core, item)
     except DeadlinePassed:
         report.unfinished = True  # the table stayed busy: the next run goes on
     return report
 
 
-def _expire(services: Services, item: dict[str, Any]) -> int:
-    store = services.store
-    app = load_app(services, item["app_id"])
+def _expire(core: Core, item: dict[str, Any]) -> int:
+    store = core.store
+    app = load_app(core, item["app_id"])
     if app is None:
         return 0
     day = stats_day(app, datetime.fromtimestamp(int(item["exp_at"]) / 1000, tz=UTC))

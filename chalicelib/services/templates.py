@@ -5,13 +5,13 @@ from __future__ import annotations
 from chalicelib.domain import clock, keywords
 from chalicelib.domain.errors import FieldProblem, NotFound, ValidationFailed
 from chalicelib.domain.records import Template
-from chalicelib.ports import Services
 from chalicelib.services.caches import Entry
 from chalicelib.services.commands import PutTemplate
+from chalicelib.services.deps import Core
 
 
 def put_template(
-    services: Services, app_id: str, template_id: str, command: PutTemplate
+    core: Core, app_id: str, template_id: str, command: PutTemplate
 ) -> tuple[Template, bool]:
     if command.content is not None:
         try:
@@ -37,24 +37,24 @@ def put_template(
         target_credits=command.target_credits,
         updated_at=clock.now(),
     )
-    created = services.store.catalog.put_template(template)
-    services.catalog_cache.forget(Entry.TEMPLATE, app_id, template_id)
+    created = core.store.catalog.put_template(template)
+    core.catalog_cache.forget(Entry.TEMPLATE, app_id, template_id)
     return template, created
 
 
-def find_template(services: Services, app_id: str, template_id: str) -> Template:
+def find_template(core: Core, app_id: str, template_id: str) -> Template:
     """The template, from the per-container cache; NotFound when the app has no such template."""
-    template = services.catalog_cache.template(
+    template = core.catalog_cache.template(
         app_id,
         template_id,
-        lambda: services.store.catalog.get_template(app_id, template_id),
+        lambda: core.store.catalog.get_template(app_id, template_id),
     )
     if template is None:
         raise NotFound(f"Template {template_id} does not exist.")
     return template
 
 
-def delete_template(services: Services, app_id: str, template_id: str) -> None:
-    if not services.store.catalog.delete_template(app_id, template_id):
+def delete_template(core: Core, app_id: str, template_id: str) -> None:
+    if not core.store.catalog.delete_template(app_id, template_id):
         raise NotFound(f"Template {template_id} does not exist.")
-    services.catalog_cache.forget(Entry.TEMPLATE, app_id, template_id)
+    core.catalog_cache.forget(Entry.TEMPLATE, app_id, template_id)

@@ -40,8 +40,9 @@ from chalicelib.domain.webhooks import (
     retry_delay,
     success,
 )
-from chalicelib.ports import ConditionFailed, Services
+from chalicelib.ports import ConditionFailed
 from chalicelib.services import shard_plan, webhooks
+from chalicelib.services.deps import Core, Delivering
 from chalicelib.services.webhook_outbox import EVENT_PREFIX, hand_over
 
 
@@ -53,7 +54,7 @@ class Outcome:
 
 
 def attempt(
-    services: Services, delivery: Delivery, body: bytes, draw: float | None = None
+    delivering: Delivering, delivery: Delivery, body: bytes, draw: float | None = None
 ) -> Outcome:
     """POST ``body`` (the event as rendered) to the delivery's endpoint, and record what came of
     it. ``draw`` in [0, 1) places the next attempt within the schedule's jitter.
@@ -62,66 +63,64 @@ def attempt(
     time, and not at all while its backoff runs; what it holds back waits without a request.
     A copy older than a fresh first attempt is checked against the table before it goes: a
     delivery erased with its user, or settled by another copy, is not made."""
-    now = clock.now()
+    core, now = delivering.core, clock.now()
     draw = random.random() if draw is None else draw
     number = delivery.attempts + 1
-    endpoint = _endpoint(services, delivery)
+    endpoint = _endpoint(core, delivery)
     if endpoint is None or endpoint.status is EndpointStatus.DISABLED:
         reason = "the endpoint was deleted" if endpoint is None else "the endpoint is disabled"
-        return _settle(services, delivery, number - 1, DeliveryStatus.FAILED, None, reason, now)
+        return _settle(core, delivery, number - 1, DeliveryStatus.FAILED, None, reason, now)
     passage, until = gate(endpoint, now)
     if passage is Gate.DEFER and until is not None:
-        return _defer(services, delivery, endpoint, until, now, draw)
-    if not delivery.fresh(now, services.settings.webhook_fresh_s) and not _pending(
-        services, delivery
-    ):
+        return _defer(core, delivery, endpoint, until, now, draw)
+    if not delivery.fresh(now, core.settings.webhook_fresh_s) and not _pending(core, delivery):
         logger.info("webhook delivery gone or settled", extra={"delivery": delivery.id})
         return Outcome(delivery.status, delivery.attempts, "no longer pending")
     if passage is Gate.PROBE:
         lease = now + timedelta(seconds=PROBE_LEASE_S)
-        taken = services.store.webhooks.take_probe(endpoint, now, lease)
+        taken = core.store.webhooks.take_probe(endpoint, now, lease)
         if taken is None:
-            webhooks.forget(services, endpoint.app_id)
-            return _defer(services, delivery, endpoint, lease, now, draw)
+            webhooks.forget(core, endpoint.app_id)
+            return _defer(core, delivery, endpoint, lease, now, draw)
         if taken.status is EndpointStatus.DISABLED:
             reason = "the endpoint is disabled"
-            return _settle(services, delivery, number - 1, DeliveryStatus.FAILED, None, reason, now)
+            return _settle(core, delivery, number - 1, DeliveryStatus.FAILED, None, reason, now)
         endpoint = taken
     timestamp = int(now.timestamp())
     signed = headers(endpoint.signing_secrets(now), delivery.id, timestamp, body)
-    answer = services.webhook_client.post(endpoint.url, body, signed)
+    answer = delivering.webhook_client().post(endpoint.url, body, signed)
     done = clock.now()
     if answer.status_code is not None and success(answer.status_code):
         if endpoint.failures or endpoint.failing_since or endpoint.probe_until_ms:
-            services.store.webhooks.endpoint_recovered(endpoint)
-            webhooks.forget(services, endpoint.app_id)
+            core.store.webhooks.endpoint_recovered(endpoint)
+            webhooks.forget(core, endpoint.app_id)
         return _settle(
-            services, delivery, number, DeliveryStatus.DELIVERED, answer.status_code, None, done
+            core, delivery, number, DeliveryStatus.DELIVERED, answer.status_code, None, done
         )
     error = answer.error or f"answered {answer.status_code}"
     if answer.status_code == GONE:
-        webhooks.disable(services, endpoint, "the endpoint answered 410 Gone")
-        return _settle(services, delivery, number, DeliveryStatus.FAILED, GONE, error, done)
+        webhooks.disable(core, endpoint, "the endpoint answered 410 Gone")
+        return _settle(core, delivery, number, DeliveryStatus.FAILED, GONE, error, done)
     backoff = circuit_backoff(endpoint.failures + 1)
-    services.store.webhooks.endpoint_failed(endpoint, done, done + backoff if backoff else None)
-    webhooks.forget(services, endpoint.app_id)
+    core.store.webhooks.endpoint_failed(endpoint, done, done + backoff if backoff else None)
+    webhooks.forget(core, endpoint.app_id)
     if endpoint.failing_since is not None and done - endpoint.failing_since >= DISABLE_AFTER:
-        webhooks.disable(services, endpoint, "every delivery failed for 5 days")
+        webhooks.disable(core, endpoint, "every delivery failed for 5 days")
         return _settle(
-            services, delivery, number, DeliveryStatus.FAILED, answer.status_code, error, done
+            core, delivery, number, DeliveryStatus.FAILED, answer.status_code, error, done
         )
     delay = retry_delay(number, draw)
     if delay is None:
         return _settle(
-            services, delivery, number, DeliveryStatus.FAILED, answer.status_code, error, done
+            core, delivery, number, DeliveryStatus.FAILED, answer.status_code, error, done
         )
     fields = {"last_status_code": answer.status_code, "last_error": error}
-    return _later(services, delivery, number, fields, done, delay)
+    return _later(core, delivery, number, fields, done, delay)
 
 
-def _pending(services: Services, delivery: Delivery) -> bool:
+def _pending(core: Core, delivery: Delivery) -> bool:
     """The delivery is still there, pending, with the attempts this copy knows of."""
-    found = services.store.webhooks.delivery(delivery.app_id, delivery.endpoint_id, delivery.id)
+    found = core.store.webhooks.delivery(delivery.app_id, delivery.endpoint_id, delivery.id)
     return (
         found is not None
         and found.status is DeliveryStatus.PENDING
@@ -130,7 +129,7 @@ def _pending(services: Services, delivery: Delivery) -> bool:
 
 
 def _defer(
-    services: Services,
+    core: Core,
     delivery: Delivery,
     endpoint: Endpoint,
     until: datetime,
@@ -140,18 +139,18 @@ def _defer(
     """Held back by the endpoint's circuit: no request, no attempt counted; back after it."""
     error = f"held back: the endpoint's last {endpoint.failures} attempts failed"
     wait = deferral(until, now, draw)
-    return _later(services, delivery, delivery.attempts, {"last_error": error}, now, wait)
+    return _later(core, delivery, delivery.attempts, {"last_error": error}, now, wait)
 
 
-def _endpoint(services: Services, delivery: Delivery) -> Endpoint | None:
-    for endpoint in webhooks.endpoints_of(services, delivery.app_id):
+def _endpoint(core: Core, delivery: Delivery) -> Endpoint | None:
+    for endpoint in webhooks.endpoints_of(core, delivery.app_id):
         if endpoint.id == delivery.endpoint_id:
             return endpoint
     return None
 
 
 def _settle(
-    services: Services,
+    core: Core,
     delivery: Delivery,
     number: int,
     status: DeliveryStatus,
@@ -167,7 +166,7 @@ def _settle(
     if status is DeliveryStatus.DELIVERED:
         fields["delivered_at"] = now
     try:
-        services.store.table.write(services.store.webhooks.settled(delivery, number, fields))
+        core.store.table.write(core.store.webhooks.settled(delivery, number, fields))
     except ConditionFailed:
         logger.info("webhook delivery settled already", extra={"delivery": delivery.id})
         return Outcome(status, number, error)
@@ -178,7 +177,7 @@ def _settle(
 
 
 def _later(
-    services: Services,
+    core: Core,
     delivery: Delivery,
     number: int,
     fields: dict[str, object],
@@ -187,7 +186,7 @@ def _later(
 ) -> Outcome:
     """Pending again: through an SQS delay when it is short, else the sweep finds it."""
     next_at = now + delay
-    lease = timedelta(seconds=services.settings.webhook_lease_s)
+    lease = timedelta(seconds=core.settings.webhook_lease_s)
     short = delay.total_seconds() <= MAX_DELAY_S
     fields = {
         **fields,
@@ -196,9 +195,7 @@ def _later(
     error = str(fields.get("last_error"))
     work_at = next_at + lease if short else next_at
     try:
-        services.store.table.write(
-            services.store.webhooks.settled(delivery, number, fields, work_at)
-        )
+        core.store.table.write(core.store.webhooks.settled(delivery, number, fields, work_at))
     except ConditionFailed:
         logger.info("webhook delivery settled already", extra={"delivery": delivery.id})
         return Outcome(DeliveryStatus.PENDING, number, error)
@@ -206,29 +203,29 @@ def _later(
         metrics.webhook_delivery(delivery.app_id, WebhookOutcome.RETRIED)
     if short:
         updated = delivery.model_copy(update={"attempts": number})
-        hand_over(services, [updated], delay_s=math.ceil(delay.total_seconds()))
+        hand_over(core, [updated], delay_s=math.ceil(delay.total_seconds()))
     return Outcome(DeliveryStatus.PENDING, number, error)
 
 
-def retry(services: Services, delivery: Delivery) -> Delivery:
+def retry(core: Core, delivery: Delivery) -> Delivery:
     """A manual retry: delivered again at once, with the same webhook-id."""
     now = clock.now()
-    reopened = services.store.webhooks.reopen(delivery, now, webhooks.lease_end(services, now))
+    reopened = core.store.webhooks.reopen(delivery, now, webhooks.lease_end(core, now))
     found = reopened or delivery
-    hand_over(services, [found])
+    hand_over(core, [found])
     return found
 
 
-def erase_user(services: Services, app_id: str, openid: str) -> int:
+def erase_user(core: Core, app_id: str, openid: str) -> int:
     """Delete every delivery about this user, pending or settled: what was not delivered is
     never delivered (a copy on the queue finds it gone), and the log keeps no openid.
 
     A first attempt made within ``webhook_fresh_s`` of its event goes from the queue's copy
     unread; when such a one may still start, the erasure waits until it no longer can, so that
     after the erasure no attempt about the user begins."""
-    found = services.store.webhooks.user_deliveries(app_id, openid)
-    services.store.table.delete_many([key for key, _ in found])
-    fresh_s = services.settings.webhook_fresh_s
+    found = core.store.webhooks.user_deliveries(app_id, openid)
+    core.store.table.delete_many([key for key, _ in found])
+    fresh_s = core.settings.webhook_fresh_s
     young = [
         d.created_at
         for _, d in found
@@ -246,21 +243,21 @@ class SweepReport:
     seconds: float = 0.0
 
 
-def sweep(services: Services, limit: int = 100) -> SweepReport:
+def sweep(core: Core, limit: int = 100) -> SweepReport:
     """Hand every due delivery (a lost hand-over, a retry beyond SQS's delay) to the queue."""
     started, report = time.monotonic(), SweepReport()
     now = clock.now()
-    until = webhooks.lease_end(services, now)
-    for shard in range(shard_plan.shards_to_read(services, shard_plan.ShardedIndex.WEBHOOKS)):
+    until = webhooks.lease_end(core, now)
+    for shard in range(shard_plan.shards_to_read(core, shard_plan.ShardedIndex.WEBHOOKS)):
         start = None
         while True:
-            found, items, start = services.store.webhooks.due(shard, now, limit, start)
+            found, items, start = core.store.webhooks.due(shard, now, limit, start)
             taken = [
                 d
                 for d, item in zip(found, items, strict=True)
-                if services.store.webhooks.lease(item, until)
+                if core.store.webhooks.lease(item, until)
             ]
-            hand_over(services, taken)
+            hand_over(core, taken)
             report.enqueued += len(taken)
             if start is None:
                 break
@@ -268,7 +265,7 @@ def sweep(services: Services, limit: int = 100) -> SweepReport:
     return report
 
 
-def send_test(services: Services, owner_app_id: str, endpoint: Endpoint) -> Delivery:
+def send_test(core: Core, owner_app_id: str, endpoint: Endpoint) -> Delivery:
     """A ``webhook.test`` event to this endpoint alone (whatever types it listens for)."""
     now = clock.now()
     event = Event(
@@ -280,8 +277,6 @@ def send_test(services: Services, owner_app_id: str, endpoint: Endpoint) -> Deli
         data={"endpoint_id": endpoint.id},
     )
     delivery = Delivery.of(event, endpoint.id, now)
-    services.store.table.write(
-        services.store.webhooks.outbox(delivery, webhooks.lease_end(services, now))
-    )
-    hand_over(services, [delivery])
+    core.store.table.write(core.store.webhooks.outbox(delivery, webhooks.lease_end(core, now)))
+    hand_over(core, [delivery])
     return delivery

@@ -19,8 +19,9 @@ from chalicelib.domain.campaigns import Progress
 from chalicelib.domain.dispatch import Envelope
 from chalicelib.domain.records import Campaign, Message
 from chalicelib.domain.webhooks import Delivery, Endpoint, Event, EventType, Subject
-from chalicelib.ports import Name, Services, Transaction, WriteName
+from chalicelib.ports import Name, Transaction, WriteName
 from chalicelib.services import webhooks
+from chalicelib.services.deps import Core
 
 if TYPE_CHECKING:
     from chalicelib.ports import Write
@@ -36,13 +37,13 @@ class Outbox:
 
     def __init__(
         self,
-        services: Services,
+        core: Core,
         app_id: str,
         now: datetime,
         endpoints: tuple[Endpoint, ...] | None = None,
     ) -> None:
         """``endpoints``: the app's, as the caller read them already (None: read them now)."""
-        self.services, self.app_id, self.now = services, app_id, now
+        self.core, self.app_id, self.now = core, app_id, now
         self.endpoints = endpoints
         self.deliveries: list[Delivery] = []
 
@@ -51,7 +52,7 @@ class Outbox:
     ) -> dict[Name, Write]:
         """The writes of one event: none when no endpoint of the app listens for its type."""
         if self.endpoints is None:
-            self.endpoints = webhooks.endpoints_of(self.services, self.app_id)
+            self.endpoints = webhooks.endpoints_of(self.core, self.app_id)
         listening = [endpoint for endpoint in self.endpoints if endpoint.listens(event_type)]
         if not listening:
             return {}
@@ -63,12 +64,12 @@ class Outbox:
             subject=subject,
             data=dict(data),
         )
-        lease = webhooks.lease_end(self.services, self.now)
+        lease = webhooks.lease_end(self.core, self.now)
         writes: dict[Name, Write] = {}
         for endpoint in listening:
             delivery = Delivery.of(event, endpoint.id, self.now)
             name = WriteName.WEBHOOK.of(f"{event.id}#{endpoint.id}")
-            writes[name] = self.services.store.webhooks.outbox(delivery, lease)
+            writes[name] = self.core.store.webhooks.outbox(delivery, lease)
             self.deliveries.append(delivery)
         return writes
 
@@ -93,12 +94,12 @@ class Outbox:
 
     def committed(self) -> None:
         """Hand every delivery to the deliverer now (the sweep retries what is lost here)."""
-        hand_over(self.services, self.deliveries)
+        hand_over(self.core, self.deliveries)
         self.deliveries = []
 
 
-def hand_over(services: Services, deliveries: Sequence[Delivery], delay_s: int = 0) -> None:
-    queue = services.webhook_queue
+def hand_over(core: Core, deliveries: Sequence[Delivery], delay_s: int = 0) -> None:
+    queue = core.webhook_queue
     if queue is None or not deliveries:
         return
     envelopes = [Envelope(body=queued(delivery), delay_s=delay_s) for delivery in deliveries]

@@ -26,32 +26,33 @@ from chalicelib.domain.webhooks import (
     new_secret,
     url_refused,
 )
-from chalicelib.ports import LOCAL_STAGE, Services
+from chalicelib.ports import LOCAL_STAGE
+from chalicelib.services.deps import Core
 
 ID_PREFIX = "whk"
 
 
-def endpoints_of(services: Services, app_id: str) -> tuple[Endpoint, ...]:
+def endpoints_of(core: Core, app_id: str) -> tuple[Endpoint, ...]:
     """The app's endpoints as this container knows them (an empty answer is kept too)."""
-    cache = services.webhook_endpoints
+    cache = core.webhook_endpoints
 
     def load() -> tuple[Endpoint, ...]:
-        return tuple(services.store.webhooks.endpoints(app_id))
+        return tuple(core.store.webhooks.endpoints(app_id))
 
     if cache is None:
         return load()
     return cache.get(("webhooks", app_id), load) or ()
 
 
-def forget(services: Services, app_id: str) -> None:
-    if services.webhook_endpoints is not None:
-        services.webhook_endpoints.forget(("webhooks", app_id))
+def forget(core: Core, app_id: str) -> None:
+    if core.webhook_endpoints is not None:
+        core.webhook_endpoints.forget(("webhooks", app_id))
 
 
-def check_url(services: Services, url: str) -> None:
+def check_url(core: Core, url: str) -> None:
     """400 naming ``url`` unless a delivery may reach it (https outside the local stage; never
     a private, link-local, multicast or unspecified address; loopback only locally)."""
-    local = services.settings.stage == LOCAL_STAGE
+    local = core.settings.stage == LOCAL_STAGE
     problem = url_refused(url, allow_http=local, allow_loopback=local)
     if problem is None:
         parts = urlsplit(url)
@@ -62,14 +63,14 @@ def check_url(services: Services, url: str) -> None:
 
 
 def create(
-    services: Services,
+    core: Core,
     owner: App,
     url: str,
     events: list[str] | None,
     description: str | None,
 ) -> Endpoint:
-    check_url(services, url)
-    existing = services.store.webhooks.endpoints(owner.app_id)
+    check_url(core, url)
+    existing = core.store.webhooks.endpoints(owner.app_id)
     if len(existing) >= MAX_ENDPOINTS:
         raise ValidationFailed(
             f"An app has at most {MAX_ENDPOINTS} webhook endpoints.",
@@ -88,28 +89,26 @@ def create(
             "updated_at": now,
         }
     )
-    services.store.webhooks.put_endpoint(endpoint, new=True)
-    forget(services, owner.app_id)
+    core.store.webhooks.put_endpoint(endpoint, new=True)
+    forget(core, owner.app_id)
     return endpoint
 
 
-def get(services: Services, owner: App, endpoint_id: str) -> Endpoint:
-    found = services.store.webhooks.endpoint(owner.app_id, endpoint_id)
+def get(core: Core, owner: App, endpoint_id: str) -> Endpoint:
+    found = core.store.webhooks.endpoint(owner.app_id, endpoint_id)
     if found is None:
         raise NotFound(f"No webhook endpoint {endpoint_id!r}.")
     return found
 
 
-def list_endpoints(services: Services, owner: App) -> list[Endpoint]:
-    return services.store.webhooks.endpoints(owner.app_id)
+def list_endpoints(core: Core, owner: App) -> list[Endpoint]:
+    return core.store.webhooks.endpoints(owner.app_id)
 
 
-def update(
-    services: Services, owner: App, endpoint_id: str, changes: dict[str, object]
-) -> Endpoint:
-    current = get(services, owner, endpoint_id)
+def update(core: Core, owner: App, endpoint_id: str, changes: dict[str, object]) -> Endpoint:
+    current = get(core, owner, endpoint_id)
     if isinstance(changes.get("url"), str):
-        check_url(services, str(changes["url"]))
+        check_url(core, str(changes["url"]))
     fields = dict(changes)
     if fields.get("status") == EndpointStatus.ENABLED:
         fields.update(
@@ -123,66 +122,66 @@ def update(
         fields["disabled_reason"] = "disabled through the API"
     updated = current.model_copy(update={**fields, "updated_at": clock.now()})
     updated = Endpoint.model_validate(updated.model_dump())
-    if not services.store.webhooks.put_endpoint(updated):
+    if not core.store.webhooks.put_endpoint(updated):
         raise NotFound(f"No webhook endpoint {endpoint_id!r}.")
-    forget(services, owner.app_id)
+    forget(core, owner.app_id)
     return updated
 
 
-def delete(services: Services, owner: App, endpoint_id: str) -> None:
-    if not services.store.webhooks.delete_endpoint(owner.app_id, endpoint_id):
+def delete(core: Core, owner: App, endpoint_id: str) -> None:
+    if not core.store.webhooks.delete_endpoint(owner.app_id, endpoint_id):
         raise NotFound(f"No webhook endpoint {endpoint_id!r}.")
-    forget(services, owner.app_id)
+    forget(core, owner.app_id)
 
 
-def rotate(services: Services, owner: App, endpoint_id: str) -> tuple[str, datetime]:
+def rotate(core: Core, owner: App, endpoint_id: str) -> tuple[str, datetime]:
     """A new secret; the current one goes on signing for 24 h (older ones stop now)."""
-    current = get(services, owner, endpoint_id)
+    current = get(core, owner, endpoint_id)
     now = clock.now()
     until = now + ROTATION_OVERLAP
     secret = new_secret()
     kept = [Secret(value=s, until=until) for s in current.signing_secrets(now)[:1]]
     updated = current.model_copy(update={"secrets": [Secret(value=secret), *kept]})
     updated = updated.model_copy(update={"updated_at": now})
-    if not services.store.webhooks.put_endpoint(updated):
+    if not core.store.webhooks.put_endpoint(updated):
         raise NotFound(f"No webhook endpoint {endpoint_id!r}.")
-    forget(services, owner.app_id)
+    forget(core, owner.app_id)
     return secret, until
 
 
-def disable(services: Services, endpoint: Endpoint, reason: str) -> None:
+def disable(core: Core, endpoint: Endpoint, reason: str) -> None:
     """The deliverer gives up on an endpoint (410 Gone, or 5 days of failures)."""
-    found = services.store.webhooks.endpoint(endpoint.app_id, endpoint.id)
+    found = core.store.webhooks.endpoint(endpoint.app_id, endpoint.id)
     if found is None or found.status is EndpointStatus.DISABLED:
         return
     now = clock.now()
     changed = found.model_copy(
         update={"status": EndpointStatus.DISABLED, "disabled_reason": reason, "updated_at": now}
     )
-    services.store.webhooks.put_endpoint(changed)
-    forget(services, endpoint.app_id)
+    core.store.webhooks.put_endpoint(changed)
+    forget(core, endpoint.app_id)
     metrics.webhook_delivery(endpoint.app_id, WebhookOutcome.DISABLED)
 
 
 def deliveries(
-    services: Services,
+    core: Core,
     owner: App,
     endpoint_id: str,
     status: DeliveryStatus | None,
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Delivery], str | None]:
-    get(services, owner, endpoint_id)
-    return services.store.webhooks.deliveries(owner.app_id, endpoint_id, status, limit, cursor)
+    get(core, owner, endpoint_id)
+    return core.store.webhooks.deliveries(owner.app_id, endpoint_id, status, limit, cursor)
 
 
-def delivery(services: Services, owner: App, endpoint_id: str, delivery_id: str) -> Delivery:
-    get(services, owner, endpoint_id)
-    found = services.store.webhooks.delivery(owner.app_id, endpoint_id, delivery_id)
+def delivery(core: Core, owner: App, endpoint_id: str, delivery_id: str) -> Delivery:
+    get(core, owner, endpoint_id)
+    found = core.store.webhooks.delivery(owner.app_id, endpoint_id, delivery_id)
     if found is None:
         raise NotFound(f"No delivery {delivery_id!r} of this endpoint.")
     return found
 
 
-def lease_end(services: Services, now: datetime) -> datetime:
-    return now + timedelta(seconds=services.settings.webhook_lease_s)
+def lease_end(core: Core, now: datetime) -> datetime:
+    return now + timedelta(seconds=core.settings.webhook_lease_s)

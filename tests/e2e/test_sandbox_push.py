@@ -312,9 +312,9 @@ def stack() -> Iterator[Stack]:
 @pytest.fixture
 def grants_from_callback(stack: Stack) -> Iterator[None]:
     services = bootstrap.services()
-    admin.update_app(services, stack.endpoints.app_id, {"grant_source": "callback"})
+    admin.update_app(services.core, stack.endpoints.app_id, {"grant_source": "callback"})
     yield
-    admin.update_app(services, stack.endpoints.app_id, {"grant_source": "api"})
+    admin.update_app(services.core, stack.endpoints.app_id, {"grant_source": "api"})
 
 
 def test_stack_with_grants_from_the_callback_a_tap_counts_once_however_often_pushed(
@@ -386,15 +386,15 @@ def test_stack_a_switch_off_push_rejects_the_long_term_grant_and_drops_credits(s
 def test_stack_a_safe_mode_json_push_is_accepted_and_counted(stack):
     services = bootstrap.services()
     app = admin.new_app(SAFE_APP_ID, "Safe mode", callback_format="json", grant_source="callback")
-    key = admin.create_app(services, app, SECRET)
-    admin.set_callback_secrets(services, SAFE_APP_ID, TOKEN, AES_KEY)
+    key = admin.create_app(services.app_secrets, app, SECRET)
+    admin.set_callback_secrets(services.app_secrets, SAFE_APP_ID, TOKEN, AES_KEY)
     content = PutTemplate(
         title="Shipped",
         kind=TemplateKind.ONE_TIME,
         category=Category.TRANSACTIONAL,
         content=SHIPPED.content,
     )
-    templates.put_template(services, SAFE_APP_ID, SHIPPED.template_id, content)
+    templates.put_template(services.core, SAFE_APP_ID, SHIPPED.template_id, content)
     callback_url = f"{stack.endpoints.api}/v1/wechat/{SAFE_APP_ID}/callback"
     stack.sandbox.add_app(
         SAFE_APP_ID,

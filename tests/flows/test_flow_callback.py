@@ -25,7 +25,7 @@ PATH = f"/v1/wechat/{APP_ID}/callback"
 @pytest.fixture
 def configured(services, tenant, api):
     """The app takes plain-mode pushes: a callback token, no EncodingAESKey."""
-    admin.set_callback_secrets(services, APP_ID, TOKEN, None)
+    admin.set_callback_secrets(services.app_secrets, APP_ID, TOKEN, None)
     api.put_template()
     api.put_template(LONG_TERM, kind="long_term", category="reminder")
     api.put_template(ARRIVED)
@@ -34,7 +34,7 @@ def configured(services, tenant, api):
 
 @pytest.fixture
 def safe_mode(configured):
-    admin.set_callback_secrets(configured, APP_ID, None, AES_KEY)
+    admin.set_callback_secrets(configured.app_secrets, APP_ID, None, AES_KEY)
     return configured
 
 
@@ -141,7 +141,7 @@ def test_a_wrong_signature_is_refused_before_the_body_is_parsed(client, configur
 def test_popup_accepts_count_once_when_the_app_takes_grants_from_the_callback(
     client, configured, api
 ):
-    admin.update_app(configured, APP_ID, {"grant_source": "callback"})
+    admin.update_app(configured.core, APP_ID, {"grant_source": "callback"})
     for _ in range(3):  # WeChat retries the same push
         answer = push(client, popup_xml("accept"), signed())
         assert answer.status_code == 200
@@ -166,7 +166,7 @@ def test_switching_a_template_off_rejects_the_long_term_grant_and_drops_credits(
     api.grant(template_id=LONG_TERM)
     assert subscriptions(api)[LONG_TERM]["long_term"] == "active"
     body = change_event_json(LONG_TERM, TEMPLATE)
-    admin.update_app(configured, APP_ID, {"callback_format": "json"})
+    admin.update_app(configured.core, APP_ID, {"callback_format": "json"})
     assert push(client, body, signed(), "application/json").status_code == 200
     found = subscriptions(api)
     assert found[LONG_TERM]["long_term"] == "rejected"
@@ -197,7 +197,7 @@ def test_an_asynchronous_delivery_failure_turns_a_sent_message_into_failed(
 
 
 def test_safe_mode_events_are_decrypted_and_checked_against_the_appid(client, safe_mode, api):
-    admin.update_app(safe_mode, APP_ID, {"grant_source": "callback"})
+    admin.update_app(safe_mode.core, APP_ID, {"grant_source": "callback"})
 
     wrong_app = push(client, *sealed(popup_xml("accept"), "xml", "wx9999999999999999"))
     assert wrong_app.status_code == 401
@@ -209,7 +209,7 @@ def test_safe_mode_events_are_decrypted_and_checked_against_the_appid(client, sa
 def test_an_app_with_an_encoding_aes_key_refuses_plain_pushes_before_parsing(
     client, safe_mode, api
 ):
-    admin.update_app(safe_mode, APP_ID, {"grant_source": "callback"})
+    admin.update_app(safe_mode.core, APP_ID, {"grant_source": "callback"})
 
     forged = push(client, popup_xml("accept"), signed())
     unparsable = push(client, "<<<not xml", signed())
@@ -239,9 +239,9 @@ def test_every_kind_of_allow_pushed_is_one_credit_remembered_as_it_came(
 ):
     body, fmt, safe = SHAPES[shape](allow)
     changes = {"grant_source": "callback", "callback_format": fmt}
-    admin.update_app(configured, APP_ID, changes)
+    admin.update_app(configured.core, APP_ID, changes)
     if safe:
-        admin.set_callback_secrets(configured, APP_ID, None, AES_KEY)
+        admin.set_callback_secrets(configured.app_secrets, APP_ID, None, AES_KEY)
     content_type = "application/json" if fmt == "json" else "text/xml"
 
     answer = push(client, *(sealed(body, fmt) if safe else (body, signed())), content_type)
@@ -256,7 +256,7 @@ def test_every_kind_of_allow_pushed_is_one_credit_remembered_as_it_came(
 
 @pytest.mark.parametrize("allow", ALLOWS)
 def test_every_kind_of_allow_pushed_makes_a_long_term_grant_active(client, configured, api, allow):
-    admin.update_app(configured, APP_ID, {"grant_source": "callback"})
+    admin.update_app(configured.core, APP_ID, {"grant_source": "callback"})
 
     assert push(client, popup_xml(allow, LONG_TERM), signed()).status_code == 200
 
@@ -265,7 +265,9 @@ def test_every_kind_of_allow_pushed_makes_a_long_term_grant_active(client, confi
 
 
 def test_a_push_with_an_answer_wechat_does_not_document_is_refused_whole(client, configured, api):
-    admin.update_app(configured, APP_ID, {"grant_source": "callback", "callback_format": "json"})
+    admin.update_app(
+        configured.core, APP_ID, {"grant_source": "callback", "callback_format": "json"}
+    )
     body = popup_json((TEMPLATE, "accept"), (ARRIVED, "acceptWithHologram"))
 
     answer = push(client, body, signed(), "application/json")
@@ -289,9 +291,9 @@ def test_a_push_racing_the_api_report_does_not_erase_the_long_term_grant(
     stale = Users.load
     api.grant(template_id=LONG_TERM)
     monkeypatch.setattr(Users, "load", lambda self, app_id, openid: UserState())
-    app = load_app(configured, APP_ID)
+    app = load_app(configured.core, APP_ID)
     grants.record_results(
-        configured, app, OPENID, {LONG_TERM: GrantResult.ACCEPT}, GrantSource.CALLBACK
+        configured.core, app, OPENID, {LONG_TERM: GrantResult.ACCEPT}, GrantSource.CALLBACK
     )
     monkeypatch.setattr(Users, "load", stale)
     assert subscriptions(api)[LONG_TERM]["long_term"] == "active"
@@ -305,7 +307,9 @@ def table_items(aws) -> list[dict]:
 def test_after_an_erasure_no_item_of_the_table_holds_the_openid(
     client, configured, api, wx, aws, pinned_clock
 ):
-    admin.update_app(configured, APP_ID, {"grant_source": "callback", "callback_format": "json"})
+    admin.update_app(
+        configured.core, APP_ID, {"grant_source": "callback", "callback_format": "json"}
+    )
     api.call("PUT", f"/v1/users/{OPENID}/preferences", {"timezone": "Asia/Tokyo"})
     create_endpoint(api)  # every event about the user is a webhook delivery too
     pushes = [

@@ -170,7 +170,7 @@ def test_cards_written_by_a_step_under_way_at_the_cancel_are_withdrawn_once_its_
     campaign_id = create(
         api, audience={"openids": listed}, best_time={"within_hours": 24}, start=False
     ).json_body["id"]
-    recipients = bootstrap.services().store.campaigns
+    recipients = bootstrap.services().core.store.campaigns
     read_page, canceled = recipients.pending, []
 
     def canceled_under_way(campaign, shard, limit, start, *state):
@@ -206,7 +206,7 @@ def test_a_withdrawal_whose_steps_were_lost_is_started_again_by_the_tick(
     body = {"audience": {"openids": listed}, "best_time": {"within_hours": 24}}
     campaign_id = create(api, **body).json_body["id"]
     run(client, backend)
-    queue = bootstrap.services().queue
+    queue = bootstrap.services().core.queue
     send_batch = queue.send_batch
 
     def loses_the_withdrawal(envelopes):
@@ -236,8 +236,8 @@ def test_cards_deferred_by_quiet_hours_keep_the_throttle_when_the_hours_end(
     api, wx, client, backend, promo, services, pinned_clock
 ):
     quiet = {"start": "22:00", "end": "08:00"}  # the clock says 00:30 in Shanghai
-    admin.update_app(services, api.tenant.app_id, {"quiet_hours": quiet})
-    bootstrap.services().catalog_cache.forget(Entry.APP, api.tenant.app_id)
+    admin.update_app(services.core, api.tenant.app_id, {"quiet_hours": quiet})
+    bootstrap.services().core.catalog_cache.forget(Entry.APP, api.tenant.app_id)
     holders = users(20, "oNightOwl")
     grant_all(api, holders)
     campaign_id = create(api, rate_per_minute=6).json_body["id"]  # a slot every 10 s

@@ -27,9 +27,9 @@ def promo_template(api, services, monkeypatch) -> str:
     """The reminder template of these campaigns, on an app that takes many grants a second."""
     monkeypatch.setenv("SUBMSG_CAMPAIGN_STATUS_CACHE_S", "0")  # a pause is seen at once
     monkeypatch.setenv("SUBMSG_CAMPAIGN_PAGE", "10")  # several pages per chain
-    app = services.store.catalog.get_app(api.tenant.app_id)
+    app = services.core.store.catalog.get_app(api.tenant.app_id)
     # The tests grant to many users at once: more than the default 100 requests a second.
-    services.store.catalog.put_app(app.model_copy(update={"requests_per_second": 10_000}))
+    services.core.store.catalog.put_app(app.model_copy(update={"requests_per_second": 10_000}))
     bootstrap.reset()
     answer = api.put_template(PROMO, title="Promotion", category="reminder")
     assert answer.status_code == 201, answer.json_body
@@ -190,7 +190,7 @@ def test_duplicate_steps_and_a_lost_step_still_give_each_recipient_exactly_one_c
     grant_all(api, holders)
     created = create(api)
     campaign_id = created.json_body["id"]
-    queue = bootstrap.services().queue
+    queue = bootstrap.services().core.queue
     send, lost = queue.send, []
 
     def loses_one_step(envelope):
@@ -507,7 +507,7 @@ def test_erasing_a_user_cancels_their_unsent_card_and_the_campaign_still_closes(
     adds_up(found)
     from chalicelib.adapters.store import layout
 
-    store = bootstrap.services().store
+    store = bootstrap.services().core.store
     shard = store.campaigns.shard_of(holders[-1])
     key = layout.recipient_key(api.tenant.app_id, campaign_id, shard, holders[-1])
     assert store.table.get(key) is None  # nothing of the erased user stays in the campaign
@@ -578,7 +578,7 @@ class ShortLambda:
         self.running_before = self.running()
 
     def running(self) -> int:
-        found = [self.services.store.campaigns.get(self.app_id, i) for i in self.campaign_ids]
+        found = [self.services.core.store.campaigns.get(self.app_id, i) for i in self.campaign_ids]
         return sum(f.campaign.status == "running" for f in found)
 
     def get_remaining_time_in_millis(self) -> int:

@@ -31,7 +31,7 @@ def today_of(api, message_id: str) -> date:
 
 def partitions_holding(services, partition_of) -> set[str]:
     """The counter partition keys, over every shard that may hold items, that hold some."""
-    table = services.store.table
+    table = services.core.store.table
     found = set()
     for shard in range(layout.COUNTER_SHARDS):
         partition = partition_of(shard)
@@ -77,7 +77,7 @@ def test_stats_sum_every_shard_and_the_writes_spread_over_partition_keys(
 def test_fewer_shards_written_lose_no_counter_written_before(api, client, backend, services, wx):
     api.put_template()
     first = send_cards(api, client, backend, 6)
-    bootstrap.services().store.counters.shards = 1  # a deploy that writes one shard only
+    bootstrap.services().core.store.counters.shards = 1  # a deploy that writes one shard only
     send_cards(api, client, backend, 4)
 
     found = totals(api, today_of(api, first))
@@ -86,7 +86,7 @@ def test_fewer_shards_written_lose_no_counter_written_before(api, client, backen
 
 
 def test_a_counter_name_that_is_not_a_member_is_refused(services):
-    counters, campaigns = services.store.counters, services.store.campaigns
+    counters, campaigns = services.core.store.counters, services.core.store.campaigns
     for wrong in ({"sent": 1}, {"snet": 1}, {CampaignCounter.SENT: 1}):
         with pytest.raises(ValueError, match="is not a Counter"):
             counters.increment(APP_ID, "2026-11-23", TEMPLATE, wrong)

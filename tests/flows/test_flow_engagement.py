@@ -41,7 +41,7 @@ def templates(api):
 @pytest.fixture
 def daytime(services, pinned_clock):
     """No quiet hours, and the clock on a Wednesday at 10:00 in Shanghai."""
-    admin.update_app(services, APP_ID, {"quiet_hours": None})
+    admin.update_app(services.core, APP_ID, {"quiet_hours": None})
     pinned_clock.move_to(datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
 
 
@@ -86,7 +86,7 @@ def sent_now(client, backend) -> None:
 def test_activity_is_accepted_and_written_once_per_user_and_once_for_the_app(
     api, services, monkeypatch
 ):
-    table = bootstrap.services().store.table
+    table = bootstrap.services().core.store.table
     calls: list[str] = []
     for name in ("write", "get_many", "commit", "query", "get"):
         original = getattr(table, name)
@@ -112,9 +112,9 @@ def test_activity_is_accepted_and_written_once_per_user_and_once_for_the_app(
     assert calls.count("write") == 1 + 3 + 1  # the same day again: known already
     assert calls.count("query") == 0
     monkeypatch.undo()
-    found = services.store.users.load(APP_ID, "oActive0").engagement
+    found = services.core.store.users.load(APP_ID, "oActive0").engagement
     assert found.events == 6
-    assert services.store.engagement.app_tally(APP_ID).events == 18
+    assert services.core.store.engagement.app_tally(APP_ID).events == 18
 
 
 def test_events_count_in_the_users_own_timezone(api, services):
@@ -125,7 +125,7 @@ def test_events_count_in_the_users_own_timezone(api, services):
         "/v1/activity",
         {"events": [{"openid": OPENID, "at": moment.isoformat(), "kind": "purchase"}]},
     )
-    weights = services.store.users.load(APP_ID, OPENID).engagement.weights
+    weights = services.core.store.users.load(APP_ID, OPENID).engagement.weights
     assert [hour for _, hour in weights] == [4 * 24 + 15]
 
 
@@ -152,13 +152,13 @@ def test_a_click_and_a_popup_tap_count_as_activity(
     api, templates, services, client, backend, wx, daytime
 ):
     created = send(api).json_body  # the grant is a popup tap
-    assert services.store.users.load(APP_ID, OPENID).engagement.events == 1
+    assert services.core.store.users.load(APP_ID, OPENID).engagement.events == 1
     sent_now(client, backend)
     api.call("POST", f"/v1/messages/{created['id']}/events", {"type": "click"})
-    found = services.store.users.load(APP_ID, OPENID).engagement
+    found = services.core.store.users.load(APP_ID, OPENID).engagement
     assert found.events == 2
     assert found.last_click_at == clock.now().replace(microsecond=found.last_click_at.microsecond)
-    assert services.store.engagement.app_tally(APP_ID).events == 2
+    assert services.core.store.engagement.app_tally(APP_ID).events == 2
 
 
 # Best send time ---------------------------------------------------------------------------------
@@ -198,7 +198,7 @@ def test_a_new_user_follows_the_apps_habits_and_a_new_app_sends_at_once(api, tem
 
     for n in range(4):
         activity(api, f"oRegular{n}", [10], days=5)  # 20 events in all
-    bootstrap.services().catalog_cache.forget(Entry.APP_TALLY, APP_ID)
+    bootstrap.services().core.catalog_cache.forget(Entry.APP_TALLY, APP_ID)
     message = send(api, "oSecondcomer", best_time={"within_hours": 24}).json_body
     assert message["send_time_reason"] == "app_history"
     assert datetime.fromisoformat(message["send_at"]).astimezone(SHANGHAI).hour == 10
@@ -207,7 +207,7 @@ def test_a_new_user_follows_the_apps_habits_and_a_new_app_sends_at_once(api, tem
 def test_a_best_time_skips_a_day_whose_cap_is_used_up(
     api, templates, services, client, backend, wx, daytime
 ):
-    admin.update_app(services, APP_ID, {"caps": {"reminder": {"limit": 1, "period": "day"}}})
+    admin.update_app(services.core, APP_ID, {"caps": {"reminder": {"limit": 1, "period": "day"}}})
     activity(api, OPENID, [9])
     send(api)
     sent_now(client, backend)  # today's one reminder is used
@@ -242,7 +242,9 @@ def marketing(api, client, backend, openid: str = OPENID) -> dict:
 def test_three_unclicked_marketing_cards_skip_the_fourth_as_fatigue_for_14_days(
     api, templates, services, client, backend, wx, daytime, pinned_clock
 ):
-    admin.update_app(services, APP_ID, {"caps": {"marketing": {"limit": 10, "period": "week"}}})
+    admin.update_app(
+        services.core, APP_ID, {"caps": {"marketing": {"limit": 10, "period": "week"}}}
+    )
     for _ in range(3):
         assert marketing(api, client, backend)["status"] == "sent"
     third_sent = clock.now()
@@ -285,8 +287,8 @@ def test_a_user_who_clicked_gets_one_more_marketing_card_a_week(
 def test_switching_messages_off_makes_the_budget_zero(
     api, templates, services, client, backend, wx, daytime
 ):
-    admin.set_callback_secrets(services, APP_ID, TOKEN, None)
-    admin.update_app(services, APP_ID, {"callback_format": "json"})
+    admin.set_callback_secrets(services.app_secrets, APP_ID, TOKEN, None)
+    admin.update_app(services.core, APP_ID, {"callback_format": "json"})
     assert (
         push(client, change_event_json(REMINDER), signed(), "application/json").status_code == 200
     )
@@ -299,11 +301,13 @@ def test_switching_messages_off_makes_the_budget_zero(
 def test_without_adaptive_marketing_a_fatigued_user_gets_the_base_budget(
     api, templates, services, client, backend, wx, daytime
 ):
-    admin.update_app(services, APP_ID, {"caps": {"marketing": {"limit": 10, "period": "week"}}})
+    admin.update_app(
+        services.core, APP_ID, {"caps": {"marketing": {"limit": 10, "period": "week"}}}
+    )
     for _ in range(3):
         marketing(api, client, backend)
-    admin.update_app(services, APP_ID, {"adaptive_marketing": False})
-    bootstrap.services().catalog_cache.forget(Entry.APP, APP_ID)
+    admin.update_app(services.core, APP_ID, {"adaptive_marketing": False})
+    bootstrap.services().core.catalog_cache.forget(Entry.APP, APP_ID)
     assert budget(api) == {"per_week": 10, "reason": "base", "until": None}
     assert marketing(api, client, backend)["status"] == "sent"
 
@@ -311,7 +315,7 @@ def test_without_adaptive_marketing_a_fatigued_user_gets_the_base_budget(
 def test_erasing_a_user_erases_the_engagement(api, templates, services):
     activity(api, OPENID, [9])
     assert api.call("DELETE", f"/v1/users/{OPENID}").status_code == 204
-    assert services.store.users.load(APP_ID, OPENID).engagement.events == 0
+    assert services.core.store.users.load(APP_ID, OPENID).engagement.events == 0
 
 
 # Campaigns ------------------------------------------------------------------------------------
@@ -334,18 +338,20 @@ def test_a_best_time_campaign_sends_each_holder_at_their_own_hour_and_counts_fat
 ):
     from tests.flows.test_flow_campaigns import adds_up, until_done
 
-    admin.update_app(services, APP_ID, {"caps": {"marketing": {"limit": 10, "period": "week"}}})
+    admin.update_app(
+        services.core, APP_ID, {"caps": {"marketing": {"limit": 10, "period": "week"}}}
+    )
     habits = {"oMorning0": 10, "oMorning1": 10, "oEvening0": 19}
     for openid, hour in habits.items():
         activity(api, openid, [hour])
         api.grant(openid, PROMO)
     tired = "oTired"
-    admin.update_app(services, APP_ID, {"quiet_hours": None})
+    admin.update_app(services.core, APP_ID, {"quiet_hours": None})
     for _ in range(3):
         marketing(api, client, backend, tired)
-    admin.update_app(services, APP_ID, {"quiet_hours": {"start": "22:00", "end": "08:00"}})
+    admin.update_app(services.core, APP_ID, {"quiet_hours": {"start": "22:00", "end": "08:00"}})
     api.grant(tired, PROMO)
-    bootstrap.services().catalog_cache.forget(Entry.APP, APP_ID)
+    bootstrap.services().core.catalog_cache.forget(Entry.APP, APP_ID)
 
     created = best_time_campaign(api)
     assert created.status_code == 201, created.json_body

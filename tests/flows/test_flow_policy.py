@@ -86,7 +86,7 @@ def test_transactional_and_urgent_messages_ignore_quiet_hours(
 def test_the_fourth_reminder_of_a_day_is_skipped_and_refunded(
     reminders, services, client, backend, wx
 ):
-    admin.update_app(services, APP_ID, {"quiet_hours": None})
+    admin.update_app(services.core, APP_ID, {"quiet_hours": None})
     ids = [reminders.send(template_id=REMINDER).json_body["id"] for _ in range(4)]
     drain(client, backend)
     states = [status(reminders, i) for i in ids]
@@ -98,7 +98,7 @@ def test_the_fourth_reminder_of_a_day_is_skipped_and_refunded(
 
 
 def test_a_cap_frees_up_when_a_send_fails(reminders, services, client, backend, wx):
-    admin.update_app(services, APP_ID, {"quiet_hours": None})
+    admin.update_app(services.core, APP_ID, {"quiet_hours": None})
     wx.then({"errcode": 47003, "errmsg": "argument invalid! data.thing1.value"})
     ids = [reminders.send(template_id=REMINDER).json_body["id"] for _ in range(4)]
     drain(client, backend)
@@ -109,7 +109,7 @@ def test_a_cap_frees_up_when_a_send_fails(reminders, services, client, backend, 
 def test_an_opt_out_between_creation_and_send_skips_and_refunds(
     reminders, services, client, backend, wx
 ):
-    admin.update_app(services, APP_ID, {"quiet_hours": None})
+    admin.update_app(services.core, APP_ID, {"quiet_hours": None})
     message_id = reminders.send(template_id=REMINDER).json_body["id"]
     reminders.call("PUT", f"/v1/users/{OPENID}/preferences", {"opt_out_templates": [REMINDER]})
     drain(client, backend)

@@ -20,8 +20,8 @@ SECOND = datetime(2026, 11, 23, 2, 0, 0, 250_000, tzinfo=UTC)
 @pytest.fixture
 def limited(services, api):
     api.put_template()
-    admin.update_app(services, APP_ID, {"requests_per_second": 2})
-    bootstrap.services().catalog_cache.forget(Entry.APP, APP_ID)
+    admin.update_app(services.core, APP_ID, {"requests_per_second": 2})
+    bootstrap.services().core.catalog_cache.forget(Entry.APP, APP_ID)
     return api
 
 
@@ -64,18 +64,18 @@ def test_health_openapi_and_the_callback_are_not_counted(limited, client):
 
 
 def test_the_limit_holds_across_containers(limited, services):
-    app = services.store.catalog.get_app(APP_ID)
+    app = services.core.store.catalog.get_app(APP_ID)
     other_container = bootstrap.build(bootstrap.get_settings())
     with time_machine.travel(SECOND, tick=False):
-        rate_limit.charge(services, app, clock.now())
-        rate_limit.charge(other_container, app, clock.now())
+        rate_limit.charge(services.core, app, clock.now())
+        rate_limit.charge(other_container.core, app, clock.now())
         with pytest.raises(RateLimited):
-            rate_limit.charge(other_container, app, clock.now())
+            rate_limit.charge(other_container.core, app, clock.now())
 
 
 def limit_of(services, api, per_second: int) -> None:
-    admin.update_app(services, APP_ID, {"requests_per_second": per_second})
-    bootstrap.services().catalog_cache.forget(Entry.APP, APP_ID)
+    admin.update_app(services.core, APP_ID, {"requests_per_second": per_second})
+    bootstrap.services().core.catalog_cache.forget(Entry.APP, APP_ID)
 
 
 def test_a_limit_spread_over_shards_admits_exactly_the_limit_a_second(api, services):

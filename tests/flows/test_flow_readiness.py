@@ -32,7 +32,7 @@ def test_health_is_503_while_the_send_queue_is_not_configured(client, backend, m
 def test_a_key_refused_before_it_existed_works_the_moment_it_is_created(client, services, tenant):
     early = {"Authorization": "Bearer sk_made_up_key_created_later"}
     assert client.http.get("/v1/templates", headers=early).status_code == 401
-    admin.create_key(services, APP_ID, "sk_made_up_key_created_later")
+    admin.create_key(services.core, APP_ID, "sk_made_up_key_created_later")
     assert client.http.get("/v1/templates", headers=early).status_code == 200
 
 
@@ -45,6 +45,6 @@ def test_a_template_written_by_another_container_is_found_at_once(api: Api, tena
         category=Category.TRANSACTIONAL,
         keywords=(Keyword(key="thing1", name="Item"),),
     )
-    templates.put_template(other_container, tenant.app_id, TEMPLATE, body)
+    templates.put_template(other_container.core, tenant.app_id, TEMPLATE, body)
     assert api.call("GET", f"/v1/templates/{TEMPLATE}").status_code == 200
     assert api.grant().status_code == 201

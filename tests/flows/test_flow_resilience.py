@@ -208,7 +208,7 @@ def test_the_token_is_fetched_before_the_claim(api, memory, services, wx):
     seen: list[str] = []
 
     def token(request: Any) -> tuple[int, dict[str, str], str]:
-        seen.append(services.store.messages.get(created["id"]).status.value)
+        seen.append(services.core.store.messages.get(created["id"]).status.value)
         return wx._token(request)
 
     wx.mock.remove(responses.POST, f"{WECHAT}/cgi-bin/stable_token")

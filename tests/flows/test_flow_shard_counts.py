@@ -89,7 +89,7 @@ def test_the_lowered_count_is_read_once_the_shards_above_it_stayed_empty(
     drain(client, backend, rounds=10)
     assert statuses(api, ids) == {"sent": 16}
 
-    marks = bootstrap.services().store.shard_marks
+    marks = bootstrap.services().core.store.shard_marks
     assert run_due_sweep()["fanned_out"] == 8  # empty now, but an old container may write
     assert marks.read(ShardedIndex.DUE).shards == 8
     clock.at(LATER + timedelta(seconds=LOWERING_GRACE_S - 60))
@@ -111,7 +111,7 @@ def test_an_item_left_in_an_old_shard_restarts_the_grace(api, clock, backend, se
     ids = reminders(api, 16)
     run_due_sweep()  # recorded: 8
     settings(DUE_SHARDS=2)
-    marks = bootstrap.services().store.shard_marks
+    marks = bootstrap.services().core.store.shard_marks
     clock.at(START + timedelta(seconds=LOWERING_GRACE_S + 60))
     run_due_sweep()
     assert marks.read(ShardedIndex.DUE).shards == 8  # not empty: never lowered
@@ -134,4 +134,4 @@ def test_credits_written_over_more_expiry_shards_still_expire_after_lowering(api
     totals = api.call("GET", f"/v1/stats?from={day}&to={to_day}").json_body["totals"]
     assert totals["grants_expired"] == 16
     # recorded up to the last shard found in use (credit ids are random), not lowered yet
-    assert 1 < bootstrap.services().store.shard_marks.read(ShardedIndex.EXPIRY).shards <= 8
+    assert 1 < bootstrap.services().core.store.shard_marks.read(ShardedIndex.EXPIRY).shards <= 8

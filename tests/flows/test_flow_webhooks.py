@@ -206,8 +206,8 @@ def test_a_card_without_an_endpoint_writes_and_enqueues_no_event(
     drain(client, backend)
     assert lose_webhook_messages(backend) == 0
     later = datetime.now(UTC) + timedelta(days=30)
-    for shard in range(services.settings.due_shards):
-        assert services.store.webhooks.due(shard, later, 10)[0] == []
+    for shard in range(services.core.settings.due_shards):
+        assert services.core.store.webhooks.due(shard, later, 10)[0] == []
 
 
 def test_an_endpoint_hears_only_the_types_it_listens_for(api, client, backend, card, receiver):
@@ -283,8 +283,8 @@ def test_a_user_switching_a_template_off_is_reported(api, client, backend, servi
     from tests.support.tenants import APP_ID, OPENID, TEMPLATE
 
     token = "callbacktoken0001"
-    admin.set_callback_secrets(services, APP_ID, token, None)
-    admin.update_app(services, APP_ID, {"callback_format": "json"})
+    admin.set_callback_secrets(services.app_secrets, APP_ID, token, None)
+    admin.update_app(services.core, APP_ID, {"callback_format": "json"})
     api.put_template()
     endpoint = create_endpoint(api, events=["grant.switched_off"])
     event = {

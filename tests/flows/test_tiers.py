@@ -20,22 +20,22 @@ TESTS = Path(tests.__file__).resolve().parent
 
 def test_a_flow_runs_on_the_in_memory_store_by_default(backend, services):
     assert backend.name == "memory"
-    assert isinstance(services.store.table.table, MemoryTable)  # beneath the retry policy
-    assert isinstance(services.queue, MemoryQueue)
+    assert isinstance(services.core.store.table.table, MemoryTable)  # beneath the retry policy
+    assert isinstance(services.core.queue, MemoryQueue)
 
 
 def test_a_flow_that_asks_for_aws_runs_on_the_embedded_aws(aws, backend, services):
     assert backend is aws
-    assert isinstance(services.store.table.table, DynamoTable)
-    assert isinstance(services.queue, SqsQueue)
+    assert isinstance(services.core.store.table.table, DynamoTable)
+    assert isinstance(services.core.queue, SqsQueue)
 
 
 def test_every_container_of_a_test_reads_and_writes_the_same_backend(tenant, services):
     another = bootstrap.build(bootstrap.get_settings())
     assert another is not services
-    assert another.store.catalog.get_app(APP_ID) == services.store.catalog.get_app(APP_ID)
+    assert another.core.store.catalog.get_app(APP_ID) == services.core.store.catalog.get_app(APP_ID)
     bootstrap.reset()  # a container started after a setting changed
-    assert bootstrap.services().store.table.table is services.store.table.table
+    assert bootstrap.services().core.store.table.table is services.core.store.table.table
 
 
 def test_no_test_module_imports_from_conftest():

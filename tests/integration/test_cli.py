@@ -138,7 +138,7 @@ def test_apps_create_prints_a_working_api_key_alone_on_the_last_line(run: Run) -
     assert result.exit_code == 0, result.output
     key = last_line(result.stdout)
     assert key == key.strip() and " " not in key
-    assert authenticate(fresh_services(), f"Bearer {key}").app_id == NEW_APP_ID
+    assert authenticate(fresh_services().core, f"Bearer {key}").app_id == NEW_APP_ID
 
 
 def test_apps_create_keeps_the_secret_in_ssm_and_out_of_every_output(run: Run) -> None:
@@ -170,7 +170,7 @@ def test_apps_create_stores_settings_and_puts_callback_secrets_in_ssm_only(run: 
     )
 
     assert result.exit_code == 0, result.output
-    stored = fresh_services().store.catalog.get_app(NEW_APP_ID)
+    stored = fresh_services().core.store.catalog.get_app(NEW_APP_ID)
     assert stored is not None
     assert (stored.timezone, stored.lang, stored.callback_format) == (
         "Europe/Berlin",
@@ -197,7 +197,7 @@ def test_apps_create_reads_the_secret_only_from_standard_input(run: Run) -> None
 
     assert_operator_error(without_flag, "--secret-stdin")
     assert_operator_error(empty_input, "No AppSecret")
-    assert fresh_services().store.catalog.get_app(NEW_APP_ID) is None
+    assert fresh_services().core.store.catalog.get_app(NEW_APP_ID) is None
 
 
 def test_apps_update_changes_quiet_hours_and_caps_and_keeps_the_rest(run: Run) -> None:
@@ -226,7 +226,7 @@ def test_apps_update_changes_quiet_hours_and_caps_and_keeps_the_rest(run: Run) -
     )
 
     assert result.exit_code == 0, result.output
-    updated = fresh_services().store.catalog.get_app(APP_ID)
+    updated = fresh_services().core.store.catalog.get_app(APP_ID)
     assert updated is not None
     assert updated.quiet_hours is not None
     assert (updated.quiet_hours.start.hour, updated.quiet_hours.end.minute) == (23, 30)
@@ -240,7 +240,7 @@ def test_apps_update_turns_quiet_hours_and_a_cap_off(run: Run, tenant: Tenant) -
     result = run("apps", "update", APP_ID, "--quiet-hours", "off", "--cap", "marketing=off")
 
     assert result.exit_code == 0, result.output
-    updated = fresh_services().store.catalog.get_app(APP_ID)
+    updated = fresh_services().core.store.catalog.get_app(APP_ID)
     assert updated is not None
     assert Category.MARKETING not in updated.caps
     assert updated.quiet_hours is None
@@ -249,9 +249,9 @@ def test_apps_update_turns_quiet_hours_and_a_cap_off(run: Run, tenant: Tenant) -
 def test_apps_update_sets_the_requests_per_second_of_the_rate_limit(
     run: Run, tenant: Tenant, services: Services
 ) -> None:
-    assert services.store.catalog.get_app(APP_ID).requests_per_second == 100
+    assert services.core.store.catalog.get_app(APP_ID).requests_per_second == 100
     assert run("apps", "update", APP_ID, "--requests-per-second", "7").exit_code == 0
-    assert services.store.catalog.get_app(APP_ID).requests_per_second == 7
+    assert services.core.store.catalog.get_app(APP_ID).requests_per_second == 7
     refused = run("apps", "update", APP_ID, "--requests-per-second", "0")
     assert refused.exit_code != 0
 
@@ -286,7 +286,7 @@ def test_bad_option_values_exit_1_with_a_message_and_change_nothing(
     result = run("apps", "update", APP_ID, option, value)
 
     assert_operator_error(result, option)
-    stored = fresh_services().store.catalog.get_app(APP_ID)
+    stored = fresh_services().core.store.catalog.get_app(APP_ID)
     assert stored is not None and stored.caps[Category.MARKETING].period is CapPeriod.WEEK
 
 
@@ -312,20 +312,20 @@ def test_keys_create_prints_a_second_key_that_authenticates(run: Run, tenant: Te
     assert result.exit_code == 0, result.output
     key = last_line(result.stdout)
     assert key != tenant.api_key
-    assert authenticate(fresh_services(), f"Bearer {key}").app_id == APP_ID
+    assert authenticate(fresh_services().core, f"Bearer {key}").app_id == APP_ID
 
 
 def test_keys_revoke_stops_the_key_authenticating_and_removes_it_from_the_list(
     run: Run, tenant: Tenant
 ) -> None:
-    key_id = fresh_services().store.catalog.list_api_keys(APP_ID)[0].key_id
+    key_id = fresh_services().core.store.catalog.list_api_keys(APP_ID)[0].key_id
     assert key_id in run("keys", "list", APP_ID).stdout
 
     result = run("keys", "revoke", APP_ID, key_id)
 
     assert result.exit_code == 0, result.output
     with pytest.raises(Unauthorized):
-        authenticate(fresh_services(), f"Bearer {tenant.api_key}")
+        authenticate(fresh_services().core, f"Bearer {tenant.api_key}")
     assert key_id not in run("keys", "list", APP_ID).stdout
 
 
@@ -374,7 +374,7 @@ def test_templates_sync_stores_wechat_templates_with_kinds_keywords_and_enum_val
     result = run("templates", "sync", APP_ID, "--category", "reminder")
 
     assert result.exit_code == 0, result.output
-    catalog = fresh_services().store.catalog
+    catalog = fresh_services().core.store.catalog
     shipped = catalog.get_template(APP_ID, TEMPLATE)
     reminder = catalog.get_template(APP_ID, str(CLASS_REMINDER["priTmplId"]))
     assert shipped is not None and reminder is not None
@@ -396,7 +396,7 @@ def test_templates_sync_keeps_the_category_page_and_ttl_of_known_templates(
     result = run("templates", "sync", APP_ID)
 
     assert result.exit_code == 0, result.output
-    synced = fresh_services().store.catalog.get_template(APP_ID, TEMPLATE)
+    synced = fresh_services().core.store.catalog.get_template(APP_ID, TEMPLATE)
     assert synced is not None
     assert synced.title == "Order on its way"
     assert (synced.category, synced.default_page, synced.grant_ttl_days) == (
@@ -416,7 +416,7 @@ def test_templates_sync_stores_the_good_templates_and_fails_naming_the_bad_ones(
     result = run("templates", "sync", APP_ID)
 
     assert_operator_error(result, str(broken["priTmplId"]))
-    assert fresh_services().store.catalog.get_template(APP_ID, TEMPLATE) is not None
+    assert fresh_services().core.store.catalog.get_template(APP_ID, TEMPLATE) is not None
 
 
 def test_templates_sync_reports_a_wechat_refusal_without_a_traceback(
@@ -437,14 +437,14 @@ def test_templates_sync_reports_a_wechat_refusal_without_a_traceback(
 def test_stats_shows_the_counters_of_each_day_and_the_totals(
     run: Run, tenant: Tenant, services: Services
 ) -> None:
-    counters = services.store.counters
-    services.store.table.write(
+    counters = services.core.store.counters
+    services.core.store.table.write(
         counters.increment(APP_ID, "2026-03-02", TEMPLATE, {Counter.SENT: 3})
     )
-    services.store.table.write(
+    services.core.store.table.write(
         counters.increment(APP_ID, "2026-03-03", TEMPLATE, {Counter.SENT: 4})
     )
-    services.store.table.write(
+    services.core.store.table.write(
         counters.increment(APP_ID, "2026-03-03", TEMPLATE, {Counter.FAILED: 1})
     )
 
@@ -469,12 +469,12 @@ def test_users_erase_deletes_the_users_grants_and_preferences(
 ) -> None:
     api.put_template()
     api.grant()
-    services.store.users.put_preferences(APP_ID, OPENID, Preferences(opt_out_all=True))
+    services.core.store.users.put_preferences(APP_ID, OPENID, Preferences(opt_out_all=True))
 
     result = run("users", "erase", APP_ID, OPENID)
 
     assert result.exit_code == 0, result.output
-    state = services.store.users.load(APP_ID, OPENID)
+    state = services.core.store.users.load(APP_ID, OPENID)
     assert (state.credits, state.grants, state.preferences) == ([], {}, Preferences())
     assert OPENID not in result.output
 
@@ -659,7 +659,7 @@ def test_apps_list_fits_80_columns_with_every_value_whole(run: Run) -> None:
 def test_stats_fit_80_columns_with_whole_dates_and_counters(
     run: Run, tenant: Tenant, services: Services
 ) -> None:
-    counters = services.store.counters
+    counters = services.core.store.counters
     for day, counts in {
         "2026-11-16": {
             Counter.REQUESTED: 120345,
@@ -673,8 +673,8 @@ def test_stats_fit_80_columns_with_whole_dates_and_counters(
             Counter.GRANTS_RECEIVED: 56789,
         },
     }.items():
-        services.store.table.write(counters.increment(APP_ID, day, TEMPLATE, counts))
-    services.store.table.write(
+        services.core.store.table.write(counters.increment(APP_ID, day, TEMPLATE, counts))
+    services.core.store.table.write(
         counters.increment(APP_ID, "2026-11-22", TEMPLATE, {Counter.GRANTS_EXPIRED: 7})
     )
 
@@ -695,7 +695,7 @@ def test_stats_fit_80_columns_with_whole_dates_and_counters(
 
 
 def test_keys_list_fits_80_columns(run: Run, tenant: Tenant) -> None:
-    key_id = fresh_services().store.catalog.list_api_keys(APP_ID)[0].key_id
+    key_id = fresh_services().core.store.catalog.list_api_keys(APP_ID)[0].key_id
 
     result = run("keys", "list", APP_ID, columns=80)
 
@@ -749,7 +749,7 @@ def create_local_app() -> None:
 def assert_demo_templates_stored(result: Result) -> None:
     assert result.exit_code == 0, result.output
     assert f"{len(DEMO_TEMPLATES)} new" in result.stderr
-    catalog = fresh_services().store.catalog
+    catalog = fresh_services().core.store.catalog
     for demo in DEMO_TEMPLATES:
         stored = catalog.get_template(NEW_APP_ID, demo.template_id)
         assert stored is not None and stored.title == demo.title
@@ -813,11 +813,11 @@ def test_local_templates_sync_of_an_app_the_sandbox_does_not_know_says_so(
 def test_apps_update_turns_the_adaptive_marketing_budget_off_and_on(
     run: Run, tenant: Tenant
 ) -> None:
-    assert fresh_services().store.catalog.get_app(APP_ID).adaptive_marketing is True
+    assert fresh_services().core.store.catalog.get_app(APP_ID).adaptive_marketing is True
     assert run("apps", "update", APP_ID, "--no-adaptive-marketing").exit_code == 0
-    assert fresh_services().store.catalog.get_app(APP_ID).adaptive_marketing is False
+    assert fresh_services().core.store.catalog.get_app(APP_ID).adaptive_marketing is False
     listed = run("apps", "list")
     assert "adaptive" not in listed.output
     assert run("apps", "update", APP_ID, "--adaptive-marketing").exit_code == 0
-    assert fresh_services().store.catalog.get_app(APP_ID).adaptive_marketing is True
+    assert fresh_services().core.store.catalog.get_app(APP_ID).adaptive_marketing is True
     assert "marketing adaptive" in run("apps", "list").output

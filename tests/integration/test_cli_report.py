@@ -55,7 +55,9 @@ def shown(part: int, whole: int) -> str:
 
 def count(services, day: str, template_id: str, **counts: int) -> None:
     named = {Counter(name): n for name, n in counts.items()}  # ValueError for a typo
-    services.store.table.write(services.store.counters.increment(APP_ID, day, template_id, named))
+    services.core.store.table.write(
+        services.core.store.counters.increment(APP_ID, day, template_id, named)
+    )
 
 
 class VisibleText(HTMLParser):
@@ -133,8 +135,8 @@ def decided_experiment(run, api, client, aws, wx, traveller, tmp_path, name: str
     """A real campaign of PROMO with two variants, through the CLI, the pipeline and the sweeps:
     everyone who got "urgent" in the test clicks, and every other one of them converts."""
     services = bootstrap.services()
-    app = services.store.catalog.get_app(APP_ID)
-    services.store.catalog.put_app(app.model_copy(update={"requests_per_second": 10_000}))
+    app = services.core.store.catalog.get_app(APP_ID)
+    services.core.store.catalog.put_app(app.model_copy(update={"requests_per_second": 10_000}))
     for number in range(40):
         assert api.grant(f"oReportUser{number:04d}", PROMO).status_code == 201
     body = tmp_path / "campaign.json"
@@ -170,7 +172,7 @@ def decided_experiment(run, api, client, aws, wx, traveller, tmp_path, name: str
                 api.call("POST", f"/v1/messages/{message['id']}/events", {"type": "conversion"})
     for _ in range(60):
         run_the_pipeline(client, aws)
-        found = bootstrap.services().store.campaigns.get(APP_ID, campaign_id).campaign
+        found = bootstrap.services().core.store.campaigns.get(APP_ID, campaign_id).campaign
         if found.completed_at is not None:
             assert found.decision.p_value is not None, found.decision
             return Experiment(campaign_id, found.decision.p_value)
@@ -192,7 +194,7 @@ def test_the_report_shows_the_totals_the_days_the_funnel_and_each_templates_rate
     text = visible(html)
     days = week()
     assert f"{days[0]} to {days[-1]}" in text and "7 days" in text
-    order = services.store.counters.days(APP_ID, days[0], days[-1])
+    order = services.core.store.counters.days(APP_ID, days[0], days[-1])
     sums = {
         name: sum(item.counts[Counter(name)] for item in order)
         for name in ("requested", "sent", "failed", "clicked", "converted")
@@ -222,8 +224,8 @@ def test_the_report_escapes_every_text_and_loads_nothing_from_elsewhere(
 ):
     api.put_template(PROMO, title=HOSTILE, category="reminder")
     count(services, today().isoformat(), PROMO, requested=3, sent=2, failed=1, clicked=1)
-    services.store.catalog.put_app(
-        services.store.catalog.get_app(APP_ID).model_copy(update={"name": "<b>Shop</b> & co"})
+    services.core.store.catalog.put_app(
+        services.core.store.catalog.get_app(APP_ID).model_copy(update={"name": "<b>Shop</b> & co"})
     )
 
     html = report(run, tmp_path)

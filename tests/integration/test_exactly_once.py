@@ -212,7 +212,7 @@ def test_sixteen_concurrent_sends_spend_exactly_the_credits_held(
     api.put_template()
     for _ in range(held):
         api.grant()
-    app = load_app(services, APP_ID)
+    app = load_app(services.core, APP_ID)
     body = NewMessage(
         openid=OPENID,
         template_id=TEMPLATE,
@@ -223,7 +223,7 @@ def test_sixteen_concurrent_sends_spend_exactly_the_credits_held(
     with ThreadPoolExecutor(max_workers=16) as pool:
         outcomes = list(
             pool.map(
-                lambda _: outcome_of(lambda: message_create.create(services, app, body, None)),
+                lambda _: outcome_of(lambda: message_create.create(services.core, app, body, None)),
                 range(16),
             )
         )
@@ -244,14 +244,14 @@ def test_sixty_cards_sent_at_once_by_senders_running_at_once_each_arrive_once(
 ):
     """60 users' cards created from 16 threads, then sent by 4 invocations at once, each batch by
     two of them: every card sent once, and the app's counters that every card writes add up."""
-    app = services.store.catalog.get_app(APP_ID)
-    services.store.catalog.put_app(app.model_copy(update={"requests_per_second": 10_000}))
+    app = services.core.store.catalog.get_app(APP_ID)
+    services.core.store.catalog.put_app(app.model_copy(update={"requests_per_second": 10_000}))
     bootstrap.reset()
     api.put_template()
     openids = [f"oBurstUser{n:017d}" for n in range(60)]
     for openid in openids:
         assert api.grant(openid).status_code == 201
-    app = load_app(bootstrap.services(), APP_ID)
+    app = load_app(bootstrap.services().core, APP_ID)
 
     def send(openid: str) -> str:
         body = NewMessage(
@@ -260,7 +260,7 @@ def test_sixty_cards_sent_at_once_by_senders_running_at_once_each_arrive_once(
             data={"thing1": "Blue mug", "character_string2": "SO-1"},
             page="pages/order/detail?id=1",
         )
-        return outcome_of(lambda: message_create.create(bootstrap.services(), app, body, None))
+        return outcome_of(lambda: message_create.create(bootstrap.services().core, app, body, None))
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         outcomes = list(pool.map(send, openids))

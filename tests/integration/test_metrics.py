@@ -214,8 +214,8 @@ def test_a_campaign_counts_the_cards_its_fan_out_wrote(api, wx, client, aws, pro
 
 
 def test_requests_over_the_apps_limit_are_counted_per_app_and_as_refusals(api, services, emf):
-    admin.update_app(services, APP_ID, {"requests_per_second": 1})
-    bootstrap.services().catalog_cache.forget(Entry.APP, APP_ID)
+    admin.update_app(services.core, APP_ID, {"requests_per_second": 1})
+    bootstrap.services().core.catalog_cache.forget(Entry.APP, APP_ID)
     answers = [api.call("GET", "/v1/templates").status_code for _ in range(3)]
     assert 429 in answers
 
@@ -248,7 +248,7 @@ def error(code: str, **fields: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def dynamodb(services) -> Iterator[Any]:
-    yield services.store.table.client
+    yield services.core.store.table.client
 
 
 def test_a_transaction_conflict_retried_by_the_store_is_counted(api, dynamodb, emf):

@@ -53,7 +53,7 @@ def conflict(reasons: int) -> dict[str, Any]:
 
 @pytest.fixture
 def dynamodb(services) -> Any:
-    return services.store.table.client
+    return services.core.store.table.client
 
 
 def status_of(api, message_id: str) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def test_throttling_past_botocores_retries_and_the_deadline_answers_503(api, dyn
     api.grant()
     monkeypatch.setenv("SUBMSG_REQUEST_DEADLINE_S", "0.5")
     bootstrap.reset()
-    table = bootstrap.services().store.table.client
+    table = bootstrap.services().core.store.table.client
     given = answer(table, "TransactWriteItems", error("ThrottlingException"), times=None)
 
     refused = api.send()
@@ -179,10 +179,10 @@ def test_a_counter_whose_applied_commit_lost_its_answer_is_added_once(services, 
     scripted = LostThenThrottled()
     monkeypatch.setattr(faults, "_active", scripted)
 
-    services.store.table.commit({WriteName.STATS: Update(key, add={"n": 1})})
+    services.core.store.table.commit({WriteName.STATS: Update(key, add={"n": 1})})
 
     assert dict(scripted.injected) == {"lost": 1, "throttle": 3}
-    assert services.store.table.get(key, consistent=True)["n"] == 1
+    assert services.core.store.table.get(key, consistent=True)["n"] == 1
 
 
 def test_a_due_sweep_whose_queues_keep_failing_leaves_its_reminders_to_the_next(

@@ -105,7 +105,7 @@ def drain_sweeps(context: Any = None, invocations: int = 50) -> list[dict[str, A
     import app
     from chalicelib import bootstrap
 
-    queue = bootstrap.services().sweep_queue
+    queue = bootstrap.services().sweeping.sweep_queue
     if queue is None:
         return []
     sqs, url = _client_of(queue)

@@ -8,7 +8,7 @@ from typing import Any
 
 from chalice.test import Client
 
-from chalicelib.ports import Services
+from chalicelib.bootstrap import Services
 from chalicelib.services import admin
 
 APP_ID = "wx0000000000000001"
@@ -29,7 +29,9 @@ class Tenant:
 
 
 def make_tenant(services: Services, app_id: str, **settings: Any) -> Tenant:
-    key = admin.create_app(services, admin.new_app(app_id, f"Demo {app_id}", **settings), SECRET)
+    key = admin.create_app(
+        services.app_secrets, admin.new_app(app_id, f"Demo {app_id}", **settings), SECRET
+    )
     return Tenant(app_id, key)
 
 

@@ -229,8 +229,8 @@ def memory():
         created_at=NOW,
         updated_at=NOW,
     )
-    assert services.store.webhooks.put_endpoint(listening, new=True)
-    return services
+    assert services.core.store.webhooks.put_endpoint(listening, new=True)
+    return services.core
 
 
 def stored(services, campaign: Campaign) -> Campaign:

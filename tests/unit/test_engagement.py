@@ -248,14 +248,14 @@ def test_activity_adds_up_on_the_in_memory_store_too():
 
     services = bootstrap.build_in_memory(Settings())
     app = admin.new_app("wx0000000000000009", "Memory")
-    admin.create_app(services, app, "made-up-secret")
+    admin.create_app(services.app_secrets, app, "made-up-secret")
     now = clock.now()  # the pinned clock
     moment = now - timedelta(days=1)
     for _ in range(2):
         event = ActivityEvent(openid="oMemory", at=moment, kind="open")
-        assert activity.record(services, app, [event]) == 1
-    found = services.store.users.load(app.app_id, "oMemory").engagement
+        assert activity.record(services.core, app, [event]) == 1
+    found = services.core.store.users.load(app.app_id, "oMemory").engagement
     assert found.events == 2
     hours = decayed(found.weights, moment)
     assert sum(hours) == pytest.approx(2, rel=1e-9)
-    assert services.store.engagement.app_tally(app.app_id).events == 2
+    assert services.core.store.engagement.app_tally(app.app_id).events == 2

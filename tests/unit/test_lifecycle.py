@@ -78,8 +78,10 @@ def test_a_move_refuses_to_be_built_without_its_guard_or_with_a_wrong_target():
 @pytest.fixture(scope="module")
 def memory():
     services = bootstrap.build_in_memory(Settings(stage="test", send_queue_url="memory"))
-    admin.create_app(services, admin.new_app(APP_ID, "Lifecycle", created_at=NOW), "made-up")
-    return services
+    admin.create_app(
+        services.app_secrets, admin.new_app(APP_ID, "Lifecycle", created_at=NOW), "made-up"
+    )
+    return services.core
 
 
 def stored(services, status: S, credit: bool = True) -> Message:
