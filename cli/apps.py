@@ -116,7 +116,7 @@ def update(
 @commands.command("list")
 def list_apps(ctx: typer.Context) -> None:
     """The apps and their settings (never their secrets)."""
-    apps = target.services(ctx).store.catalog.list_apps()
+    apps = target.services(ctx).core.store.catalog.list_apps()
     rows = [
         [
             app.app_id,

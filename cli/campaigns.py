@@ -191,7 +191,7 @@ def _move(ctx: typer.Context, app_id: str, campaign_id: str, move: str) -> None:
     services = target.services(ctx)
     app = target.require_app(services, app_id)
     moving = {"pause": campaigns.pause, "resume": campaigns.resume, "cancel": campaigns.cancel}
-    campaign = moving[move](services, app, campaign_id)
+    campaign = moving[move](services.core, app, campaign_id)
     notes().print(f"Campaign {campaign_id}: {campaign.status.value}.")
 
 
