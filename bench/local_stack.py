@@ -248,7 +248,7 @@ def _stack_store(stack: Stack) -> tuple[Any, str, Any]:
 
 
 def _write_all(db: Any, table: str, items: Iterator[dict[str, Any]]) -> None:
-    from chalicelib.adapters.store.dynamo import to_item
+    from chalicelib.adapters.store.dynamo_requests import to_item
 
     batch: list[dict[str, Any]] = []
     for item in items:

@@ -80,7 +80,7 @@ def reads_per_due(backlog: int) -> float:
 
 
 def _wire(item: dict) -> dict:
-    from chalicelib.adapters.store.dynamo import to_item
+    from chalicelib.adapters.store.dynamo_requests import to_item
 
     return to_item(item)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from chalicelib.adapters.store import table as t
-from chalicelib.adapters.store.dynamo import from_item, to_item
+from chalicelib.adapters.store.dynamo_requests import from_item, to_item
 from chalicelib.adapters.store.table import Cursor, Item, Key
 from chalicelib.ports import ConditionFailed, Name, TransactionFailed
 
