@@ -17,12 +17,12 @@ from chalicelib.domain.campaign_phases import (
     CHAINED,
     PHASES,
     CampaignMove,
-    CampaignTransition,
     Chains,
     Effect,
     Guard,
     Row,
 )
+from chalicelib.domain.campaign_transition import CampaignTransition
 from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus, Experiment
 from chalicelib.domain.webhooks import CAMPAIGN_EVENTS, Endpoint, EventType
 from chalicelib.services.campaign_steps import PAGE_KIND, WITHDRAWAL_KIND, CampaignSteps

@@ -33,10 +33,10 @@ from chalicelib.adapters.store.table import (
 from chalicelib.domain.campaign_phases import (
     CHAINED,
     NEW_GENERATION,
-    CampaignTransition,
     Chains,
     Guard,
 )
+from chalicelib.domain.campaign_transition import CampaignTransition
 from chalicelib.domain.campaigns import CampaignCounter
 from chalicelib.domain.records import Campaign, CampaignStatus
 from chalicelib.ports import Table
