@@ -122,3 +122,52 @@ def test_the_ports_build_no_client_the_composition_root_does():
     assert {
         n for n in runtime_imports(LIB / "ports.py") if n.startswith("chalicelib.adapters")
     } == set()
+
+
+def parts() -> dict[str, set[str]]:
+    """The parts of services/deps.py and their fields."""
+    tree = ast.parse((LIB / "services" / "deps.py").read_text())
+    return {
+        node.name: {s.target.id for s in node.body if isinstance(s, ast.AnnAssign)}
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name != "OnFirstUse"
+    }
+
+
+def read_of(part: str) -> set[str]:
+    """What the services read of ``part``: ``x.field`` where ``x`` is a parameter (or an
+    attribute, ``self.core``, ``sending.core``) named for it."""
+    read: set[str] = set()
+    for path in modules("services"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            names = {
+                a.arg
+                for a in node.args.args
+                if isinstance(a.annotation, ast.Name) and a.annotation.id == part
+            }
+            if part == "Core":
+                names.add("core")  # self.core, sending.core: the core held by a part or step
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.Attribute):
+                    value = inner.value
+                    held = value.id if isinstance(value, ast.Name) else getattr(value, "attr", "")
+                    if held in names:
+                        read.add(inner.attr)
+    return read
+
+
+@pytest.mark.parametrize("part", sorted(parts()))
+def test_each_part_holds_only_what_its_services_use(part: str):
+    """The services take the part of their area (never the composition root's whole
+    ``Services``), and no part carries a dependency that none of its services reads."""
+    assert parts()[part] - read_of(part) == set()
+
+
+@pytest.mark.parametrize("path", modules("services"), ids=lambda p: p.name)
+def test_no_service_takes_the_whole_container(path: Path):
+    assert "Services" not in {
+        n.id for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Name)
+    }
+    assert not any(n.startswith("chalicelib.bootstrap") for n in imports(path))
