@@ -73,7 +73,8 @@ def reads_per_due(backlog: int) -> float:
             batch = [{"PutRequest": {"Item": _wire(i)}} for i in items[start : start + 25]]
             db.batch_write_item(RequestItems={resources.table_name: batch})
         budget = services.core.settings.model_copy(update={"sweep_time_budget_s": 600.0})
-        report = sweeps.due_sweep(replace(services, settings=budget).sweeping)
+        core = replace(services.core, settings=budget)
+        report = sweeps.due_sweep(replace(services.sweeping, core=core))
         if report.enqueued != DUE:
             raise RuntimeError(f"enqueued {report.enqueued} of {DUE} due")
         return report.read / report.enqueued
