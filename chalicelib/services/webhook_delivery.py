@@ -40,7 +40,6 @@ from chalicelib.domain.webhooks import (
     retry_delay,
     success,
 )
-from chalicelib.ports import ConditionFailed
 from chalicelib.services import shard_plan, webhooks
 from chalicelib.services.deps import Core, Delivering
 from chalicelib.services.webhook_outbox import EVENT_PREFIX, hand_over
@@ -165,9 +164,7 @@ def _settle(
     fields["last_error"] = error
     if status is DeliveryStatus.DELIVERED:
         fields["delivered_at"] = now
-    try:
-        core.store.table.write(core.store.webhooks.settled(delivery, number, fields))
-    except ConditionFailed:
+    if not core.store.webhooks.settle(delivery, number, fields):
         logger.info("webhook delivery settled already", extra={"delivery": delivery.id})
         return Outcome(status, number, error)
     delivered = status is DeliveryStatus.DELIVERED
@@ -194,9 +191,7 @@ def _later(
     }
     error = str(fields.get("last_error"))
     work_at = next_at + lease if short else next_at
-    try:
-        core.store.table.write(core.store.webhooks.settled(delivery, number, fields, work_at))
-    except ConditionFailed:
+    if not core.store.webhooks.settle(delivery, number, fields, work_at):
         logger.info("webhook delivery settled already", extra={"delivery": delivery.id})
         return Outcome(DeliveryStatus.PENDING, number, error)
     if number > delivery.attempts:
@@ -224,7 +219,7 @@ def erase_user(core: Core, app_id: str, openid: str) -> int:
     unread; when such a one may still start, the erasure waits until it no longer can, so that
     after the erasure no attempt about the user begins."""
     found = core.store.webhooks.user_deliveries(app_id, openid)
-    core.store.table.delete_many([key for key, _ in found])
+    core.store.webhooks.delete([key for key, _ in found])
     fresh_s = core.settings.webhook_fresh_s
     young = [
         d.created_at
@@ -277,6 +272,6 @@ def send_test(core: Core, owner_app_id: str, endpoint: Endpoint) -> Delivery:
         data={"endpoint_id": endpoint.id},
     )
     delivery = Delivery.of(event, endpoint.id, now)
-    core.store.table.write(core.store.webhooks.outbox(delivery, webhooks.lease_end(core, now)))
+    core.store.webhooks.add(delivery, webhooks.lease_end(core, now))
     hand_over(core, [delivery])
     return delivery

@@ -88,9 +88,8 @@ def test_nothing_in_the_lambda_package_imports_the_local_stack_cli_or_bench():
         assert not roots & {"local", "cli", "bench", "tests"}, path
 
 
-@pytest.mark.parametrize("name", ["rate_limit.py", "activity.py", "stats.py"])
-def test_rate_limits_activity_and_stats_go_through_repositories(name: str):
-    path = LIB / "services" / name
+@pytest.mark.parametrize("path", modules("services"), ids=lambda p: p.name)
+def test_every_service_writes_through_repositories(path: Path):
     layers = {"chalicelib.adapters.store.layout", "chalicelib.adapters.store.table"}
     assert not imports(path) & layers
     assert "layout" not in imported_names(path, "chalicelib.adapters.store")

@@ -198,16 +198,16 @@ class Webhooks:
             start = start_after(items[-1], query)
         return found, cursors.cursor_out(start)
 
-    def settled(
+    def settle(
         self,
         delivery: Delivery,
         attempts: int,
         fields: dict[str, Any],
         work_at: datetime | None = None,
-    ) -> Update:
-        """What became of the delivery after ``attempts`` attempts: done (off the work index)
-        unless it is to be worked on again at ``work_at``; only if nothing settled it since
-        ``delivery`` was read (still pending, with the attempts it had)."""
+    ) -> bool:
+        """Write what became of the delivery after ``attempts`` attempts: done (off the work
+        index) unless it is to be worked on again at ``work_at``; only if nothing settled it since
+        ``delivery`` was read (still pending, with the attempts it had): False otherwise."""
         set_: dict[str, Any] = {"attempts": attempts}
         remove: list[str] = []
         if work_at is not None:
@@ -219,15 +219,22 @@ class Webhooks:
                 set_[name] = value.isoformat() if isinstance(value, datetime) else value
         if work_at is None:
             remove += [layout.WORK_PK, layout.WORK_AT]
-        return Update(
-            layout.webhook_delivery_key(delivery.app_id, delivery.endpoint_id, delivery.id),
-            set=set_,
-            remove=tuple(remove),
-            condition=every(
-                Equals("status", DeliveryStatus.PENDING.value),
-                Equals("attempts", delivery.attempts),
-            ),
+        key = layout.webhook_delivery_key(delivery.app_id, delivery.endpoint_id, delivery.id)
+        pending = every(
+            Equals("status", DeliveryStatus.PENDING.value), Equals("attempts", delivery.attempts)
         )
+        try:
+            self.table.write(Update(key, set=set_, remove=tuple(remove), condition=pending))
+        except ConditionFailed:
+            return False
+        return True
+
+    def add(self, delivery: Delivery, work_at: datetime) -> None:
+        """A delivery outside any move's transaction (a test event)."""
+        self.table.write(self.outbox(delivery, work_at))
+
+    def delete(self, keys: list[dict[str, str]]) -> None:
+        self.table.delete_many(keys)
 
     def reopen(self, delivery: Delivery, now: datetime, work_at: datetime) -> Delivery | None:
         """A manual retry: pending again at once (the attempts go on counting)."""
