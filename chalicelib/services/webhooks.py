@@ -41,12 +41,12 @@ def endpoints_of(core: Core, app_id: str) -> tuple[Endpoint, ...]:
 
     if cache is None:
         return load()
-    return cache.get(("webhooks", app_id), load) or ()
+    return cache.get(app_id, load) or ()
 
 
 def forget(core: Core, app_id: str) -> None:
     if core.webhook_endpoints is not None:
-        core.webhook_endpoints.forget(("webhooks", app_id))
+        core.webhook_endpoints.forget(app_id)
 
 
 def check_url(core: Core, url: str) -> None:
