@@ -8,10 +8,14 @@
   every request it answers; here once per class.
 - ``moto.backends.list_of_moto_modules``: moto's server lists moto's own folder on disk for every
   request it dispatches; here once.
+- ``moto.utilities.aws_headers.gen_amzn_requestid_long`` (as ``moto.core.responses`` imports it):
+  the request id of every answer, 52 characters drawn one ``random.choice`` at a time; here 52
+  hexadecimal characters from one read of the system's random source.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from moto import backends as moto_backends
@@ -111,11 +115,23 @@ def list_of_moto_modules() -> tuple[str, ...]:
     return _MOTO_MODULES
 
 
+REQUEST_ID_LENGTH = 52  # as moto's, and AWS's long request ids
+
+
+def gen_amzn_requestid_long(headerdict: dict[str, Any] | None = None) -> str:
+    """moto's request id of an answer (also written to ``headerdict``), drawn at once."""
+    request_id = os.urandom(REQUEST_ID_LENGTH // 2).hex()
+    if isinstance(headerdict, dict):
+        headerdict["x-amzn-requestid"] = request_id
+    return request_id
+
+
 PATCHES = (
     Patch(BaseJSONParser, "_parse_structure", replace_with(parse_structure)),
     Patch(BaseJSONSerializer, "_serialize_type_structure", replace_with(serialize_type_structure)),
     Patch(moto_core_responses, "method_names_from_class", replace_with(method_names_from_class)),
     Patch(moto_backends, "list_of_moto_modules", replace_with(list_of_moto_modules)),
+    Patch(moto_core_responses, "gen_amzn_requestid_long", replace_with(gen_amzn_requestid_long)),
 )
 
 
