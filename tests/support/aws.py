@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import botocore.session
 import pytest
+from botocore import UNSIGNED
 from botocore.config import Config
 from moto import mock_aws
 from moto.kms import models as moto_kms
@@ -89,22 +90,27 @@ def reuse_kms_key_material() -> None:
         moto_kms.generate_private_key = cache(moto_kms.generate_private_key)
 
 
-# The User-Agent of the tests' clients. botocore builds its standard User-Agent twice for every
-# request (``UserAgentString.to_string``, at the request's creation and again before it is sent),
-# escaping each of its parts character by character: about a tenth of what an embedded AWS request
-# costs in this process. A client whose Config names its User-Agent sends that string as it is.
-# The embedded AWS never reads the header; the service's own clients (``bootstrap.aws``) keep
-# botocore's standard one, as AWS gets it.
+# What the tests' clients leave out of each request, which the embedded AWS never reads (the
+# service's own clients, ``bootstrap.aws`` without this session, send both, as AWS needs them):
+# - botocore's standard User-Agent, built twice for every request (``UserAgentString.to_string``,
+#   at the request's creation and again before it is sent), each of its parts escaped character
+#   by character: about a tenth of an embedded AWS request's cost. A client whose Config names
+#   its User-Agent sends that string as it is.
+# - the SigV4 signature (``SigV4Auth.add_auth``: canonical request, hashes, HMACs), another
+#   tenth. moto answers an unsigned request as it answers one signed with the made-up credentials
+#   of ``use_fake_aws_credentials``: the default account, with IAM's checks off.
 TESTS_USER_AGENT = "submsg-tests"
+TESTS_CLIENT_CONFIG = Config(user_agent=TESTS_USER_AGENT, signature_version=UNSIGNED)
 
 
 @cache
 def shared_session() -> boto3.session.Session:
     """One boto3 session for every stack of this process: a new one reads botocore's service
     models from disk again, which cost most of a stack's set-up. Its clients send a fixed
-    User-Agent (``TESTS_USER_AGENT``), merged under the Config the service gives each client."""
+    User-Agent and no signature (``TESTS_CLIENT_CONFIG``, under the Config the service gives each
+    client)."""
     core = botocore.session.get_session()
-    core.set_default_client_config(Config(user_agent=TESTS_USER_AGENT))
+    core.set_default_client_config(TESTS_CLIENT_CONFIG)
     return boto3.session.Session(botocore_session=core)
 
 
