@@ -11,6 +11,7 @@ One module per concern, each replacement naming the moto function it replaces an
 - ``updates``: plain update expressions applied directly; conditions and expressions parsed once.
 - ``wire``: requests parsed, answered and dispatched without moto's repeated work.
 - ``sqs``: SQS's clock, attributes and batch deletes made cheap; SQS faults.
+- ``mock``: moto's mock started without rebuilding the callbacks it registers.
 - ``faults``: ``SUBMSG_AWS_FAULTS`` parsed and drawn.
 - ``server``: the endpoint over HTTP in a process of its own (``python -m local.aws``).
 
@@ -25,7 +26,7 @@ from typing import Any
 
 import moto
 
-from local.aws import conflicts, queries, sqs, transactions, updates, wire
+from local.aws import conflicts, mock, queries, sqs, transactions, updates, wire
 from local.aws.originals import Patch, original
 
 SUPPORTED_MOTO = "5.2.5"
@@ -36,6 +37,7 @@ PATCHES: tuple[Patch, ...] = (
     *updates.PATCHES,
     *wire.PATCHES,
     *sqs.PATCHES,
+    *mock.PATCHES,
 )
 _MISSING = object()
 _replaced: dict[tuple[int, str], Any] = {}  # what each patch replaced (_MISSING: inherited)
@@ -75,6 +77,7 @@ def uninstall() -> None:
     original.clear()
     updates.forget()
     wire.forget()
+    mock.forget()
 
 
 def installed() -> bool:

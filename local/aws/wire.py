@@ -8,16 +8,35 @@
   every request it answers; here once per class.
 - ``moto.backends.list_of_moto_modules``: moto's server lists moto's own folder on disk for every
   request it dispatches; here once.
+- ``BotocoreStubber.process_request`` (moto's): every request botocore sends tries moto's URL
+  patterns of all services one after another, looks its service's backends up by import, and
+  builds and compiles the backend's URL table again to find the handler; here the service and the
+  handler of each URL are found once (the lookup of the backend, which creates it, is moto's).
+- ``moto.utilities.aws_headers.gen_amzn_requestid_long`` (as ``moto.core.responses`` imports it):
+  the request id of every answer, 52 characters drawn one ``random.choice`` at a time; here 52
+  hexadecimal characters from one read of the system's random source.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Any
 
+from moto import backend_index
 from moto import backends as moto_backends
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core import responses as moto_core_responses
+from moto.core.base_backend import BackendDict
+from moto.core.botocore_stubber import BotocoreStubber
+from moto.core.config import passthrough_service, passthrough_url, service_whitelisted
+from moto.core.exceptions import HTTPException, ServiceNotWhitelisted
 from moto.core.parse import BaseJSONParser
+from moto.core.request import normalize_request
 from moto.core.serialize import BaseJSONSerializer
+from moto.core.utils import get_equivalent_url_in_aws_domain
+from moto.moto_api import recorder
+from moto.settings import enable_iso_regions
 
 from local.aws.originals import Patch, original, replace_with
 
@@ -111,13 +130,98 @@ def list_of_moto_modules() -> tuple[str, ...]:
     return _MOTO_MODULES
 
 
+_MISSING = object()
+_service_of_url: dict[str, str | None] = {}  # clean URL -> the first service whose pattern fits
+_handler_of: dict[tuple[type, str, bool], Any] = {}  # (backend class, URL, ISO regions) -> handler
+_CACHED_URLS = 4096  # more distinct URLs than this: the caches start over
+
+
+def process_request(self: BotocoreStubber, request: Any) -> Any:
+    """moto's handling of a request botocore sends: the same steps, the same answer; the
+    service of a URL and the handler of its backend remembered. Whatever moto would go on to
+    look for (no handler of that service fits, no service does) is moto's own search."""
+    parsed_url, _ = get_equivalent_url_in_aws_domain(request.url)
+    clean_url = f"{parsed_url.scheme}://{parsed_url.netloc}{parsed_url.path}"
+    if passthrough_url(clean_url):
+        return None
+    service = _service_of(clean_url)
+    if service is None:
+        return original["process_request"](self, request)
+    if passthrough_service(service):
+        return None
+    if not service_whitelisted(service):
+        raise ServiceNotWhitelisted(service)
+    backend = _backend_of(service)
+    handler = _handler(backend, clean_url)
+    if handler is None:
+        return original["process_request"](self, request)
+    normalized_request = normalize_request(request)
+    try:
+        recorder._record_request(normalized_request)
+        status, headers, body = handler(
+            normalized_request, normalized_request.raw_url, normalized_request.headers
+        )
+    except HTTPException as e:
+        status, headers, body = e.code, e.get_headers(), e.get_body()
+    return status, headers, body
+
+
+def _service_of(clean_url: str) -> str | None:
+    found = _service_of_url.get(clean_url, _MISSING)
+    if found is _MISSING:
+        if len(_service_of_url) > _CACHED_URLS:
+            _service_of_url.clear()
+        found = next(
+            (s for s, pattern in backend_index.backend_url_patterns if pattern.match(clean_url)),
+            None,
+        )
+        _service_of_url[clean_url] = found
+    return found  # type: ignore[return-value]
+
+
+def _backend_of(service: str) -> Any:
+    backend_dict = moto_backends.get_backend(service)  # type: ignore[call-overload]
+    if isinstance(backend_dict, BackendDict):
+        if "us-east-1" in backend_dict[DEFAULT_ACCOUNT_ID]:
+            return backend_dict[DEFAULT_ACCOUNT_ID]["us-east-1"]
+        return backend_dict[DEFAULT_ACCOUNT_ID]["aws"]
+    return backend_dict["global"]
+
+
+def _handler(backend: Any, clean_url: str) -> Any:
+    key = (type(backend), clean_url, enable_iso_regions())
+    found = _handler_of.get(key, _MISSING)
+    if found is _MISSING:
+        if len(_handler_of) > _CACHED_URLS:
+            _handler_of.clear()
+        urls = backend.urls.items()
+        found = next((h for url, h in urls if re.compile(url).match(clean_url)), None)
+        _handler_of[key] = found
+    return found
+
+
+REQUEST_ID_LENGTH = 52  # as moto's, and AWS's long request ids
+
+
+def gen_amzn_requestid_long(headerdict: dict[str, Any] | None = None) -> str:
+    """moto's request id of an answer (also written to ``headerdict``), drawn at once."""
+    request_id = os.urandom(REQUEST_ID_LENGTH // 2).hex()
+    if isinstance(headerdict, dict):
+        headerdict["x-amzn-requestid"] = request_id
+    return request_id
+
+
 PATCHES = (
     Patch(BaseJSONParser, "_parse_structure", replace_with(parse_structure)),
     Patch(BaseJSONSerializer, "_serialize_type_structure", replace_with(serialize_type_structure)),
     Patch(moto_core_responses, "method_names_from_class", replace_with(method_names_from_class)),
     Patch(moto_backends, "list_of_moto_modules", replace_with(list_of_moto_modules)),
+    Patch(BotocoreStubber, "process_request", replace_with(process_request)),
+    Patch(moto_core_responses, "gen_amzn_requestid_long", replace_with(gen_amzn_requestid_long)),
 )
 
 
 def forget() -> None:
     _method_names.clear()
+    _service_of_url.clear()
+    _handler_of.clear()

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -16,7 +15,7 @@ from moto import mock_aws
 from infra.provision import Provisioned, provision
 from local.aws import faults
 from local.aws.faults import Faults, FaultsError
-from tests.support.aws import use_fake_aws_credentials
+from tests.support.aws import shared_session, use_fake_aws_credentials
 
 RETRY_ONCE = Config(retries={"total_max_attempts": 2, "mode": "standard"})
 
@@ -25,7 +24,7 @@ RETRY_ONCE = Config(retries={"total_max_attempts": 2, "mode": "standard"})
 def resources(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
     use_fake_aws_credentials(monkeypatch)
     with mock_aws():
-        yield provision(boto3.session.Session(), stage="faults")
+        yield provision(shared_session(), stage="faults")
 
 
 def key(pk: str) -> dict[str, Any]:
@@ -96,7 +95,7 @@ def test_the_same_seed_draws_the_same_faults():
 
 
 def test_an_injected_conflict_cancels_a_transaction_and_fails_a_single_write(resources):
-    client = boto3.client("dynamodb")
+    client = shared_session().client("dynamodb")
     table = resources.table_name
     with faults.injecting("conflict=1,seed=1") as injector:
         with pytest.raises(ClientError) as canceled:
@@ -114,7 +113,7 @@ def test_an_injected_conflict_cancels_a_transaction_and_fails_a_single_write(res
 
 
 def test_an_injected_throttle_is_retried_by_botocore_then_raised(resources):
-    client = boto3.client("dynamodb", config=RETRY_ONCE)
+    client = shared_session().client("dynamodb", config=RETRY_ONCE)
     table = resources.table_name
     with faults.injecting("throttle=1") as injector, pytest.raises(ClientError) as throttled:
         client.update_item(
@@ -131,7 +130,7 @@ def test_an_injected_throttle_is_retried_by_botocore_then_raised(resources):
 
 
 def test_a_lost_transaction_answer_is_retried_with_its_token_and_applied_once(resources):
-    client = boto3.client("dynamodb", config=RETRY_ONCE)
+    client = shared_session().client("dynamodb", config=RETRY_ONCE)
     table = resources.table_name
     with faults.injecting("lost=1") as injector:
         answer = client.transact_write_items(TransactItems=[add_one(table, "A")])
@@ -145,7 +144,7 @@ def test_a_lost_transaction_answer_is_retried_with_its_token_and_applied_once(re
 
 
 def test_an_sqs_error_is_retried_and_applies_nothing(resources):
-    sqs = boto3.client("sqs", config=RETRY_ONCE)
+    sqs = shared_session().client("sqs", config=RETRY_ONCE)
     with faults.injecting("sqs_error=1"), pytest.raises(ClientError) as failed:
         sqs.send_message(QueueUrl=resources.send_queue_url, MessageBody="x")
     assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
@@ -154,7 +153,7 @@ def test_an_sqs_error_is_retried_and_applies_nothing(resources):
 
 
 def test_a_lost_sqs_send_is_sent_again_and_lands_twice(resources):
-    sqs = boto3.client("sqs", config=Config(retries={"total_max_attempts": 10}))
+    sqs = shared_session().client("sqs", config=Config(retries={"total_max_attempts": 10}))
     queue = resources.send_queue_url
     with faults.injecting("sqs_lost=0.3,seed=5") as injector:
         for n in range(20):

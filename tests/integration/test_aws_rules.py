@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -22,7 +21,7 @@ from moto import mock_aws
 
 from infra.provision import provision
 from local.aws import conflicts, faults, idempotency
-from tests.support.aws import use_fake_aws_credentials
+from tests.support.aws import shared_session, use_fake_aws_credentials
 
 Client = Any
 NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
@@ -32,8 +31,8 @@ NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Client, str]]:
     use_fake_aws_credentials(monkeypatch)
     with mock_aws():
-        table = provision(boto3.session.Session(), stage="rules").table_name
-        yield boto3.client("dynamodb", config=NO_RETRY), table
+        table = provision(shared_session(), stage="rules").table_name
+        yield shared_session().client("dynamodb", config=NO_RETRY), table
 
 
 def key(pk: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import moto
 import pytest
 import time_machine
@@ -25,7 +24,7 @@ from infra.provision import provision
 from local import aws as embedded_aws
 from local.aws import UnsupportedMoto, conflicts, plain_moto, queries
 from local.aws.originals import original
-from tests.support.aws import use_fake_aws_credentials
+from tests.support.aws import shared_session, use_fake_aws_credentials
 
 Client = Any
 Observation = Any
@@ -39,12 +38,12 @@ def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def dynamodb(fake_credentials: None) -> Iterator[tuple[Client, str]]:
     with mock_aws():
-        table = provision(boto3.session.Session(), stage="shim").table_name
-        yield boto3.client("dynamodb"), table
+        table = provision(shared_session(), stage="shim").table_name
+        yield shared_session().client("dynamodb"), table
 
 
 def fresh_table() -> tuple[Client, str]:
-    return boto3.client("dynamodb"), provision(boto3.session.Session(), stage="shim").table_name
+    return shared_session().client("dynamodb"), provision(shared_session(), stage="shim").table_name
 
 
 def both_ways(scenario: Callable[[Client, str], Observation]) -> tuple[Observation, Observation]:
@@ -694,7 +693,7 @@ def test_concurrent_transactions_on_the_same_items_never_interleave(dynamodb, mo
 
 
 def sqs_scenario(clock: Any) -> Observation:
-    sqs = boto3.client("sqs")
+    sqs = shared_session().client("sqs")
     url = sqs.create_queue(QueueName="shim", Attributes={"MessageRetentionPeriod": "120"})[
         "QueueUrl"
     ]
@@ -792,7 +791,7 @@ def test_neither_a_send_nor_a_receive_counts_the_queue(monkeypatch):
         property(lambda q: counted.append(1) or real.fget(q)),
     )
     with mock_aws():
-        sqs = boto3.client("sqs")
+        sqs = shared_session().client("sqs")
         url = sqs.create_queue(QueueName="count")["QueueUrl"]
         entries = [{"Id": str(i), "MessageBody": f"m{i}"} for i in range(10)]
         sqs.send_message_batch(QueueUrl=url, Entries=entries)

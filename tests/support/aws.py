@@ -10,7 +10,10 @@ from functools import cache
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
 from moto import mock_aws
 from moto.kms import models as moto_kms
 
@@ -87,17 +90,53 @@ def reuse_kms_key_material() -> None:
         moto_kms.generate_private_key = cache(moto_kms.generate_private_key)
 
 
+# What the tests' clients leave out of each request, which the embedded AWS never reads (the
+# service's own clients, ``bootstrap.aws`` without this session, send both, as AWS needs them):
+# - botocore's standard User-Agent, built twice for every request (``UserAgentString.to_string``,
+#   at the request's creation and again before it is sent), each of its parts escaped character
+#   by character: about a tenth of an embedded AWS request's cost. A client whose Config names
+#   its User-Agent sends that string as it is.
+# - the SigV4 signature (``SigV4Auth.add_auth``: canonical request, hashes, HMACs), another
+#   tenth. moto answers an unsigned request as it answers one signed with the made-up credentials
+#   of ``use_fake_aws_credentials``: the default account, with IAM's checks off.
+TESTS_USER_AGENT = "submsg-tests"
+TESTS_CLIENT_CONFIG = Config(user_agent=TESTS_USER_AGENT, signature_version=UNSIGNED)
+
+
 @cache
 def shared_session() -> boto3.session.Session:
     """One boto3 session for every stack of this process: a new one reads botocore's service
-    models from disk again, which cost most of a stack's set-up."""
-    return boto3.session.Session()
+    models from disk again, which cost most of a stack's set-up. Its clients send a fixed
+    User-Agent and no signature (``TESTS_CLIENT_CONFIG``, under the Config the service gives each
+    client)."""
+    core = botocore.session.get_session()
+    core.set_default_client_config(TESTS_CLIENT_CONFIG)
+    return boto3.session.Session(botocore_session=core)
 
 
 @cache
 def _drain_sqs() -> Any:
     """The drain's SQS client (a client per drain costs more than the receive it makes)."""
     return shared_session().client("sqs")
+
+
+class StackClients:
+    """The session a stack's containers are built on: each client (a service and its Config)
+    made once for the stack, so the containers a test builds (``bootstrap.reset()`` after a
+    setting changed, the CLI's own) share them, as a warm Lambda's invocations share its
+    container's. Making a client copies botocore's event handlers and builds its class: about
+    25 ms, more than the requests most tests make with it."""
+
+    def __init__(self, session: boto3.session.Session) -> None:
+        self.session = session
+        self.made: dict[tuple[str, str], Any] = {}
+
+    def client(self, service: str, config: Config | None = None) -> Any:
+        options = sorted(vars(config).get("_user_provided_options", {}).items()) if config else []
+        key = (service, repr(options))
+        if key not in self.made:
+            self.made[key] = self.session.client(service, config=config)
+        return self.made[key]
 
 
 @contextmanager
@@ -111,5 +150,6 @@ def moto_stack(env: pytest.MonkeyPatch) -> Iterator[EmbeddedAws]:
             env, resources.table_name, resources.send_queue_url, resources.sweep_queue_url
         )
         env.setenv("SUBMSG_WEBHOOK_QUEUE_URL", resources.webhook_queue_url)
-        bootstrap.use(lambda settings: bootstrap.aws(settings, shared_session()))
+        clients = StackClients(shared_session())
+        bootstrap.use(lambda settings: bootstrap.aws(settings, clients))
         yield EmbeddedAws(**vars(resources))
