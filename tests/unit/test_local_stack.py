@@ -15,7 +15,7 @@ from local.stack import AwsEndpointUnreachable, wait_until_answering
 
 def test_the_stack_waits_15_seconds_for_an_aws_endpoint_of_ones_own_unless_told(monkeypatch):
     monkeypatch.delenv("SUBMSG_AWS_ENDPOINT_WAIT_S", raising=False)
-    assert LocalSettings().aws_endpoint_wait_s == 15.0  # under the 30 s docs/local-stack.md names
+    assert LocalSettings().aws_endpoint_wait_s == 15.0  # as docs/local-stack.md says
     monkeypatch.setenv("SUBMSG_AWS_ENDPOINT_WAIT_S", "2.5")
     assert LocalSettings().aws_endpoint_wait_s == 2.5
     monkeypatch.setenv("SUBMSG_AWS_ENDPOINT_WAIT_S", "0")
