@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 
 STOP_GRACE_S = 5.0
+HEALTH_POLL_S = 0.05  # how often a starting API is asked: it answers within ~1 s of its start
 
 
 class ChaliceLocalFailed(RuntimeError):
@@ -51,7 +52,7 @@ class ChaliceLocal:
                     return
             except (requests.ConnectionError, requests.Timeout):
                 pass  # not listening yet, or too busy starting to answer within 1 s
-            time.sleep(0.2)
+            time.sleep(HEALTH_POLL_S)
         raise ChaliceLocalFailed(f"chalice local did not answer on {self.url} in {timeout_s} s")
 
     def problem(self) -> str | None:

@@ -22,6 +22,8 @@ class LocalSettings(BaseSettings):
     # An AWS endpoint the user runs (the embedded one of `make aws`, LocalStack, moto's server):
     # the stack then starts no embedded AWS of its own and creates its table and queues there.
     aws_endpoint: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    # How long that endpoint may take to answer at start before the stack gives up with one line.
+    aws_endpoint_wait_s: float = Field(default=15.0, gt=0)
     sandbox_port: int = Field(default=8001, ge=0, le=65535)
     wechat_api_base: str | None = Field(default=None, validation_alias="WECHAT_API_BASE")
     demo_app_id: str = "wx0000000000000001"

@@ -29,11 +29,23 @@ class Loop:
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        self._stopping.set()
+        self.stop_soon()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
         if self._thread.is_alive():
             log.warning("%s is still busy after %.0f s; leaving it behind", self.name, timeout_s)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop_soon(self) -> None:
+        """Asks the loop to stop after the step in flight, without waiting for it."""
+        self._stopping.set()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -45,3 +57,12 @@ class Loop:
                 log.exception("%s failed; it carries on", self.name)
                 pause = max(pause, PAUSE_AFTER_ERROR_S)
             self._stopping.wait(max(0.0, pause - (time.monotonic() - started)))
+
+
+def stop_all(loops: list[Loop], timeout_s: float = 10.0) -> None:
+    """Stops ``loops`` at once: each finishes its step in flight (a long poll: up to its wait)
+    while the others finish theirs, so stopping takes one step, not one step per loop."""
+    for loop in loops:
+        loop.stop_soon()
+    for loop in loops:
+        loop.stop(timeout_s)

@@ -30,7 +30,7 @@ from local.chalice_local import ChaliceLocal
 from local.config import HOST, STAGE, LocalSettings
 from local.demo import seed_sandbox, seed_submsg
 from local.environment import Environment, aws_environment
-from local.loops import Loop
+from local.loops import Loop, stop_all
 from local.poller import poll_once
 from local.sandbox import Sandbox
 
@@ -44,10 +44,6 @@ LONG_POLL_S = 1
 # sender's reserved concurrency); the stack runs eight.
 SQS_POLLERS = 8
 SWEEP_POLLERS = 2  # the sweep worker's: its steps arrive a few at a time, once a sweep
-
-
-# How long an outside AWS endpoint (SUBMSG_AWS_ENDPOINT) may take to answer at start.
-ENDPOINT_ANSWER_WITHIN_S = 15.0
 
 
 class PortInUse(RuntimeError):
@@ -126,7 +122,7 @@ class LocalStack:
         aws = settings.aws_endpoint or self._start_aws()
         self._environment.apply(aws_environment(aws))
         if settings.aws_endpoint:
-            wait_until_answering(settings.aws_endpoint)
+            wait_until_answering(settings.aws_endpoint, settings.aws_endpoint_wait_s)
         resources = provision(boto3.session.Session(), stage=STAGE, endpoint_url=aws)
         sandbox = self._start_sandbox() if settings.wechat_api_base is None else None
         wechat_base = sandbox or settings.wechat_api_base or ""
@@ -204,9 +200,9 @@ class LocalStack:
             ),
             Loop("expiry-sweep", handlers.expiry_sweep, self.settings.local_expiry_every_s),
         ]
+        self._cleanup.callback(stop_all, loops)
         for loop in loops:
             loop.start()
-            self._cleanup.callback(loop.stop)
 
     def _forget_sandbox(self) -> None:
         self.sandbox = None
@@ -217,7 +213,7 @@ class LocalStack:
         wechat.clear_token_cache()
 
 
-def wait_until_answering(endpoint: str, within_s: float = ENDPOINT_ANSWER_WITHIN_S) -> None:
+def wait_until_answering(endpoint: str, within_s: float) -> None:
     """Return once ``endpoint`` answers a DynamoDB and an SQS call (made-up credentials, as the
     stack's environment has them); AwsEndpointUnreachable after ``within_s``."""
     deadline = time.monotonic() + within_s

@@ -12,7 +12,7 @@ import socket
 import sys
 
 from local.aws.faults import Faults, FaultsError
-from local.aws.server import serve
+from local.aws.server import exit_at_once, serve
 from local.config import HOST
 
 DEFAULT_PORT = 4566
@@ -52,4 +52,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_at_once(main())

@@ -250,5 +250,14 @@ def main() -> int:
     return 0
 
 
+def exit_at_once(code: int) -> None:
+    """Ends the process once the server has closed: nothing is left to save, and the
+    interpreter's own teardown of moto's modules and the server's threads takes ~0.3 s of every
+    stop of the stack."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_at_once(main())

@@ -127,10 +127,13 @@ def test_a_bad_faults_variable_stops_make_aws_and_make_run_with_one_line(command
         assert done.returncode == code and said == [expected]
 
 
-def test_an_aws_endpoint_that_does_not_answer_stops_make_run_within_30_seconds():
+def test_an_aws_endpoint_that_does_not_answer_stops_make_run_after_its_wait_with_one_line():
+    """`python -m local` is what `make run` runs; the wait is shortened to 1 s here (its default,
+    15 s, is checked in tests/unit/test_local_stack.py)."""
     closed = free_port()
     env = environment(
         SUBMSG_AWS_ENDPOINT=f"http://127.0.0.1:{closed}",
+        SUBMSG_AWS_ENDPOINT_WAIT_S="1",
         SUBMSG_PORT=str(free_port()),
         SUBMSG_SANDBOX_PORT="0",
     )
@@ -149,6 +152,7 @@ def test_an_aws_endpoint_that_does_not_answer_stops_make_run_within_30_seconds()
     assert took_s < 30
     assert len(said) == 1, said
     assert said[0].startswith(f"SUBMSG_AWS_ENDPOINT=http://127.0.0.1:{closed} does not answer")
+    assert "(tried for 1 s;" in said[0]
 
 
 def test_the_stack_runs_against_an_aws_endpoint_of_ones_own_and_creates_its_resources(

@@ -1,7 +1,8 @@
 """End to end through the running local stack (what `make run` starts), over HTTP only.
 
-The service's sweep look-ahead is shortened to 2 s here so that a reminder 5 s ahead is left
-`scheduled` by the API and goes out through the due sweep, the queue delay and the sender.
+The service's sweep look-ahead is shortened to 1 s here so that a reminder 3 to 4 s ahead is
+left `scheduled` by the API (2 s or more to spare for the request) and goes out through the due
+sweep, the queue delay and the sender.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def stack() -> Iterator[Endpoints]:
         pytest.MonkeyPatch.context() as env,
         concurrent.futures.ThreadPoolExecutor(1) as starter,
     ):
-        env.setenv("SUBMSG_SWEEP_INTERVAL_S", "2")
+        env.setenv("SUBMSG_SWEEP_INTERVAL_S", "1")
         running = LocalStack(settings)
         started = starter.submit(running.start)
         try:
@@ -184,7 +185,7 @@ class TestThroughTheRunningStack:
     def test_a_reminder_arrives_in_the_sandbox_on_time_and_never_early(self, stack):
         openid = "oUserE2E000000000000000000002"
         tap_and_report(stack, openid, CLASS_STARTS.template_id)
-        send_at = (datetime.now(UTC) + timedelta(seconds=5)).replace(microsecond=0)
+        send_at = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
 
         body = {
             "openid": openid,
