@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Chalice, Rate
 from chalice.app import Response, SQSEvent
@@ -11,8 +11,6 @@ from chalice.app import Response, SQSEvent
 from chalicelib import deadline
 from chalicelib.adapters import metrics
 from chalicelib.adapters.observability import logger
-from chalicelib.api import commands, mappers
-from chalicelib.api import webhook_mappers as hooks
 from chalicelib.api.http import (
     endpoint,
     in_error_format,
@@ -22,43 +20,61 @@ from chalicelib.api.http import (
     plain,
     reply,
 )
-from chalicelib.api.schemas.campaigns import (
-    CampaignIn,
-    CampaignListQuery,
-    RecipientsIn,
-    RecipientsOut,
-)
-from chalicelib.api.schemas.messages import EventIn, EventOut, ListQuery, MessageIn, RescheduleIn
-from chalicelib.api.schemas.stats import StatsQuery
-from chalicelib.api.schemas.templates import TemplateIn, TemplateList
-from chalicelib.api.schemas.users import ActivityIn, ActivityOut, GrantsIn, PreferencesIn
-from chalicelib.api.schemas.webhooks import (
-    DeliveryQuery,
-    SecretOut,
-    WebhookEventOut,
-    WebhookIn,
-    WebhookPatch,
-)
 from chalicelib.bootstrap import services
 from chalicelib.domain import clock
 from chalicelib.domain.records import App, Campaign, GrantResult, GrantSource
-from chalicelib.services import (
-    activity,
-    callback,
-    campaigns,
-    grants,
-    message_create,
-    message_moves,
-    preferences,
-    rate_limit,
-    stats,
-    sweeps,
-    templates,
-    webhook_delivery,
-    webhooks,
-)
+from chalicelib.lazy import lazy
+from chalicelib.services import rate_limit
 from chalicelib.services.auth import authenticate
 from chalicelib.services.deps import Core
+
+# Each area's schemas, mappers and services load at their first use: the send worker never
+# builds the HTTP models, the API a campaign's only when one is asked for (docs/bench.md).
+if TYPE_CHECKING:
+    from chalicelib.api import commands, mappers
+    from chalicelib.api import webhook_mappers as hooks
+    from chalicelib.api.schemas import campaigns as campaign_io
+    from chalicelib.api.schemas import messages as message_io
+    from chalicelib.api.schemas import stats as stats_io
+    from chalicelib.api.schemas import templates as template_io
+    from chalicelib.api.schemas import users as user_io
+    from chalicelib.api.schemas import webhooks as webhook_io
+    from chalicelib.services import (
+        activity,
+        callback,
+        campaigns,
+        grants,
+        message_create,
+        message_moves,
+        preferences,
+        stats,
+        sweeps,
+        templates,
+        webhook_delivery,
+        webhooks,
+    )
+else:
+    commands = lazy("chalicelib.api.commands")
+    mappers = lazy("chalicelib.api.mappers")
+    hooks = lazy("chalicelib.api.webhook_mappers")
+    campaign_io = lazy("chalicelib.api.schemas.campaigns")
+    message_io = lazy("chalicelib.api.schemas.messages")
+    stats_io = lazy("chalicelib.api.schemas.stats")
+    template_io = lazy("chalicelib.api.schemas.templates")
+    user_io = lazy("chalicelib.api.schemas.users")
+    webhook_io = lazy("chalicelib.api.schemas.webhooks")
+    activity = lazy("chalicelib.services.activity")
+    callback = lazy("chalicelib.services.callback")
+    campaigns = lazy("chalicelib.services.campaigns")
+    grants = lazy("chalicelib.services.grants")
+    message_create = lazy("chalicelib.services.message_create")
+    message_moves = lazy("chalicelib.services.message_moves")
+    preferences = lazy("chalicelib.services.preferences")
+    stats = lazy("chalicelib.services.stats")
+    sweeps = lazy("chalicelib.services.sweeps")
+    templates = lazy("chalicelib.services.templates")
+    webhook_delivery = lazy("chalicelib.services.webhook_delivery")
+    webhooks = lazy("chalicelib.services.webhooks")
 
 app = Chalice(app_name="submsg")
 
@@ -127,14 +143,14 @@ def openapi() -> Response:
 @route("/v1/templates", "GET")
 def list_templates() -> Response:
     owner = caller()
-    found = services().core.store.catalog.list_templates(owner.app_id)
-    return reply(TemplateList(items=[mappers.template_out(t) for t in found]))
+    found = services().store.catalog.list_templates(owner.app_id)
+    return reply(template_io.TemplateList(items=[mappers.template_out(t) for t in found]))
 
 
 @route("/v1/templates/{template_id}", "PUT")
 def put_template(template_id: str) -> Response:
     owner = caller(template=template_id)
-    command = commands.put_template(body(TemplateIn))
+    command = commands.put_template(body(template_io.TemplateIn))
     template, created = templates.put_template(services().core, owner.app_id, template_id, command)
     return reply(mappers.template_out(template), 201 if created else 200)
 
@@ -159,7 +175,7 @@ def delete_template(template_id: str) -> Response:
 @route("/v1/grants", "POST")
 def post_grants() -> Response:
     owner = caller()
-    request = body(GrantsIn)
+    request = body(user_io.GrantsIn)
     results = {tid: GrantResult(r) for tid, r in request.results.items()}
     state = grants.record_results(services().core, owner, request.openid, results, GrantSource.API)
     found = [templates.find_template(services().core, owner.app_id, tid) for tid in results]
@@ -183,7 +199,7 @@ def get_preferences(openid: str) -> Response:
 @route("/v1/users/{openid}/preferences", "PUT")
 def put_preferences(openid: str) -> Response:
     owner = caller(user=openid)
-    change = commands.change_preferences(body(PreferencesIn))
+    change = commands.change_preferences(body(user_io.PreferencesIn))
     updated = preferences.update(services().core, owner, openid, change)
     return reply(mappers.preferences_out(openid, updated))
 
@@ -198,7 +214,7 @@ def erase_user(openid: str) -> Response:
 @route("/v1/users/{openid}/messages", "GET")
 def list_user_messages(openid: str) -> Response:
     owner = caller(user=openid)
-    query = commands.list_messages(parse_query(app.current_request, ListQuery))
+    query = commands.list_messages(parse_query(app.current_request, message_io.ListQuery))
     found, cursor = message_moves.list_for_user(services().core, owner, openid, query)
     return reply(mappers.messages_out(found, cursor))
 
@@ -209,8 +225,8 @@ def list_user_messages(openid: str) -> Response:
 @route("/v1/activity", "POST")
 def post_activity() -> Response:
     owner = caller()
-    events = commands.activity_events(body(ActivityIn))
-    return reply(ActivityOut(accepted=activity.record(services().core, owner, events)), 202)
+    events = commands.activity_events(body(user_io.ActivityIn))
+    return reply(user_io.ActivityOut(accepted=activity.record(services().core, owner, events)), 202)
 
 
 # Messages ----------------------------------------------------------------------------------
@@ -219,7 +235,7 @@ def post_activity() -> Response:
 @route("/v1/messages", "POST")
 def post_message() -> Response:
     owner = caller(counted=False)
-    request = body(MessageIn)
+    request = body(message_io.MessageIn)
     key = app.current_request.headers.get("idempotency-key")
     idempotent = commands.idempotent(key, request)
     card = commands.new_message(request)
@@ -236,7 +252,7 @@ def get_message(message_id: str) -> Response:
 @route("/v1/messages/{message_id}", "PATCH")
 def move_message(message_id: str) -> Response:
     owner = caller(message=message_id)
-    request = body(RescheduleIn)
+    request = body(message_io.RescheduleIn)
     moved = message_moves.reschedule(services().core, owner, message_id, request.send_at)
     return reply(mappers.message_out(moved))
 
@@ -251,15 +267,15 @@ def cancel_message(message_id: str) -> Response:
 @route("/v1/messages/{message_id}/events", "POST")
 def post_message_event(message_id: str) -> Response:
     owner = caller(message=message_id)
-    event = commands.track_event(body(EventIn))
+    event = commands.track_event(body(message_io.EventIn))
     counted = message_moves.track(services().core, owner, message_id, event)
-    return reply(EventOut(id=message_id, type=event.type, counted=counted), 202)
+    return reply(message_io.EventOut(id=message_id, type=event.type, counted=counted), 202)
 
 
 @route("/v1/stats", "GET")
 def get_stats() -> Response:
     owner = caller()
-    query = parse_query(app.current_request, StatsQuery)
+    query = parse_query(app.current_request, stats_io.StatsQuery)
     if query.campaign_id:
         days = stats.per_day_of_campaign(
             services().core, owner, query.campaign_id, query.from_, query.to
@@ -280,7 +296,7 @@ def campaign_answer(campaign: Campaign, status: int = 200) -> Response:
 @route("/v1/campaigns", "POST")
 def post_campaign() -> Response:
     owner = caller()
-    request = body(CampaignIn)
+    request = body(campaign_io.CampaignIn)
     idempotent = commands.idempotent(app.current_request.headers.get("idempotency-key"), request)
     command = commands.new_campaign(request)
     campaign, created = campaigns.create(services().core, owner, command, idempotent)
@@ -290,7 +306,7 @@ def post_campaign() -> Response:
 @route("/v1/campaigns", "GET")
 def list_campaigns() -> Response:
     owner = caller()
-    query = parse_query(app.current_request, CampaignListQuery)
+    query = parse_query(app.current_request, campaign_io.CampaignListQuery)
     found, cursor = campaigns.list_campaigns(services().core, owner, query.limit, query.cursor)
     listed = [(c, campaigns.progress(services().core, c)) for c in found]
     return reply(mappers.campaigns_out(listed, cursor))
@@ -306,10 +322,12 @@ def get_campaign(campaign_id: str) -> Response:
 @route("/v1/campaigns/{campaign_id}/recipients", "POST")
 def post_recipients(campaign_id: str) -> Response:
     owner = caller(campaign=campaign_id)
-    listed = commands.recipients(body(RecipientsIn))
+    listed = commands.recipients(body(campaign_io.RecipientsIn))
     campaign, added = campaigns.add_recipients(services().core, owner, campaign_id, listed)
     return reply(
-        RecipientsOut(id=campaign.campaign_id, added=added, audience_size=campaign.audience_size),
+        campaign_io.RecipientsOut(
+            id=campaign.campaign_id, added=added, audience_size=campaign.audience_size
+        ),
         201,
     )
 
@@ -345,10 +363,8 @@ def cancel_campaign(campaign_id: str) -> Response:
 @route("/v1/webhooks", "POST")
 def post_webhook() -> Response:
     owner = caller()
-    request = body(WebhookIn)
-    created = webhooks.create(
-        services().core, owner, request.url, request.events, request.description
-    )
+    request = body(webhook_io.WebhookIn)
+    created = webhooks.create(services().core, owner, request.url, request.events, request.description)
     return reply(hooks.endpoint_created(created), 201)
 
 
@@ -367,7 +383,7 @@ def get_webhook(endpoint_id: str) -> Response:
 @route("/v1/webhooks/{endpoint_id}", "PATCH")
 def patch_webhook(endpoint_id: str) -> Response:
     owner = caller(webhook=endpoint_id)
-    changes = body(WebhookPatch).model_dump(exclude_unset=True)
+    changes = body(webhook_io.WebhookPatch).model_dump(exclude_unset=True)
     updated = webhooks.update(services().core, owner, endpoint_id, changes)
     return reply(hooks.endpoint_out(updated))
 
@@ -383,7 +399,7 @@ def delete_webhook(endpoint_id: str) -> Response:
 def rotate_webhook_secret(endpoint_id: str) -> Response:
     owner = caller(webhook=endpoint_id)
     secret, until = webhooks.rotate(services().core, owner, endpoint_id)
-    return reply(SecretOut(secret=secret, previous_valid_until=clock.zulu(until) or ""))
+    return reply(webhook_io.SecretOut(secret=secret, previous_valid_until=clock.zulu(until) or ""))
 
 
 @route("/v1/webhooks/{endpoint_id}/test", "POST")
@@ -391,13 +407,13 @@ def test_webhook(endpoint_id: str) -> Response:
     owner = caller(webhook=endpoint_id)
     endpoint = webhooks.get(services().core, owner, endpoint_id)
     sent = webhook_delivery.send_test(services().core, owner.app_id, endpoint)
-    return reply(WebhookEventOut(id=sent.id, type=sent.type, status=sent.status), 202)
+    return reply(webhook_io.WebhookEventOut(id=sent.id, type=sent.type, status=sent.status), 202)
 
 
 @route("/v1/webhooks/{endpoint_id}/deliveries", "GET")
 def list_webhook_deliveries(endpoint_id: str) -> Response:
     owner = caller(webhook=endpoint_id)
-    query = parse_query(app.current_request, DeliveryQuery)
+    query = parse_query(app.current_request, webhook_io.DeliveryQuery)
     found, cursor = webhooks.deliveries(
         services().core, owner, endpoint_id, query.status, query.limit, query.cursor
     )
@@ -409,7 +425,7 @@ def retry_webhook_delivery(endpoint_id: str, delivery_id: str) -> Response:
     owner = caller(webhook=endpoint_id, delivery=delivery_id)
     found = webhooks.delivery(services().core, owner, endpoint_id, delivery_id)
     again = webhook_delivery.retry(services().core, found)
-    return reply(WebhookEventOut(id=again.id, type=again.type, status=again.status), 202)
+    return reply(webhook_io.WebhookEventOut(id=again.id, type=again.type, status=again.status), 202)
 
 
 # WeChat push callback ----------------------------------------------------------------------
