@@ -364,7 +364,9 @@ def cancel_campaign(campaign_id: str) -> Response:
 def post_webhook() -> Response:
     owner = caller()
     request = body(webhook_io.WebhookIn)
-    created = webhooks.create(services().core, owner, request.url, request.events, request.description)
+    created = webhooks.create(
+        services().core, owner, request.url, request.events, request.description
+    )
     return reply(hooks.endpoint_created(created), 201)
 
 
