@@ -143,7 +143,7 @@ def openapi() -> Response:
 @route("/v1/templates", "GET")
 def list_templates() -> Response:
     owner = caller()
-    found = services().store.catalog.list_templates(owner.app_id)
+    found = services().core.store.catalog.list_templates(owner.app_id)
     return reply(template_io.TemplateList(items=[mappers.template_out(t) for t in found]))
 
 
