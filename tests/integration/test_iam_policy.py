@@ -69,6 +69,8 @@ def test_every_action_the_handlers_perform_is_allowed_and_every_allowed_one_is_u
         api.grant()
     api.grant(template_id="TplShortLived000000000000000000000000000001")
     api.call("PUT", f"/v1/users/{OPENID}/preferences", {"timezone": "Asia/Shanghai"})
+    opened = datetime.now(UTC).isoformat()
+    api.call("POST", "/v1/activity", {"events": [{"openid": OPENID, "at": opened, "kind": "open"}]})
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     scheduled = api.send(send_at=later).json_body["id"]
     api.call("PATCH", f"/v1/messages/{scheduled}", {"send_at": later})
