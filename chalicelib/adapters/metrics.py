@@ -8,6 +8,8 @@ also aggregated without it. Never an openid, a message id or a secret.
 
 from __future__ import annotations
 
+import json
+import sys
 import threading
 from collections import defaultdict
 from datetime import datetime
@@ -249,4 +251,13 @@ def _emit(stage: str, group: _Group, values: dict[Metric, list[float]]) -> None:
                 _emf.add_metric(metric, MetricUnit.Seconds, sample)
         else:
             _emf.add_metric(metric, MetricUnit.Count, sum(samples))
-    _emf.flush_metrics()
+    document = json.dumps(_emf.serialize_metric_set(), separators=(",", ":"))
+    _emf.clear_metrics()
+    _print_line(document)
+
+
+def _print_line(line: str) -> None:
+    """One write, flushed at once (Powertools' ``print`` writes the newline apart): processes
+    that share stdout, as the local stack's do, never splice two documents into one line."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()

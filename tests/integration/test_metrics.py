@@ -302,3 +302,30 @@ def test_the_webhook_hook_counts_deliveries_by_outcome_per_app(emf):
     documents = emf()
     assert total(documents, Metric.WEBHOOKS_DELIVERED, app_id=APP_ID) == 2
     assert total(documents, Metric.WEBHOOKS_FAILED, app_id=APP_ID) == 1
+
+
+class Writes:
+    """A stdout that keeps each write apart, as two processes sharing one file see them."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_each_document_reaches_stdout_in_one_write_with_its_newline(emf, monkeypatch):
+    stdout = Writes()
+    monkeypatch.setattr("sys.stdout", stdout)
+    metrics.webhook_delivery(APP_ID, WebhookOutcome.DELIVERED)
+    metrics.webhook_delivery("wx00000000000000b2", WebhookOutcome.FAILED)
+    metrics.flush("dev")
+
+    assert len(stdout.writes) == 2
+    for write in stdout.writes:
+        assert write.endswith("\n") and write.count("\n") == 1
+        assert json.loads(write)["_aws"]["CloudWatchMetrics"]
