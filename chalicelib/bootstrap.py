@@ -25,6 +25,11 @@ from chalicelib.services.deps import AppSecrets, Core, Delivering, OnFirstUse, S
 from chalicelib.services.health import Readiness
 from chalicelib.settings import Settings, get_settings
 
+# Connections each AWS client keeps open. The threads that share one client (the due sweep's
+# workers, up to 32; on the local stack, every loop and its handler's workers) would otherwise
+# open and drop a connection on each call past botocore's default of 10.
+POOL_CONNECTIONS = 64
+
 
 @dataclass(frozen=True)
 class Adapters:
@@ -150,6 +155,7 @@ def aws(settings: Settings, session: Any = None) -> Adapters:
         read_timeout=5,
         retries={"mode": "standard", "max_attempts": 3},
         parameter_validation=False,
+        max_pool_connections=POOL_CONNECTIONS,
     )
     sqs = session.client("sqs", config=config)
     return Adapters(

@@ -162,7 +162,8 @@ class LocalStack:
 
     def _start_workers(self, resources: Provisioned) -> None:
         handlers = lambdas.Handlers(lambdas.load_app())
-        sqs = boto3.session.Session().client("sqs")
+        pooled = Config(max_pool_connections=bootstrap.POOL_CONNECTIONS)  # every poller shares it
+        sqs = boto3.session.Session().client("sqs", config=pooled)
 
         def poller(wait_s: int) -> Callable[[], int]:
             return lambda: poll_once(sqs, resources.send_queue_url, handlers.send, wait_s=wait_s)

@@ -25,8 +25,10 @@ def documents(printed: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in printed.splitlines() if line.startswith('{"_aws"')]
 
 
-def test_the_stack_prints_emf_for_a_card_sent_refused_and_clicked(
-    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_the_stack_prints_emf_for_a_card_sent_refused_and_clicked_over_kept_connections(
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ):
     monkeypatch.setenv("SUBMSG_LOCAL_METRICS", "1")
     settings = stack_settings()  # reads SUBMSG_* from the environment, as `make run` does
@@ -55,3 +57,5 @@ def test_the_stack_prints_emf_for_a_card_sent_refused_and_clicked(
     printed = json.dumps(found)
     for private in (SENT_TO, REFUSED, message_id, api_key, settings.demo().secret):
         assert private not in printed
+    # The loops and their handlers share each client: none may outgrow its connection pool.
+    assert not [r for r in caplog.records if "Connection pool is full" in r.getMessage()]
