@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 
+from chalicelib.adapters.observability import logger as service_logger
 from local.aws.faults import FaultsError
 from local.aws.server import AwsServerFailed
 from local.banner import print_banner
@@ -26,6 +27,8 @@ def configure_logging(console: Console) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[handler])
     for noisy in ("werkzeug", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # The service's logger prints its own JSON lines, as in Lambda; Rich would print each again.
+    logging.getLogger(service_logger.service).propagate = False
 
 
 def run_until_stopped(stack: LocalStack, console: Console) -> int:

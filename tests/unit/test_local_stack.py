@@ -4,6 +4,8 @@ background loops at once (Ctrl-C of `make run` takes one long poll, not one per 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -64,3 +66,21 @@ def test_stop_all_asks_every_loop_to_stop_before_waiting_for_any(monkeypatch):
     stop_all(loops, timeout_s=10)
     assert steps_cut_short == []
     assert not any(loop.running for loop in loops)
+
+
+def test_make_run_prints_each_line_of_the_services_log_once():
+    script = (
+        "from rich.console import Console\n"
+        "from local.__main__ import configure_logging\n"
+        "from chalicelib.adapters.observability import logger\n"
+        "import logging\n"
+        "configure_logging(Console(force_terminal=False, width=200))\n"
+        "logger.info('card sent')\n"
+        "logging.getLogger('local.stack').info('stack started')\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    printed = ran.stdout.splitlines()
+    assert sum("card sent" in line for line in printed) == 1
+    assert sum("stack started" in line for line in printed) == 1  # the stack's own, through Rich
