@@ -3,6 +3,7 @@ template."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from typing import Any
@@ -116,15 +117,16 @@ def test_the_dashboard_refers_only_to_resources_and_parameters_of_the_template()
 
 def emitted_dimension_sets(record: Any, metric: str) -> list[list[str]]:
     """The dimension sets ``metric`` has in what ``record`` prints once flushed."""
-    printed: list[str] = []
     with pytest.MonkeyPatch.context() as env:
         env.setenv("POWERTOOLS_METRICS_DISABLED", "false")
-        env.setattr("builtins.print", lambda line: printed.append(line))
+        env.setattr("sys.stdout", io.StringIO())
         metrics.flush("prod")  # drop anything recorded before
-        printed.clear()
+        printed = io.StringIO()
+        env.setattr("sys.stdout", printed)
         record()
         metrics.flush("prod")
-    (document,) = [d for d in map(json.loads, printed) if metric in d]
+    lines = printed.getvalue().splitlines()
+    (document,) = [d for d in map(json.loads, lines) if metric in d]
     return document["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
 
 
