@@ -3,6 +3,7 @@ routes, SQS handler and due sweep."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -318,12 +319,12 @@ class Writes:
         pass
 
 
-def test_each_document_reaches_stdout_in_one_write_with_its_newline(emf, monkeypatch):
+def test_each_document_reaches_stdout_in_one_write_with_its_newline(emf):
     stdout = Writes()
-    monkeypatch.setattr("sys.stdout", stdout)
-    metrics.webhook_delivery(APP_ID, WebhookOutcome.DELIVERED)
-    metrics.webhook_delivery("wx00000000000000b2", WebhookOutcome.FAILED)
-    metrics.flush("dev")
+    with contextlib.redirect_stdout(stdout):  # type: ignore[type-var]
+        metrics.webhook_delivery(APP_ID, WebhookOutcome.DELIVERED)
+        metrics.webhook_delivery("wx00000000000000b2", WebhookOutcome.FAILED)
+        metrics.flush("dev")
 
     assert len(stdout.writes) == 2
     for write in stdout.writes:
