@@ -120,6 +120,16 @@ def _drain_sqs() -> Any:
     return shared_session().client("sqs")
 
 
+class _Provisioner:
+    """The session ``provision`` builds each stack's table and queues with: its DynamoDB and SQS
+    clients made once per process, since setting up a stack is nobody's container."""
+
+    @staticmethod
+    @cache
+    def client(service: str, endpoint_url: str | None = None) -> Any:
+        return shared_session().client(service, endpoint_url=endpoint_url)
+
+
 class StackClients:
     """The session a stack's containers are built on: each client (a service and its Config)
     made once for the stack, so the containers a test builds (``bootstrap.reset()`` after a
@@ -145,7 +155,7 @@ def moto_stack(env: pytest.MonkeyPatch) -> Iterator[EmbeddedAws]:
     containers are built as bootstrap builds them for AWS, on the shared session."""
     use_fake_aws_credentials(env)
     with mock_aws(), fresh_containers():
-        resources = provision(shared_session(), stage="dev")
+        resources = provision(_Provisioner(), stage="dev")  # type: ignore[arg-type]
         use_service_environment(
             env, resources.table_name, resources.send_queue_url, resources.sweep_queue_url
         )
