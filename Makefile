@@ -73,9 +73,10 @@ aws: $(STAMP)
 # Chromium.
 # Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: each xdist worker and each
 # process a stack starts then reads the project compiled and the tests' asserts rewritten once,
-# not compiled again in every process (about 5 s of each worker's collection).
+# not compiled again in every process (about 5 s of each worker's collection). Three workers on
+# two cores: the end-to-end modules mostly wait on their stacks, and the third keeps both busy.
 test: $(STAMP) $(TOOLS_STAMP) $(CHROMIUM_STAMP)
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 2 --dist loadfile
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 3 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
