@@ -22,7 +22,8 @@ from chalicelib.api.http import (
 )
 from chalicelib.bootstrap import services
 from chalicelib.domain import clock
-from chalicelib.domain.records import App, Campaign, GrantResult, GrantSource
+from chalicelib.domain.campaign_records import Campaign
+from chalicelib.domain.records import App, GrantResult, GrantSource
 from chalicelib.lazy import lazy
 from chalicelib.services import rate_limit
 from chalicelib.services.auth import authenticate

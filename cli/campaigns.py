@@ -18,7 +18,8 @@ from chalicelib.api.commands import new_campaign
 from chalicelib.api.mappers import campaign_out
 from chalicelib.api.schemas.campaigns import CampaignIn, CampaignOut
 from chalicelib.bootstrap import Services
-from chalicelib.domain.records import App, Campaign
+from chalicelib.domain.campaign_records import Campaign
+from chalicelib.domain.records import App
 from chalicelib.services import campaigns
 from cli import target
 from cli.errors import OperatorError

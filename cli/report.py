@@ -13,7 +13,8 @@ from chalicelib.api.mappers import campaign_out, stats_out
 from chalicelib.api.schemas.stats import StatsOut, Totals
 from chalicelib.bootstrap import Services
 from chalicelib.domain import clock
-from chalicelib.domain.records import App, Campaign, Template
+from chalicelib.domain.campaign_records import Campaign
+from chalicelib.domain.records import App, Template
 from chalicelib.domain.statistics import stats_day
 from chalicelib.services import campaigns, stats
 from cli import target

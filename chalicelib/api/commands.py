@@ -9,7 +9,8 @@ from chalicelib.api.schemas.campaigns import CampaignIn, RecipientsIn
 from chalicelib.api.schemas.messages import EventIn, ListQuery, MessageIn
 from chalicelib.api.schemas.templates import TemplateIn
 from chalicelib.api.schemas.users import ActivityIn, PreferencesIn
-from chalicelib.domain.records import Experiment, Keyword, Recipient, Variant
+from chalicelib.domain.campaign_records import Experiment, Recipient, Variant
+from chalicelib.domain.records import Keyword
 from chalicelib.services.commands import (
     ActivityEvent,
     ChangePreferences,

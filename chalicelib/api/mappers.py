@@ -24,16 +24,10 @@ from chalicelib.api.schemas.users import (
 )
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, keywords
+from chalicelib.domain.campaign_records import Campaign, CampaignPhase
 from chalicelib.domain.campaigns import CampaignCounter as C
 from chalicelib.domain.campaigns import Progress
-from chalicelib.domain.records import (
-    Campaign,
-    CampaignPhase,
-    LongTermStatus,
-    Message,
-    Template,
-    TemplateKind,
-)
+from chalicelib.domain.records import LongTermStatus, Message, Template, TemplateKind
 from chalicelib.domain.statistics import Counter, ratio
 from chalicelib.domain.users import Preferences, UserState
 from chalicelib.services.grants import UserSubscriptions

@@ -20,8 +20,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalicelib.api import mappers
 from chalicelib.bootstrap import Services
 from chalicelib.domain import clock
+from chalicelib.domain.campaign_records import Campaign
 from chalicelib.domain.campaigns import Progress
-from chalicelib.domain.records import Campaign, Message
+from chalicelib.domain.records import Message
 from chalicelib.domain.webhooks import MAX_PAYLOAD_BYTES, Delivery, Subject
 from chalicelib.services import webhook_delivery
 from chalicelib.services.webhook_outbox import from_queued

@@ -17,7 +17,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
-from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus
+from chalicelib.domain.campaign_records import Campaign, CampaignPhase, CampaignStatus
 from chalicelib.domain.webhooks import CAMPAIGN_EVENTS, EventType
 
 C, P, E = CampaignStatus, CampaignPhase, EventType

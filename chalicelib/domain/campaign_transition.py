@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.campaign_phases import OWN_FIELDS, CampaignMove, Effect, Row, row
-from chalicelib.domain.records import Campaign, CampaignPhase
+from chalicelib.domain.campaign_records import Campaign, CampaignPhase
 
 P = CampaignPhase
 

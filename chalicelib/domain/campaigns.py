@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from chalicelib.domain import experiments
-from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus, Variant
+from chalicelib.domain.campaign_records import Campaign, CampaignPhase, CampaignStatus, Variant
 from chalicelib.domain.statistics import Counter
 
 C = CampaignStatus

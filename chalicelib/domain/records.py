@@ -1,5 +1,5 @@
-"""Stored records: what submsg keeps about apps, templates, credits, messages and campaigns
-(a user's own partition: ``chalicelib.domain.users``).
+"""Stored records: what submsg keeps about apps, templates, credits and messages (campaigns:
+``chalicelib.domain.campaign_records``; a user's own partition: ``chalicelib.domain.users``).
 
 These models are the shapes persisted through the repositories of ``chalicelib.adapters.store``
 (docs/storage.md); request and response shapes live in ``chalicelib.api.schemas``. Every datetime
@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime, time
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -209,94 +208,4 @@ class Message(Record):
     conversion_value: Decimal | None = None
     idempotency_key: str | None = None  # the client's key that created it, erased with it
     campaign_id: str | None = None  # sent for a campaign (docs/campaigns.md), as its ``variant``
-    variant: str | None = None
-
-
-# Campaigns ---------------------------------------------------------------------------------
-
-
-class CampaignStatus(StrEnum):
-    DRAFT = "draft"
-    SCHEDULED = "scheduled"
-    RUNNING = "running"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    CANCELED = "canceled"
-
-
-class CampaignPhase(StrEnum):
-    """Where a running campaign is: the fan-out chains of one phase run at a time."""
-
-    FREEZE = "freeze"  # a holders audience is copied into recipients
-    TEST = "test"  # an experiment's test group gets the variants
-    DECIDE = "decide"  # the test cards are out: waiting to compare the variants
-    SEND = "send"  # everyone still pending gets a card (the winner after an experiment)
-    FINISH = "finish"  # every recipient was handled: waiting for the last cards' outcomes
-
-
-class Variant(Record):
-    name: str
-    weight: int
-    data: dict[str, str] = Field(default_factory=dict)
-    page: str | None = None
-
-
-class Experiment(Record):
-    test_percent: int
-    metric: Literal["click_rate", "conversion_rate"]
-    decide_after_minutes: int
-    confidence: float = 0.95
-    fallback: Literal["best", "first", "stop"] = "best"
-
-
-class Decision(Record):
-    winner: str | None = None
-    p_value: float | None = None
-    method: str | None = None
-    reason: str | None = None
-    decided_at: datetime | None = None
-
-
-class Campaign(Record):
-    campaign_id: str
-    app_id: str
-    name: str
-    template_id: str
-    audience: Literal["holders", "list"]
-    active_within_days: int | None = None
-    data: dict[str, str] = Field(default_factory=dict)
-    page: str | None = None
-    send_at: datetime | None = None
-    rate_per_minute: int | None = None
-    best_time_within_hours: int | None = None  # each card at its recipient's best hour
-    variants: list[Variant] = Field(default_factory=list)
-    experiment: Experiment | None = None
-    status: CampaignStatus
-    phase: CampaignPhase | None = None
-    generation: int = 0  # bumped whenever the fan-out chains start over (a phase, a resume)
-    audience_size: int = 0
-    next_slot_us: int | None = None  # the throttle: when the next send slot falls (epoch µs)
-    test_done_at: datetime | None = None
-    decision: Decision = Field(default_factory=Decision)
-    created_at: datetime
-    started_at: datetime | None = None
-    canceled_at: datetime | None = None
-    stopped_at: datetime | None = None  # no recipient gets a card after this (cancel, "stop")
-    chained_at: datetime | None = None  # the fan-out chains last moved (a stalled one restarts)
-    withdrawn_at: datetime | None = None  # a cancel's last pass over the cards began
-    completed_at: datetime | None = None
-
-
-class RecipientState(StrEnum):
-    PENDING = "pending"
-    CREATED = "created"  # its message exists (see message_id)
-    NO_GRANT = "no_grant"
-    OPTED_OUT = "opted_out"
-
-
-class Recipient(Record):
-    openid: str
-    data: dict[str, str] = Field(default_factory=dict)
-    state: RecipientState = RecipientState.PENDING
-    message_id: str | None = None
     variant: str | None = None

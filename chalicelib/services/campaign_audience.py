@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import keywords
+from chalicelib.domain.campaign_records import Campaign, Recipient, Variant
 from chalicelib.domain.errors import FieldProblem, InvalidCampaignState, NotFound, ValidationFailed
-from chalicelib.domain.records import App, Campaign, Category, Recipient, Template, Variant
+from chalicelib.domain.records import App, Category, Template
 from chalicelib.ports import TransactionFailed, WriteName
 from chalicelib.services.commands import NewCampaign
 from chalicelib.services.deps import Core

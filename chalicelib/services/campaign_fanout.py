@@ -21,15 +21,9 @@ from chalicelib.adapters.store.campaigns import END
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, dispatch
 from chalicelib.domain.campaign_phases import CampaignMove
+from chalicelib.domain.campaign_records import Campaign, CampaignPhase, CampaignStatus, Recipient
 from chalicelib.domain.errors import NotFound
-from chalicelib.domain.records import (
-    App,
-    Campaign,
-    CampaignPhase,
-    CampaignStatus,
-    MessageStatus,
-    Recipient,
-)
+from chalicelib.domain.records import App, MessageStatus
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import TransactionFailed, WriteName
 from chalicelib.services.auth import load_app

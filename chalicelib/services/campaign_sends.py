@@ -9,9 +9,10 @@ from typing import Any
 
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock
+from chalicelib.domain.campaign_records import Campaign, Recipient, RecipientState
 from chalicelib.domain.campaigns import CampaignCounter as CC
 from chalicelib.domain.errors import GrantExpiresBeforeSendAt, NoGrant, OptedOut
-from chalicelib.domain.records import App, Campaign, Message, Recipient, RecipientState, Template
+from chalicelib.domain.records import App, Message, Template
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import Name, WriteName
 from chalicelib.services.campaign_steps import Step

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.adapters.store.campaigns import END, Loaded
 from chalicelib.domain import clock
 from chalicelib.domain.campaign_phases import CampaignMove, Effect
+from chalicelib.domain.campaign_records import Campaign, CampaignPhase, CampaignStatus
 from chalicelib.domain.campaign_transition import CampaignTransition
 from chalicelib.domain.campaigns import Progress
 from chalicelib.domain.dispatch import MAX_DELAY_S, Envelope
-from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus
 from chalicelib.ports import Name, WriteName
 from chalicelib.services.deps import Core
 from chalicelib.services.webhook_outbox import Outbox

@@ -15,9 +15,9 @@ from chalicelib.adapters.store.campaigns import Loaded
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock, experiments
 from chalicelib.domain.campaign_phases import CampaignMove
+from chalicelib.domain.campaign_records import CampaignPhase, CampaignStatus, Decision
 from chalicelib.domain.campaigns import CampaignCounter, Progress
 from chalicelib.domain.errors import InvalidCampaignState
-from chalicelib.domain.records import CampaignPhase, CampaignStatus, Decision
 from chalicelib.ports import DeadlinePassed
 from chalicelib.services import campaign_withdraw
 from chalicelib.services.campaign_steps import CampaignSteps, progress

@@ -20,9 +20,10 @@ from chalicelib.adapters.store.recipients import Membership
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain import clock
 from chalicelib.domain.campaign_phases import CampaignMove
+from chalicelib.domain.campaign_records import CampaignStatus, Recipient, RecipientState
 from chalicelib.domain.campaigns import CampaignCounter, Progress
 from chalicelib.domain.lifecycle import UNCLAIMED, Move
-from chalicelib.domain.records import App, CampaignStatus, Recipient, RecipientState
+from chalicelib.domain.records import App
 from chalicelib.domain.statistics import stats_day
 from chalicelib.ports import WriteName
 from chalicelib.services.auth import load_app

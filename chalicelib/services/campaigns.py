@@ -13,13 +13,14 @@ from chalicelib.adapters.store.counters import Protected
 from chalicelib.domain import campaign_phases as phases
 from chalicelib.domain import clock
 from chalicelib.domain.campaign_phases import CampaignMove
+from chalicelib.domain.campaign_records import Campaign, CampaignStatus, Recipient
 from chalicelib.domain.campaigns import Progress
 from chalicelib.domain.errors import (
     IdempotencyKeyMismatch,
     InvalidCampaignState,
     NotFound,
 )
-from chalicelib.domain.records import App, Campaign, CampaignStatus, Recipient
+from chalicelib.domain.records import App
 from chalicelib.ports import TransactionFailed, WriteName
 from chalicelib.services import campaign_audience, campaign_steps
 from chalicelib.services.campaign_steps import CampaignSteps

@@ -12,15 +12,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Literal
 
-from chalicelib.domain.records import (
-    Category,
-    Experiment,
-    Keyword,
-    Lang,
-    MessageStatus,
-    TemplateKind,
-    Variant,
-)
+from chalicelib.domain.campaign_records import Experiment, Variant
+from chalicelib.domain.records import Category, Keyword, Lang, MessageStatus, TemplateKind
 
 # Messages ----------------------------------------------------------------------------------
 

@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import NamedTuple
 
 from chalicelib.domain import campaigns as rules
+from chalicelib.domain.campaign_records import CampaignStatus
 from chalicelib.domain.lifecycle import Move
-from chalicelib.domain.records import CampaignStatus, Message
+from chalicelib.domain.records import Message
 from chalicelib.ports import WriteName
 from chalicelib.services.deps import Sending
 from chalicelib.services.lifecycle import MessageSteps

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.adapters.observability import logger
 from chalicelib.domain import clock
+from chalicelib.domain.campaign_records import Campaign
 from chalicelib.domain.campaigns import Progress
 from chalicelib.domain.dispatch import Envelope
-from chalicelib.domain.records import Campaign, Message
+from chalicelib.domain.records import Message
 from chalicelib.domain.webhooks import Delivery, Endpoint, Event, EventType, Subject
 from chalicelib.ports import Name, Transaction, WriteName
 from chalicelib.services import webhooks

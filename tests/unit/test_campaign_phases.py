@@ -22,8 +22,8 @@ from chalicelib.domain.campaign_phases import (
     Guard,
     Row,
 )
+from chalicelib.domain.campaign_records import Campaign, CampaignPhase, CampaignStatus, Experiment
 from chalicelib.domain.campaign_transition import CampaignTransition
-from chalicelib.domain.records import Campaign, CampaignPhase, CampaignStatus, Experiment
 from chalicelib.domain.webhooks import CAMPAIGN_EVENTS, Endpoint, EventType
 from chalicelib.services.campaign_steps import PAGE_KIND, WITHDRAWAL_KIND, CampaignSteps
 from chalicelib.settings import Settings

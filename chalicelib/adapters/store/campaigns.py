@@ -36,9 +36,9 @@ from chalicelib.domain.campaign_phases import (
     Chains,
     Guard,
 )
+from chalicelib.domain.campaign_records import Campaign, CampaignStatus
 from chalicelib.domain.campaign_transition import CampaignTransition
 from chalicelib.domain.campaigns import CampaignCounter
-from chalicelib.domain.records import Campaign, CampaignStatus
 from chalicelib.ports import Table
 
 __all__ = ["END", "START", "Campaigns", "Loaded", "Membership", "VariantCounts"]

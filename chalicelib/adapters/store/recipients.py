@@ -20,7 +20,7 @@ from chalicelib.adapters.store.table import (
     Query,
     Update,
 )
-from chalicelib.domain.records import Campaign, Recipient, RecipientState
+from chalicelib.domain.campaign_records import Campaign, Recipient, RecipientState
 from chalicelib.ports import Table
 
 START, END = "", "END"  # a fan-out chain's cursor before its first page and after its last

@@ -6,7 +6,7 @@ from __future__ import annotations
 from chalicelib.adapters.store import layout
 from chalicelib.adapters.store.table import AnyOf, Below, Exists, Key, Missing, Not, Update, every
 from chalicelib.domain import campaigns
-from chalicelib.domain.records import Campaign
+from chalicelib.domain.campaign_records import Campaign
 from chalicelib.ports import ConditionFailed, Table
 
 _SLOT_ROUNDS = 5

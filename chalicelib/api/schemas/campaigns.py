@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, mode
 
 from chalicelib.api.schemas.base import OpenId, Page, Request, Response, TemplateId
 from chalicelib.api.schemas.messages import BestTimeIn, BestTimeOut
-from chalicelib.domain.records import CampaignStatus
+from chalicelib.domain.campaign_records import CampaignStatus
 
 KeywordData = Annotated[dict[Annotated[str, Field(max_length=64)], str], Field(max_length=30)]
 VariantName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
