@@ -124,8 +124,8 @@ def _out_of_reservation() -> Callable[[], None]:
 
     original = rate_limit.window
 
-    def counted_first(services: Any, app: Any, now: Any) -> None:
-        rate_limit.charge(services.core, app, now)
+    def counted_first(core: Any, app: Any, now: Any) -> None:
+        rate_limit.charge(core, app, now)
         return None
 
     rate_limit.window = counted_first  # type: ignore[assignment]
