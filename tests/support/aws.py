@@ -69,13 +69,13 @@ class EmbeddedAws(Provisioned):
     name = "aws"
 
     def sqs(self) -> Any:
-        return _drain_sqs()
+        return process_client("sqs")
 
     def webhook_sqs(self) -> Any:
-        return _drain_sqs()
+        return process_client("sqs")
 
     def sweep_sqs(self) -> Any:
-        return _drain_sqs()
+        return process_client("sqs")
 
 
 def reuse_kms_key_material() -> None:
@@ -115,19 +115,16 @@ def shared_session() -> boto3.session.Session:
 
 
 @cache
-def _drain_sqs() -> Any:
-    """The drain's SQS client (a client per drain costs more than the receive it makes)."""
-    return shared_session().client("sqs")
+def process_client(service: str, endpoint_url: str | None = None) -> Any:
+    """A client made once per process, for the tests' own work on every stack (a drain, setting
+    up a stack): nobody's container, and a client costs more to make than most of its calls."""
+    return shared_session().client(service, endpoint_url=endpoint_url)
 
 
 class _Provisioner:
-    """The session ``provision`` builds each stack's table and queues with: its DynamoDB and SQS
-    clients made once per process, since setting up a stack is nobody's container."""
+    """The session ``provision`` builds each stack's table and queues with."""
 
-    @staticmethod
-    @cache
-    def client(service: str, endpoint_url: str | None = None) -> Any:
-        return shared_session().client(service, endpoint_url=endpoint_url)
+    client = staticmethod(process_client)
 
 
 class StackClients:
